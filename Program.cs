@@ -1,0 +1,41 @@
+using TaskRunner.Features.Health;
+using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Hosting;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Observability;
+
+var builder = WebApplication.CreateSlimBuilder(args);
+
+// Options: typed, bound from appsettings + environment, validated before anything starts.
+builder.Services.AddServiceOptions();
+
+// Infrastructure.
+builder.AddJsonLogging();
+builder.Services.AddDatabase();
+builder.Services.AddHttpConventions();
+builder.Services.AddTelemetry();
+builder.Services.AddGracefulShutdown();
+builder.Services.AddApiDocumentation();
+builder.Services.AddHealth();
+
+var app = builder.Build();
+
+// Middleware, outermost first.
+app.UseRequestId();
+app.UseRequestLogging();
+app.UseProblemResponses();
+app.UseSecurityHeaders();
+app.UseConfiguredCors();
+app.UseResponseCompression();
+
+// Operational endpoints at the root.
+app.MapHealth();
+app.MapMetrics();
+app.MapApiDocumentation();
+
+
+return await app.RunWithStartupChecksAsync();
+
+/// <summary>The entry point type, public so the test host can start the service in-process.</summary>
+public partial class Program;

@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Options;
+using TaskRunner.Infrastructure.Configuration;
+
+namespace TaskRunner.Infrastructure.Hosting;
+
+/// <summary>Whether this node is draining for shutdown; readiness reports 503 from the moment SIGTERM arrives.</summary>
+public sealed class ShutdownState
+{
+    private long drainStartedTimestamp;
+
+    public bool IsDraining => Interlocked.Read(ref drainStartedTimestamp) != 0;
+
+    /// <summary>Time since the drain began, for the shutdown log line.</summary>
+    public TimeSpan Elapsed => IsDraining ? Stopwatch.GetElapsedTime(Interlocked.Read(ref drainStartedTimestamp)) : TimeSpan.Zero;
+
+    public void BeginDrain() => Interlocked.CompareExchange(ref drainStartedTimestamp, Stopwatch.GetTimestamp(), 0);
+}
+
+/// <summary>
+/// The shutdown sequence: SIGTERM → not ready at once → the drain delay passes while the node still serves (load balancers
+/// notice) → Kestrel stops accepting and in-flight requests finish within the timeout → background services stop → the
+/// data source closes the pool. <see cref="IHostedLifecycleService.StoppingAsync"/> runs before any service's StopAsync,
+/// which is exactly the window the drain needs.
+/// </summary>
+public sealed partial class DrainOnShutdown(
+    ShutdownState state,
+    IOptions<ShutdownOptions> options,
+    ILogger<DrainOnShutdown> logger) : IHostedLifecycleService
+{
+    public async Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        state.BeginDrain();
+        var delay = TimeSpan.FromSeconds(options.Value.DrainDelaySeconds);
+        LogDraining(logger, delay.TotalSeconds, options.Value.TimeoutSeconds);
+        if (delay > TimeSpan.Zero)
+            await Task.Delay(delay, cancellationToken).ContinueWith(static _ => { }, TaskScheduler.Default);
+    }
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Shutdown requested: not ready from now on, draining for {drain_seconds} s, then in-flight work gets {timeout_seconds} s")]
+    private static partial void LogDraining(ILogger logger, double drain_seconds, int timeout_seconds);
+}
+
+public static partial class GracefulShutdown
+{
+    public static IServiceCollection AddGracefulShutdown(this IServiceCollection services)
+    {
+        services.AddSingleton<ShutdownState>();
+        services.AddHostedService<DrainOnShutdown>();
+        services.AddOptions<HostOptions>().Configure<IOptions<ShutdownOptions>>((host, shutdown) =>
+            host.ShutdownTimeout = TimeSpan.FromSeconds(shutdown.Value.DrainDelaySeconds + shutdown.Value.TimeoutSeconds));
+        return services;
+    }
+
+    /// <summary>
+    /// Starts the host; a configuration error ends the process with exit code 1 and one log line naming the setting.
+    /// After shutdown, logs how long it took, once the pool and everything else has been disposed.
+    /// </summary>
+    public static async Task<int> RunWithStartupChecksAsync(this WebApplication app)
+    {
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("TaskRunner.Host");
+        try
+        {
+            await app.StartAsync();
+        }
+        catch (OptionsValidationException e)
+        {
+            LogInvalidConfiguration(logger, OptionsRegistration.Describe(e));
+            await app.DisposeAsync();
+            return 1;
+        }
+
+        LogStarted(logger, Observability.ServiceVersion.Current, string.Join(", ", app.Urls));
+        await app.WaitForShutdownAsync();
+        var state = app.Services.GetRequiredService<ShutdownState>();
+        await app.DisposeAsync();
+        LogStopped(logger, Math.Round(state.Elapsed.TotalMilliseconds));
+        return 0;
+    }
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Invalid configuration: {problems}")]
+    private static partial void LogInvalidConfiguration(ILogger logger, string problems);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "TaskRunner {version} listening on {urls}")]
+    private static partial void LogStarted(ILogger logger, string version, string urls);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Shutdown complete in {duration_ms} ms")]
+    private static partial void LogStopped(ILogger logger, double duration_ms);
+}

@@ -1,0 +1,41 @@
+using Microsoft.OpenApi;
+using Scalar.AspNetCore;
+
+namespace TaskRunner.Infrastructure.Http;
+
+/// <summary>The OpenAPI document at /openapi/v1.json and the interactive reference at /api/docs.</summary>
+public static class ApiDocumentation
+{
+    private const string Description = """
+        TaskRunner stores projects and tasks and runs DAGs of tasks through their lifecycle.
+
+        Conventions: JSON bodies and query parameters are snake_case; timestamps are RFC 3339 UTC; ids are UUIDv7.
+        Unknown JSON properties are rejected with 422. Every error is an RFC 9457 problem (`application/problem+json`)
+        carrying `request_id` (also in the `X-Request-ID` response header) and, when tracing, `trace_id`; validation
+        problems list every failing field in `errors`, keyed by its JSON path. A 503 carries `Retry-After`.
+        """;
+
+    public static IServiceCollection AddApiDocumentation(this IServiceCollection services)
+    {
+        services.AddOpenApi("v1", options => options.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info = new OpenApiInfo
+            {
+                Title = "TaskRunner API",
+                Version = Observability.ServiceVersion.Current,
+                Description = Description,
+            };
+            return Task.CompletedTask;
+        }));
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapApiDocumentation(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapOpenApi("/openapi/{documentName}.json");
+        endpoints.MapScalarApiReference("/api/docs", options => options
+            .WithTitle("TaskRunner API")
+            .WithOpenApiRoutePattern("/openapi/{documentName}.json"));
+        return endpoints;
+    }
+}

@@ -1,0 +1,169 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Mvc;
+using TaskRunner.Infrastructure.Database;
+
+namespace TaskRunner.Infrastructure.Http;
+
+/// <summary>
+/// Every error leaves as RFC 9457 <c>application/problem+json</c> carrying <c>request_id</c> and <c>trace_id</c>: handler
+/// results, bodies rejected by the framework, unmatched routes and methods, and unhandled exceptions alike.
+/// </summary>
+public static partial class ProblemResponses
+{
+    /// <summary>Seconds a client should wait before retrying a 503.</summary>
+    public const int RetryAfterSeconds = 5;
+
+    public static IServiceCollection AddProblemResponses(this IServiceCollection services)
+    {
+        services.AddProblemDetails(options => options.CustomizeProblemDetails = static context =>
+        {
+            var problem = context.ProblemDetails;
+            problem.Instance ??= context.HttpContext.Request.Path;
+            problem.Extensions.Remove("traceId");
+            problem.Extensions["request_id"] = context.HttpContext.TraceIdentifier;
+            if (Activity.Current is { } activity)
+                problem.Extensions["trace_id"] = activity.TraceId.ToHexString();
+        });
+        services.AddExceptionHandler<ExceptionProblems>();
+        return services;
+    }
+
+    public static IApplicationBuilder UseProblemResponses(this IApplicationBuilder app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages(static async statusContext =>
+        {
+            var http = statusContext.HttpContext;
+            var detail = http.Response.StatusCode switch
+            {
+                StatusCodes.Status404NotFound => $"Nothing is found at {http.Request.Path}.",
+                StatusCodes.Status405MethodNotAllowed => $"{http.Request.Method} is not allowed on {http.Request.Path}.",
+                _ => null,
+            };
+            await WriteAsync(http, new ProblemDetails { Status = http.Response.StatusCode, Detail = detail });
+        });
+        return app;
+    }
+
+    public static ValueTask<bool> WriteAsync(HttpContext http, ProblemDetails problem, Exception? exception = null)
+    {
+        http.Response.StatusCode = problem.Status ?? StatusCodes.Status500InternalServerError;
+        return http.RequestServices.GetRequiredService<IProblemDetailsService>()
+            .TryWriteAsync(new ProblemDetailsContext { HttpContext = http, ProblemDetails = problem, Exception = exception });
+    }
+
+    /// <summary>STJ paths (<c>$.tasks[3].depends_on[0]</c>) as the field paths of API.md (<c>tasks[3].depends_on[0]</c>).</summary>
+    public static string FieldPath(string? jsonPath) => jsonPath switch
+    {
+        null or "" or "$" => "body",
+        _ when jsonPath.StartsWith("$.", StringComparison.Ordinal) => jsonPath[2..],
+        _ when jsonPath.StartsWith('$') => jsonPath[1..],
+        _ => jsonPath,
+    };
+
+    /// <summary>Maps exceptions to problems; only the last case is a 500, and it never shows internals.</summary>
+    private sealed partial class ExceptionProblems(ILogger<ExceptionProblems> logger) : IExceptionHandler
+    {
+        public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken cancellationToken)
+        {
+            if (http.RequestAborted.IsCancellationRequested && exception is OperationCanceledException)
+            {
+                // The client went away; there is nobody to answer. 499 keeps it out of the 5xx error rate.
+                http.Response.StatusCode = 499;
+                return true;
+            }
+
+            var problem = exception switch
+            {
+                BadHttpRequestException { InnerException: JsonException json } => FromJson(json),
+                BadHttpRequestException bad => FromBadRequest(bad),
+                _ when PgErrors.IsUnavailable(exception) => DatabaseUnavailable(http, exception),
+                _ => Unexpected(exception),
+            };
+            return await WriteAsync(http, problem, exception);
+        }
+
+        private ProblemDetails DatabaseUnavailable(HttpContext http, Exception exception)
+        {
+            LogDatabaseUnavailable(logger, exception.Message);
+            http.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return new ProblemDetails
+            {
+                Status = StatusCodes.Status503ServiceUnavailable,
+                Title = "Service Unavailable",
+                Detail = "The database is unavailable or busy. Retry after the number of seconds in Retry-After.",
+            };
+        }
+
+        private ProblemDetails Unexpected(Exception exception)
+        {
+            LogUnhandled(logger, exception);
+            return new ProblemDetails
+            {
+                Status = StatusCodes.Status500InternalServerError,
+                Title = "Internal Server Error",
+                Detail = "An unexpected error occurred. Quote the request_id when reporting it.",
+            };
+        }
+
+        private static ProblemDetails FromBadRequest(BadHttpRequestException bad) => new()
+        {
+            Status = bad.StatusCode,
+            Detail = bad.StatusCode switch
+            {
+                StatusCodes.Status413PayloadTooLarge => "The request body is larger than this server accepts.",
+                StatusCodes.Status415UnsupportedMediaType => "Send the body as application/json.",
+                StatusCodes.Status400BadRequest when bad.Message.Contains("no body was provided", StringComparison.Ordinal) =>
+                    "A JSON body is required.",
+                _ => bad.Message,
+            },
+        };
+
+        private static HttpValidationProblemDetails FromJson(JsonException json)
+        {
+            if (UnknownProperty(json.Message) is { } property)
+            {
+                var parent = FieldPath(json.Path);
+                var field = parent == "body" ? property : $"{parent}.{property}";
+                return new HttpValidationProblemDetails(new Dictionary<string, string[]> { [field] = ["is not a known property"] })
+                {
+                    Status = StatusCodes.Status422UnprocessableEntity,
+                    Title = "Validation Failed",
+                    Detail = $"The request body has a property '{field}' that this operation does not accept.",
+                };
+            }
+
+            var path = FieldPath(json.Path);
+            var syntaxError = json.Message.Contains("is an invalid", StringComparison.Ordinal)
+                || json.Message.Contains("expected end of", StringComparison.OrdinalIgnoreCase)
+                || json.Message.Contains("is invalid after", StringComparison.Ordinal);
+            var message = syntaxError ? "is not valid JSON" : "has the wrong type for this field";
+            return new HttpValidationProblemDetails(new Dictionary<string, string[]> { [path] = [message] })
+            {
+                Status = StatusCodes.Status400BadRequest,
+                Title = "Malformed Request Body",
+                Detail = syntaxError
+                    ? $"The request body is not valid JSON (line {json.LineNumber + 1}, byte {json.BytePositionInLine + 1})."
+                    : $"The value at '{path}' has the wrong type.",
+            };
+        }
+
+        /// <summary>The property named by System.Text.Json's "could not be mapped" message, or null for other errors.</summary>
+        private static string? UnknownProperty(string message)
+        {
+            var match = UnmappedProperty().Match(message);
+            return match.Success ? match.Groups[1].Value : null;
+        }
+
+        [System.Text.RegularExpressions.GeneratedRegex("^The JSON property '(.+?)' could not be mapped")]
+        private static partial System.Text.RegularExpressions.Regex UnmappedProperty();
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Database unavailable: {Reason}")]
+        private static partial void LogDatabaseUnavailable(ILogger logger, string reason);
+
+        [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception")]
+        private static partial void LogUnhandled(ILogger logger, Exception exception);
+    }
+}

@@ -1,0 +1,27 @@
+using System.Buffers;
+
+namespace TaskRunner.Infrastructure.Http;
+
+/// <summary>
+/// Every request has one id, taken from <c>X-Request-ID</c> when it is a sane token, else generated. It becomes
+/// <see cref="HttpContext.TraceIdentifier"/>, so logs, problems and the response header all carry the same value.
+/// </summary>
+public static class RequestId
+{
+    public const string HeaderName = "X-Request-ID";
+    private const int MaxLength = 128;
+    private static readonly SearchValues<char> AllowedCharacters =
+        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:");
+
+    public static IApplicationBuilder UseRequestId(this IApplicationBuilder app) =>
+        app.Use(static (context, next) =>
+        {
+            var incoming = context.Request.Headers[HeaderName].ToString();
+            context.TraceIdentifier = IsSane(incoming) ? incoming : Guid.CreateVersion7().ToString("N");
+            context.Response.Headers[HeaderName] = context.TraceIdentifier;
+            return next(context);
+        });
+
+    public static bool IsSane(string value) =>
+        value.Length is > 0 and <= MaxLength && !value.AsSpan().ContainsAnyExcept(AllowedCharacters);
+}
