@@ -87,10 +87,11 @@ RUN dotnet restore TaskRunner.csproj -r "$(cat /tmp/rid)"
 COPY . .
 
 # AOT publish. The .dbg symbol file is large and must not reach the image; appsettings for
-# Development are for local runs only.
+# Development are for local runs only; global.json is build tooling that the Web SDK copies
+# along with every other *.json.
 RUN dotnet publish TaskRunner.csproj -c Release -r "$(cat /tmp/rid)" --no-restore -o /out \
     && find /out -name '*.dbg' -delete \
-    && rm -f /out/appsettings.Development.json \
+    && rm -f /out/appsettings.Development.json /out/global.json \
     && test -x /out/TaskRunner
 
 
@@ -105,7 +106,8 @@ WORKDIR /src
 COPY global.jso[n] Directory.Build.prop[s] Directory.Build.target[s] Directory.Packages.prop[s] [Nn]u[Gg]et.[Cc]onfig ./
 COPY migrations/*.csproj migrations/
 RUN dotnet restore migrations/TaskRunner.Migrations.csproj
-# Whole context, not just migrations/, in case the migrator shares files with the service.
+# Whole context, not just migrations/: the migrator compiles files of the service too
+# (src/Infrastructure/Security/PasswordHasher.cs, linked from its csproj).
 COPY . .
 RUN dotnet publish migrations/TaskRunner.Migrations.csproj -c Release --no-restore -o /out \
         -p:UseAppHost=false \

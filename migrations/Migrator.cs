@@ -22,7 +22,9 @@ public static class Migrator
 
     private static void WithRunner(string connectionString, bool verbose, Action<IMigrationRunner> action)
     {
-        using var lockConnection = new NpgsqlConnection(connectionString);
+        // A session-level lock on an unpooled connection: closing it releases the lock, even if the process dies.
+        var unpooled = new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString;
+        using var lockConnection = new NpgsqlConnection(unpooled);
         lockConnection.Open();
         using (var acquire = new NpgsqlCommand("SELECT pg_advisory_lock(@key)", lockConnection))
         {

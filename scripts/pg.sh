@@ -128,7 +128,7 @@ install_postgres() {
   printf 'create_main_cluster = false\n' >/etc/postgresql-common/createcluster.d/50-taskrunner-no-main.conf
   export DEBIAN_FRONTEND=noninteractive
   apt-get -qq -o DPkg::Lock::Timeout=300 update >&2
-  apt-get -qq -y -o DPkg::Lock::Timeout=300 install --no-install-recommends postgresql >&2
+  apt-get -qq -y -o DPkg::Lock::Timeout=300 -o Dpkg::Use-Pty=0 install --no-install-recommends postgresql >&2
 }
 
 BINDIR=""
@@ -155,11 +155,15 @@ ensure_bindir() {
 
 # Prints the postmaster pid if this instance's server is really alive (guards against stale/reused pids).
 server_pid() {
-  local pid cwd
+  local pid cwd stat
   [[ -r $PID_FILE ]] || return 1
   pid="$(head -n 1 "$PID_FILE" 2>/dev/null)" || return 1
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == postgres ]] || return 1
+  # A killed postmaster can linger as a zombie until init reaps it.
+  stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"
+  [[ ${stat:0:1} != [ZX] ]] || return 1
   if cwd="$(readlink "/proc/$pid/cwd" 2>/dev/null)"; then
     [[ $cwd == "$(readlink -f "$PGDATA_DIR")" ]] || return 1
   fi
@@ -221,22 +225,49 @@ pick_port() {
 
 lock_instance() {
   mkdir -p "$DATA_ROOT"
-  exec 9>"$DATA_ROOT/.pg-$INSTANCE.lock"
+  exec 9>"$INST_DIR.lock"
   flock -w 300 9 || die "timed out waiting for another pg.sh on instance '$INSTANCE'"
 }
 
 # Shared with redis.sh so concurrent starts never pick the same port.
 lock_ports() {
-  exec 8>"/tmp/taskrunner-ports.$(id -u).lock"
+  exec 8>"/tmp/taskrunner-port-alloc.$(id -u).lock"
   flock -w 300 8 || die "timed out waiting for the port lock"
 }
 unlock_ports() { exec 8>&-; }
 
+# Live processes still working in the data dir (e.g. backends of a postmaster that was kill -9'ed).
+leftover_pids() {
+  local d real cwd stat
+  real="$(readlink -f "$PGDATA_DIR")"
+  for d in /proc/[0-9]*; do
+    cwd="$(readlink "$d/cwd" 2>/dev/null)" || continue
+    [[ $cwd == "$real" ]] || continue
+    stat="$(cat "$d/stat" 2>/dev/null)" || continue
+    stat="${stat##*) }"
+    [[ ${stat:0:1} == [ZX] ]] || printf '%s ' "${d#/proc/}"
+  done
+}
+
 remove_stale_pidfile() {
-  if [[ -f $PID_FILE ]] && ! server_pid >/dev/null; then
+  local pid left i
+  server_pid >/dev/null && return 0
+  if [[ -f $PID_FILE ]]; then
+    pid="$(head -n 1 "$PID_FILE" 2>/dev/null || true)"
+    # PostgreSQL treats a zombie as alive and would refuse to start; give init time to reap it.
+    for ((i = 0; i < 150; i++)); do
+      [[ $pid =~ ^[0-9]+$ && "$(cut -d ')' -f 2 "/proc/$pid/stat" 2>/dev/null)" == " Z"* ]] || break
+      sleep 0.1
+    done
+  fi
+  # Deleting lock files disables PostgreSQL's own interlock, so only do it when nothing is left.
+  left="$(leftover_pids)"
+  [[ -z $left ]] || die "postmaster of '$INSTANCE' is gone but processes ${left}still use its data dir; retry shortly or kill them"
+  if [[ -f $PID_FILE ]]; then
     note "removing stale $PID_FILE"
     rm -f "$PID_FILE"
   fi
+  rm -f "$INST_DIR"/.s.PGSQL.*
 }
 
 prepare_dirs() {

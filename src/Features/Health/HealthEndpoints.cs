@@ -18,7 +18,9 @@ public static class HealthEndpoints
     /// <summary>Probes at the root: live (the process answers), ready (it can serve: database, schema, not draining), summary.</summary>
     public static IEndpointRouteBuilder MapHealth(this IEndpointRouteBuilder endpoints)
     {
-        var health = endpoints.MapGroup("/health").WithTags("Operations");
+        var health = endpoints.MapGroup("/health")
+            .WithTags("Operations")
+            .ProducesProblem(StatusCodes.Status500InternalServerError);
         health.MapGet("/live", GetLiveness)
             .WithName("GetLiveness")
             .WithSummary("Liveness: 200 while the process can answer at all; runs no checks");

@@ -18,14 +18,16 @@ public static class OptionsRegistration
     }
 
     /// <summary>
-    /// One readable line for all failures, each naming the full configuration key
-    /// (<c>Database:ConnectionString is required</c>), which is what an operator searches their settings for.
+    /// Every failure in a validation error (one options type, or several in an AggregateException), each naming the full
+    /// configuration key (<c>Database:ConnectionString is required</c>), which is what an operator searches their settings for.
     /// </summary>
-    public static string Describe(OptionsValidationException exception)
+    public static IReadOnlyList<string> ValidationFailures(Exception exception) => exception switch
     {
-        var section = exception.OptionsType.Name.EndsWith("Options", StringComparison.Ordinal)
-            ? exception.OptionsType.Name[..^"Options".Length]
-            : exception.OptionsType.Name;
-        return string.Join("; ", exception.Failures.Select(failure => $"{section}:{failure}"));
-    }
+        OptionsValidationException validation => validation.Failures.Select(failure => $"{Section(validation.OptionsType)}:{failure}").ToList(),
+        AggregateException aggregate => aggregate.InnerExceptions.SelectMany(ValidationFailures).ToList(),
+        _ => [],
+    };
+
+    private static string Section(Type optionsType) =>
+        optionsType.Name.EndsWith("Options", StringComparison.Ordinal) ? optionsType.Name[..^"Options".Length] : optionsType.Name;
 }

@@ -27,6 +27,8 @@ public static class DatabaseSetup
             };
             var builder = new NpgsqlDataSourceBuilder(connection.ConnectionString);
             builder.UseLoggerFactory(provider.GetRequiredService<ILoggerFactory>());
+            // Names the pool in metrics; the default name is the connection string (host, database and user).
+            builder.Name = "taskrunner";
             return builder.Build();
         });
         services.AddSingleton<SchemaVersion>();

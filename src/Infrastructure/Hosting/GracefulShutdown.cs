@@ -68,11 +68,13 @@ public static partial class GracefulShutdown
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("TaskRunner.Host");
         try
         {
+            // Validate before the host starts, so the operator sees our one line rather than the host's generic error first.
+            app.Services.GetRequiredService<IStartupValidator>().Validate();
             await app.StartAsync();
         }
-        catch (OptionsValidationException e)
+        catch (Exception e) when (OptionsRegistration.ValidationFailures(e) is { Count: > 0 } failures)
         {
-            LogInvalidConfiguration(logger, OptionsRegistration.Describe(e));
+            LogInvalidConfiguration(logger, string.Join("; ", failures));
             await app.DisposeAsync();
             return 1;
         }

@@ -123,10 +123,10 @@ public static partial class ProblemResponses
 
         private static HttpValidationProblemDetails FromJson(JsonException json)
         {
-            if (UnknownProperty(json.Message) is { } property)
+            if (IsUnknownProperty(json.Message))
             {
-                var parent = FieldPath(json.Path);
-                var field = parent == "body" ? property : $"{parent}.{property}";
+                // For an unmapped property System.Text.Json's path already ends with the property's name.
+                var field = FieldPath(json.Path);
                 return new HttpValidationProblemDetails(new Dictionary<string, string[]> { [field] = ["is not a known property"] })
                 {
                     Status = StatusCodes.Status422UnprocessableEntity,
@@ -136,9 +136,8 @@ public static partial class ProblemResponses
             }
 
             var path = FieldPath(json.Path);
-            var syntaxError = json.Message.Contains("is an invalid", StringComparison.Ordinal)
-                || json.Message.Contains("expected end of", StringComparison.OrdinalIgnoreCase)
-                || json.Message.Contains("is invalid after", StringComparison.Ordinal);
+            // The reader wraps its own (syntax) exception; type mismatches come without one or with a conversion error.
+            var syntaxError = json.InnerException is JsonException;
             var message = syntaxError ? "is not valid JSON" : "has the wrong type for this field";
             return new HttpValidationProblemDetails(new Dictionary<string, string[]> { [path] = [message] })
             {
@@ -150,15 +149,10 @@ public static partial class ProblemResponses
             };
         }
 
-        /// <summary>The property named by System.Text.Json's "could not be mapped" message, or null for other errors.</summary>
-        private static string? UnknownProperty(string message)
-        {
-            var match = UnmappedProperty().Match(message);
-            return match.Success ? match.Groups[1].Value : null;
-        }
-
-        [System.Text.RegularExpressions.GeneratedRegex("^The JSON property '(.+?)' could not be mapped")]
-        private static partial System.Text.RegularExpressions.Regex UnmappedProperty();
+        /// <summary>System.Text.Json reports an unmapped property only through its message.</summary>
+        private static bool IsUnknownProperty(string message) =>
+            message.StartsWith("The JSON property '", StringComparison.Ordinal)
+            && message.Contains("' could not be mapped", StringComparison.Ordinal);
 
         [LoggerMessage(Level = LogLevel.Warning, Message = "Database unavailable: {Reason}")]
         private static partial void LogDatabaseUnavailable(ILogger logger, string reason);

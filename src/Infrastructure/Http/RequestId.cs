@@ -18,7 +18,13 @@ public static class RequestId
         {
             var incoming = context.Request.Headers[HeaderName].ToString();
             context.TraceIdentifier = IsSane(incoming) ? incoming : Guid.CreateVersion7().ToString("N");
-            context.Response.Headers[HeaderName] = context.TraceIdentifier;
+            // Set when the response starts: the exception handler clears headers set earlier.
+            context.Response.OnStarting(static state =>
+            {
+                var http = (HttpContext)state;
+                http.Response.Headers[HeaderName] = http.TraceIdentifier;
+                return Task.CompletedTask;
+            }, context);
             return next(context);
         });
 

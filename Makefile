@@ -1,0 +1,56 @@
+# TaskRunner — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+DEV_INSTANCE := dev
+DEV_DATABASE := taskrunner
+URL := http://127.0.0.1:8080
+dev_connection = $$(scripts/pg.sh connstr $(DEV_DATABASE) $(DEV_INSTANCE))
+MIGRATOR := dotnet run --project migrations/TaskRunner.Migrations.csproj -c Release --
+
+.PHONY: help run test stop db migrate seed build publish k6-check bench-startup bench-ops clean
+
+help: ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+run: seed ## private database + migrations + demo data, then the service on http://127.0.0.1:8080 (Ctrl-C stops it)
+	@printf '\n  API      %s/api/v1\n  Docs     %s/api/docs\n  OpenAPI  %s/openapi/v1.json\n  Metrics  %s/metrics\n  Health   %s/health/ready\n  Demo     admin@taskrunner.local / taskrunner-demo\n\n' $(URL) $(URL) $(URL) $(URL) $(URL)
+	@Database__ConnectionString="$(dev_connection)" Urls=$(URL) ASPNETCORE_ENVIRONMENT=Development \
+		dotnet run --project TaskRunner.csproj -c Release --no-launch-profile
+
+test: ## the whole suite: in-process tests, AOT publish, black-box tests; ends with "N passed, N failed"
+	@scripts/test.sh
+
+stop: ## stop the private database (and Redis, if started)
+	@scripts/pg.sh stop $(DEV_INSTANCE)
+	@if [[ -x scripts/redis.sh ]]; then scripts/redis.sh stop $(DEV_INSTANCE); fi
+
+db: ## start the private PostgreSQL and create the development database
+	@scripts/pg.sh start $(DEV_INSTANCE)
+	@scripts/pg.sh -i $(DEV_INSTANCE) psql -qtAc "SELECT 1 FROM pg_database WHERE datname = '$(DEV_DATABASE)'" | grep -q 1 \
+		|| scripts/pg.sh -i $(DEV_INSTANCE) psql -qc "CREATE DATABASE $(DEV_DATABASE)"
+
+migrate: db ## apply pending migrations to the development database
+	@$(MIGRATOR) up --Database:ConnectionString="$(dev_connection)"
+
+seed: migrate ## insert the demo data (idempotent)
+	@$(MIGRATOR) seed-demo --Database:ConnectionString="$(dev_connection)"
+
+build: ## JIT build of everything (fast feedback)
+	@dotnet build tests/TaskRunner.Tests.csproj -nodeReuse:false
+
+publish: ## the Native AOT binary in artifacts/aot/
+	@dotnet publish TaskRunner.csproj -c Release -r linux-x64 -o artifacts/aot -nodeReuse:false
+	@rm -f artifacts/aot/*.dbg
+
+k6-check: ## type-check the k6 suite against @types/k6
+	@cd load && npm ci --no-audit --no-fund && npm run check
+
+bench-startup: publish migrate ## AOT start-to-ready, idle RSS and size
+	@TASKRUNNER_DB="$(dev_connection)" load/startup-bench.sh
+
+bench-ops: ## wrk against the operational endpoints of a running service
+	@BASE_URL=$(URL) load/ops-bench.sh
+
+clean: ## remove build outputs (keeps the database)
+	@rm -rf artifacts bin obj tests/bin tests/obj migrations/bin migrations/obj load/node_modules

@@ -1,0 +1,110 @@
+using System.Net;
+using TaskRunner.Tests.Harness;
+using Xunit;
+
+namespace TaskRunner.Features.Health;
+
+public sealed class HealthTests(ServiceFixture service) : IClassFixture<ServiceFixture>
+{
+    private readonly HttpClient client = service.CreateClient();
+
+    [Fact]
+    public async Task LivenessAnswers200WithoutRunningChecks()
+    {
+        using var response = await client.GetAsync("/health/live");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = await response.ReadJsonAsync();
+        Assert.Equal("healthy", body.GetProperty("status").GetString());
+        Assert.Empty(body.GetProperty("checks").EnumerateObject());
+    }
+
+    [Fact]
+    public async Task ReadinessIs200WhenTheDatabaseAnswersAndTheSchemaIsCurrent()
+    {
+        using var response = await client.GetAsync("/health/ready");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = await response.ReadJsonAsync();
+        Assert.Equal("healthy", body.GetProperty("checks").GetProperty("database").GetProperty("status").GetString());
+        Assert.Equal("healthy", body.GetProperty("checks").GetProperty("shutdown").GetProperty("status").GetString());
+        Assert.Equal("no-store", response.Headers.CacheControl?.ToString());
+    }
+
+    [Fact]
+    public async Task SummaryListsEveryCheckWithItsDuration()
+    {
+        using var response = await client.GetAsync("/health");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var checks = (await response.ReadJsonAsync()).GetProperty("checks");
+        Assert.True(checks.GetProperty("database").GetProperty("duration_ms").GetDouble() >= 0);
+        Assert.True(checks.TryGetProperty("shutdown", out _));
+    }
+}
+
+public sealed class ReadinessWithoutDatabaseTests(ReadinessWithoutDatabaseTests.UnreachableDatabase service)
+    : IClassFixture<ReadinessWithoutDatabaseTests.UnreachableDatabase>
+{
+    /// <summary>The service configured against a port where no PostgreSQL listens.</summary>
+    public sealed class UnreachableDatabase : ServiceFixture
+    {
+        protected override IEnumerable<KeyValuePair<string, string?>> Settings(string connectionString) =>
+            base.Settings("Host=127.0.0.1;Port=1;Username=postgres;Database=nowhere")
+                .Append(new("Database:ConnectionTimeoutSeconds", "1"));
+    }
+
+    [Fact]
+    public async Task ReadinessIs503WithRetryAfterWhileTheDatabaseIsUnreachable()
+    {
+        using var client = service.CreateClient();
+
+        using var response = await client.GetAsync("/health/ready");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.NotNull(response.Headers.RetryAfter);
+        var database = (await response.ReadJsonAsync()).GetProperty("checks").GetProperty("database");
+        Assert.Equal("unhealthy", database.GetProperty("status").GetString());
+        Assert.Equal("database unreachable", database.GetProperty("description").GetString());
+    }
+
+    [Fact]
+    public async Task LivenessStays200WhileTheDatabaseIsUnreachable()
+    {
+        using var client = service.CreateClient();
+
+        using var response = await client.GetAsync("/health/live");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+}
+
+public sealed class ReadinessWithOldSchemaTests(ReadinessWithOldSchemaTests.SchemaBehind service)
+    : IClassFixture<ReadinessWithOldSchemaTests.SchemaBehind>
+{
+    /// <summary>A database whose last migration has not been applied.</summary>
+    public sealed class SchemaBehind : ServiceFixture
+    {
+        protected override async Task<string> CreateDatabaseAsync()
+        {
+            var connectionString = await TestDatabases.CreateEmptyAsync();
+            Schema.Up(connectionString);
+            Schema.Down(connectionString, Infrastructure.Database.SchemaVersion.Expected - 1);
+            return connectionString;
+        }
+    }
+
+    [Fact]
+    public async Task ReadinessIs503NamingBothVersionsWhenTheSchemaIsNotTheExpectedOne()
+    {
+        using var client = service.CreateClient();
+
+        using var response = await client.GetAsync("/health/ready");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var description = (await response.ReadJsonAsync()).GetProperty("checks").GetProperty("database").GetProperty("description").GetString();
+        Assert.Equal(
+            $"schema version is {Infrastructure.Database.SchemaVersion.Expected - 1}, this build expects {Infrastructure.Database.SchemaVersion.Expected}",
+            description);
+    }
+}

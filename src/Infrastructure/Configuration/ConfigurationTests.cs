@@ -1,0 +1,52 @@
+using TaskRunner.Tests.Harness;
+using Xunit;
+
+namespace TaskRunner.Infrastructure.Configuration;
+
+/// <summary>A bad setting stops the process before it serves anything: exit code 1 and one line naming the setting.</summary>
+public sealed class ConfigurationTests
+{
+    private static async Task<(int? ExitCode, string Output)> StartWithAsync(params KeyValuePair<string, string?>[] settings)
+    {
+        await using var service = ServiceProcess.Start(settings);
+        var exitCode = await service.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        return (exitCode, service.Output);
+    }
+
+    private static KeyValuePair<string, string?> Setting(string key, string value) => new(key, value);
+
+    [Fact]
+    public async Task AMissingConnectionStringStopsTheProcessNamingTheSetting()
+    {
+        var (exitCode, output) = await StartWithAsync();
+
+        Assert.Equal(1, exitCode);
+        var line = Assert.Single(output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("Invalid configuration", line);
+        Assert.Contains("Database:ConnectionString", line);
+        Assert.Contains("is required", line);
+    }
+
+    [Fact]
+    public async Task AnOutOfRangeSettingStopsTheProcessNamingTheSettingAndTheReason()
+    {
+        var (exitCode, output) = await StartWithAsync(
+            Setting("Database:ConnectionString", "Host=127.0.0.1;Username=postgres"),
+            Setting("Database:MaxPoolSize", "0"));
+
+        Assert.Equal(1, exitCode);
+        var line = Assert.Single(output.Split('\n'), line => line.Contains("Invalid configuration", StringComparison.Ordinal));
+        Assert.Contains("Database:MaxPoolSize", line);
+        Assert.Contains("between 1 and 1000", line);
+    }
+
+    [Fact]
+    public async Task AMalformedConnectionStringStopsTheProcess()
+    {
+        var (exitCode, output) = await StartWithAsync(Setting("Database:ConnectionString", "this is not a connection string"));
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("Database:ConnectionString", output);
+        Assert.Contains("not a valid Npgsql connection string", output);
+    }
+}

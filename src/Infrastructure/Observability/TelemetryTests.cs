@@ -1,0 +1,62 @@
+using System.Net;
+using TaskRunner.Tests.Harness;
+using Xunit;
+
+namespace TaskRunner.Infrastructure.Observability;
+
+public sealed class TelemetryTests(ServiceFixture service) : IClassFixture<ServiceFixture>
+{
+    private readonly HttpClient client = service.CreateClient();
+
+    [Fact]
+    public async Task MetricsExposeHttpRuntimeAndDatabaseMetersInPrometheusFormat()
+    {
+        // Traffic first, so the request and connection-pool instruments have measurements.
+        using (await client.GetAsync("/health/ready"))
+        {
+        }
+
+        var text = "";
+        for (var attempt = 0; attempt < 20 && !text.Contains("db_client_", StringComparison.Ordinal); attempt++)
+        {
+            using var response = await client.GetAsync("/metrics");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.StartsWith("text/plain", response.Content.Headers.ContentType?.MediaType);
+            text = await response.Content.ReadAsStringAsync();
+            await Task.Delay(100);
+        }
+
+        Assert.Contains("http_server_request_duration_seconds", text);
+        Assert.Contains("kestrel_", text);
+        Assert.Contains("dotnet_gc_", text);
+        Assert.Contains("db_client_", text);
+        Assert.Contains("service_name=\"taskrunner\"", text);
+    }
+
+    [Fact]
+    public async Task TheOpenApiDocumentDescribesTheOperationsInSnakeCase()
+    {
+        using var response = await client.GetAsync("/openapi/v1.json");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var document = await response.ReadJsonAsync();
+        Assert.Equal("TaskRunner API", document.GetProperty("info").GetProperty("title").GetString());
+        var readiness = document.GetProperty("paths").GetProperty("/health/ready").GetProperty("get");
+        Assert.Equal("GetReadiness", readiness.GetProperty("operationId").GetString());
+        Assert.True(readiness.GetProperty("responses").TryGetProperty("503", out _));
+        var report = document.GetProperty("components").GetProperty("schemas").GetProperty("HealthReportResponse");
+        Assert.True(report.GetProperty("properties").TryGetProperty("duration_ms", out _));
+    }
+
+    [Fact]
+    public async Task TheInteractiveReferenceIsServedAtApiDocs()
+    {
+        using var response = await client.GetAsync("/api/docs/");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("openapi/v1.json", await response.Content.ReadAsStringAsync());
+        using var script = await client.GetAsync("/api/docs/scalar.js");
+        Assert.Equal(HttpStatusCode.OK, script.StatusCode);
+    }
+}

@@ -1,0 +1,33 @@
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace TaskRunner.Tests.Harness;
+
+/// <summary>The service in this process, on real Kestrel over loopback, plus a few test-only endpoints (<see cref="TestEndpoints"/>).</summary>
+public sealed class InProcessHost : WebApplicationFactory<Program>
+{
+    private readonly IReadOnlyList<KeyValuePair<string, string?>> settings;
+
+    public InProcessHost(IEnumerable<KeyValuePair<string, string?>> settings)
+    {
+        this.settings = settings.ToList();
+        UseKestrel(0);
+        StartServer();
+        var address = Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        BaseAddress = new Uri(address);
+    }
+
+    public Uri BaseAddress { get; }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Testing");
+        foreach (var (key, value) in settings)
+            builder.UseSetting(key, value);
+        builder.ConfigureServices(TestEndpoints.Add);
+    }
+}

@@ -1,0 +1,75 @@
+using Npgsql;
+using Xunit;
+
+namespace TaskRunner.Tests.Harness;
+
+/// <summary>
+/// One running service on its own fresh database per test class: in-process, or the AOT binary in black-box mode.
+/// Derive and override <see cref="Settings"/> for a class that needs other configuration.
+/// </summary>
+public class ServiceFixture : IAsyncLifetime
+{
+    private InProcessHost? inProcess;
+    private ServiceProcess? blackBox;
+
+    public string ConnectionString { get; private set; } = "";
+
+    public Uri BaseAddress { get; private set; } = null!;
+
+    /// <summary>The in-process host's services; null in black-box mode.</summary>
+    public IServiceProvider? Services => inProcess?.Services;
+
+    public HttpClient CreateClient() => new(new HttpClientHandler { AllowAutoRedirect = false, AutomaticDecompression = System.Net.DecompressionMethods.None })
+    {
+        BaseAddress = BaseAddress,
+        Timeout = TimeSpan.FromSeconds(30),
+    };
+
+    /// <summary>Configuration the service starts with, as key → value (<c>Database:ConnectionString</c>).</summary>
+    protected virtual IEnumerable<KeyValuePair<string, string?>> Settings(string connectionString) =>
+    [
+        new("Database:ConnectionString", connectionString),
+        new("Shutdown:DrainDelaySeconds", "0"),
+        new("Logging:LogLevel:Default", "Warning"),
+        new("Logging:LogLevel:TaskRunner.Requests", "Warning"),
+    ];
+
+    /// <summary>A migrated database; override to prepare something else (for example a schema that is behind).</summary>
+    protected virtual Task<string> CreateDatabaseAsync() => TestDatabases.CreateAsync();
+
+    public async Task InitializeAsync()
+    {
+        ConnectionString = await CreateDatabaseAsync();
+        var settings = Settings(ConnectionString);
+        if (TestMode.IsBlackBox)
+        {
+            blackBox = ServiceProcess.Start(settings);
+            if (!await blackBox.WaitUntilListeningAsync(TimeSpan.FromSeconds(30)))
+                throw new InvalidOperationException("the service binary did not start:\n" + blackBox.Output);
+            BaseAddress = blackBox.BaseAddress;
+        }
+        else
+        {
+            inProcess = new InProcessHost(settings);
+            BaseAddress = inProcess.BaseAddress;
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (blackBox is not null)
+            await blackBox.DisposeAsync();
+        if (inProcess is not null)
+            await inProcess.DisposeAsync();
+        await TestDatabases.DropAsync(ConnectionString);
+    }
+
+    /// <summary>Runs SQL directly against this class's database, for arranging states the API cannot reach.</summary>
+    public async Task ExecuteSqlAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+}

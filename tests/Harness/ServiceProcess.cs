@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace TaskRunner.Tests.Harness;
+
+/// <summary>
+/// The service as a separate OS process: the published AOT binary in black-box mode, else the JIT build of the same code
+/// (`dotnet TaskRunner.dll`). Configuration goes in as environment variables, exactly as an operator would set it.
+/// </summary>
+public sealed partial class ServiceProcess : IAsyncDisposable
+{
+    private readonly Process process;
+    private readonly StringBuilder output = new();
+
+    private ServiceProcess(Process process, Uri baseAddress)
+    {
+        this.process = process;
+        BaseAddress = baseAddress;
+    }
+
+    public Uri BaseAddress { get; }
+
+    public string Output
+    {
+        get
+        {
+            lock (output)
+                return output.ToString();
+        }
+    }
+
+    public bool HasExited => process.HasExited;
+
+    public static ServiceProcess Start(IEnumerable<KeyValuePair<string, string?>> settings)
+    {
+        var port = FreePort();
+        var start = TestMode.BinaryPath is { } binary
+            ? new ProcessStartInfo(binary) { WorkingDirectory = Path.GetDirectoryName(binary)! }
+            : new ProcessStartInfo("dotnet", Path.Combine(AppContext.BaseDirectory, "TaskRunner.dll"))
+            {
+                WorkingDirectory = AppContext.BaseDirectory,
+            };
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.UseShellExecute = false;
+        start.Environment["Urls"] = $"http://127.0.0.1:{port}";
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Testing";
+        foreach (var (key, value) in settings)
+            start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
+
+        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
+        var service = new ServiceProcess(process, new Uri($"http://127.0.0.1:{port}"));
+        process.OutputDataReceived += (_, line) => service.Append(line.Data);
+        process.ErrorDataReceived += (_, line) => service.Append(line.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return service;
+    }
+
+    /// <summary>Waits until /health/live answers; false if the process exited or the time ran out.</summary>
+    public async Task<bool> WaitUntilListeningAsync(TimeSpan timeout)
+    {
+        using var client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < timeout && !process.HasExited)
+        {
+            try
+            {
+                using var response = await client.GetAsync("/health/live");
+                if (response.IsSuccessStatusCode)
+                    return true;
+            }
+            catch (HttpRequestException)
+            {
+            }
+            await Task.Delay(25);
+        }
+        return false;
+    }
+
+    /// <summary>What a container runtime does to stop the service.</summary>
+    public void Terminate()
+    {
+        if (!process.HasExited)
+            _ = Kill(process.Id, Sigterm);
+    }
+
+    /// <summary>The exit code, or null if it did not exit in time.</summary>
+    public async Task<int?> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cancellation = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cancellation.Token);
+            return process.ExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Terminate();
+        if (await WaitForExitAsync(TimeSpan.FromSeconds(10)) is null)
+            process.Kill(entireProcessTree: true);
+        process.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+            return;
+        lock (output)
+            output.AppendLine(line);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private const int Sigterm = 15;
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+}

@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using Npgsql;
+
+namespace TaskRunner.Tests.Harness;
+
+/// <summary>
+/// Real PostgreSQL for every test class: one template database is migrated once per run, and each class gets a fresh clone
+/// of it (CREATE DATABASE … TEMPLATE, milliseconds). The server is the project's private cluster: TASKRUNNER_TEST_PG when
+/// `make test` provides it, else `scripts/pg.sh start test` is run here.
+/// </summary>
+public static class TestDatabases
+{
+    private const string TemplateName = "taskrunner_template";
+    private static readonly Lazy<Task<string>> Server = new(FindServerAsync);
+    private static readonly Lazy<Task> Template = new(CreateTemplateAsync);
+
+    /// <summary>A connection string to the server's maintenance database, for creating and dropping databases.</summary>
+    public static Task<string> ServerConnectionStringAsync() => Server.Value;
+
+    /// <summary>A new, migrated, empty database; returns its connection string.</summary>
+    public static async Task<string> CreateAsync()
+    {
+        await Template.Value;
+        var name = "test_" + Guid.NewGuid().ToString("N")[..16];
+        await ExecuteOnServerAsync($"CREATE DATABASE {name} TEMPLATE {TemplateName}");
+        return For(await Server.Value, name);
+    }
+
+    /// <summary>A new database with no schema at all (for migrator tests).</summary>
+    public static async Task<string> CreateEmptyAsync()
+    {
+        var name = "empty_" + Guid.NewGuid().ToString("N")[..16];
+        await ExecuteOnServerAsync($"CREATE DATABASE {name}");
+        return For(await Server.Value, name);
+    }
+
+    public static async Task DropAsync(string connectionString)
+    {
+        var name = new NpgsqlConnectionStringBuilder(connectionString).Database!;
+        NpgsqlConnection.ClearAllPools();
+        await ExecuteOnServerAsync($"DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    }
+
+    private static string For(string server, string database) =>
+        new NpgsqlConnectionStringBuilder(server) { Database = database }.ConnectionString;
+
+    private static async Task ExecuteOnServerAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(await Server.Value);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private static async Task CreateTemplateAsync()
+    {
+        var server = await Server.Value;
+        // The previous run's template, if any, must stop being one before it can be dropped.
+        await ExecuteOnServerAsync($"""
+            DO $$BEGIN
+              IF EXISTS (SELECT FROM pg_database WHERE datname = '{TemplateName}') THEN
+                ALTER DATABASE {TemplateName} WITH IS_TEMPLATE false;
+              END IF;
+            END$$
+            """);
+        await ExecuteOnServerAsync($"DROP DATABASE IF EXISTS {TemplateName} WITH (FORCE)");
+        await ExecuteOnServerAsync($"CREATE DATABASE {TemplateName}");
+        var template = For(server, TemplateName);
+        Schema.Up(template);
+        NpgsqlConnection.ClearAllPools();
+        // No one may connect to the template any more, or cloning it would fail with "being accessed by other users".
+        await ExecuteOnServerAsync($"ALTER DATABASE {TemplateName} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false");
+    }
+
+    private static async Task<string> FindServerAsync()
+    {
+        if (Environment.GetEnvironmentVariable("TASKRUNNER_TEST_PG") is { Length: > 0 } configured)
+            return configured;
+        var script = Path.Combine(Repository.Root, "scripts", "pg.sh");
+        await RunAsync(script, "start test");
+        return (await RunAsync(script, "connstr postgres test")).Trim();
+    }
+
+    private static async Task<string> RunAsync(string file, string arguments)
+    {
+        using var process = Process.Start(new ProcessStartInfo(file, arguments)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+            throw new InvalidOperationException($"{file} {arguments} failed ({process.ExitCode}): {await error}");
+        return await output;
+    }
+}

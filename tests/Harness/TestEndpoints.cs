@@ -1,0 +1,61 @@
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace TaskRunner.Tests.Harness;
+
+/// <summary>
+/// Endpoints that exist only in the in-process host, to drive the service's shared mechanisms (body binding, exception
+/// translation, shutdown) before real features use them. They sit behind the service's whole middleware pipeline.
+/// </summary>
+public static class TestEndpoints
+{
+    public const string Echo = "/_test/echo";
+    public const string Throw = "/_test/throw";
+    public const string Query = "/_test/query";
+    public const string Slow = "/_test/slow";
+
+    public static void Add(IServiceCollection services)
+    {
+        services.ConfigureHttpJsonOptions(options => options.SerializerOptions.TypeInfoResolverChain.Add(TestJsonContext.Default));
+        services.AddSingleton<IStartupFilter, Filter>();
+    }
+
+    private sealed class Filter : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            next(app);
+            app.UseRouting();
+            app.UseEndpoints(endpoints =>
+            {
+                endpoints.MapPost(Echo, (EchoBody body) => TypedResults.Ok(body));
+                endpoints.MapGet(Throw, string () => throw new InvalidOperationException("secret internals: SELECT * FROM users"));
+                endpoints.MapGet(Query, async (NpgsqlDataSource dataSource, CancellationToken cancellationToken) =>
+                {
+                    await using var command = dataSource.CreateCommand("SELECT 1");
+                    return TypedResults.Ok((int)(await command.ExecuteScalarAsync(cancellationToken))!);
+                });
+                endpoints.MapGet(Slow, async (int milliseconds) =>
+                {
+                    await Task.Delay(milliseconds);
+                    return TypedResults.Ok(milliseconds);
+                });
+            });
+        };
+    }
+}
+
+public sealed record EchoBody(string Title, int Priority, EchoItem[]? Items);
+
+public sealed record EchoItem(string Name);
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
+[JsonSerializable(typeof(EchoBody))]
+[JsonSerializable(typeof(int))]
+internal sealed partial class TestJsonContext : JsonSerializerContext;
