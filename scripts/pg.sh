@@ -353,7 +353,7 @@ stop_server() {
     # Binaries gone (package removed?): SIGINT is PostgreSQL's fast shutdown.
     kill -INT "$pid"
     for ((i = 0; i < 600; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
+      server_pid >/dev/null || break
       sleep 0.1
     done
   fi
@@ -404,6 +404,10 @@ cmd_psql() {
 }
 
 cmd_destroy() {
+  if [[ ! -d $INST_DIR ]]; then
+    echo "postgres $INSTANCE not present"
+    return 0
+  fi
   lock_instance
   stop_server || true
   rm -rf "$INST_DIR"

@@ -167,7 +167,8 @@ stop_server() {
   # Fall back to signals if the shutdown command did not take (wrong port, hung server).
   for ((i = 0; i < 200; i++)); do
     server_pid >/dev/null || break
-    ((i == 50)) && { kill -TERM "$pid" 2>/dev/null && kill -CONT "$pid" 2>/dev/null || true; }
+    # CONT: a stopped (SIGSTOP) server would otherwise never act on TERM.
+    ((i == 50)) && { kill -TERM "$pid" 2>/dev/null || true; kill -CONT "$pid" 2>/dev/null || true; }
     ((i == 150)) && { kill -KILL "$pid" 2>/dev/null || true; }
     sleep 0.1
   done
@@ -245,6 +246,10 @@ cmd_url() {
 }
 
 cmd_destroy() {
+  if [[ ! -d $INST_DIR ]]; then
+    echo "redis $INSTANCE not present"
+    return 0
+  fi
   lock_instance
   stop_server || true
   rm -rf "$INST_DIR"
