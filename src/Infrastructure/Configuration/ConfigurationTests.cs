@@ -49,4 +49,20 @@ public sealed class ConfigurationTests
         Assert.Contains("Database:ConnectionString", output);
         Assert.Contains("not a valid Npgsql connection string", output);
     }
+
+    [Fact]
+    public async Task APortAlreadyInUseStopsTheProcessNamingTheAddress()
+    {
+        using var occupied = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        occupied.Start();
+        var port = ((System.Net.IPEndPoint)occupied.LocalEndpoint).Port;
+
+        var (exitCode, output) = await StartWithAsync(
+            Setting("Database:ConnectionString", "Host=127.0.0.1;Username=postgres"),
+            Setting("Urls", $"http://127.0.0.1:{port}"));
+
+        Assert.Equal(1, exitCode);
+        var line = Assert.Single(output.Split('\n'), line => line.Contains("Cannot listen", StringComparison.Ordinal));
+        Assert.Contains($"127.0.0.1:{port}", line);
+    }
 }

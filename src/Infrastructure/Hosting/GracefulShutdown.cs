@@ -78,6 +78,13 @@ public static partial class GracefulShutdown
             await app.DisposeAsync();
             return 1;
         }
+        catch (IOException e)
+        {
+            // Kestrel could not bind (address in use, no permission): the operator needs the address, not a stack trace.
+            LogCannotListen(logger, e.Message);
+            await app.DisposeAsync();
+            return 1;
+        }
 
         LogStarted(logger, Observability.ServiceVersion.Current, string.Join(", ", app.Urls));
         await app.WaitForShutdownAsync();
@@ -89,6 +96,9 @@ public static partial class GracefulShutdown
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Invalid configuration: {problems}")]
     private static partial void LogInvalidConfiguration(ILogger logger, string problems);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Cannot listen: {reason}")]
+    private static partial void LogCannotListen(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "TaskRunner {version} listening on {urls}")]
     private static partial void LogStarted(ILogger logger, string version, string urls);

@@ -1,6 +1,6 @@
+using System.Diagnostics;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
-using OpenTelemetry.Trace;
 
 namespace TaskRunner.Infrastructure.Observability;
 
@@ -26,12 +26,21 @@ public static class Telemetry
     {
         services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(ServiceName, serviceVersion: ServiceVersion.Current))
-            .WithMetrics(metrics => metrics.AddMeter(Meters).AddPrometheusExporter())
-            // Listening to ASP.NET Core's activity source makes it honour an incoming W3C traceparent (parent-based
-            // sampling), so trace_id in logs and problems joins the caller's trace.
-            .WithTracing(tracing => tracing.AddSource("Microsoft.AspNetCore"));
+            .WithMetrics(metrics => metrics.AddMeter(Meters).AddPrometheusExporter());
+        ActivitySource.AddActivityListener(RequestActivities);
         return services;
     }
+
+    /// <summary>
+    /// Listening to ASP.NET Core's activity source makes it create a request activity that continues an incoming W3C
+    /// traceparent, so trace_id in logs and problems joins the caller's trace. No spans are exported (no tracing backend
+    /// is configured), so a plain listener does this without a tracer provider.
+    /// </summary>
+    private static readonly ActivityListener RequestActivities = new()
+    {
+        ShouldListenTo = static source => source.Name == "Microsoft.AspNetCore",
+        Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.PropagationData,
+    };
 
     public static IEndpointRouteBuilder MapMetrics(this IEndpointRouteBuilder endpoints)
     {
