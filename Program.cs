@@ -1,9 +1,13 @@
+using TaskRunner.Features.ApiKeys;
+using TaskRunner.Features.Auth;
 using TaskRunner.Features.Health;
+using TaskRunner.Features.Users;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Hosting;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Observability;
+using TaskRunner.Infrastructure.Security;
 
 var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
 {
@@ -24,6 +28,11 @@ builder.Services.AddTelemetry();
 builder.Services.AddGracefulShutdown();
 builder.Services.AddApiDocumentation();
 builder.Services.AddHealth();
+builder.Services.AddIdentityAndAccess();
+
+// Features.
+builder.Services.AddAuthFeature();
+builder.Services.AddUsersFeature();
 
 var app = builder.Build();
 
@@ -34,11 +43,19 @@ app.UseProblemResponses();
 app.UseSecurityHeaders();
 app.UseConfiguredCors();
 app.UseResponseCompression();
+app.UseAuthentication();
+app.UseAuthorization();
 
 // Operational endpoints at the root.
 app.MapHealth();
 app.MapMetrics();
 app.MapApiDocumentation();
+
+// Features under /api/v1.
+var api = app.MapGroup("/api/v1");
+api.MapAuth();
+api.MapApiKeys();
+api.MapUsers();
 
 
 return await app.RunWithStartupChecksAsync();

@@ -25,14 +25,24 @@ public class ServiceFixture : IAsyncLifetime
         Timeout = TimeSpan.FromSeconds(30),
     };
 
-    /// <summary>Configuration the service starts with, as key → value (<c>Database:ConnectionString</c>).</summary>
-    protected virtual IEnumerable<KeyValuePair<string, string?>> Settings(string connectionString) =>
+    /// <summary>The signing key test services share, so a test can also mint a token the service must reject.</summary>
+    public const string JwtKeyId = "test-1";
+
+    public static readonly string JwtKey = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("taskrunner-test-signing-key-0123456789"));
+
+    /// <summary>What every test service needs: its database, the test signing key, quiet logs, no drain delay.</summary>
+    public static IEnumerable<KeyValuePair<string, string?>> BaseSettings(string connectionString) =>
     [
         new("Database:ConnectionString", connectionString),
+        new("Auth:JwtSigningKeys:" + JwtKeyId, JwtKey),
+        new("Auth:JwtActiveKeyId", JwtKeyId),
         new("Shutdown:DrainDelaySeconds", "0"),
         new("Logging:LogLevel:Default", "Warning"),
         new("Logging:LogLevel:TaskRunner.Requests", "Warning"),
     ];
+
+    /// <summary>Configuration the service starts with, as key → value (<c>Database:ConnectionString</c>).</summary>
+    protected virtual IEnumerable<KeyValuePair<string, string?>> Settings(string connectionString) => BaseSettings(connectionString);
 
     /// <summary>A migrated database; override to prepare something else (for example a schema that is behind).</summary>
     protected virtual Task<string> CreateDatabaseAsync() => TestDatabases.CreateAsync();

@@ -16,6 +16,16 @@ public sealed class ConfigurationTests
     private static KeyValuePair<string, string?> Setting(string key, string value) => new(key, value);
 
     [Fact]
+    public async Task AMissingSigningKeyStopsTheProcessNamingTheSetting()
+    {
+        var (exitCode, output) = await StartWithAsync(Setting("Database:ConnectionString", "Host=127.0.0.1;Username=postgres"));
+
+        Assert.Equal(1, exitCode);
+        var line = Assert.Single(output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("Auth:JwtSigningKeys", line);
+    }
+
+    [Fact]
     public async Task AMissingConnectionStringStopsTheProcessNamingTheSetting()
     {
         var (exitCode, output) = await StartWithAsync();
@@ -31,8 +41,7 @@ public sealed class ConfigurationTests
     public async Task AnOutOfRangeSettingStopsTheProcessNamingTheSettingAndTheReason()
     {
         var (exitCode, output) = await StartWithAsync(
-            Setting("Database:ConnectionString", "Host=127.0.0.1;Username=postgres"),
-            Setting("Database:MaxPoolSize", "0"));
+            [.. ServiceFixture.BaseSettings("Host=127.0.0.1;Username=postgres"), Setting("Database:MaxPoolSize", "0")]);
 
         Assert.Equal(1, exitCode);
         var line = Assert.Single(output.Split('\n'), line => line.Contains("Invalid configuration", StringComparison.Ordinal));
@@ -43,7 +52,7 @@ public sealed class ConfigurationTests
     [Fact]
     public async Task AMalformedConnectionStringStopsTheProcess()
     {
-        var (exitCode, output) = await StartWithAsync(Setting("Database:ConnectionString", "this is not a connection string"));
+        var (exitCode, output) = await StartWithAsync([.. ServiceFixture.BaseSettings("this is not a connection string")]);
 
         Assert.Equal(1, exitCode);
         Assert.Contains("Database:ConnectionString", output);
@@ -58,8 +67,7 @@ public sealed class ConfigurationTests
         var port = ((System.Net.IPEndPoint)occupied.LocalEndpoint).Port;
 
         var (exitCode, output) = await StartWithAsync(
-            Setting("Database:ConnectionString", "Host=127.0.0.1;Username=postgres"),
-            Setting("Urls", $"http://127.0.0.1:{port}"));
+            [.. ServiceFixture.BaseSettings("Host=127.0.0.1;Username=postgres"), Setting("Urls", $"http://127.0.0.1:{port}")]);
 
         Assert.Equal(1, exitCode);
         var line = Assert.Single(output.Split('\n'), line => line.Contains("Cannot listen", StringComparison.Ordinal));

@@ -13,12 +13,9 @@ public sealed class GracefulShutdownTests
         var connectionString = await TestDatabases.CreateAsync();
         try
         {
-            await using var service = ServiceProcess.Start(
-            [
-                new("Database:ConnectionString", connectionString),
-                new("Shutdown:DrainDelaySeconds", "2"),
-                new("Shutdown:TimeoutSeconds", "5"),
-            ]);
+            await using var service = ServiceProcess.Start(ServiceFixture.BaseSettings(connectionString)
+                .Append(new("Shutdown:DrainDelaySeconds", "2"))
+                .Append(new("Shutdown:TimeoutSeconds", "5")));
             Assert.True(await service.WaitUntilListeningAsync(TimeSpan.FromSeconds(30)), service.Output);
             using var client = new HttpClient { BaseAddress = service.BaseAddress };
             using (var ready = await client.GetAsync("/health/ready"))
@@ -56,12 +53,8 @@ public sealed class InFlightRequestsTests
         var connectionString = await TestDatabases.CreateAsync();
         try
         {
-            await using var host = new InProcessHost(
-            [
-                new("Database:ConnectionString", connectionString),
-                new("Shutdown:DrainDelaySeconds", "0"),
-                new("Shutdown:TimeoutSeconds", "10"),
-            ]);
+            await using var host = new InProcessHost(ServiceFixture.BaseSettings(connectionString)
+                .Append(new("Shutdown:TimeoutSeconds", "10")));
             using var client = new HttpClient { BaseAddress = host.BaseAddress };
             var slow = client.GetAsync(TestEndpoints.Slow + "?milliseconds=1500");
             await Task.Delay(300);

@@ -1,6 +1,9 @@
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Mvc;
+using TaskRunner.Features.ApiKeys;
+using TaskRunner.Features.Auth;
 using TaskRunner.Features.Health;
+using TaskRunner.Features.Users;
 
 namespace TaskRunner.Infrastructure.Http;
 
@@ -16,4 +19,14 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(HttpValidationProblemDetails))]
 [JsonSerializable(typeof(Dictionary<string, string[]>))]
 [JsonSerializable(typeof(HealthReportResponse))]
+[JsonSerializable(typeof(RegisterRequest))]
+[JsonSerializable(typeof(LoginRequest))]
+[JsonSerializable(typeof(RefreshRequest))]
+[JsonSerializable(typeof(TokenResponse))]
+[JsonSerializable(typeof(SessionResponse[]))]
+[JsonSerializable(typeof(UserResponse))]
+[JsonSerializable(typeof(UpdateUserRequest))]
+[JsonSerializable(typeof(CreateApiKeyRequest))]
+[JsonSerializable(typeof(CreatedApiKeyResponse))]
+[JsonSerializable(typeof(ApiKeyResponse[]))]
 public sealed partial class AppJsonContext : JsonSerializerContext;

@@ -41,6 +41,9 @@ public sealed record Caller(Guid UserId, string Role, Guid? SessionId, Guid? Api
     /// <summary>Viewers read; members and admins may also write.</summary>
     public bool CanWrite => Roles.Rank(Role) >= Roles.Rank(Roles.Member);
 
+    /// <summary>Lets handlers take <c>Caller caller</c> as a parameter on routes that require authentication.</summary>
+    public static ValueTask<Caller?> BindAsync(HttpContext context) => ValueTask.FromResult(From(context.User));
+
     public static Caller? From(ClaimsPrincipal principal)
     {
         if (principal.Identity?.IsAuthenticated != true

@@ -1,0 +1,121 @@
+using Dapper;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.ApiKeys;
+
+public sealed record CreateApiKeyRequest(string? Name, string? Role, DateTime? ExpiresAt);
+
+public sealed record ApiKeyResponse(
+    Guid Id,
+    string Name,
+    string Role,
+    string Prefix,
+    DateTime CreatedAt,
+    DateTime? ExpiresAt,
+    DateTime? LastUsedAt,
+    DateTime? RevokedAt);
+
+/// <summary>The only response that ever carries the key itself.</summary>
+public sealed record CreatedApiKeyResponse(
+    Guid Id,
+    string Name,
+    string Role,
+    string Prefix,
+    string Key,
+    DateTime CreatedAt,
+    DateTime? ExpiresAt);
+
+/// <summary>
+/// API keys act for their owner with a role no higher than the owner's. The secret is shown once and stored as a hash;
+/// revoking a key takes effect on every node at once (NOTIFY drops it from every node's cache).
+/// </summary>
+public static class ApiKeys
+{
+    private const string InsertSql = """
+        INSERT INTO api_keys (id, user_id, name, role, prefix, secret_hash, expires_at)
+        VALUES (@id, @userId, @name, @role, @prefix, @secretHash, @expiresAt)
+        RETURNING created_at
+        """;
+
+    private const string ListSql = """
+        SELECT id, name, role, prefix, created_at, expires_at, last_used_at, revoked_at
+        FROM api_keys
+        WHERE user_id = @userId
+        ORDER BY created_at DESC
+        LIMIT 200
+        """;
+
+    /// <summary>Owners revoke their own keys; admins any key. Anyone else's key id is not found.</summary>
+    private const string RevokeSql = """
+        UPDATE api_keys SET revoked_at = now()
+        WHERE id = @id AND revoked_at IS NULL AND (user_id = @userId OR @isAdmin)
+        RETURNING prefix
+        """;
+
+    public static async Task<Results<Created<CreatedApiKeyResponse>, ProblemHttpResult>> Create(
+        CreateApiKeyRequest request,
+        Caller caller,
+        NpgsqlDataSource dataSource,
+        TimeProvider clock,
+        CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        errors.RequireLength("name", request.Name?.Trim(), 1, 100);
+        var role = request.Role ?? caller.Role;
+        if (!Roles.All.Contains(role))
+            errors.Add("role", "must be one of admin, member, viewer");
+        if (request.ExpiresAt is { } expires && expires.ToUniversalTime() <= clock.GetUtcNow().UtcDateTime)
+            errors.Add("expires_at", "must be in the future");
+        if (!errors.IsEmpty)
+            return errors.ToProblem();
+        if (Roles.Rank(role) > Roles.Rank(caller.Role))
+            return Problems.Forbidden($"A key cannot have a higher role than its creator ({caller.Role}).");
+
+        var id = Ids.New();
+        var prefix = OpaqueTokens.Alphanumeric(ApiKeyFormat.PrefixLength);
+        var secret = OpaqueTokens.New();
+        var expiresAt = request.ExpiresAt?.ToUniversalTime();
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var createdAt = await connection.ExecuteScalarAsync<DateTime>(InsertSql, new
+        {
+            id,
+            userId = caller.UserId,
+            name = request.Name!.Trim(),
+            role,
+            prefix,
+            secretHash = OpaqueTokens.Hash(secret),
+            expiresAt,
+            cancellationToken,
+        });
+        return TypedResults.Created($"/api/v1/auth/api-keys/{id}",
+            new CreatedApiKeyResponse(id, request.Name.Trim(), role, prefix, ApiKeyFormat.Compose(prefix, secret), createdAt, expiresAt));
+    }
+
+    public static async Task<Ok<ApiKeyResponse[]>> List(Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var keys = await connection.QueryAsync<ApiKeyResponse>(ListSql, new { userId = caller.UserId, cancellationToken });
+        return TypedResults.Ok(keys.ToArray());
+    }
+
+    public static async Task<Results<NoContent, ProblemHttpResult>> Revoke(
+        Guid id, Caller caller, NpgsqlDataSource dataSource, CallerStateCache cache, CancellationToken cancellationToken)
+    {
+        var prefix = await dataSource.InTransactionAsync(async (connection, transaction) =>
+        {
+            var revoked = await connection.QuerySingleOrDefaultAsync<string>(RevokeSql,
+                new { id, userId = caller.UserId, isAdmin = caller.IsAdmin, cancellationToken }, transaction);
+            if (revoked is not null)
+                await AuthChanges.PublishAsync(connection, transaction, AuthChanges.ApiKey(revoked), cancellationToken);
+            return revoked;
+        }, cancellationToken);
+        if (prefix is null)
+            return Problems.NotFound("No such API key.");
+        cache.Apply(AuthChanges.ApiKey(prefix));
+        return TypedResults.NoContent();
+    }
+}

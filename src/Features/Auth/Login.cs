@@ -1,0 +1,130 @@
+using System.Net;
+using Dapper;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using TaskRunner.Features.Users;
+using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Auth;
+
+public sealed record LoginRequest(string? Email, string? Password);
+
+/// <summary>
+/// Email and password → a session with an access and a refresh token. Unknown email, wrong password, a locked or a
+/// disabled account all answer the same 401 after the same amount of work, so the answer reveals nothing. Repeated failures
+/// lock the account for a while and slow down the client address.
+/// </summary>
+public static class Login
+{
+    public const string InvalidCredentials = "The email or password is incorrect.";
+
+    /// <summary>Verified when the email is unknown, so that answer takes as long as a wrong password.</summary>
+    private static readonly string DecoyHash = PasswordHasher.Hash("decoy password that never matches");
+
+    private const string BlockedSql = """
+        SELECT blocked_until FROM login_failures_by_ip WHERE ip = @ip AND blocked_until > now()
+        """;
+
+    private const string UserSql = """
+        SELECT id, password_hash, disabled OR deleted_at IS NOT NULL AS disabled, locked_until > now() AS locked
+        FROM users
+        WHERE email = @email
+        """;
+
+    private const string RecordUserFailureSql = """
+        UPDATE users
+        SET failed_logins = failed_logins + 1,
+            locked_until = CASE WHEN failed_logins + 1 >= @maxFailures
+                                THEN now() + make_interval(mins => @lockoutMinutes) ELSE locked_until END
+        WHERE id = @id
+        """;
+
+    private const string RecordIpFailureSql = """
+        INSERT INTO login_failures_by_ip AS f (ip, failures, window_start)
+        VALUES (@ip, 1, now())
+        ON CONFLICT (ip) DO UPDATE
+        SET failures = CASE WHEN f.window_start < now() - make_interval(mins => @windowMinutes) THEN 1 ELSE f.failures + 1 END,
+            window_start = CASE WHEN f.window_start < now() - make_interval(mins => @windowMinutes) THEN now() ELSE f.window_start END,
+            blocked_until = CASE
+                WHEN f.window_start >= now() - make_interval(mins => @windowMinutes) AND f.failures + 1 >= @maxFailures
+                THEN now() + make_interval(mins => @blockMinutes) ELSE f.blocked_until END
+        """;
+
+    private const string RecordSuccessSql = """
+        UPDATE users SET failed_logins = 0, locked_until = NULL, password_hash = coalesce(@newHash, password_hash)
+        WHERE id = @id
+        """;
+
+    internal sealed record UserCredentials(Guid Id, string PasswordHash, bool Disabled, bool? Locked);
+
+    public static async Task<Results<Ok<TokenResponse>, ProblemHttpResult>> Handle(
+        LoginRequest request,
+        HttpContext http,
+        NpgsqlDataSource dataSource,
+        SessionTokens sessions,
+        IOptions<AuthOptions> options,
+        CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        var email = AccountRules.ValidateEmail(errors, "email", request.Email);
+        errors.RequireLength("password", request.Password, 1, AccountRules.PasswordMaxLength);
+        if (!errors.IsEmpty)
+            return errors.ToProblem();
+
+        var settings = options.Value;
+        var ip = http.Connection.RemoteIpAddress ?? IPAddress.Loopback;
+        await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
+        {
+            var blockedUntil = await connection.QuerySingleOrDefaultAsync<DateTime?>(BlockedSql, new { ip, cancellationToken });
+            if (blockedUntil is { } until)
+                return Problems.TooManyRequests(http, until - DateTime.UtcNow, "Too many failed logins from this address; retry later.");
+        }
+
+        var user = await FindAsync(dataSource, email!, cancellationToken);
+        var passwordMatches = PasswordHasher.Verify(request.Password!, user?.PasswordHash ?? DecoyHash);
+        if (user is null || !passwordMatches || user.Disabled || user.Locked == true)
+        {
+            await dataSource.InTransactionAsync(async (connection, transaction) =>
+            {
+                if (user is not null && !passwordMatches)
+                {
+                    await connection.ExecuteAsync(RecordUserFailureSql, new
+                    {
+                        id = user.Id,
+                        maxFailures = settings.MaxFailedLogins,
+                        lockoutMinutes = settings.LockoutMinutes,
+                        cancellationToken,
+                    }, transaction);
+                }
+                await connection.ExecuteAsync(RecordIpFailureSql, new
+                {
+                    ip,
+                    windowMinutes = settings.IpWindowMinutes,
+                    maxFailures = settings.IpMaxFailures,
+                    blockMinutes = settings.IpBlockMinutes,
+                    cancellationToken,
+                }, transaction);
+                return true;
+            }, cancellationToken);
+            return Problems.Unauthorized(http, InvalidCredentials);
+        }
+
+        var tokens = await dataSource.InTransactionAsync(async (connection, transaction) =>
+        {
+            var newHash = PasswordHasher.NeedsRehash(user.PasswordHash) ? PasswordHasher.Hash(request.Password!) : null;
+            await connection.ExecuteAsync(RecordSuccessSql, new { id = user.Id, newHash, cancellationToken }, transaction);
+            return await sessions.StartSessionAsync(connection, transaction, user.Id, http, cancellationToken);
+        }, cancellationToken);
+        return TypedResults.Ok(tokens);
+    }
+
+    private static async Task<UserCredentials?> FindAsync(NpgsqlDataSource dataSource, string email, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<UserCredentials>(UserSql, new { email, cancellationToken });
+    }
+}

@@ -1,0 +1,111 @@
+using System.Net;
+using TaskRunner.Tests.Harness;
+using Xunit;
+
+namespace TaskRunner.Features.Auth;
+
+public sealed class LoginTests(ServiceFixture service) : IClassFixture<ServiceFixture>
+{
+    private readonly HttpClient client = service.CreateClient();
+
+    [Fact]
+    public async Task ALoginReturnsABearerTokenThatAuthenticatesTheUser()
+    {
+        var account = await service.CreateUserAsync();
+
+        var tokens = await client.LoginAsync(account.Email, account.Password);
+
+        Assert.Equal("Bearer", tokens.GetProperty("token_type").GetString());
+        Assert.True(tokens.GetProperty("expires_in").GetInt32() > 0);
+        Assert.False(string.IsNullOrEmpty(tokens.GetProperty("refresh_token").GetString()));
+        using var me = await service.CreateClient().WithBearer(tokens.GetProperty("access_token").GetString()!).GetAsync("/api/v1/users/me");
+        Assert.Equal(HttpStatusCode.OK, me.StatusCode);
+        Assert.Equal(account.Email, (await me.ReadJsonAsync()).GetProperty("email").GetString());
+    }
+
+    [Fact]
+    public async Task EmailsAreMatchedWhateverTheirCase()
+    {
+        var account = await service.CreateUserAsync();
+
+        var tokens = await client.LoginAsync(account.Email.ToUpperInvariant(), account.Password);
+
+        Assert.False(string.IsNullOrEmpty(tokens.GetProperty("access_token").GetString()));
+    }
+
+    [Fact]
+    public async Task AWrongPasswordAndAnUnknownEmailGetTheSame401()
+    {
+        var account = await service.CreateUserAsync();
+
+        using var wrongPassword = await client.PostAsync("/api/v1/auth/login", TestJson.Body(("email", account.Email), ("password", "not the password at all")));
+        using var unknownEmail = await client.PostAsync("/api/v1/auth/login", TestJson.Body(("email", "nobody@example.test"), ("password", "not the password at all")));
+
+        var first = await wrongPassword.AssertProblemAsync(HttpStatusCode.Unauthorized);
+        var second = await unknownEmail.AssertProblemAsync(HttpStatusCode.Unauthorized);
+        Assert.Equal(first.GetProperty("detail").GetString(), second.GetProperty("detail").GetString());
+        Assert.Equal("Bearer", wrongPassword.Headers.WwwAuthenticate.Single().Scheme);
+    }
+
+    [Fact]
+    public async Task AMissingEmailAndPasswordAreBothReported()
+    {
+        using var response = await client.PostAsync("/api/v1/auth/login", TestJson.Body());
+
+        var problem = await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity);
+        Assert.Equal(["is required"], problem.Errors("email"));
+        Assert.Equal(["is required"], problem.Errors("password"));
+    }
+
+    [Fact]
+    public async Task ADisabledUserCannotLogIn()
+    {
+        var account = await service.CreateUserAsync();
+        await service.ExecuteSqlAsync($"UPDATE users SET disabled = true WHERE id = '{account.Id}'");
+
+        using var response = await client.PostAsync("/api/v1/auth/login", TestJson.Body(("email", account.Email), ("password", account.Password)));
+
+        await response.AssertProblemAsync(HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
+    public async Task RepeatedFailuresLockTheAccountEvenForTheRightPassword()
+    {
+        var account = await service.CreateUserAsync();
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            using var failure = await client.PostAsync("/api/v1/auth/login", TestJson.Body(("email", account.Email), ("password", "wrong password " + attempt)));
+            Assert.Equal(HttpStatusCode.Unauthorized, failure.StatusCode);
+        }
+
+        using var response = await client.PostAsync("/api/v1/auth/login", TestJson.Body(("email", account.Email), ("password", account.Password)));
+
+        await response.AssertProblemAsync(HttpStatusCode.Unauthorized);
+    }
+}
+
+public sealed class LoginThrottlingTests(LoginThrottlingTests.StrictAddressLimit service) : IClassFixture<LoginThrottlingTests.StrictAddressLimit>
+{
+    public sealed class StrictAddressLimit : ServiceFixture
+    {
+        protected override IEnumerable<KeyValuePair<string, string?>> Settings(string connectionString) =>
+            base.Settings(connectionString).Append(new("Auth:IpMaxFailures", "3"));
+    }
+
+    [Fact]
+    public async Task RepeatedFailuresFromOneAddressAreSlowedDownWith429()
+    {
+        using var client = service.CreateClient();
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            using var failure = await client.PostAsync("/api/v1/auth/login", TestJson.Body(("email", $"guess{attempt}@example.test"), ("password", "guessing password")));
+            Assert.Equal(HttpStatusCode.Unauthorized, failure.StatusCode);
+        }
+        var account = await service.CreateUserAsync();
+
+        using var response = await client.PostAsync("/api/v1/auth/login", TestJson.Body(("email", account.Email), ("password", account.Password)));
+
+        await response.AssertProblemAsync(HttpStatusCode.TooManyRequests);
+        Assert.True(response.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+    }
+}

@@ -1,0 +1,64 @@
+using Dapper;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using TaskRunner.Features.Users;
+using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Auth;
+
+public sealed record RegisterRequest(string? Email, string? Password, string? DisplayName);
+
+/// <summary>Self-service accounts (can be switched off). The very first account becomes an admin.</summary>
+public static class Register
+{
+    private const string InsertSql = """
+        INSERT INTO users (id, email, display_name, role, password_hash)
+        SELECT @id, @email, @displayName,
+               CASE WHEN EXISTS (SELECT FROM users) THEN 'member' ELSE 'admin' END,
+               @passwordHash
+        ON CONFLICT (email) DO NOTHING
+        RETURNING id, email, display_name, role, disabled, created_at, updated_at
+        """;
+
+    /// <summary>Serialises registrations, so two "first" users cannot both become admin.</summary>
+    private const string LockSql = "SELECT pg_advisory_xact_lock(8241001)";
+
+    public static async Task<Results<Created<UserResponse>, ProblemHttpResult>> Handle(
+        RegisterRequest request,
+        NpgsqlDataSource dataSource,
+        IOptions<AuthOptions> options,
+        CancellationToken cancellationToken)
+    {
+        if (!options.Value.RegistrationEnabled)
+            return Problems.Forbidden("Registration is disabled on this server; ask an admin for an account.");
+
+        var errors = new ValidationErrors();
+        var email = AccountRules.ValidateEmail(errors, "email", request.Email);
+        AccountRules.ValidatePassword(errors, "password", request.Password);
+        errors.RequireLength("display_name", request.DisplayName?.Trim(), 1, 200);
+        if (!errors.IsEmpty)
+            return errors.ToProblem();
+
+        var passwordHash = PasswordHasher.Hash(request.Password!);
+        var user = await dataSource.InTransactionAsync(async (connection, transaction) =>
+        {
+            await connection.ExecuteAsync(LockSql, new { cancellationToken }, transaction);
+            return await connection.QuerySingleOrDefaultAsync<UserRow>(InsertSql, new
+            {
+                id = Ids.New(),
+                email,
+                displayName = request.DisplayName!.Trim(),
+                passwordHash,
+                cancellationToken,
+            }, transaction);
+        }, cancellationToken);
+
+        return user is null
+            ? Problems.Conflict("An account with this email already exists.")
+            : TypedResults.Created($"/api/v1/users/{user.Id}", user.ToResponse());
+    }
+}

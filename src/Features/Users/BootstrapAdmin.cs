@@ -1,0 +1,50 @@
+using Dapper;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Users;
+
+/// <summary>
+/// Creates the admin named in configuration (Auth:BootstrapAdminEmail/Password) when no account has that email, so a fresh
+/// installation can be administered without open registration. Retries until the database answers.
+/// </summary>
+public sealed partial class BootstrapAdmin(
+    NpgsqlDataSource dataSource,
+    IOptions<AuthOptions> options,
+    ILogger<BootstrapAdmin> logger) : BackgroundService
+{
+    private const string InsertSql = """
+        INSERT INTO users (id, email, display_name, role, password_hash)
+        VALUES (@id, @email, 'Administrator', 'admin', @passwordHash)
+        ON CONFLICT (email) DO NOTHING
+        """;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var settings = options.Value;
+        if (settings.BootstrapAdminEmail is not { } configuredEmail || settings.BootstrapAdminPassword is not { } password)
+            return;
+        var email = configuredEmail.Trim().ToLowerInvariant();
+        var passwordHash = PasswordHasher.Hash(password);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
+                if (await connection.ExecuteAsync(InsertSql, new { id = Ids.New(), email, passwordHash, cancellationToken = stoppingToken }) > 0)
+                    LogCreated(logger, email);
+                return;
+            }
+            catch (Exception e) when (PgErrors.IsUnavailable(e) || e is PostgresException { SqlState: "42P01" })
+            {
+                await Task.Delay(TimeSpan.FromSeconds(5), stoppingToken).ContinueWith(static _ => { }, TaskScheduler.Default);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Created the bootstrap admin {email}")]
+    private static partial void LogCreated(ILogger logger, string email);
+}

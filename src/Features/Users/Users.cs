@@ -1,0 +1,74 @@
+using Dapper;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Users;
+
+public sealed record UpdateUserRequest(string? Role, bool? Disabled);
+
+/// <summary>The caller's own account, and the admin's view and control of every account.</summary>
+public static class Users
+{
+    private const string GetSql = $"""
+        SELECT {UserRow.Columns} FROM users WHERE id = @id AND deleted_at IS NULL
+        """;
+
+    private const string UpdateSql = $"""
+        UPDATE users
+        SET role = coalesce(@role, role), disabled = coalesce(@disabled, disabled), updated_at = now()
+        WHERE id = @id AND deleted_at IS NULL
+        RETURNING {UserRow.Columns}
+        """;
+
+    /// <summary>A disabled user's sessions end at once, not when their access token expires.</summary>
+    private const string EndSessionsSql = """
+        UPDATE sessions SET revoked_at = now(), revoked_reason = 'user_disabled'
+        WHERE user_id = @id AND revoked_at IS NULL
+        """;
+
+    public static async Task<Results<Ok<UserResponse>, ProblemHttpResult>> GetMe(
+        Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var user = await connection.QuerySingleOrDefaultAsync<UserRow>(GetSql, new { id = caller.UserId, cancellationToken });
+        return user is null ? Problems.NotFound("The account no longer exists.") : TypedResults.Ok(user.ToResponse());
+    }
+
+    public static async Task<Results<Ok<UserResponse>, ProblemHttpResult>> Update(
+        Guid id,
+        UpdateUserRequest request,
+        Caller caller,
+        NpgsqlDataSource dataSource,
+        CallerStateCache cache,
+        CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        if (request.Role is not null && !Roles.All.Contains(request.Role))
+            errors.Add("role", "must be one of admin, member, viewer");
+        if (request.Role is null && request.Disabled is null)
+            errors.Add("body", "set role, disabled, or both");
+        if (!errors.IsEmpty)
+            return errors.ToProblem();
+        if (id == caller.UserId && (request.Disabled == true || request.Role is not null && request.Role != Roles.Admin))
+            return Problems.Conflict("Admins cannot demote or disable themselves; ask another admin.");
+
+        var user = await dataSource.InTransactionAsync(async (connection, transaction) =>
+        {
+            var updated = await connection.QuerySingleOrDefaultAsync<UserRow>(UpdateSql,
+                new { id, role = request.Role, disabled = request.Disabled, cancellationToken }, transaction);
+            if (updated is null)
+                return null;
+            if (updated.Disabled)
+                await connection.ExecuteAsync(EndSessionsSql, new { id, cancellationToken }, transaction);
+            await AuthChanges.PublishAsync(connection, transaction, AuthChanges.User(id), cancellationToken);
+            return updated;
+        }, cancellationToken);
+        if (user is null)
+            return Problems.NotFound("No such user.");
+        cache.Clear();
+        return TypedResults.Ok(user.ToResponse());
+    }
+}

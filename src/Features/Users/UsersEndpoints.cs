@@ -1,0 +1,30 @@
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Users;
+
+public static class UsersEndpoints
+{
+    public static IServiceCollection AddUsersFeature(this IServiceCollection services) =>
+        services.AddHostedService<BootstrapAdmin>();
+
+    public static IEndpointRouteBuilder MapUsers(this IEndpointRouteBuilder api)
+    {
+        var users = api.MapGroup("/users")
+            .WithTags("Users")
+            .RequireAuthorization()
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
+
+        users.MapGet("/me", Users.GetMe)
+            .WithName("GetCurrentUser")
+            .WithSummary("The authenticated caller's account");
+        users.MapPatch("/{id:guid}", Users.Update)
+            .RequireAuthorization(AuthSetup.AdminPolicy)
+            .WithName("UpdateUser")
+            .WithSummary("Admins: change a user's role or disable the account (which ends its sessions at once)")
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        return api;
+    }
+}

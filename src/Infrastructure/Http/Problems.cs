@@ -1,0 +1,76 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+
+namespace TaskRunner.Infrastructure.Http;
+
+/// <summary>The problem results handlers return, so every slice words its errors the same way.</summary>
+public static class Problems
+{
+    public static ProblemHttpResult Unauthorized(HttpContext http, string detail)
+    {
+        http.Response.Headers.WWWAuthenticate = "Bearer";
+        return Create(StatusCodes.Status401Unauthorized, "Unauthorized", detail);
+    }
+
+    public static ProblemHttpResult Forbidden(string detail) => Create(StatusCodes.Status403Forbidden, "Forbidden", detail);
+
+    public static ProblemHttpResult NotFound(string detail) => Create(StatusCodes.Status404NotFound, "Not Found", detail);
+
+    public static ProblemHttpResult Conflict(string detail) => Create(StatusCodes.Status409Conflict, "Conflict", detail);
+
+    public static ProblemHttpResult BadRequest(string detail) => Create(StatusCodes.Status400BadRequest, "Bad Request", detail);
+
+    public static ProblemHttpResult TooManyRequests(HttpContext http, TimeSpan retryAfter, string detail)
+    {
+        http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds))
+            .ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Create(StatusCodes.Status429TooManyRequests, "Too Many Requests", detail);
+    }
+
+    private static ProblemHttpResult Create(int status, string title, string detail) =>
+        TypedResults.Problem(new ProblemDetails { Status = status, Title = title, Detail = detail });
+}
+
+/// <summary>Collects every validation failure of a request, keyed by JSON path, and answers them all at once (422).</summary>
+public sealed class ValidationErrors
+{
+    private readonly Dictionary<string, List<string>> errors = new(StringComparer.Ordinal);
+
+    public bool IsEmpty => errors.Count == 0;
+
+    public void Add(string field, string message)
+    {
+        if (!errors.TryGetValue(field, out var messages))
+            errors[field] = messages = [];
+        messages.Add(message);
+    }
+
+    /// <summary>Adds "is required" or a length error; returns true when the value is present and within bounds.</summary>
+    public bool RequireLength(string field, string? value, int min, int max)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            Add(field, "is required");
+            return false;
+        }
+        if (value.Length < min || value.Length > max)
+        {
+            Add(field, min == max ? $"must be {min} characters" : $"must be between {min} and {max} characters");
+            return false;
+        }
+        if (value.Contains('\0', StringComparison.Ordinal))
+        {
+            Add(field, "must not contain NUL characters");
+            return false;
+        }
+        return true;
+    }
+
+    public ProblemHttpResult ToProblem() => TypedResults.Problem(
+        new HttpValidationProblemDetails(errors.ToDictionary(pair => pair.Key, pair => pair.Value.ToArray(), StringComparer.Ordinal))
+        {
+            Status = StatusCodes.Status422UnprocessableEntity,
+            Title = "Validation Failed",
+            Detail = "One or more fields are invalid; see errors.",
+        });
+}

@@ -1,0 +1,63 @@
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.Options;
+
+namespace TaskRunner.Infrastructure.Security;
+
+/// <summary>
+/// API keys look like <c>trk_&lt;12-char prefix&gt;_&lt;secret&gt;</c>: the prefix finds the key, the secret is checked
+/// against its SHA-256 in constant time.
+/// </summary>
+public static class ApiKeyFormat
+{
+    public const string HeaderName = "X-API-Key";
+    private const string Marker = "trk_";
+    public const int PrefixLength = 12;
+    private const int MaxLength = 128;
+
+    public static string Compose(string prefix, string secret) => $"{Marker}{prefix}_{secret}";
+
+    public static bool TryParse(string value, out string prefix, out string secret)
+    {
+        prefix = secret = "";
+        if (value.Length is < 20 or > MaxLength || !value.StartsWith(Marker, StringComparison.Ordinal)
+            || value.Length <= Marker.Length + PrefixLength + 1 || value[Marker.Length + PrefixLength] != '_')
+            return false;
+        prefix = value.Substring(Marker.Length, PrefixLength);
+        secret = value[(Marker.Length + PrefixLength + 1)..];
+        return prefix.All(char.IsAsciiLetterOrDigit);
+    }
+}
+
+public sealed class ApiKeyAuthenticationHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> options,
+    ILoggerFactory logger,
+    UrlEncoder encoder,
+    CallerStateCache cache,
+    TimeProvider clock) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    public const string SchemeName = "ApiKey";
+
+    protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        var presented = Request.Headers[ApiKeyFormat.HeaderName].ToString();
+        if (presented.Length == 0)
+            return AuthenticateResult.NoResult();
+        if (!ApiKeyFormat.TryParse(presented, out var prefix, out var secret))
+            return AuthenticateResult.Fail("malformed API key");
+        var key = await cache.GetApiKeyAsync(prefix, Context.RequestAborted);
+        if (key is null || !OpaqueTokens.HashEquals(secret, key.SecretHash))
+            return AuthenticateResult.Fail("unknown API key");
+        if (!key.Active || key.ExpiresAt is { } expires && expires <= clock.GetUtcNow().UtcDateTime)
+            return AuthenticateResult.Fail("revoked or expired API key");
+        var principal = CallerPrincipal.Create(key.UserId, key.EffectiveRole, null, key.Id, SchemeName);
+        return AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName));
+    }
+
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        Response.StatusCode = StatusCodes.Status401Unauthorized;
+        Response.Headers.WWWAuthenticate = $"ApiKey header=\"{ApiKeyFormat.HeaderName}\"";
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,66 @@
+using Dapper;
+using Npgsql;
+
+namespace TaskRunner.Infrastructure.Security;
+
+/// <summary>
+/// Authentication changes every node must see at once, published with NOTIFY inside the transaction that makes them (so
+/// they are delivered only if it commits) and applied to each node's <see cref="CallerStateCache"/> by
+/// <see cref="AuthChangeListener"/>.
+/// </summary>
+public static class AuthChanges
+{
+    public const string Channel = "taskrunner_auth";
+    public const string SessionPrefix = "session:";
+    public const string ApiKeyPrefix = "api_key:";
+    public const string UserPrefix = "user:";
+
+    private const string NotifySql = "SELECT pg_notify('taskrunner_auth', @change)";
+
+    public static string Session(Guid sessionId) => SessionPrefix + sessionId;
+
+    public static string ApiKey(string prefix) => ApiKeyPrefix + prefix;
+
+    public static string User(Guid userId) => UserPrefix + userId;
+
+    public static Task PublishAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string change, CancellationToken cancellationToken) =>
+        connection.ExecuteAsync(NotifySql, new { change, cancellationToken }, transaction);
+}
+
+/// <summary>Listens for <see cref="AuthChanges"/> on a dedicated connection; reconnects, and forgets the cache, after a failure.</summary>
+public sealed partial class AuthChangeListener(
+    NpgsqlDataSource dataSource,
+    CallerStateCache cache,
+    ILogger<AuthChangeListener> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
+                connection.Notification += (_, notification) => cache.Apply(notification.Payload);
+                await using (var listen = new NpgsqlCommand($"LISTEN {AuthChanges.Channel}", connection))
+                    await listen.ExecuteNonQueryAsync(stoppingToken);
+                // Anything cached before LISTEN took effect may have missed a change.
+                cache.Clear();
+                while (!stoppingToken.IsCancellationRequested)
+                    await connection.WaitAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
+            {
+                cache.Clear();
+                LogListenerFailed(logger, e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken).ContinueWith(static _ => { }, TaskScheduler.Default);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Auth change listener lost its connection, retrying: {reason}")]
+    private static partial void LogListenerFailed(ILogger logger, string reason);
+}

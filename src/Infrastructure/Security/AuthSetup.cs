@@ -1,0 +1,65 @@
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.Extensions.Options;
+using TaskRunner.Infrastructure.Configuration;
+
+namespace TaskRunner.Infrastructure.Security;
+
+public static class AuthSetup
+{
+    /// <summary>The scheme endpoints authenticate with: an API key when the request carries one, else a bearer token.</summary>
+    public const string Scheme = "TaskRunner";
+
+    public const string AdminPolicy = "admin";
+
+    public static IServiceCollection AddIdentityAndAccess(this IServiceCollection services)
+    {
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<AccessTokens>();
+        services.AddSingleton<CallerStateCache>();
+        services.AddHostedService<AuthChangeListener>();
+
+        services.AddAuthentication(Scheme)
+            .AddPolicyScheme(Scheme, "API key or bearer token", options => options.ForwardDefaultSelector = context =>
+                context.Request.Headers.ContainsKey(ApiKeyFormat.HeaderName)
+                    ? ApiKeyAuthenticationHandler.SchemeName
+                    : JwtBearerDefaults.AuthenticationScheme)
+            .AddJwtBearer()
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+
+        services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
+            .Configure<IOptions<AuthOptions>>((jwt, auth) =>
+            {
+                jwt.MapInboundClaims = false;
+                jwt.TokenValidationParameters = AccessTokens.ValidationParameters(auth.Value);
+                jwt.Events = new JwtBearerEvents { OnTokenValidated = ApplyCurrentSessionStateAsync };
+            });
+
+        services.AddAuthorizationBuilder()
+            .AddPolicy(AdminPolicy, policy => policy.RequireRole(Roles.Admin));
+        return services;
+    }
+
+    /// <summary>
+    /// A valid signature is not enough: the session must still be live and the user enabled. The role comes from the
+    /// user's current row, not the token, so a demotion takes effect at once.
+    /// </summary>
+    private static async Task ApplyCurrentSessionStateAsync(TokenValidatedContext context)
+    {
+        var principal = context.Principal!;
+        if (!Guid.TryParse(principal.FindFirst(AccessTokens.SubjectClaim)?.Value, out var userId)
+            || !Guid.TryParse(principal.FindFirst(AccessTokens.SessionClaim)?.Value, out var sessionId))
+        {
+            context.Fail("token lacks subject or session");
+            return;
+        }
+        var cache = context.HttpContext.RequestServices.GetRequiredService<CallerStateCache>();
+        var session = await cache.GetSessionAsync(sessionId, context.HttpContext.RequestAborted);
+        if (session is not { Active: true } || session.UserId != userId)
+        {
+            context.Fail("session ended");
+            return;
+        }
+        context.Principal = CallerPrincipal.Create(userId, session.Role, sessionId, null, JwtBearerDefaults.AuthenticationScheme);
+    }
+}

@@ -1,0 +1,88 @@
+using System.Collections.Concurrent;
+using Dapper;
+using Npgsql;
+
+namespace TaskRunner.Infrastructure.Security;
+
+/// <summary>What a session lets its bearer do right now: the user's current role, and whether it may act at all.</summary>
+public sealed record SessionState(Guid UserId, string Role, bool Active);
+
+/// <summary>An API key as authentication needs it; the secret is only its hash.</summary>
+public sealed record ApiKeyState(Guid Id, Guid UserId, string KeyRole, string UserRole, byte[] SecretHash, DateTime? ExpiresAt, bool Active)
+{
+    /// <summary>A key never acts above its owner's current role.</summary>
+    public string EffectiveRole => Roles.Rank(KeyRole) <= Roles.Rank(UserRole) ? KeyRole : UserRole;
+}
+
+/// <summary>
+/// Every authenticated request needs its session's or key's current state. Reading it from PostgreSQL each time would cost
+/// a query per request, so it is cached in memory; a revocation, a role change or a disabled user is published with
+/// NOTIFY (<see cref="AuthChanges"/>) and drops the entry on every node at once. The short lifetime bounds staleness
+/// should a notification ever be missed.
+/// </summary>
+public sealed class CallerStateCache(NpgsqlDataSource dataSource, TimeProvider clock)
+{
+    private static readonly TimeSpan Lifetime = TimeSpan.FromSeconds(60);
+    private readonly ConcurrentDictionary<Guid, Cached<SessionState?>> sessions = new();
+    private readonly ConcurrentDictionary<string, Cached<ApiKeyState?>> apiKeys = new(StringComparer.Ordinal);
+
+    private const string SessionSql = """
+        SELECT u.id AS user_id, u.role,
+               (s.revoked_at IS NULL AND s.expires_at > now() AND NOT u.disabled AND u.deleted_at IS NULL) AS active
+        FROM sessions s
+        JOIN users u ON u.id = s.user_id
+        WHERE s.id = @sessionId
+        """;
+
+    private const string ApiKeySql = """
+        SELECT k.id, k.user_id, k.role AS key_role, u.role AS user_role, k.secret_hash, k.expires_at,
+               (k.revoked_at IS NULL AND NOT u.disabled AND u.deleted_at IS NULL) AS active
+        FROM api_keys k
+        JOIN users u ON u.id = k.user_id
+        WHERE k.prefix = @prefix
+        """;
+
+    public async ValueTask<SessionState?> GetSessionAsync(Guid sessionId, CancellationToken cancellationToken)
+    {
+        if (sessions.TryGetValue(sessionId, out var cached) && cached.IsFresh(clock))
+            return cached.Value;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var state = await connection.QuerySingleOrDefaultAsync<SessionState>(SessionSql, new { sessionId, cancellationToken });
+        sessions[sessionId] = new Cached<SessionState?>(state, clock.GetUtcNow() + Lifetime);
+        return state;
+    }
+
+    public async ValueTask<ApiKeyState?> GetApiKeyAsync(string prefix, CancellationToken cancellationToken)
+    {
+        if (apiKeys.TryGetValue(prefix, out var cached) && cached.IsFresh(clock))
+            return cached.Value;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var state = await connection.QuerySingleOrDefaultAsync<ApiKeyState>(ApiKeySql, new { prefix, cancellationToken });
+        apiKeys[prefix] = new Cached<ApiKeyState?>(state, clock.GetUtcNow() + Lifetime);
+        return state;
+    }
+
+    /// <summary>Applies one change notification (see <see cref="AuthChanges"/>).</summary>
+    public void Apply(string change)
+    {
+        if (change.StartsWith(AuthChanges.SessionPrefix, StringComparison.Ordinal)
+            && Guid.TryParse(change.AsSpan(AuthChanges.SessionPrefix.Length), out var sessionId))
+            sessions.TryRemove(sessionId, out _);
+        else if (change.StartsWith(AuthChanges.ApiKeyPrefix, StringComparison.Ordinal))
+            apiKeys.TryRemove(change[AuthChanges.ApiKeyPrefix.Length..], out _);
+        else
+            Clear();
+    }
+
+    /// <summary>Forgets everything: a user changed (role, disabled), or notifications may have been missed.</summary>
+    public void Clear()
+    {
+        sessions.Clear();
+        apiKeys.Clear();
+    }
+
+    private readonly record struct Cached<T>(T Value, DateTimeOffset ExpiresAt)
+    {
+        public bool IsFresh(TimeProvider clock) => clock.GetUtcNow() < ExpiresAt;
+    }
+}
