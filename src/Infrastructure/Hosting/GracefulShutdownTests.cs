@@ -15,7 +15,8 @@ public sealed class GracefulShutdownTests
         {
             await using var service = ServiceProcess.Start(ServiceFixture.BaseSettings(connectionString)
                 .Append(new("Shutdown:DrainDelaySeconds", "2"))
-                .Append(new("Shutdown:TimeoutSeconds", "5")));
+                .Append(new("Shutdown:TimeoutSeconds", "5"))
+                .Append(new("Logging:LogLevel:TaskRunner.Host", "Information")));
             Assert.True(await service.WaitUntilListeningAsync(TimeSpan.FromSeconds(30)), service.Output);
             using var client = new HttpClient { BaseAddress = service.BaseAddress };
             using (var ready = await client.GetAsync("/health/ready"))

@@ -1,5 +1,7 @@
 using Dapper;
+using Microsoft.Extensions.Options;
 using Npgsql;
+using TaskRunner.Infrastructure.Configuration;
 
 namespace TaskRunner.Infrastructure.Security;
 
@@ -29,17 +31,28 @@ public static class AuthChanges
 
 /// <summary>Listens for <see cref="AuthChanges"/> on a dedicated connection; reconnects, and forgets the cache, after a failure.</summary>
 public sealed partial class AuthChangeListener(
-    NpgsqlDataSource dataSource,
+    IOptions<DatabaseOptions> database,
     CallerStateCache cache,
     ILogger<AuthChangeListener> logger) : BackgroundService
 {
+    /// <summary>Its own unpooled connection: a LISTEN holds a connection for the life of the process, which must not
+    /// take a slot from the request pool.</summary>
+    private string ListenConnectionString => new NpgsqlConnectionStringBuilder(database.Value.ConnectionString)
+    {
+        Pooling = false,
+        KeepAlive = 30,
+        Timeout = database.Value.ConnectionTimeoutSeconds,
+        ApplicationName = "taskrunner-listener",
+    }.ConnectionString;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
+                await using var connection = new NpgsqlConnection(ListenConnectionString);
+                await connection.OpenAsync(stoppingToken);
                 connection.Notification += (_, notification) => cache.Apply(notification.Payload);
                 await using (var listen = new NpgsqlCommand($"LISTEN {AuthChanges.Channel}", connection))
                     await listen.ExecuteNonQueryAsync(stoppingToken);
