@@ -37,7 +37,7 @@ public static class ApiKeys
 {
     private const string InsertSql = """
         INSERT INTO api_keys (id, user_id, name, role, prefix, secret_hash, expires_at)
-        VALUES (@id, @userId, @name, @role, @prefix, @secretHash, @expiresAt)
+        VALUES (@id, @userId, @name, @role, @prefix, decode(@secretHash, 'hex'), @expiresAt)
         RETURNING created_at
         """;
 
@@ -87,7 +87,7 @@ public static class ApiKeys
             name = request.Name!.Trim(),
             role,
             prefix,
-            secretHash = OpaqueTokens.Hash(secret),
+            secretHash = OpaqueTokens.HashHex(secret),
             expiresAt,
             cancellationToken,
         });

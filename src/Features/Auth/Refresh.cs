@@ -27,7 +27,7 @@ public static class Refresh
         FROM refresh_tokens t
         JOIN sessions s ON s.id = t.session_id
         JOIN users u ON u.id = s.user_id
-        WHERE t.token_hash = @tokenHash
+        WHERE t.token_hash = decode(@tokenHash, 'hex')
         FOR UPDATE OF t, s
         """;
 
@@ -37,7 +37,7 @@ public static class Refresh
         """;
 
     private const string RotateSql = """
-        UPDATE refresh_tokens SET used_at = now() WHERE token_hash = @tokenHash;
+        UPDATE refresh_tokens SET used_at = now() WHERE token_hash = decode(@tokenHash, 'hex');
         UPDATE sessions SET last_used_at = now() WHERE id = @sessionId;
         """;
 
@@ -59,7 +59,7 @@ public static class Refresh
         if (!errors.IsEmpty)
             return errors.ToProblem();
 
-        var tokenHash = OpaqueTokens.Hash(request.RefreshToken!);
+        var tokenHash = OpaqueTokens.HashHex(request.RefreshToken!);
         var (outcome, tokens, sessionId) = await dataSource.InTransactionAsync(async (connection, transaction) =>
         {
             var row = await connection.QuerySingleOrDefaultAsync<RefreshTokenRow>(FindSql,

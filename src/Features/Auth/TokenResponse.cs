@@ -19,7 +19,7 @@ public sealed class SessionTokens(AccessTokens accessTokens, IOptions<AuthOption
         """;
 
     private const string InsertRefreshTokenSql = """
-        INSERT INTO refresh_tokens (token_hash, session_id) VALUES (@tokenHash, @sessionId)
+        INSERT INTO refresh_tokens (token_hash, session_id) VALUES (decode(@tokenHash, 'hex'), @sessionId)
         """;
 
     public async Task<TokenResponse> StartSessionAsync(
@@ -45,7 +45,7 @@ public sealed class SessionTokens(AccessTokens accessTokens, IOptions<AuthOption
     {
         var refreshToken = OpaqueTokens.New();
         await connection.ExecuteAsync(InsertRefreshTokenSql,
-            new { tokenHash = OpaqueTokens.Hash(refreshToken), sessionId, cancellationToken }, transaction);
+            new { tokenHash = OpaqueTokens.HashHex(refreshToken), sessionId, cancellationToken }, transaction);
         return new TokenResponse(
             accessTokens.Issue(userId, sessionId),
             "Bearer",

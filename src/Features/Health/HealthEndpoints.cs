@@ -9,6 +9,7 @@ public static class HealthEndpoints
 
     public static IServiceCollection AddHealth(this IServiceCollection services)
     {
+        services.AddSingleton<PoolStatistics>();
         services.AddHealthChecks()
             .AddCheck<DatabaseHealthCheck>("database", tags: [ReadyTag])
             .AddCheck<ShutdownHealthCheck>("shutdown", tags: [ReadyTag]);
@@ -32,7 +33,28 @@ public static class HealthEndpoints
             .WithName("GetHealth")
             .WithSummary("Every check with its status and duration; 503 with Retry-After when one is unhealthy")
             .Produces<HealthReportResponse>(StatusCodes.Status503ServiceUnavailable);
+        health.MapGet("/detailed", GetDetailedHealth)
+            .RequireAuthorization(Infrastructure.Security.AuthSetup.AdminPolicy)
+            .WithName("GetDetailedHealth")
+            .WithSummary("Admins: every check with status and latency, plus this node's connection-pool figures")
+            .Produces<DetailedHealthResponse>(StatusCodes.Status503ServiceUnavailable)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden);
         return endpoints;
+    }
+
+    public static async Task<Results<Ok<DetailedHealthResponse>, JsonHttpResult<DetailedHealthResponse>>> GetDetailedHealth(
+        HealthCheckService checks, PoolStatistics pool, HttpContext http, CancellationToken cancellationToken)
+    {
+        var report = await checks.CheckHealthAsync(cancellationToken);
+        var (idle, used, max) = pool.Read();
+        var summary = HealthReportResponse.Describe(report);
+        var body = new DetailedHealthResponse(summary.Status, summary.Version, summary.DurationMs, summary.Checks,
+            new ConnectionPoolResponse(idle, used, max));
+        http.Response.Headers.CacheControl = "no-store";
+        return report.Status == HealthStatus.Unhealthy
+            ? TypedResults.Json(body, Infrastructure.Http.AppJsonContext.Default.DetailedHealthResponse, statusCode: StatusCodes.Status503ServiceUnavailable)
+            : TypedResults.Ok(body);
     }
 
     public static Ok<HealthReportResponse> GetLiveness() =>

@@ -41,6 +41,31 @@ public sealed class HealthTests(ServiceFixture service) : IClassFixture<ServiceF
         Assert.True(checks.GetProperty("database").GetProperty("duration_ms").GetDouble() >= 0);
         Assert.True(checks.TryGetProperty("shutdown", out _));
     }
+
+    [Fact]
+    public async Task TheDetailedReportShowsAdminsThePoolFigures()
+    {
+        using var admin = await service.ClientForNewUserAsync("admin");
+
+        using var response = await admin.GetAsync("/health/detailed");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var pool = (await response.ReadJsonAsync()).GetProperty("connection_pool");
+        Assert.True(pool.GetProperty("max").GetInt64() > 0);
+        Assert.True(pool.GetProperty("idle").GetInt64() + pool.GetProperty("used").GetInt64() >= 1);
+    }
+
+    [Fact]
+    public async Task TheDetailedReportIsForAdminsOnly()
+    {
+        using var member = await service.ClientForNewUserAsync();
+
+        using var asMember = await member.GetAsync("/health/detailed");
+        using var anonymous = await client.GetAsync("/health/detailed");
+
+        await asMember.AssertProblemAsync(HttpStatusCode.Forbidden);
+        await anonymous.AssertProblemAsync(HttpStatusCode.Unauthorized);
+    }
 }
 
 public sealed class ReadinessWithoutDatabaseTests(ReadinessWithoutDatabaseTests.UnreachableDatabase service)

@@ -13,20 +13,25 @@ public static class ApiDocumentation
         Unknown JSON properties are rejected with 422. Every error is an RFC 9457 problem (`application/problem+json`)
         carrying `request_id` (also in the `X-Request-ID` response header) and, when tracing, `trace_id`; validation
         problems list every failing field in `errors`, keyed by its JSON path. A 503 carries `Retry-After`.
+
+        Authentication: `Authorization: Bearer <access_token>` (15-minute JWT from /auth/login, renewed with the
+        one-time refresh token at /auth/refresh) or `X-API-Key: <key>`. Resources the caller may not see answer 404.
         """;
 
     public static IServiceCollection AddApiDocumentation(this IServiceCollection services)
     {
-        services.AddOpenApi("v1", options => options.AddDocumentTransformer((document, _, _) =>
-        {
-            document.Info = new OpenApiInfo
+        services.AddOpenApi("v1", options => options
+            .AddSecuritySchemes()
+            .AddDocumentTransformer((document, _, _) =>
             {
-                Title = "TaskRunner API",
-                Version = Observability.ServiceVersion.Current,
-                Description = Description,
-            };
-            return Task.CompletedTask;
-        }));
+                document.Info = new OpenApiInfo
+                {
+                    Title = "TaskRunner API",
+                    Version = Observability.ServiceVersion.Current,
+                    Description = Description,
+                };
+                return Task.CompletedTask;
+            }));
         return services;
     }
 

@@ -19,6 +19,7 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(HttpValidationProblemDetails))]
 [JsonSerializable(typeof(Dictionary<string, string[]>))]
 [JsonSerializable(typeof(HealthReportResponse))]
+[JsonSerializable(typeof(DetailedHealthResponse))]
 [JsonSerializable(typeof(RegisterRequest))]
 [JsonSerializable(typeof(LoginRequest))]
 [JsonSerializable(typeof(RefreshRequest))]

@@ -46,6 +46,12 @@ public sealed class TelemetryTests(ServiceFixture service) : IClassFixture<Servi
         Assert.True(readiness.GetProperty("responses").TryGetProperty("503", out _));
         var report = document.GetProperty("components").GetProperty("schemas").GetProperty("HealthReportResponse");
         Assert.True(report.GetProperty("properties").TryGetProperty("duration_ms", out _));
+        var schemes = document.GetProperty("components").GetProperty("securitySchemes");
+        Assert.Equal("bearer", schemes.GetProperty("bearer").GetProperty("scheme").GetString());
+        Assert.Equal("X-API-Key", schemes.GetProperty("api_key").GetProperty("name").GetString());
+        var me = document.GetProperty("paths").GetProperty("/api/v1/users/me").GetProperty("get");
+        Assert.Equal(2, me.GetProperty("security").GetArrayLength());
+        Assert.False(document.GetProperty("paths").GetProperty("/api/v1/auth/login").GetProperty("post").TryGetProperty("security", out _));
     }
 
     [Fact]

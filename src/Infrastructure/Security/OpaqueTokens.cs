@@ -18,6 +18,12 @@ public static class OpaqueTokens
 
     public static byte[] Hash(string token) => SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token));
 
+    /// <summary>
+    /// The hash as hex, for SQL parameters (<c>decode(@hash, 'hex')</c>): Dapper.AOT 1.1.0 expands a byte[] parameter
+    /// like a list (DapperLib/DapperAOT#226), which also drags reflection-based Dapper into the AOT binary.
+    /// </summary>
+    public static string HashHex(string token) => Convert.ToHexStringLower(Hash(token));
+
     public static bool HashEquals(string token, byte[] expectedHash) =>
         CryptographicOperations.FixedTimeEquals(Hash(token), expectedHash);
 
