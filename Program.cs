@@ -21,6 +21,7 @@ var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
 builder.Services.AddServiceOptions();
 
 // Infrastructure.
+builder.WebHost.UseKestrelHttpsConfiguration();
 builder.AddJsonLogging();
 builder.Services.AddDatabase();
 builder.Services.AddHttpConventions();
@@ -41,6 +42,7 @@ app.UseRequestId();
 app.UseRequestLogging();
 app.UseProblemResponses();
 app.UseSecurityHeaders();
+app.UseHstsWhenHttps();
 app.UseConfiguredCors();
 app.UseResponseCompression();
 app.UseAuthentication();

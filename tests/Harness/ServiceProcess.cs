@@ -34,9 +34,9 @@ public sealed partial class ServiceProcess : IAsyncDisposable
 
     public bool HasExited => process.HasExited;
 
-    public static ServiceProcess Start(IEnumerable<KeyValuePair<string, string?>> settings)
+    public static ServiceProcess Start(IEnumerable<KeyValuePair<string, string?>> settings, int? httpPort = null)
     {
-        var port = FreePort();
+        var port = httpPort ?? FreePort();
         var start = TestMode.BinaryPath is { } binary
             ? new ProcessStartInfo(binary) { WorkingDirectory = Path.GetDirectoryName(binary)! }
             : new ProcessStartInfo("dotnet", Path.Combine(AppContext.BaseDirectory, "TaskRunner.dll"))
@@ -120,7 +120,7 @@ public sealed partial class ServiceProcess : IAsyncDisposable
             output.AppendLine(line);
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -52,8 +52,27 @@ public static class HttpConventions
                 .AllowAnyMethod()
                 .WithExposedHeaders(RequestId.HeaderName, "ETag", "Link", "Retry-After", "RateLimit", "RateLimit-Policy")));
 
+        services.AddHsts(options =>
+        {
+            options.MaxAge = TimeSpan.FromDays(365);
+            // HTTPS is on only because an operator configured a certificate; honour it for every host name.
+            options.ExcludedHosts.Clear();
+        });
+
         services.AddProblemResponses();
         return services;
+    }
+
+    /// <summary>
+    /// HTTPS is off by default; it is on when an endpoint in Kestrel:Endpoints has an https URL (with its
+    /// Certificate:Path and KeyPath). Then every HTTPS response carries Strict-Transport-Security.
+    /// </summary>
+    public static IApplicationBuilder UseHstsWhenHttps(this IApplicationBuilder app)
+    {
+        var endpoints = app.ApplicationServices.GetRequiredService<IConfiguration>().GetSection("Kestrel:Endpoints").GetChildren();
+        var httpsConfigured = endpoints.Any(endpoint =>
+            endpoint["Url"]?.StartsWith("https://", StringComparison.OrdinalIgnoreCase) == true);
+        return httpsConfigured ? app.UseHsts() : app;
     }
 
     /// <summary>CORS stays off (no headers at all) unless origins are configured.</summary>
