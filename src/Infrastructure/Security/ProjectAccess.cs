@@ -1,0 +1,54 @@
+namespace TaskRunner.Infrastructure.Security;
+
+/// <summary>
+/// Roles within one project, and what each allows. Global admins act as owners everywhere; global viewers never write,
+/// whatever their project role.
+/// </summary>
+public static class ProjectRoles
+{
+    public const string Owner = "owner";
+    public const string Editor = "editor";
+    public const string Viewer = "viewer";
+
+    public static readonly string[] All = [Owner, Editor, Viewer];
+
+    public static int Rank(string? role) => role switch
+    {
+        Owner => 3,
+        Editor => 2,
+        Viewer => 1,
+        _ => 0,
+    };
+}
+
+/// <summary>
+/// The access rule every slice applies, in C# for decisions and as SQL for queries, so that a caller can never read or
+/// change what it may not: a row the caller may not see is filtered out by the query itself, and the API answers 404.
+/// </summary>
+public static class ProjectAccess
+{
+    /// <summary>Whether a caller with this membership role (null: not a member) may act at the required level.</summary>
+    public static bool Allows(Caller caller, string? membershipRole, string required)
+    {
+        if (caller.IsAdmin)
+            return true;
+        if (ProjectRoles.Rank(required) > ProjectRoles.Rank(ProjectRoles.Viewer) && !caller.CanWrite)
+            return false;
+        return ProjectRoles.Rank(membershipRole) >= ProjectRoles.Rank(required);
+    }
+
+    /// <summary>
+    /// SQL predicate over a project id column: true when the caller may act on that project at <c>@requiredRank</c>.
+    /// Bind with <see cref="Parameters"/>; it expects a <c>project_members (project_id, user_id, role)</c> table.
+    /// </summary>
+    public static string Predicate(string projectIdColumn) => $"""
+        (@callerIsAdmin OR ((@callerCanWrite OR @requiredRank <= 1) AND EXISTS (
+            SELECT FROM project_members m
+            WHERE m.project_id = {projectIdColumn} AND m.user_id = @callerId
+              AND CASE m.role WHEN 'owner' THEN 3 WHEN 'editor' THEN 2 WHEN 'viewer' THEN 1 ELSE 0 END >= @requiredRank)))
+        """;
+
+    /// <summary>The values <see cref="Predicate"/> needs, to merge into a query's parameters.</summary>
+    public static (Guid CallerId, bool CallerIsAdmin, bool CallerCanWrite, int RequiredRank) Parameters(Caller caller, string required) =>
+        (caller.UserId, caller.IsAdmin, caller.CanWrite, ProjectRoles.Rank(required));
+}
