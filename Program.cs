@@ -1,4 +1,5 @@
 using TaskRunner.Features.ApiKeys;
+using TaskRunner.Features.Audit;
 using TaskRunner.Features.Auth;
 using TaskRunner.Features.Health;
 using TaskRunner.Features.Users;
@@ -34,6 +35,7 @@ builder.Services.AddIdentityAndAccess();
 // Features.
 builder.Services.AddAuthFeature();
 builder.Services.AddUsersFeature();
+builder.Services.AddAuditFeature();
 
 var app = builder.Build();
 
@@ -58,6 +60,7 @@ var api = app.MapGroup("/api/v1");
 api.MapAuth();
 api.MapApiKeys();
 api.MapUsers();
+api.MapAudit();
 
 
 return await app.RunWithStartupChecksAsync();

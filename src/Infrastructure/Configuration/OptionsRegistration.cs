@@ -16,6 +16,13 @@ public static class OptionsRegistration
         services.AddSingleton<IValidateOptions<ShutdownOptions>, ShutdownOptionsValidator>();
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
+        services.AddOptions<CursorOptions>().BindConfiguration(CursorOptions.Section)
+            .PostConfigure<IHostEnvironment>(CursorOptions.DefaultKeyOutsideProduction).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<CursorOptions>, CursorOptionsValidator>();
+        services.AddOptions<ListOptions>().BindConfiguration(ListOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ListOptions>, ListOptionsValidator>();
+        services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<AuditOptions>, AuditOptionsValidator>();
         return services;
     }
 
@@ -30,6 +37,15 @@ public static class OptionsRegistration
         _ => [],
     };
 
+    /// <summary>Sections whose name is not the type's name minus "Options" (plural sections of singular types).</summary>
+    private static readonly Dictionary<Type, string> IrregularSections = new()
+    {
+        [typeof(CursorOptions)] = CursorOptions.Section,
+        [typeof(ListOptions)] = ListOptions.Section,
+    };
+
     private static string Section(Type optionsType) =>
-        optionsType.Name.EndsWith("Options", StringComparison.Ordinal) ? optionsType.Name[..^"Options".Length] : optionsType.Name;
+        IrregularSections.TryGetValue(optionsType, out var section) ? section
+        : optionsType.Name.EndsWith("Options", StringComparison.Ordinal) ? optionsType.Name[..^"Options".Length]
+        : optionsType.Name;
 }

@@ -32,6 +32,7 @@ public static class DatabaseSetup
             return builder.Build();
         });
         services.AddSingleton<SchemaVersion>();
+        services.AddSingleton<CursorCodec>();
         services.AddHostedService<DatabaseWarmUp>();
         return services;
     }

@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Mvc;
 using TaskRunner.Features.ApiKeys;
+using TaskRunner.Features.Audit;
 using TaskRunner.Features.Auth;
 using TaskRunner.Features.Health;
 using TaskRunner.Features.Users;
@@ -30,4 +31,5 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(CreateApiKeyRequest))]
 [JsonSerializable(typeof(CreatedApiKeyResponse))]
 [JsonSerializable(typeof(ApiKeyResponse[]))]
+[JsonSerializable(typeof(ListResponse<AuditEntryResponse>))]
 public sealed partial class AppJsonContext : JsonSerializerContext;

@@ -66,6 +66,15 @@ public sealed class ValidationErrors
         return true;
     }
 
+    /// <summary>Malformed query parameters (a bad limit, date or cursor) are a 400 that names each parameter, unlike a body's 422.</summary>
+    public ProblemHttpResult ToQueryProblem() => TypedResults.Problem(
+        new HttpValidationProblemDetails(errors.ToDictionary(pair => pair.Key, pair => pair.Value.ToArray(), StringComparer.Ordinal))
+        {
+            Status = StatusCodes.Status400BadRequest,
+            Title = "Malformed Query",
+            Detail = "One or more query parameters are invalid; see errors.",
+        });
+
     public ProblemHttpResult ToProblem() => TypedResults.Problem(
         new HttpValidationProblemDetails(errors.ToDictionary(pair => pair.Key, pair => pair.Value.ToArray(), StringComparer.Ordinal))
         {

@@ -1,0 +1,24 @@
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Audit;
+
+public static class AuditEndpoints
+{
+    public static IServiceCollection AddAuditFeature(this IServiceCollection services) =>
+        services.AddHostedService<AuditRetention>();
+
+    public static IEndpointRouteBuilder MapAudit(this IEndpointRouteBuilder api)
+    {
+        var audit = api.MapGroup("/audit-log")
+            .WithTags("Audit")
+            .RequireAuthorization(AuthSetup.AdminPolicy)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden);
+
+        audit.MapGet("/", ListAuditLog.Handle)
+            .WithName("ListAuditLog")
+            .WithSummary("Admins: the audit trail, newest first, filtered by actor, action, resource and time (from inclusive, to exclusive)")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+        return api;
+    }
+}
