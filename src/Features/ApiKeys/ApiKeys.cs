@@ -1,6 +1,7 @@
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
+using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Security;
@@ -59,6 +60,7 @@ public static class ApiKeys
     public static async Task<Results<Created<CreatedApiKeyResponse>, ProblemHttpResult>> Create(
         CreateApiKeyRequest request,
         Caller caller,
+        HttpContext http,
         NpgsqlDataSource dataSource,
         TimeProvider clock,
         CancellationToken cancellationToken)
@@ -73,26 +75,38 @@ public static class ApiKeys
         if (!errors.IsEmpty)
             return errors.ToProblem();
         if (Roles.Rank(role) > Roles.Rank(caller.Role))
+        {
+            await using var auditConnection = await dataSource.OpenConnectionAsync(cancellationToken);
+            await AuditWriter.WriteAsync(auditConnection, null, new AuditEntry("api_key.create_denied", "api_key", null,
+                AuditActor.From(http, caller), new AuditDiff().Change("role", caller.Role, role).ToJson()), cancellationToken);
             return Problems.Forbidden($"A key cannot have a higher role than its creator ({caller.Role}).");
+        }
 
+        var name = request.Name!.Trim();
         var id = Ids.New();
         var prefix = OpaqueTokens.Alphanumeric(ApiKeyFormat.PrefixLength);
         var secret = OpaqueTokens.New();
         var expiresAt = request.ExpiresAt?.ToUniversalTime();
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var createdAt = await connection.ExecuteScalarAsync<DateTime>(InsertSql, new
+        var createdAt = await dataSource.InTransactionAsync(async (connection, transaction) =>
         {
-            id,
-            userId = caller.UserId,
-            name = request.Name!.Trim(),
-            role,
-            prefix,
-            secretHash = OpaqueTokens.HashHex(secret),
-            expiresAt,
-            cancellationToken,
-        });
+            var created = await connection.ExecuteScalarAsync<DateTime>(InsertSql, new
+            {
+                id,
+                userId = caller.UserId,
+                name,
+                role,
+                prefix,
+                secretHash = OpaqueTokens.HashHex(secret),
+                expiresAt,
+                cancellationToken,
+            }, transaction);
+            await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("api_key.create", "api_key", id.ToString(),
+                AuditActor.From(http, caller), new AuditDiff().Change("name", null, name).Change("role", null, role).ToJson()),
+                cancellationToken);
+            return created;
+        }, cancellationToken);
         return TypedResults.Created($"/api/v1/auth/api-keys/{id}",
-            new CreatedApiKeyResponse(id, request.Name.Trim(), role, prefix, ApiKeyFormat.Compose(prefix, secret), createdAt, expiresAt));
+            new CreatedApiKeyResponse(id, name, role, prefix, ApiKeyFormat.Compose(prefix, secret), createdAt, expiresAt));
     }
 
     public static async Task<Ok<ApiKeyResponse[]>> List(Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
@@ -103,14 +117,18 @@ public static class ApiKeys
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> Revoke(
-        Guid id, Caller caller, NpgsqlDataSource dataSource, CallerStateCache cache, CancellationToken cancellationToken)
+        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, CallerStateCache cache, CancellationToken cancellationToken)
     {
         var prefix = await dataSource.InTransactionAsync(async (connection, transaction) =>
         {
             var revoked = await connection.QuerySingleOrDefaultAsync<string>(RevokeSql,
                 new { id, userId = caller.UserId, isAdmin = caller.IsAdmin, cancellationToken }, transaction);
             if (revoked is not null)
+            {
                 await AuthChanges.PublishAsync(connection, transaction, AuthChanges.ApiKey(revoked), cancellationToken);
+                await AuditWriter.WriteAsync(connection, transaction,
+                    new AuditEntry("api_key.revoke", "api_key", id.ToString(), AuditActor.From(http, caller)), cancellationToken);
+            }
             return revoked;
         }, cancellationToken);
         if (prefix is null)

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using TaskRunner.Features.Users;
+using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
@@ -41,6 +42,7 @@ public static class Login
             locked_until = CASE WHEN failed_logins + 1 >= @maxFailures
                                 THEN now() + make_interval(mins => @lockoutMinutes) ELSE locked_until END
         WHERE id = @id
+        RETURNING coalesce(locked_until > now(), false)
         """;
 
     private const string RecordIpFailureSql = """
@@ -52,6 +54,7 @@ public static class Login
             blocked_until = CASE
                 WHEN f.window_start >= now() - make_interval(mins => @windowMinutes) AND f.failures + 1 >= @maxFailures
                 THEN now() + make_interval(mins => @blockMinutes) ELSE f.blocked_until END
+        RETURNING coalesce(f.blocked_until > now(), false)
         """;
 
     private const string RecordSuccessSql = """
@@ -81,7 +84,11 @@ public static class Login
         {
             var blockedUntil = await connection.QuerySingleOrDefaultAsync<DateTime?>(BlockedSql, new { ip, cancellationToken });
             if (blockedUntil is { } until)
+            {
+                await AuditWriter.WriteAsync(connection, null, new AuditEntry("auth.login_throttled", "user", null,
+                    AuditActor.From(http, null), new AuditDiff().Change("email", null, email).ToJson()), cancellationToken);
                 return Problems.TooManyRequests(http, until - DateTime.UtcNow, "Too many failed logins from this address; retry later.");
+            }
         }
 
         var user = await FindAsync(dataSource, email!, cancellationToken);
@@ -90,17 +97,24 @@ public static class Login
         {
             await dataSource.InTransactionAsync(async (connection, transaction) =>
             {
-                if (user is not null && !passwordMatches)
+                var actor = AuditActor.From(http, null);
+                var reason = user is null ? "unknown_email" : !passwordMatches ? "wrong_password" : user.Disabled ? "disabled" : "locked";
+                await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("auth.login_failed", "user", user?.Id.ToString(),
+                    actor, new AuditDiff().Change("email", null, email).Change("reason", null, reason).ToJson()), cancellationToken);
+                if (user is not null && !passwordMatches && user.Locked != true)
                 {
-                    await connection.ExecuteAsync(RecordUserFailureSql, new
+                    var nowLocked = await connection.ExecuteScalarAsync<bool>(RecordUserFailureSql, new
                     {
                         id = user.Id,
                         maxFailures = settings.MaxFailedLogins,
                         lockoutMinutes = settings.LockoutMinutes,
                         cancellationToken,
                     }, transaction);
+                    if (nowLocked)
+                        await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("auth.lockout", "user", user.Id.ToString(),
+                            actor, new AuditDiff().Change("locked_for_minutes", null, settings.LockoutMinutes).ToJson()), cancellationToken);
                 }
-                await connection.ExecuteAsync(RecordIpFailureSql, new
+                var addressBlocked = await connection.ExecuteScalarAsync<bool>(RecordIpFailureSql, new
                 {
                     ip,
                     windowMinutes = settings.IpWindowMinutes,
@@ -108,6 +122,9 @@ public static class Login
                     blockMinutes = settings.IpBlockMinutes,
                     cancellationToken,
                 }, transaction);
+                if (addressBlocked)
+                    await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("auth.address_blocked", "address", ip.ToString(),
+                        actor, new AuditDiff().Change("blocked_for_minutes", null, settings.IpBlockMinutes).ToJson()), cancellationToken);
                 return true;
             }, cancellationToken);
             return Problems.Unauthorized(http, InvalidCredentials);
@@ -117,7 +134,11 @@ public static class Login
         {
             var newHash = PasswordHasher.NeedsRehash(user.PasswordHash) ? PasswordHasher.Hash(request.Password!) : null;
             await connection.ExecuteAsync(RecordSuccessSql, new { id = user.Id, newHash, cancellationToken }, transaction);
-            return await sessions.StartSessionAsync(connection, transaction, user.Id, http, cancellationToken);
+            var started = await sessions.StartSessionAsync(connection, transaction, user.Id, http, cancellationToken);
+            await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("auth.login", "session", started.SessionId.ToString(),
+                AuditActor.From(http, null) with { UserId = user.Id },
+                newHash is null ? null : new AuditDiff().Change("password_hash_scheme", "old", "current").ToJson()), cancellationToken);
+            return started;
         }, cancellationToken);
         return TypedResults.Ok(tokens);
     }

@@ -2,6 +2,7 @@ using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
@@ -66,14 +67,19 @@ public static class Refresh
                 new { tokenHash, idleMinutes = options.Value.SessionIdleMinutes, cancellationToken }, transaction);
             if (row is null || !row.Used && !row.Active)
                 return (Outcome.Rejected, (TokenResponse?)null, Guid.Empty);
+            var actor = AuditActor.From(http, null) with { UserId = row.UserId };
             if (row.Used)
             {
                 await connection.ExecuteAsync(RevokeSessionSql, new { sessionId = row.SessionId, cancellationToken }, transaction);
+                await AuditWriter.WriteAsync(connection, transaction,
+                    new AuditEntry("auth.refresh_reuse", "session", row.SessionId.ToString(), actor), cancellationToken);
                 await AuthChanges.PublishAsync(connection, transaction, AuthChanges.Session(row.SessionId), cancellationToken);
                 return (Outcome.Reused, null, row.SessionId);
             }
             await connection.ExecuteAsync(RotateSql, new { tokenHash, sessionId = row.SessionId, cancellationToken }, transaction);
             var issued = await sessions.IssueAsync(connection, transaction, row.UserId, row.SessionId, cancellationToken);
+            await AuditWriter.WriteAsync(connection, transaction,
+                new AuditEntry("auth.refresh", "session", row.SessionId.ToString(), actor), cancellationToken);
             return (Outcome.Rotated, issued, row.SessionId);
         }, cancellationToken);
 

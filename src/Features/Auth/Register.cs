@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using TaskRunner.Features.Users;
+using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
@@ -29,6 +30,7 @@ public static class Register
 
     public static async Task<Results<Created<UserResponse>, ProblemHttpResult>> Handle(
         RegisterRequest request,
+        HttpContext http,
         NpgsqlDataSource dataSource,
         IOptions<AuthOptions> options,
         CancellationToken cancellationToken)
@@ -47,7 +49,7 @@ public static class Register
         var user = await dataSource.InTransactionAsync(async (connection, transaction) =>
         {
             await connection.ExecuteAsync(LockSql, new { cancellationToken }, transaction);
-            return await connection.QuerySingleOrDefaultAsync<UserRow>(InsertSql, new
+            var created = await connection.QuerySingleOrDefaultAsync<UserRow>(InsertSql, new
             {
                 id = Ids.New(),
                 email,
@@ -55,6 +57,13 @@ public static class Register
                 passwordHash,
                 cancellationToken,
             }, transaction);
+            if (created is not null)
+            {
+                await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("user.register", "user", created.Id.ToString(),
+                    AuditActor.From(http, null) with { UserId = created.Id },
+                    new AuditDiff().Change("email", null, created.Email).Change("role", null, created.Role).ToJson()), cancellationToken);
+            }
+            return created;
         }, cancellationToken);
 
         return user is null

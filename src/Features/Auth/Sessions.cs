@@ -1,6 +1,7 @@
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
+using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Security;
@@ -46,28 +47,34 @@ public static class Sessions
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> Revoke(
-        Guid id, Caller caller, NpgsqlDataSource dataSource, CallerStateCache cache, CancellationToken cancellationToken) =>
-        await RevokeAsync(id, "revoked", caller, dataSource, cache, cancellationToken)
+        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, CallerStateCache cache, CancellationToken cancellationToken) =>
+        await RevokeAsync(id, "revoked", caller, http, dataSource, cache, cancellationToken)
             ? TypedResults.NoContent()
             : Problems.NotFound("No such session.");
 
     public static async Task<Results<NoContent, ProblemHttpResult>> Logout(
-        Caller caller, NpgsqlDataSource dataSource, CallerStateCache cache, CancellationToken cancellationToken)
+        Caller caller, HttpContext http, NpgsqlDataSource dataSource, CallerStateCache cache, CancellationToken cancellationToken)
     {
         if (caller.SessionId is not { } sessionId)
             return Problems.BadRequest("This request is authenticated with an API key, which has no session; revoke the key instead.");
-        await RevokeAsync(sessionId, "logout", caller, dataSource, cache, cancellationToken);
+        await RevokeAsync(sessionId, "logout", caller, http, dataSource, cache, cancellationToken);
         return TypedResults.NoContent();
     }
 
     private static async Task<bool> RevokeAsync(
-        Guid id, string reason, Caller caller, NpgsqlDataSource dataSource, CallerStateCache cache, CancellationToken cancellationToken)
+        Guid id, string reason, Caller caller, HttpContext http, NpgsqlDataSource dataSource, CallerStateCache cache,
+        CancellationToken cancellationToken)
     {
         var revoked = await dataSource.InTransactionAsync(async (connection, transaction) =>
         {
             var rows = await connection.ExecuteAsync(RevokeSql, new { id, userId = caller.UserId, reason, cancellationToken }, transaction);
             if (rows > 0)
+            {
                 await AuthChanges.PublishAsync(connection, transaction, AuthChanges.Session(id), cancellationToken);
+                await AuditWriter.WriteAsync(connection, transaction, new AuditEntry(
+                    reason == "logout" ? "auth.logout" : "session.revoke", "session", id.ToString(), AuditActor.From(http, caller)),
+                    cancellationToken);
+            }
             return rows > 0;
         }, cancellationToken);
         if (revoked)

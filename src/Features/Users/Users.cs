@@ -1,6 +1,7 @@
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
+using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Security;
@@ -9,11 +10,18 @@ namespace TaskRunner.Features.Users;
 
 public sealed record UpdateUserRequest(string? Role, bool? Disabled);
 
+/// <summary>What an update may change, read before it to record the diff.</summary>
+public sealed record UserState(string Role, bool Disabled);
+
 /// <summary>The caller's own account, and the admin's view and control of every account.</summary>
 public static class Users
 {
     private const string GetSql = $"""
         SELECT {UserRow.Columns} FROM users WHERE id = @id AND deleted_at IS NULL
+        """;
+
+    private const string CurrentSql = """
+        SELECT role, disabled FROM users WHERE id = @id AND deleted_at IS NULL FOR UPDATE
         """;
 
     private const string UpdateSql = $"""
@@ -41,6 +49,7 @@ public static class Users
         Guid id,
         UpdateUserRequest request,
         Caller caller,
+        HttpContext http,
         NpgsqlDataSource dataSource,
         CallerStateCache cache,
         CancellationToken cancellationToken)
@@ -57,10 +66,15 @@ public static class Users
 
         var user = await dataSource.InTransactionAsync(async (connection, transaction) =>
         {
-            var updated = await connection.QuerySingleOrDefaultAsync<UserRow>(UpdateSql,
-                new { id, role = request.Role, disabled = request.Disabled, cancellationToken }, transaction);
-            if (updated is null)
+            var before = await connection.QuerySingleOrDefaultAsync<UserState>(CurrentSql, new { id, cancellationToken }, transaction);
+            if (before is null)
                 return null;
+            var updated = await connection.QuerySingleAsync<UserRow>(UpdateSql,
+                new { id, role = request.Role, disabled = request.Disabled, cancellationToken }, transaction);
+            await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("user.update", "user", id.ToString(),
+                AuditActor.From(http, caller),
+                new AuditDiff().Change("role", before.Role, updated.Role).Change("disabled", before.Disabled, updated.Disabled).ToJson()),
+                cancellationToken);
             if (updated.Disabled)
                 await connection.ExecuteAsync(EndSessionsSql, new { id, cancellationToken }, transaction);
             await AuthChanges.PublishAsync(connection, transaction, AuthChanges.User(id), cancellationToken);
