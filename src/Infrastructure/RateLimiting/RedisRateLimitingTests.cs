@@ -134,6 +134,18 @@ public sealed class UnreachableRedisTests(UnreachableRedisTests.NoRedis service)
         Assert.Equal("degraded", check.GetProperty("status").GetString());
         Assert.StartsWith("fallback to local limits", check.GetProperty("description").GetString());
     }
+    [Fact]
+    public async Task TheDetailedHealthShowsAdminsTheFallback()
+    {
+        using var admin = await service.SignedInFromAsync(ClientAddresses.Next(), Security.Roles.Admin);
+
+        using var response = await admin.GetAsync("/health/detailed");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var check = (await response.ReadJsonAsync()).GetProperty("checks").GetProperty(RateLimitStoreHealthCheck.Name);
+        Assert.Equal("degraded", check.GetProperty("status").GetString());
+        Assert.StartsWith("fallback to local limits", check.GetProperty("description").GetString());
+    }
 }
 
 public sealed class RedisOutageTests(RedisOutageTests.PrivateRedis service) : IClassFixture<RedisOutageTests.PrivateRedis>
