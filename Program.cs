@@ -8,6 +8,7 @@ using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Hosting;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Observability;
+using TaskRunner.Infrastructure.RateLimiting;
 using TaskRunner.Infrastructure.Security;
 
 var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
@@ -31,6 +32,7 @@ builder.Services.AddGracefulShutdown();
 builder.Services.AddApiDocumentation();
 builder.Services.AddHealth();
 builder.Services.AddIdentityAndAccess();
+builder.Services.AddRateLimits();
 
 // Features.
 builder.Services.AddAuthFeature();
@@ -48,6 +50,7 @@ app.UseHstsWhenHttps();
 app.UseConfiguredCors();
 app.UseResponseCompression();
 app.UseAuthentication();
+app.UseRateLimits();
 app.UseAuthorization();
 
 // Operational endpoints at the root.
@@ -56,7 +59,7 @@ app.MapMetrics();
 app.MapApiDocumentation();
 
 // Features under /api/v1.
-var api = app.MapGroup("/api/v1");
+var api = app.MapGroup("/api/v1").RequireRateLimiting(RateLimitPolicies.Api);
 api.MapAuth();
 api.MapApiKeys();
 api.MapUsers();

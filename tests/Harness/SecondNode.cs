@@ -18,9 +18,10 @@ public sealed class SecondNode : IAsyncDisposable
 
     public Uri BaseAddress { get; }
 
-    public static async Task<SecondNode> StartAsync(ServiceFixture service)
+    /// <summary>Starts a node on the fixture's database, with <paramref name="settings"/> or else the base settings.</summary>
+    public static async Task<SecondNode> StartAsync(ServiceFixture service, IEnumerable<KeyValuePair<string, string?>>? settings = null)
     {
-        var settings = ServiceFixture.BaseSettings(service.ConnectionString);
+        settings ??= ServiceFixture.BaseSettings(service.ConnectionString);
         if (!TestMode.IsBlackBox)
         {
             var host = new InProcessHost(settings);

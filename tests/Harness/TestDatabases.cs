@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Npgsql;
 
 namespace TaskRunner.Tests.Harness;
@@ -76,23 +75,7 @@ public static class TestDatabases
     {
         if (Environment.GetEnvironmentVariable("TASKRUNNER_TEST_PG") is { Length: > 0 } configured)
             return configured;
-        var script = Path.Combine(Repository.Root, "scripts", "pg.sh");
-        await RunAsync(script, "start test");
-        return (await RunAsync(script, "connstr postgres test")).Trim();
-    }
-
-    private static async Task<string> RunAsync(string file, string arguments)
-    {
-        using var process = Process.Start(new ProcessStartInfo(file, arguments)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        })!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-            throw new InvalidOperationException($"{file} {arguments} failed ({process.ExitCode}): {await error}");
-        return await output;
+        await Scripts.RunAsync("pg.sh", "start test");
+        return (await Scripts.RunAsync("pg.sh", "connstr postgres test")).Trim();
     }
 }

@@ -3,7 +3,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
+using TaskRunner.Infrastructure.RateLimiting;
 
 namespace TaskRunner.Tests.Harness;
 
@@ -17,6 +19,7 @@ public static class TestEndpoints
     public const string Throw = "/_test/throw";
     public const string Query = "/_test/query";
     public const string Slow = "/_test/slow";
+    public const string LoginGate = "/_test/login-gate";
 
     public static void Add(IServiceCollection services)
     {
@@ -44,6 +47,10 @@ public static class TestEndpoints
                     await Task.Delay(milliseconds);
                     return TypedResults.Ok(milliseconds);
                 });
+                // What the login handler does once it has read the body: the address + email gate.
+                endpoints.MapPost(LoginGate, async Task<Results<NoContent, ProblemHttpResult>> (
+                    LoginGateBody body, HttpContext http, RateLimitGate gate, CancellationToken cancellationToken) =>
+                    await gate.CheckLoginAsync(http, body.Email, cancellationToken) is { } tooMany ? tooMany : TypedResults.NoContent());
             });
         };
     }
@@ -53,9 +60,12 @@ public sealed record EchoBody(string Title, int Priority, EchoItem[]? Items);
 
 public sealed record EchoItem(string Name);
 
+public sealed record LoginGateBody(string Email);
+
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
 [JsonSerializable(typeof(EchoBody))]
+[JsonSerializable(typeof(LoginGateBody))]
 [JsonSerializable(typeof(int))]
 internal sealed partial class TestJsonContext : JsonSerializerContext;

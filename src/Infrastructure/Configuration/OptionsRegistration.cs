@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using TaskRunner.Infrastructure.RateLimiting;
 
 namespace TaskRunner.Infrastructure.Configuration;
 
@@ -14,6 +15,8 @@ public static class OptionsRegistration
         services.AddSingleton<IValidateOptions<HttpOptions>, HttpOptionsValidator>();
         services.AddOptions<ShutdownOptions>().BindConfiguration(ShutdownOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ShutdownOptions>, ShutdownOptionsValidator>();
+        services.AddOptions<RateLimitingOptions>().BindConfiguration(RateLimitingOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RateLimitingOptions>, RateLimitingOptionsValidator>();
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
         services.AddOptions<CursorOptions>().BindConfiguration(CursorOptions.Section)

@@ -1,0 +1,101 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace TaskRunner.Infrastructure.RateLimiting;
+
+/// <summary>Request rate limits: which store keeps the buckets and how big each policy's bucket is. Section <c>RateLimiting</c>.</summary>
+public sealed class RateLimitingOptions : IValidatableObject
+{
+    public const string Section = "RateLimiting";
+    public const string LocalStore = "local";
+    public const string RedisStore = "redis";
+
+    /// <summary>Off: no route is limited and no RateLimit headers are sent.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary><c>local</c>: buckets in this process (each node limits alone); <c>redis</c>: buckets shared by every node.</summary>
+    public string Store { get; set; } = LocalStore;
+
+    /// <summary>Callers with the admin role skip the API policy.</summary>
+    public bool ExemptAdmins { get; set; }
+
+    public RedisStoreOptions Redis { get; set; } = new();
+
+    /// <summary>Every /api/v1 route, per API key, else per user, else per client address.</summary>
+    public TokenBucketOptions Api { get; set; } = new() { PermitLimit = 120, TokensPerPeriod = 600, PeriodSeconds = 60 };
+
+    /// <summary>Login attempts per client address and email.</summary>
+    public TokenBucketOptions Login { get; set; } = new() { PermitLimit = 5, TokensPerPeriod = 5, PeriodSeconds = 300 };
+
+    /// <summary>Login attempts per client address, whatever the email: stops one address trying many accounts.</summary>
+    public TokenBucketOptions LoginIp { get; set; } = new() { PermitLimit = 20, TokensPerPeriod = 20, PeriodSeconds = 300 };
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Store is not (LocalStore or RedisStore))
+            yield return new ValidationResult($"must be {LocalStore} or {RedisStore}", [nameof(Store)]);
+        if (Store == RedisStore && RedisConnectionProblem(Redis.ConnectionString) is { } problem)
+            yield return new ValidationResult(problem, [$"{nameof(Redis)}:{nameof(RedisStoreOptions.ConnectionString)}"]);
+        if (Redis.DecisionTimeoutMilliseconds is < 10 or > 5000)
+            yield return new ValidationResult("must be between 10 and 5000", [$"{nameof(Redis)}:{nameof(RedisStoreOptions.DecisionTimeoutMilliseconds)}"]);
+        if (string.IsNullOrWhiteSpace(Redis.KeyPrefix))
+            yield return new ValidationResult("is required", [$"{nameof(Redis)}:{nameof(RedisStoreOptions.KeyPrefix)}"]);
+        foreach (var result in Api.Validate(nameof(Api)).Concat(Login.Validate(nameof(Login))).Concat(LoginIp.Validate(nameof(LoginIp))))
+            yield return result;
+    }
+
+    private static string? RedisConnectionProblem(string connectionString)
+    {
+        if (string.IsNullOrWhiteSpace(connectionString))
+            return $"is required when Store is {RedisStore} (a StackExchange.Redis configuration string, e.g. 127.0.0.1:6379)";
+        try
+        {
+            return ConfigurationOptions.Parse(connectionString).EndPoints.Count == 0 ? "names no endpoint" : null;
+        }
+        catch (ArgumentException e)
+        {
+            return $"is not a valid StackExchange.Redis configuration string ({e.Message})";
+        }
+    }
+}
+
+/// <summary>The shared store. Each decision is bounded by a short timeout; past it, or on any Redis error, this node decides alone.</summary>
+public sealed class RedisStoreOptions
+{
+    /// <summary>A StackExchange.Redis configuration string (<c>host:port,password=...,ssl=true</c>).</summary>
+    public string ConnectionString { get; set; } = "";
+
+    /// <summary>Prefix of every bucket key, so several services (or test runs) can share one Redis.</summary>
+    public string KeyPrefix { get; set; } = "taskrunner:ratelimit:";
+
+    /// <summary>How long a request waits for Redis's decision before this node decides alone.</summary>
+    public int DecisionTimeoutMilliseconds { get; set; } = 100;
+}
+
+/// <summary>
+/// A token bucket: it holds at most <see cref="PermitLimit"/> tokens (the burst), refills continuously at
+/// <see cref="TokensPerPeriod"/> per <see cref="PeriodSeconds"/>, and each request takes one token.
+/// </summary>
+public sealed class TokenBucketOptions
+{
+    public int PermitLimit { get; set; }
+
+    public int TokensPerPeriod { get; set; }
+
+    public int PeriodSeconds { get; set; }
+
+    /// <summary>Failures keyed like the configuration (<c>Api:PermitLimit</c>), as operators search their settings for them.</summary>
+    internal IEnumerable<ValidationResult> Validate(string policy)
+    {
+        if (PermitLimit is < 1 or > 1_000_000)
+            yield return new ValidationResult("must be between 1 and 1000000", [$"{policy}:{nameof(PermitLimit)}"]);
+        if (TokensPerPeriod is < 1 or > 1_000_000)
+            yield return new ValidationResult("must be between 1 and 1000000", [$"{policy}:{nameof(TokensPerPeriod)}"]);
+        if (PeriodSeconds is < 1 or > 86_400)
+            yield return new ValidationResult("must be between 1 and 86400", [$"{policy}:{nameof(PeriodSeconds)}"]);
+    }
+}
+
+[OptionsValidator]
+public sealed partial class RateLimitingOptionsValidator : IValidateOptions<RateLimitingOptions>;
