@@ -37,6 +37,10 @@ public class ServiceFixture : IAsyncLifetime
         new("Auth:JwtSigningKeys:" + JwtKeyId, JwtKey),
         new("Auth:JwtActiveKeyId", JwtKeyId),
         new("Shutdown:DrainDelaySeconds", "0"),
+        // Every test client logs in from 127.0.0.1; the rate-limit tests set their own, smaller limits.
+        new("RateLimiting:Api:PermitLimit", "100000"),
+        new("RateLimiting:Login:PermitLimit", "100000"),
+        new("RateLimiting:LoginIp:PermitLimit", "100000"),
         new("Logging:LogLevel:Default", "Warning"),
         new("Logging:LogLevel:TaskRunner.Requests", "Warning"),
     ];

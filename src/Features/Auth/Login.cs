@@ -8,6 +8,7 @@ using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.RateLimiting;
 using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Auth;
@@ -69,6 +70,7 @@ public static class Login
         HttpContext http,
         NpgsqlDataSource dataSource,
         SessionTokens sessions,
+        RateLimitGate gate,
         IOptions<AuthOptions> options,
         CancellationToken cancellationToken)
     {
@@ -77,6 +79,8 @@ public static class Login
         errors.RequireLength("password", request.Password, 1, AccountRules.PasswordMaxLength);
         if (!errors.IsEmpty)
             return errors.ToProblem();
+        if (await gate.CheckLoginAsync(http, email!, cancellationToken) is { } tooMany)
+            return tooMany;
 
         var settings = options.Value;
         var ip = http.Connection.RemoteIpAddress ?? IPAddress.Loopback;
