@@ -35,6 +35,7 @@ public static class AuthSetup
                 jwt.Events = new JwtBearerEvents { OnTokenValidated = ApplyCurrentSessionStateAsync };
             });
 
+        services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationMiddlewareResultHandler, AuditedAuthorizationResults>();
         services.AddAuthorizationBuilder()
             .AddPolicy(AdminPolicy, policy => policy.RequireRole(Roles.Admin));
         return services;
