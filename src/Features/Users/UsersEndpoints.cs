@@ -17,6 +17,12 @@ public static class UsersEndpoints
         users.MapGet("/me", Users.GetMe)
             .WithName("GetCurrentUser")
             .WithSummary("The authenticated caller's account");
+        users.MapGet("/", ListUsers.Handle)
+            .RequireAuthorization(AuthSetup.AdminPolicy)
+            .WithName("ListUsers")
+            .WithSummary("Admins: every account, oldest first, optionally of one `role`; cursor pages with a Link header")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status403Forbidden);
         users.MapPatch("/{id:guid}", Users.Update)
             .RequireAuthorization(AuthSetup.AdminPolicy)
             .WithName("UpdateUser")

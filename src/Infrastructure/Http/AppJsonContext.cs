@@ -27,6 +27,7 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(TokenResponse))]
 [JsonSerializable(typeof(SessionResponse[]))]
 [JsonSerializable(typeof(UserResponse))]
+[JsonSerializable(typeof(ListResponse<UserResponse>))]
 [JsonSerializable(typeof(UpdateUserRequest))]
 [JsonSerializable(typeof(CreateApiKeyRequest))]
 [JsonSerializable(typeof(CreatedApiKeyResponse))]
