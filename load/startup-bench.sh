@@ -208,7 +208,7 @@ vm_field_kib() { # pid field -> KiB value from /proc/<pid>/status, or empty
 # ---------------------------------------------------------------------------------------------
 # Database
 # ---------------------------------------------------------------------------------------------
-# The service refuses to start without a token signing key; a throwaway one per run.
+# The service refuses to start without its signing keys (tokens, cursors); a throwaway one per run.
 BENCH_JWT_KEY=$(head -c 32 /dev/urandom | base64)
 
 if [[ -z ${TASKRUNNER_DB:-} ]]; then
@@ -246,7 +246,7 @@ start_and_wait_ready() { # run-number
   now_us
   t0=$NOW_US
   Database__ConnectionString=$TASKRUNNER_DB Urls="http://$HOST:$PORT" \
-    Auth__JwtSigningKeys__bench="$BENCH_JWT_KEY" Auth__JwtActiveKeyId=bench \
+    Auth__JwtSigningKeys__bench="$BENCH_JWT_KEY" Auth__JwtActiveKeyId=bench Cursors__SigningKey="$BENCH_JWT_KEY" \
     "$BINARY" >"$logf" 2>&1 </dev/null &
   SERVICE_PID=$!
   deadline=$((t0 + READY_TIMEOUT * 1000000))

@@ -51,10 +51,26 @@ public sealed class HttpsTests : IAsyncLifetime
             certificate?.Subject == "CN=127.0.0.1" };
         using var client = new HttpClient(handler) { BaseAddress = new Uri($"https://127.0.0.1:{httpsPort}") };
 
-        using var response = await client.GetAsync("/health/live");
+        using var response = await GetOnceListeningAsync(client, "/health/live");
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.StartsWith("max-age=31536000", response.Headers.GetValues("Strict-Transport-Security").Single());
+    }
+
+    /// <summary>The HTTP endpoint answering first does not mean the HTTPS one already does.</summary>
+    private static async Task<HttpResponseMessage> GetOnceListeningAsync(HttpClient client, string path)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await client.GetAsync(path);
+            }
+            catch (HttpRequestException) when (attempt < 100)
+            {
+                await Task.Delay(50);
+            }
+        }
     }
 
     [Fact]
