@@ -81,9 +81,11 @@ public sealed class AuditLogQueryTests : IAsyncLifetime
             Entry("auth.login", alice.ToString(), alice),
             Entry("task.delete", "other-task", alice));
 
-        Assert.Equal([ids[3], ids[2], ids[0]], (await QueryAsync(new AuditLogFilter(UserId: alice))).Select(row => row.Id));
-        Assert.Equal([ids[3], ids[1]], (await QueryAsync(new AuditLogFilter(Action: "task.delete"))).Select(row => row.Id));
-        Assert.Equal([ids[1], ids[0]], (await QueryAsync(new AuditLogFilter(ResourceType: "task", ResourceId: resource))).Select(row => row.Id));
+        // One transaction, one occurred_at: the id orders them (UUIDv7 is random within a millisecond, so not creation order).
+        static IEnumerable<Guid> Newest(params Guid[] ids) => ids.OrderDescending();
+        Assert.Equal(Newest(ids[0], ids[2], ids[3]), (await QueryAsync(new AuditLogFilter(UserId: alice))).Select(row => row.Id));
+        Assert.Equal(Newest(ids[1], ids[3]), (await QueryAsync(new AuditLogFilter(Action: "task.delete"))).Select(row => row.Id));
+        Assert.Equal(Newest(ids[0], ids[1]), (await QueryAsync(new AuditLogFilter(ResourceType: "task", ResourceId: resource))).Select(row => row.Id));
         Assert.Equal([ids[1]], (await QueryAsync(new AuditLogFilter(UserId: bob, Action: "task.delete", ResourceId: resource))).Select(row => row.Id));
     }
 
