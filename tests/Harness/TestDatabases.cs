@@ -9,7 +9,8 @@ namespace TaskRunner.Tests.Harness;
 /// </summary>
 public static class TestDatabases
 {
-    private const string TemplateName = "taskrunner_template";
+    /// <summary>One template per test process, so two runs on one cluster (two checkouts, two modes) never rebuild each other's.</summary>
+    private static readonly string TemplateName = $"taskrunner_template_{Environment.ProcessId}";
     private static readonly Lazy<Task<string>> Server = new(FindServerAsync);
     private static readonly Lazy<Task> Template = new(CreateTemplateAsync);
 
@@ -69,6 +70,25 @@ public static class TestDatabases
         NpgsqlConnection.ClearAllPools();
         // No one may connect to the template any more, or cloning it would fail with "being accessed by other users".
         await ExecuteOnServerAsync($"ALTER DATABASE {TemplateName} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false");
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => DropTemplate(server);
+    }
+
+    /// <summary>Best effort at process exit: a template left behind by a killed run is harmless, only space.</summary>
+    private static void DropTemplate(string server)
+    {
+        try
+        {
+            NpgsqlConnection.ClearAllPools();
+            using var connection = new NpgsqlConnection(server);
+            connection.Open();
+            using var unmark = new NpgsqlCommand($"ALTER DATABASE {TemplateName} WITH IS_TEMPLATE false", connection);
+            unmark.ExecuteNonQuery();
+            using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {TemplateName} WITH (FORCE)", connection);
+            drop.ExecuteNonQuery();
+        }
+        catch (NpgsqlException)
+        {
+        }
     }
 
     private static async Task<string> FindServerAsync()
