@@ -105,6 +105,7 @@ public static class ApiKeys
                 cancellationToken);
             return created;
         }, cancellationToken);
+        http.Response.Headers.CacheControl = "no-store";
         return TypedResults.Created($"/api/v1/auth/api-keys/{id}",
             new CreatedApiKeyResponse(id, name, role, prefix, ApiKeyFormat.Compose(prefix, secret), createdAt, expiresAt));
     }

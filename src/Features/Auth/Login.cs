@@ -37,13 +37,18 @@ public static class Login
         WHERE email = @email
         """;
 
+    /// <summary>A lock that has run out starts the count again, so one wrong password after it does not lock at once.</summary>
     private const string RecordUserFailureSql = """
-        UPDATE users
-        SET failed_logins = failed_logins + 1,
-            locked_until = CASE WHEN failed_logins + 1 >= @maxFailures
-                                THEN now() + make_interval(mins => @lockoutMinutes) ELSE locked_until END
-        WHERE id = @id
-        RETURNING coalesce(locked_until > now(), false)
+        WITH counted AS (
+            SELECT id, CASE WHEN locked_until <= now() THEN 1 ELSE failed_logins + 1 END AS failures
+            FROM users WHERE id = @id
+        )
+        UPDATE users u
+        SET failed_logins = c.failures,
+            locked_until = CASE WHEN c.failures >= @maxFailures THEN now() + make_interval(mins => @lockoutMinutes) END
+        FROM counted c
+        WHERE u.id = c.id
+        RETURNING u.locked_until IS NOT NULL
         """;
 
     private const string RecordIpFailureSql = """
@@ -139,6 +144,7 @@ public static class Login
             var newHash = PasswordHasher.NeedsRehash(user.PasswordHash) ? PasswordHasher.Hash(request.Password!) : null;
             await connection.ExecuteAsync(RecordSuccessSql, new { id = user.Id, newHash, cancellationToken }, transaction);
             var started = await sessions.StartSessionAsync(connection, transaction, user.Id, http, cancellationToken);
+            http.Response.Headers.CacheControl = "no-store";
             await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("auth.login", "session", started.SessionId.ToString(),
                 AuditActor.From(http, null) with { UserId = user.Id },
                 newHash is null ? null : new AuditDiff().Change("password_hash_scheme", "old", "current").ToJson()), cancellationToken);

@@ -84,6 +84,25 @@ public sealed class LoginTests(ServiceFixture service) : IClassFixture<ServiceFi
     }
 }
 
+public sealed class ExpiredLockoutTests(ServiceFixture service) : IClassFixture<ServiceFixture>
+{
+    [Fact]
+    public async Task AfterALockRunsOutOneWrongPasswordDoesNotLockTheAccountAgain()
+    {
+        var account = await service.CreateUserAsync();
+        await service.ExecuteSqlAsync(
+            $"UPDATE users SET failed_logins = 5, locked_until = now() - interval '1 minute' WHERE id = '{account.Id}'");
+        using var client = service.CreateClient();
+
+        using var wrong = await client.PostAsync("/api/v1/auth/login", TestJson.Body(("email", account.Email), ("password", "one more wrong guess")));
+        using var right = await client.PostAsync("/api/v1/auth/login", TestJson.Body(("email", account.Email), ("password", account.Password)));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, right.StatusCode);
+        Assert.Equal("no-store", right.Headers.CacheControl?.ToString());
+    }
+}
+
 public sealed class LoginThrottlingTests(LoginThrottlingTests.StrictAddressLimit service) : IClassFixture<LoginThrottlingTests.StrictAddressLimit>
 {
     public sealed class StrictAddressLimit : ServiceFixture

@@ -78,6 +78,7 @@ public static class Refresh
             }
             await connection.ExecuteAsync(RotateSql, new { tokenHash, sessionId = row.SessionId, cancellationToken }, transaction);
             var issued = await sessions.IssueAsync(connection, transaction, row.UserId, row.SessionId, cancellationToken);
+            http.Response.Headers.CacheControl = "no-store";
             await AuditWriter.WriteAsync(connection, transaction,
                 new AuditEntry("auth.refresh", "session", row.SessionId.ToString(), actor), cancellationToken);
             return (Outcome.Rotated, issued, row.SessionId);

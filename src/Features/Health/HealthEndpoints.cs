@@ -7,6 +7,9 @@ public static class HealthEndpoints
 {
     public const string ReadyTag = "ready";
 
+    /// <summary>Checks whose details are for admins only (they may name internal hosts or errors): /health/detailed runs them.</summary>
+    public const string DetailedTag = "detailed";
+
     public static IServiceCollection AddHealth(this IServiceCollection services)
     {
         services.AddSingleton<PoolStatistics>();
@@ -52,6 +55,8 @@ public static class HealthEndpoints
         var body = new DetailedHealthResponse(summary.Status, summary.Version, summary.DurationMs, summary.Checks,
             new ConnectionPoolResponse(idle, used, max));
         http.Response.Headers.CacheControl = "no-store";
+        if (report.Status == HealthStatus.Unhealthy)
+            http.Response.Headers.RetryAfter = Infrastructure.Http.ProblemResponses.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return report.Status == HealthStatus.Unhealthy
             ? TypedResults.Json(body, Infrastructure.Http.AppJsonContext.Default.DetailedHealthResponse, statusCode: StatusCodes.Status503ServiceUnavailable)
             : TypedResults.Ok(body);
@@ -66,5 +71,5 @@ public static class HealthEndpoints
 
     public static async Task<Results<Ok<HealthReportResponse>, JsonHttpResult<HealthReportResponse>>> GetHealth(
         HealthCheckService checks, HttpContext http, CancellationToken cancellationToken) =>
-        HealthReportResponse.From(await checks.CheckHealthAsync(cancellationToken), http);
+        HealthReportResponse.From(await checks.CheckHealthAsync(check => !check.Tags.Contains(DetailedTag), cancellationToken), http);
 }

@@ -21,7 +21,7 @@ public static class AuthSetup
 
         services.AddAuthentication(Scheme)
             .AddPolicyScheme(Scheme, "API key or bearer token", options => options.ForwardDefaultSelector = context =>
-                context.Request.Headers.ContainsKey(ApiKeyFormat.HeaderName)
+                context.Request.Headers[ApiKeyFormat.HeaderName].ToString().Length > 0
                     ? ApiKeyAuthenticationHandler.SchemeName
                     : JwtBearerDefaults.AuthenticationScheme)
             .AddJwtBearer()
