@@ -28,9 +28,11 @@ public static class AuthSetup
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
 
         services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
-            .Configure<IOptions<AuthOptions>>((jwt, auth) =>
+            .Configure<IOptions<AuthOptions>, TimeProvider>((jwt, auth, clock) =>
             {
                 jwt.MapInboundClaims = false;
+                jwt.TokenHandlers.Clear();
+                jwt.TokenHandlers.Add(new CachingTokenHandler(clock) { MapInboundClaims = false });
                 jwt.TokenValidationParameters = AccessTokens.ValidationParameters(auth.Value);
                 jwt.Events = new JwtBearerEvents { OnTokenValidated = ApplyCurrentSessionStateAsync };
             });
