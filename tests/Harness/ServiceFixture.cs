@@ -78,12 +78,32 @@ public class ServiceFixture : IAsyncLifetime
         await TestDatabases.DropAsync(ConnectionString);
     }
 
-    /// <summary>Runs SQL directly against this class's database, for arranging states the API cannot reach.</summary>
-    public async Task ExecuteSqlAsync(string sql)
+    /// <summary>
+    /// Runs SQL directly against this class's database, for arranging states the API cannot reach. Values travel as
+    /// positional parameters ($1, $2, …), never in the SQL text.
+    /// </summary>
+    public async Task ExecuteSqlAsync(string sql, params object[] values)
     {
         await using var connection = new NpgsqlConnection(ConnectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(sql, connection);
+        foreach (var value in values)
+            command.Parameters.AddWithValue(value);
         await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>The first column of every row a query returns, as text; values as positional parameters.</summary>
+    public async Task<List<string>> QueryTextAsync(string sql, params object[] values)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        foreach (var value in values)
+            command.Parameters.AddWithValue(value);
+        await using var reader = await command.ExecuteReaderAsync();
+        var texts = new List<string>();
+        while (await reader.ReadAsync())
+            texts.Add(reader.GetString(0));
+        return texts;
     }
 }

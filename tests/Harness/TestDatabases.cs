@@ -22,7 +22,7 @@ public static class TestDatabases
     {
         await Template.Value;
         var name = "test_" + Guid.NewGuid().ToString("N")[..16];
-        await ExecuteOnServerAsync($"CREATE DATABASE {name} TEMPLATE {TemplateName}");
+        await ExecuteOnServerAsync("CREATE DATABASE " + Identifier(name) + " TEMPLATE " + Identifier(TemplateName));
         return For(await Server.Value, name);
     }
 
@@ -30,7 +30,7 @@ public static class TestDatabases
     public static async Task<string> CreateEmptyAsync()
     {
         var name = "empty_" + Guid.NewGuid().ToString("N")[..16];
-        await ExecuteOnServerAsync($"CREATE DATABASE {name}");
+        await ExecuteOnServerAsync("CREATE DATABASE " + Identifier(name));
         return For(await Server.Value, name);
     }
 
@@ -38,11 +38,29 @@ public static class TestDatabases
     {
         var name = new NpgsqlConnectionStringBuilder(connectionString).Database!;
         NpgsqlConnection.ClearAllPools();
-        await ExecuteOnServerAsync($"DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        await ExecuteOnServerAsync("DROP DATABASE IF EXISTS " + Identifier(name) + " WITH (FORCE)");
     }
 
     private static string For(string server, string database) =>
         new NpgsqlConnectionStringBuilder(server) { Database = database }.ConnectionString;
+
+    /// <summary>
+    /// Database names cannot be parameters, so they are checked against what this harness generates (lower-case
+    /// letters, digits, underscores) and quoted; anything else is refused rather than put into SQL.
+    /// </summary>
+    private static string Identifier(string name) =>
+        System.Text.RegularExpressions.Regex.IsMatch(name, "^[a-z][a-z0-9_]{0,62}$")
+            ? "\"" + name + "\""
+            : throw new ArgumentException($"not a test database name: {name}", nameof(name));
+
+    private static async Task<bool> DatabaseExistsAsync(string name)
+    {
+        await using var connection = new NpgsqlConnection(await Server.Value);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", connection);
+        command.Parameters.AddWithValue(name);
+        return (bool)(await command.ExecuteScalarAsync())!;
+    }
 
     private static async Task ExecuteOnServerAsync(string sql)
     {
@@ -55,21 +73,16 @@ public static class TestDatabases
     private static async Task CreateTemplateAsync()
     {
         var server = await Server.Value;
-        // The previous run's template, if any, must stop being one before it can be dropped.
-        await ExecuteOnServerAsync($"""
-            DO $$BEGIN
-              IF EXISTS (SELECT FROM pg_database WHERE datname = '{TemplateName}') THEN
-                ALTER DATABASE {TemplateName} WITH IS_TEMPLATE false;
-              END IF;
-            END$$
-            """);
-        await ExecuteOnServerAsync($"DROP DATABASE IF EXISTS {TemplateName} WITH (FORCE)");
-        await ExecuteOnServerAsync($"CREATE DATABASE {TemplateName}");
+        // A template left by an earlier process with the same id must stop being one before it can be dropped.
+        if (await DatabaseExistsAsync(TemplateName))
+            await ExecuteOnServerAsync("ALTER DATABASE " + Identifier(TemplateName) + " WITH IS_TEMPLATE false");
+        await ExecuteOnServerAsync("DROP DATABASE IF EXISTS " + Identifier(TemplateName) + " WITH (FORCE)");
+        await ExecuteOnServerAsync("CREATE DATABASE " + Identifier(TemplateName));
         var template = For(server, TemplateName);
         Schema.Up(template);
         NpgsqlConnection.ClearAllPools();
         // No one may connect to the template any more, or cloning it would fail with "being accessed by other users".
-        await ExecuteOnServerAsync($"ALTER DATABASE {TemplateName} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false");
+        await ExecuteOnServerAsync("ALTER DATABASE " + Identifier(TemplateName) + " WITH IS_TEMPLATE true ALLOW_CONNECTIONS false");
         AppDomain.CurrentDomain.ProcessExit += (_, _) => DropTemplate(server);
     }
 
@@ -81,9 +94,9 @@ public static class TestDatabases
             NpgsqlConnection.ClearAllPools();
             using var connection = new NpgsqlConnection(server);
             connection.Open();
-            using var unmark = new NpgsqlCommand($"ALTER DATABASE {TemplateName} WITH IS_TEMPLATE false", connection);
+            using var unmark = new NpgsqlCommand("ALTER DATABASE " + Identifier(TemplateName) + " WITH IS_TEMPLATE false", connection);
             unmark.ExecuteNonQuery();
-            using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {TemplateName} WITH (FORCE)", connection);
+            using var drop = new NpgsqlCommand("DROP DATABASE IF EXISTS " + Identifier(TemplateName) + " WITH (FORCE)", connection);
             drop.ExecuteNonQuery();
         }
         catch (NpgsqlException)

@@ -116,7 +116,8 @@ public sealed class ApiKeysTests(ServiceFixture service) : IClassFixture<Service
     {
         using var member = await service.ClientForNewUserAsync();
         var created = await CreateKeyAsync(member);
-        await service.ExecuteSqlAsync($"UPDATE api_keys SET expires_at = now() - interval '1 minute' WHERE id = '{created.GetProperty("id").GetString()}'");
+        await service.ExecuteSqlAsync("UPDATE api_keys SET expires_at = now() - interval '1 minute' WHERE id = $1",
+            Guid.Parse(created.GetProperty("id").GetString()!));
         using var keyClient = service.CreateClient().WithApiKey(created.GetProperty("key").GetString()!);
 
         using var response = await keyClient.GetAsync("/api/v1/users/me");

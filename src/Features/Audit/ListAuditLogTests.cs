@@ -10,29 +10,14 @@ using Xunit;
 namespace TaskRunner.Features.Audit;
 
 /// <summary>The trail's list query against a real database, called directly: filters, order and keyset paging.</summary>
-public sealed class AuditLogQueryTests : IAsyncLifetime
+public sealed class AuditLogQueryTests : DatabaseTest
 {
-    private string connectionString = "";
-    private NpgsqlDataSource dataSource = null!;
-
-    public async Task InitializeAsync()
-    {
-        connectionString = await TestDatabases.CreateAsync();
-        dataSource = NpgsqlDataSource.Create(connectionString);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await dataSource.DisposeAsync();
-        await TestDatabases.DropAsync(connectionString);
-    }
-
     private static AuditEntry Entry(string action, string resourceId, Guid? userId = null) =>
         new(action, action.Split('.')[0], resourceId, new AuditActor(userId, null, null, null));
 
     /// <summary>Writes the entries in one transaction: they share occurred_at, so only the id orders them.</summary>
     private async Task<List<Guid>> WriteTogetherAsync(params AuditEntry[] entries) =>
-        await dataSource.InTransactionAsync(async (connection, transaction) =>
+        await DataSource.InTransactionAsync(async (connection, transaction) =>
         {
             var ids = new List<Guid>();
             foreach (var entry in entries)
@@ -42,7 +27,7 @@ public sealed class AuditLogQueryTests : IAsyncLifetime
 
     private async Task<List<ListAuditLog.AuditRow>> QueryAsync(AuditLogFilter filter, AuditLogPosition? after = null, int limit = 100)
     {
-        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var connection = await DataSource.OpenConnectionAsync();
         return await ListAuditLog.QueryAsync(connection, filter, after, limit, CancellationToken.None);
     }
 
@@ -93,7 +78,7 @@ public sealed class AuditLogQueryTests : IAsyncLifetime
     public async Task FromIsInclusiveAndToIsExclusive()
     {
         var resource = Guid.CreateVersion7().ToString();
-        await using (var insert = dataSource.CreateCommand("""
+        await using (var insert = DataSource.CreateCommand("""
             INSERT INTO audit_log (id, occurred_at, action, resource_type, resource_id)
             SELECT gen_random_uuid(), timestamptz '2026-01-01T00:00:00Z' + make_interval(hours => h), 'task.update', 'task', $1
             FROM generate_series(0, 4) AS h

@@ -1,5 +1,4 @@
 using System.Net;
-using Npgsql;
 using TaskRunner.Tests.Harness;
 using Xunit;
 
@@ -8,20 +7,8 @@ namespace TaskRunner.Features.Auth;
 /// <summary>Every authentication event lands in the audit log, written with the change it describes.</summary>
 public sealed class AuthAuditTests(ServiceFixture service) : IClassFixture<ServiceFixture>
 {
-    private async Task<List<string>> ActionsAsync(string sql)
-    {
-        await using var connection = new NpgsqlConnection(service.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        var actions = new List<string>();
-        while (await reader.ReadAsync())
-            actions.Add(reader.GetString(0));
-        return actions;
-    }
-
     private Task<List<string>> ActionsOfUserAsync(Guid userId) =>
-        ActionsAsync($"SELECT action FROM audit_log WHERE actor_user_id = '{userId}' OR resource_id = '{userId}' ORDER BY id");
+        service.QueryTextAsync("SELECT action FROM audit_log WHERE actor_user_id = $1 OR resource_id = $2 ORDER BY id", userId, userId.ToString());
 
     [Fact]
     public async Task ALoginARefreshAndALogoutAreEachRecorded()
@@ -98,7 +85,7 @@ public sealed class AuthAuditTests(ServiceFixture service) : IClassFixture<Servi
         Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, rejected.StatusCode);
         Assert.Contains("auth.forbidden", await ActionsOfUserAsync(account.Id));
-        Assert.NotEmpty(await ActionsAsync("SELECT action FROM audit_log WHERE action = 'auth.credentials_rejected'"));
+        Assert.NotEmpty(await service.QueryTextAsync("SELECT action FROM audit_log WHERE action = 'auth.credentials_rejected'"));
     }
 
     [Fact]
@@ -109,7 +96,8 @@ public sealed class AuthAuditTests(ServiceFixture service) : IClassFixture<Servi
 
         using (await admin.PatchAsync($"/api/v1/users/{member.Id}", TestJson.Body(("role", "viewer")))) { }
 
-        var diffs = await ActionsAsync($"SELECT diff::text FROM audit_log WHERE action = 'user.update' AND resource_id = '{member.Id}'");
+        var diffs = await service.QueryTextAsync(
+            "SELECT diff::text FROM audit_log WHERE action = 'user.update' AND resource_id = $1", member.Id.ToString());
         Assert.Contains("\"role\": {\"to\": \"viewer\", \"from\": \"member\"}", Assert.Single(diffs));
     }
 }

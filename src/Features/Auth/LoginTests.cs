@@ -61,7 +61,7 @@ public sealed class LoginTests(ServiceFixture service) : IClassFixture<ServiceFi
     public async Task ADisabledUserCannotLogIn()
     {
         var account = await service.CreateUserAsync();
-        await service.ExecuteSqlAsync($"UPDATE users SET disabled = true WHERE id = '{account.Id}'");
+        await service.ExecuteSqlAsync("UPDATE users SET disabled = true WHERE id = $1", account.Id);
 
         using var response = await client.PostAsync("/api/v1/auth/login", TestJson.Body(("email", account.Email), ("password", account.Password)));
 
@@ -91,7 +91,7 @@ public sealed class ExpiredLockoutTests(ServiceFixture service) : IClassFixture<
     {
         var account = await service.CreateUserAsync();
         await service.ExecuteSqlAsync(
-            $"UPDATE users SET failed_logins = 5, locked_until = now() - interval '1 minute' WHERE id = '{account.Id}'");
+            "UPDATE users SET failed_logins = 5, locked_until = now() - interval '1 minute' WHERE id = $1", account.Id);
         using var client = service.CreateClient();
 
         using var wrong = await client.PostAsync("/api/v1/auth/login", TestJson.Body(("email", account.Email), ("password", "one more wrong guess")));

@@ -21,14 +21,14 @@ public sealed record ListUsersQuery
 /// <summary>Admins: every account, oldest first (ids are time-ordered), optionally one role; keyset pages over the primary key.</summary>
 public static class ListUsers
 {
-    private const string AllSql = $"""
-        SELECT {UserRow.Columns} FROM users
+    private const string AllSql = """
+        SELECT id, email, display_name, role, disabled, created_at, updated_at FROM users
         WHERE deleted_at IS NULL AND id > @after
         ORDER BY id LIMIT @limit
         """;
 
-    private const string ByRoleSql = $"""
-        SELECT {UserRow.Columns} FROM users
+    private const string ByRoleSql = """
+        SELECT id, email, display_name, role, disabled, created_at, updated_at FROM users
         WHERE deleted_at IS NULL AND role = @role AND id > @after
         ORDER BY id LIMIT @limit
         """;

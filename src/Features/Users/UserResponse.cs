@@ -20,7 +20,5 @@ public sealed record UserRow(
     DateTime CreatedAt,
     DateTime UpdatedAt)
 {
-    public const string Columns = "id, email, display_name, role, disabled, created_at, updated_at";
-
     public UserResponse ToResponse() => new(Id, Email, DisplayName, Role, Disabled, CreatedAt, UpdatedAt);
 }

@@ -16,19 +16,19 @@ public sealed record UserState(string Role, bool Disabled);
 /// <summary>The caller's own account, and the admin's view and control of every account.</summary>
 public static class Users
 {
-    private const string GetSql = $"""
-        SELECT {UserRow.Columns} FROM users WHERE id = @id AND deleted_at IS NULL
+    private const string GetSql = """
+        SELECT id, email, display_name, role, disabled, created_at, updated_at FROM users WHERE id = @id AND deleted_at IS NULL
         """;
 
     private const string CurrentSql = """
         SELECT role, disabled FROM users WHERE id = @id AND deleted_at IS NULL FOR UPDATE
         """;
 
-    private const string UpdateSql = $"""
+    private const string UpdateSql = """
         UPDATE users
         SET role = coalesce(@role, role), disabled = coalesce(@disabled, disabled), updated_at = now()
         WHERE id = @id AND deleted_at IS NULL
-        RETURNING {UserRow.Columns}
+        RETURNING id, email, display_name, role, disabled, created_at, updated_at
         """;
 
     /// <summary>A disabled user's sessions end at once, not when their access token expires.</summary>

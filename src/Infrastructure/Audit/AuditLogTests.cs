@@ -9,23 +9,8 @@ using Xunit;
 
 namespace TaskRunner.Infrastructure.Audit;
 
-public sealed class AuditWriterTests : IAsyncLifetime
+public sealed class AuditWriterTests : DatabaseTest
 {
-    private string connectionString = "";
-    private NpgsqlDataSource dataSource = null!;
-
-    public async Task InitializeAsync()
-    {
-        connectionString = await TestDatabases.CreateAsync();
-        dataSource = NpgsqlDataSource.Create(connectionString);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await dataSource.DisposeAsync();
-        await TestDatabases.DropAsync(connectionString);
-    }
-
     private static AuditEntry Entry(string resourceId, JsonObject? diff = null) => new(
         "user.update", "user", resourceId,
         new AuditActor(Guid.CreateVersion7(), Guid.CreateVersion7(), IPAddress.Parse("203.0.113.7"), "req-1"), diff);
@@ -35,15 +20,16 @@ public sealed class AuditWriterTests : IAsyncLifetime
     {
         var entry = Entry("u-1", new AuditDiff().Change("role", "member", "admin").ToJson());
 
-        var id = await dataSource.InTransactionAsync(
+        var id = await DataSource.InTransactionAsync(
             (connection, transaction) => AuditWriter.WriteAsync(connection, transaction, entry, CancellationToken.None),
             CancellationToken.None);
 
-        await using var read = dataSource.CreateCommand($"""
+        await using var read = DataSource.CreateCommand("""
             SELECT actor_user_id, actor_api_key_id, action, resource_type, resource_id, host(ip), request_id, diff::text,
                    occurred_at > now() - interval '1 minute'
-            FROM audit_log WHERE id = '{id}'
+            FROM audit_log WHERE id = $1
             """);
+        read.Parameters.AddWithValue(id);
         await using var row = await read.ExecuteReaderAsync();
         Assert.True(await row.ReadAsync());
         Assert.Equal(entry.Actor.UserId, row.GetGuid(0));
@@ -61,24 +47,24 @@ public sealed class AuditWriterTests : IAsyncLifetime
     [Fact]
     public async Task ARolledBackChangeLeavesNoAuditEntry()
     {
-        await Assert.ThrowsAsync<InvalidOperationException>(() => dataSource.InTransactionAsync<Guid>(async (connection, transaction) =>
+        await Assert.ThrowsAsync<InvalidOperationException>(() => DataSource.InTransactionAsync<Guid>(async (connection, transaction) =>
         {
             await AuditWriter.WriteAsync(connection, transaction, Entry("rolled-back"), CancellationToken.None);
             throw new InvalidOperationException("the change failed after its audit entry was written");
         }, CancellationToken.None));
 
-        await using var count = dataSource.CreateCommand("SELECT count(*) FROM audit_log WHERE resource_id = 'rolled-back'");
+        await using var count = DataSource.CreateCommand("SELECT count(*) FROM audit_log WHERE resource_id = 'rolled-back'");
         Assert.Equal(0L, await count.ExecuteScalarAsync());
     }
 
     [Fact]
     public async Task TheSchemaRejectsMalformedActionsAndDiffsThatAreNotObjects()
     {
-        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var connection = await DataSource.OpenConnectionAsync();
 
         var action = await Assert.ThrowsAsync<PostgresException>(() =>
             AuditWriter.WriteAsync(connection, null, Entry("x") with { Action = "Task-Delete" }, CancellationToken.None));
-        await using var insert = dataSource.CreateCommand("INSERT INTO audit_log (id, action, resource_type, diff) VALUES (gen_random_uuid(), 'task.update', 'task', '[1]')");
+        await using var insert = DataSource.CreateCommand("INSERT INTO audit_log (id, action, resource_type, diff) VALUES (gen_random_uuid(), 'task.update', 'task', '[1]')");
         var diff = await Assert.ThrowsAsync<PostgresException>(() => insert.ExecuteNonQueryAsync());
 
         Assert.Equal(PgErrors.CheckViolation, action.SqlState);

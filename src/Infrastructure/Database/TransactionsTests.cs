@@ -4,31 +4,21 @@ using Xunit;
 
 namespace TaskRunner.Infrastructure.Database;
 
-public sealed class TransactionsTests : IAsyncLifetime
+public sealed class TransactionsTests : DatabaseTest
 {
-    private string connectionString = "";
-    private NpgsqlDataSource dataSource = null!;
-
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        connectionString = await TestDatabases.CreateAsync();
-        dataSource = NpgsqlDataSource.Create(connectionString);
-        await using var create = dataSource.CreateCommand("CREATE TABLE counters (id int PRIMARY KEY, value int NOT NULL)");
+        await base.InitializeAsync();
+        await using var create = DataSource.CreateCommand("CREATE TABLE counters (id int PRIMARY KEY, value int NOT NULL)");
         await create.ExecuteNonQueryAsync();
-        await using var seed = dataSource.CreateCommand("INSERT INTO counters VALUES (1, 0)");
+        await using var seed = DataSource.CreateCommand("INSERT INTO counters VALUES (1, 0)");
         await seed.ExecuteNonQueryAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await dataSource.DisposeAsync();
-        await TestDatabases.DropAsync(connectionString);
     }
 
     [Fact]
     public async Task AFailureInsideTheUnitRollsBackEveryWriteOfIt()
     {
-        await Assert.ThrowsAsync<InvalidOperationException>(() => dataSource.InTransactionAsync<int>(async (connection, transaction) =>
+        await Assert.ThrowsAsync<InvalidOperationException>(() => DataSource.InTransactionAsync<int>(async (connection, transaction) =>
         {
             await using var update = new NpgsqlCommand("UPDATE counters SET value = 42 WHERE id = 1", connection, transaction);
             await update.ExecuteNonQueryAsync();
@@ -41,7 +31,7 @@ public sealed class TransactionsTests : IAsyncLifetime
     [Fact]
     public async Task ConcurrentSerializableUnitsAreRetriedUntilEachCommitsOnce()
     {
-        var units = Enumerable.Range(0, 4).Select(_ => dataSource.InTransactionAsync(async (connection, transaction) =>
+        var units = Enumerable.Range(0, 4).Select(_ => DataSource.InTransactionAsync(async (connection, transaction) =>
         {
             await using var read = new NpgsqlCommand("SELECT value FROM counters WHERE id = 1", connection, transaction);
             var value = (int)(await read.ExecuteScalarAsync())!;
@@ -82,7 +72,7 @@ public sealed class TransactionsTests : IAsyncLifetime
 
     private async Task<int> ValueAsync()
     {
-        await using var read = dataSource.CreateCommand("SELECT value FROM counters WHERE id = 1");
+        await using var read = DataSource.CreateCommand("SELECT value FROM counters WHERE id = 1");
         return (int)(await read.ExecuteScalarAsync())!;
     }
 }

@@ -19,6 +19,9 @@ public static class AuthChanges
 
     private const string NotifySql = "SELECT pg_notify('taskrunner_auth', @change)";
 
+    /// <summary>The channel is a constant identifier; LISTEN takes no parameters.</summary>
+    public const string ListenSql = "LISTEN " + Channel;
+
     public static string Session(Guid sessionId) => SessionPrefix + sessionId;
 
     public static string ApiKey(string prefix) => ApiKeyPrefix + prefix;
@@ -54,7 +57,7 @@ public sealed partial class AuthChangeListener(
                 await using var connection = new NpgsqlConnection(ListenConnectionString);
                 await connection.OpenAsync(stoppingToken);
                 connection.Notification += (_, notification) => cache.Apply(notification.Payload);
-                await using (var listen = new NpgsqlCommand($"LISTEN {AuthChanges.Channel}", connection))
+                await using (var listen = new NpgsqlCommand(AuthChanges.ListenSql, connection))
                     await listen.ExecuteNonQueryAsync(stoppingToken);
                 // Anything cached before LISTEN took effect may have missed a change.
                 cache.Clear();

@@ -37,18 +37,27 @@ public static class ProjectAccess
         return ProjectRoles.Rank(membershipRole) >= ProjectRoles.Rank(required);
     }
 
-    /// <summary>
-    /// SQL predicate over a project id column: true when the caller may act on that project at <c>@requiredRank</c>.
-    /// Bind with <see cref="Parameters"/>; it expects a <c>project_members (project_id, user_id, role)</c> table.
-    /// </summary>
-    public static string Predicate(string projectIdColumn) => $"""
+    private const string PredicateStart = """
         (@callerIsAdmin OR ((@callerCanWrite OR @requiredRank <= 1) AND EXISTS (
             SELECT FROM project_members m
-            WHERE m.project_id = {projectIdColumn} AND m.user_id = @callerId
+            WHERE m.project_id =
+        """;
+
+    private const string PredicateEnd = """
+         AND m.user_id = @callerId
               AND CASE m.role WHEN 'owner' THEN 3 WHEN 'editor' THEN 2 WHEN 'viewer' THEN 1 ELSE 0 END >= @requiredRank)))
         """;
 
-    /// <summary>The values <see cref="Predicate"/> needs, to merge into a query's parameters.</summary>
+    /// <summary>
+    /// SQL predicate, true when the caller may act at <c>@requiredRank</c> on the project row aliased <c>p</c>
+    /// (<c>FROM projects p</c>). Constant text: the column is fixed, every value is a parameter (<see cref="Parameters"/>).
+    /// </summary>
+    public const string OnProjectRow = PredicateStart + " p.id" + PredicateEnd;
+
+    /// <summary>The same rule for a task row aliased <c>t</c> (<c>FROM tasks t</c>), through its <c>project_id</c>.</summary>
+    public const string OnTaskRow = PredicateStart + " t.project_id" + PredicateEnd;
+
+    /// <summary>The values <see cref="OnProjectRow"/> and <see cref="OnTaskRow"/> need, to merge into a query's parameters.</summary>
     public static (Guid CallerId, bool CallerIsAdmin, bool CallerCanWrite, int RequiredRank) Parameters(Caller caller, string required) =>
         (caller.UserId, caller.IsAdmin, caller.CanWrite, ProjectRoles.Rank(required));
 }

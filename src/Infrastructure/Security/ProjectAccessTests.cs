@@ -49,7 +49,8 @@ public sealed class ProjectAccessTests
                     await insert.ExecuteNonQueryAsync();
                 }
                 var (callerId, isAdmin, canWrite, rank) = ProjectAccess.Parameters(caller, required);
-                await using var query = new NpgsqlCommand($"SELECT {ProjectAccess.Predicate("@project")}", connection);
+                await using var query = new NpgsqlCommand(
+                    "SELECT count(*) = 1 FROM (SELECT @project AS id) p WHERE " + ProjectAccess.OnProjectRow, connection);
                 query.Parameters.AddWithValue("project", project);
                 query.Parameters.AddWithValue("callerId", callerId);
                 query.Parameters.AddWithValue("callerIsAdmin", isAdmin);
