@@ -78,9 +78,7 @@ public static partial class ListAuditLog
         FROM audit_log
         """;
 
-    // The WHERE clause is assembled from these constants only, for the filters present: each combination is then a plain
-    // query whose plan uses the matching index (see migration 4), which "@x IS NULL OR ..." would defeat under prepared,
-    // generic plans. Values always travel as parameters.
+    // The filters this list accepts (the whitelist FilteredQuery assembles from); the index each uses is in migration 4.
     private const string ByUser = "actor_user_id = @userId";
     private const string ByAction = "action = @action";
     private const string ByResourceType = "resource_type = @resourceType";
@@ -150,34 +148,22 @@ public static partial class ListAuditLog
         NpgsqlConnection connection, AuditLogFilter filter, AuditLogPosition? after, int limit, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
-        var predicates = new List<string>();
-        void Where<T>(string predicate, string name, T value)
-        {
-            predicates.Add(predicate);
-            command.Parameters.Add(new NpgsqlParameter<T>(name, value));
-        }
-
+        var query = new FilteredQuery(command);
         if (filter.UserId is { } userId)
-            Where(ByUser, "userId", userId);
+            query.Where(ByUser, "userId", userId);
         if (filter.Action is { } action)
-            Where(ByAction, "action", action);
+            query.Where(ByAction, "action", action);
         if (filter.ResourceType is { } resourceType)
-            Where(ByResourceType, "resourceType", resourceType);
+            query.Where(ByResourceType, "resourceType", resourceType);
         if (filter.ResourceId is { } resourceId)
-            Where(ByResourceId, "resourceId", resourceId);
+            query.Where(ByResourceId, "resourceId", resourceId);
         if (filter.From is { } from)
-            Where(FromTime, "from", from);
+            query.Where(FromTime, "from", from);
         if (filter.To is { } to)
-            Where(ToTime, "to", to);
+            query.Where(ToTime, "to", to);
         if (after is { } position)
-        {
-            Where(AfterPosition, "afterOccurredAt", position.OccurredAt);
-            command.Parameters.Add(new NpgsqlParameter<Guid>("afterId", position.Id));
-        }
-        command.Parameters.Add(new NpgsqlParameter<int>("limit", limit));
-        command.CommandText = predicates.Count == 0
-            ? $"{SelectSql}\n{OrderSql}"
-            : $"{SelectSql}\nWHERE {string.Join(" AND ", predicates)}\n{OrderSql}";
+            query.Where(AfterPosition, "afterOccurredAt", position.OccurredAt).Parameter("afterId", position.Id);
+        query.Parameter("limit", limit).Complete(SelectSql, OrderSql);
 
         var rows = new List<AuditRow>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
