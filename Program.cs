@@ -2,6 +2,7 @@ using TaskRunner.Features.ApiKeys;
 using TaskRunner.Features.Audit;
 using TaskRunner.Features.Auth;
 using TaskRunner.Features.Health;
+using TaskRunner.Features.Tasks;
 using TaskRunner.Features.Users;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
@@ -52,6 +53,7 @@ app.UseResponseCompression();
 app.UseAuthentication();
 app.UseRateLimits();
 app.UseAuthorization();
+app.UseIdempotency();
 
 // Operational endpoints at the root.
 app.MapHealth();
@@ -64,6 +66,7 @@ api.MapAuth();
 api.MapApiKeys();
 api.MapUsers();
 api.MapAudit();
+api.MapTasks();
 
 
 return await app.RunWithStartupChecksAsync();

@@ -4,6 +4,8 @@ using TaskRunner.Features.ApiKeys;
 using TaskRunner.Features.Audit;
 using TaskRunner.Features.Auth;
 using TaskRunner.Features.Health;
+using TaskRunner.Features.Tasks;
+using TaskRunner.Features.Tasks.CreateTasks;
 using TaskRunner.Features.Users;
 
 namespace TaskRunner.Infrastructure.Http;
@@ -33,4 +35,8 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(CreatedApiKeyResponse))]
 [JsonSerializable(typeof(ApiKeyResponse[]))]
 [JsonSerializable(typeof(ListResponse<AuditEntryResponse>))]
+[JsonSerializable(typeof(TaskResponse))]
+[JsonSerializable(typeof(CreateTaskRequest))]
+[JsonSerializable(typeof(BulkCreateTasksRequest))]
+[JsonSerializable(typeof(BulkCreateTasksResponse))]
 public sealed partial class AppJsonContext : JsonSerializerContext;
