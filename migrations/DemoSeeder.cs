@@ -7,7 +7,7 @@ namespace TaskRunner.Migrations;
 
 /// <summary>
 /// Demo data for <c>make run</c>, safe to run again: rows are keyed by email and generated from a fixed seed, so a second
-/// run finds them present and adds nothing. Later features add their demo data here.
+/// run finds them present and adds nothing. Projects and their task DAGs come from <see cref="DemoProjects"/>.
 /// </summary>
 public static class DemoSeeder
 {
@@ -49,5 +49,15 @@ public static class DemoSeeder
             inserted += await insert.ExecuteNonQueryAsync();
         }
         Console.WriteLine($"demo data: {inserted} users added ({users.Count - inserted} already present); admin {adminEmail}");
+
+        var ids = new List<Guid>();
+        foreach (var (email, _, _) in users)
+        {
+            await using var lookup = dataSource.CreateCommand("SELECT id FROM users WHERE email = $1");
+            lookup.Parameters.AddWithValue(email);
+            ids.Add((Guid)(await lookup.ExecuteScalarAsync())!);
+        }
+        var projects = await DemoProjects.SeedAsync(dataSource, ids[0], ids[1..], faker);
+        Console.WriteLine($"demo data: {projects} projects with their task DAGs added");
     }
 }
