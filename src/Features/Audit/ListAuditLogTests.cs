@@ -25,10 +25,15 @@ public sealed class AuditLogQueryTests : DatabaseTest
             return ids;
         }, CancellationToken.None);
 
-    private async Task<List<ListAuditLog.AuditRow>> QueryAsync(AuditLogFilter filter, AuditLogPosition? after = null, int limit = 100)
+    private static readonly KeysetSort<ListAuditLog.AuditRow> NewestFirst = ListAuditLog.Definition.Sorts.Parse(null, new())!;
+
+    private async Task<List<ListAuditLog.AuditRow>> QueryAsync(AuditLogFilter filter, ListAuditLog.AuditRow? after = null, int limit = 100)
     {
         await using var connection = await DataSource.OpenConnectionAsync();
-        return await ListAuditLog.QueryAsync(connection, filter, after, limit, CancellationToken.None);
+        CursorValue[]? position = after is null ? null : [CursorValue.Of(after.OccurredAt), CursorValue.Of(after.Id)];
+        var rows = await ListAuditLog.QueryAsync(
+            connection, filter, new KeysetPage<ListAuditLog.AuditRow>(NewestFirst, position, limit), CancellationToken.None);
+        return rows.Take(limit).ToList();
     }
 
     [Fact]
@@ -40,14 +45,14 @@ public sealed class AuditLogQueryTests : DatabaseTest
         var filter = new AuditLogFilter(ResourceType: "task", ResourceId: resource);
 
         var seen = new List<Guid>();
-        AuditLogPosition? after = null;
+        ListAuditLog.AuditRow? after = null;
         while (true)
         {
             var page = await QueryAsync(filter, after, limit: 2);
             seen.AddRange(page.Select(row => row.Id));
             if (page.Count < 2)
                 break;
-            after = new AuditLogPosition(page[^1].OccurredAt, page[^1].Id);
+            after = page[^1];
         }
 
         // Newest first: the later transaction's entries, then the earlier's, each group by id descending.
