@@ -247,6 +247,64 @@ public sealed class ListAuditLogTests(ServiceFixture service) : IClassFixture<Se
     }
 
     [Fact]
+    public async Task FieldsSelectsWhatEachEntryCarries()
+    {
+        var (resourceId, ids) = await ArrangeEntriesAsync(2);
+        using var admin = await service.ClientForNewUserAsync(Roles.Admin);
+
+        using var response = await admin.GetAsync($"{Path}?resource_id={resourceId}&fields=action,id");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(
+            $$"""{"data":[{"id":"{{ids[1]}}","action":"task.update"},{"id":"{{ids[0]}}","action":"task.update"}],"next_cursor":null,"has_more":false}""",
+            await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task TheTrailHasOneOrderAndEveryBadListParameterIsA400NamingIt()
+    {
+        using var admin = await service.ClientForNewUserAsync(Roles.Admin);
+
+        using var oldestFirst = await admin.GetAsync($"{Path}?sort=occurred_at");
+        using var bad = await admin.GetAsync($"{Path}?sort=occurred_at,occurred_at&fields=id,password_hash&limit=0");
+        using var newestFirst = await admin.GetAsync($"{Path}?sort=-occurred_at&limit=1");
+
+        Assert.Equal(["this list has one order: -occurred_at"], (await oldestFirst.AssertProblemAsync(HttpStatusCode.BadRequest)).Errors("sort"));
+        var problem = await bad.AssertProblemAsync(HttpStatusCode.BadRequest);
+        Assert.Equal(
+            ["fields", "limit", "sort"],
+            problem.GetProperty("errors").EnumerateObject().Select(error => error.Name).Order(StringComparer.Ordinal));
+        Assert.Contains("password_hash", Assert.Single(problem.Errors("fields")));
+        Assert.Equal(HttpStatusCode.OK, newestFirst.StatusCode);
+    }
+
+    [Fact]
+    public async Task AnUnchangedPageRevalidatesWith304AndAChangedOneDoesNot()
+    {
+        var (resourceId, _) = await ArrangeEntriesAsync(1);
+        using var admin = await service.ClientForNewUserAsync(Roles.Admin);
+        var page = $"{Path}?resource_id={resourceId}";
+        using var first = await admin.GetAsync(page);
+        var tag = first.Headers.ETag!;
+
+        using var unchanged = new HttpRequestMessage(HttpMethod.Get, page) { Headers = { IfNoneMatch = { tag } } };
+        using var notModified = await admin.SendAsync(unchanged);
+        await using (var connection = new NpgsqlConnection(service.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await AuditWriter.WriteAsync(connection, null,
+                new AuditEntry("task.update", "task", resourceId, new AuditActor(null, null, null, null)), CancellationToken.None);
+        }
+        using var changed = new HttpRequestMessage(HttpMethod.Get, page) { Headers = { IfNoneMatch = { tag } } };
+        using var modified = await admin.SendAsync(changed);
+
+        Assert.True(tag.IsWeak);
+        Assert.Equal(HttpStatusCode.NotModified, notModified.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, modified.StatusCode);
+        Assert.NotEqual(tag, modified.Headers.ETag);
+    }
+
+    [Fact]
     public async Task AnEmptyTrailIsAnEmptyLastPage()
     {
         using var admin = await service.ClientForNewUserAsync(Roles.Admin);
