@@ -305,6 +305,19 @@ public sealed class ListAuditLogTests(ServiceFixture service) : IClassFixture<Se
     }
 
     [Fact]
+    public async Task TheOpenApiDocumentDescribesThePageShapeAndThe304()
+    {
+        using var anonymous = service.CreateClient();
+
+        using var response = await anonymous.GetAsync("/openapi/v1.json");
+
+        var responses = (await response.ReadJsonAsync()).GetProperty("paths").GetProperty(Path).GetProperty("get").GetProperty("responses");
+        Assert.True(responses.TryGetProperty("304", out _));
+        var schema = responses.GetProperty("200").GetProperty("content").GetProperty("application/json").GetProperty("schema");
+        Assert.Contains("AuditEntryResponse", schema.GetProperty("$ref").GetString());
+    }
+
+    [Fact]
     public async Task AnEmptyTrailIsAnEmptyLastPage()
     {
         using var admin = await service.ClientForNewUserAsync(Roles.Admin);

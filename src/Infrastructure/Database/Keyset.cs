@@ -16,7 +16,7 @@ namespace TaskRunner.Infrastructure.Database;
 /// </remarks>
 public sealed class SortKeys<TRow>
 {
-    public const string IdName = "id";
+    private const string IdName = "id";
 
     private readonly Dictionary<string, SortKey<TRow>> keys = new(StringComparer.Ordinal);
     private readonly SortKey<TRow> id;
@@ -66,9 +66,6 @@ public sealed class SortKeys<TRow>
         fixedSort = true;
         return this;
     }
-
-    /// <summary>The public names a client may sort by, for error messages and documentation.</summary>
-    public IEnumerable<string> Names => keys.Keys;
 
     /// <summary>
     /// The sort a <c>sort</c> parameter asks for (its default when absent): comma-separated key names, each with an optional
