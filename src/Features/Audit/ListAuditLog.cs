@@ -2,16 +2,14 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
-using Microsoft.Extensions.Options;
 using Npgsql;
-using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
 
 namespace TaskRunner.Features.Audit;
 
 /// <summary>The query string of GET /audit-log, taken as text so every malformed value is reported by name, all at once.</summary>
-public sealed record ListAuditLogQuery
+public sealed record ListAuditLogQuery : IListQuery
 {
     // Init properties rather than a primary constructor: the request delegate generator (10.0) emits typeof(string?) for
     // the constructor lookup of an [AsParameters] record, which does not compile.
@@ -21,6 +19,8 @@ public sealed record ListAuditLogQuery
     [FromQuery(Name = "resource_id")] public string? ResourceId { get; init; }
     [FromQuery(Name = "from")] public string? From { get; init; }
     [FromQuery(Name = "to")] public string? To { get; init; }
+    [FromQuery(Name = "sort")] public string? Sort { get; init; }
+    [FromQuery(Name = "fields")] public string? Fields { get; init; }
     [FromQuery(Name = "cursor")] public string? Cursor { get; init; }
     [FromQuery(Name = "limit")] public string? Limit { get; init; }
 }
@@ -45,9 +45,6 @@ public sealed record AuditLogFilter(
     string? ResourceId = null,
     DateTime? From = null,
     DateTime? To = null);
-
-/// <summary>The position after which a page starts: the last row of the previous page.</summary>
-public readonly record struct AuditLogPosition(DateTime OccurredAt, Guid Id);
 
 /// <summary>
 /// Admins read the audit trail newest first, filtered by actor, action, resource and time, a page at a time with keyset
@@ -85,11 +82,13 @@ public static partial class ListAuditLog
     private const string ByResourceId = "resource_id = @resourceId";
     private const string FromTime = "occurred_at >= @from";
     private const string ToTime = "occurred_at < @to";
-    private const string AfterPosition = "(occurred_at, id) < (@afterOccurredAt, @afterId)";
-    private const string OrderSql = "ORDER BY occurred_at DESC, id DESC LIMIT @limit";
 
-    private const string Sort = "-occurred_at,-id";
-    private static readonly CursorValueKind[] CursorShape = [CursorValueKind.Timestamp, CursorValueKind.Id];
+    /// <summary>Newest first only: every filter's index ends in (occurred_at DESC, id DESC), so any other order would scan.</summary>
+    public static readonly ListDefinition<AuditRow, AuditEntryResponse> Definition = new(
+        new SortKeys<AuditRow>("id", row => row.Id)
+            .Timestamp("occurred_at", "occurred_at", row => row.OccurredAt)
+            .FixedSort("-occurred_at"),
+        new ResponseFields<AuditEntryResponse>(AppJsonContext.Default.AuditEntryResponse));
 
     [GeneratedRegex("^[a-z_]+(\\.[a-z_]+)+$")]
     private static partial Regex ActionFormat();
@@ -97,12 +96,10 @@ public static partial class ListAuditLog
     [GeneratedRegex("^[a-z_]+$")]
     private static partial Regex ResourceTypeFormat();
 
-    public static async Task<Results<Ok<ListResponse<AuditEntryResponse>>, ProblemHttpResult>> Handle(
+    public static async Task<Results<ListResult<AuditEntryResponse>, ProblemHttpResult>> Handle(
         [AsParameters] ListAuditLogQuery query,
-        HttpContext http,
         NpgsqlDataSource dataSource,
-        CursorCodec cursors,
-        IOptions<ListOptions> lists,
+        ListPaging paging,
         CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
@@ -117,35 +114,22 @@ public static partial class ListAuditLog
             errors.Add("resource_id", "must be between 1 and 200 characters");
         if (filter is { From: { } from, To: { } to } && to <= from)
             errors.Add("to", "must be later than from");
-        var limit = Lists.Limit(query.Limit, lists.Value.MaxLimit, errors);
-        if (!errors.IsEmpty)
+        var page = paging.Parse(query, Definition, Binding(filter), errors);
+        if (page is null)
             return errors.ToQueryProblem();
 
-        var binding = Binding(filter);
-        AuditLogPosition? after = null;
-        if (query.Cursor is not null)
-        {
-            if (!cursors.TryDecode(query.Cursor, binding, CursorShape, out var values, out var error))
-            {
-                errors.Add("cursor", error);
-                return errors.ToQueryProblem();
-            }
-            after = new AuditLogPosition(values[0].AsTimestamp(), values[1].AsId());
-        }
-
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var rows = await QueryAsync(connection, filter, after, limit + 1, cancellationToken);
-        return TypedResults.Ok(Lists.Page(http, rows, limit, row => row.ToResponse(),
-            row => cursors.Encode(binding, CursorValue.Of(row.OccurredAt), CursorValue.Of(row.Id))));
+        var rows = await QueryAsync(connection, filter, page.Keyset, cancellationToken);
+        return page.Result(rows, row => row.ToResponse());
     }
 
-    /// <summary>Up to <paramref name="limit"/> entries matching <paramref name="filter"/>, newest first, after <paramref name="after"/>.</summary>
+    /// <summary>The entries matching <paramref name="filter"/> on <paramref name="page"/> (and one more if another page follows).</summary>
     /// <remarks>
     /// Plain Npgsql rather than Dapper.AOT: for SQL that is not a constant, Dapper.AOT 1.1.0 generates code that does not
     /// compile once the cancellation token travels in the args object. Only the parameters of present filters are sent.
     /// </remarks>
     public static async Task<List<AuditRow>> QueryAsync(
-        NpgsqlConnection connection, AuditLogFilter filter, AuditLogPosition? after, int limit, CancellationToken cancellationToken)
+        NpgsqlConnection connection, AuditLogFilter filter, KeysetPage<AuditRow> page, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
         var query = new FilteredQuery(command);
@@ -161,9 +145,7 @@ public static partial class ListAuditLog
             query.Where(FromTime, "from", from);
         if (filter.To is { } to)
             query.Where(ToTime, "to", to);
-        if (after is { } position)
-            query.Where(AfterPosition, "afterOccurredAt", position.OccurredAt).Parameter("afterId", position.Id);
-        query.Parameter("limit", limit).Complete(SelectSql, OrderSql);
+        query.Complete(SelectSql, page);
 
         var rows = new List<AuditRow>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -184,9 +166,8 @@ public static partial class ListAuditLog
         return rows;
     }
 
-    /// <summary>A cursor continues only the query it came from: the same sort and the same (normalised) filters.</summary>
+    /// <summary>A cursor continues only the query it came from: the same (normalised) filters; the mechanism adds the sort.</summary>
     private static CursorBinding Binding(AuditLogFilter filter) => new CursorBinding("audit-log")
-        .With("sort", Sort)
         .With("user_id", filter.UserId?.ToString())
         .With("action", filter.Action)
         .With("resource_type", filter.ResourceType)

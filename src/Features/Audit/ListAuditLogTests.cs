@@ -25,10 +25,15 @@ public sealed class AuditLogQueryTests : DatabaseTest
             return ids;
         }, CancellationToken.None);
 
-    private async Task<List<ListAuditLog.AuditRow>> QueryAsync(AuditLogFilter filter, AuditLogPosition? after = null, int limit = 100)
+    private static readonly KeysetSort<ListAuditLog.AuditRow> NewestFirst = ListAuditLog.Definition.Sorts.Parse(null, new())!;
+
+    private async Task<List<ListAuditLog.AuditRow>> QueryAsync(AuditLogFilter filter, ListAuditLog.AuditRow? after = null, int limit = 100)
     {
         await using var connection = await DataSource.OpenConnectionAsync();
-        return await ListAuditLog.QueryAsync(connection, filter, after, limit, CancellationToken.None);
+        CursorValue[]? position = after is null ? null : [CursorValue.Of(after.OccurredAt), CursorValue.Of(after.Id)];
+        var rows = await ListAuditLog.QueryAsync(
+            connection, filter, new KeysetPage<ListAuditLog.AuditRow>(NewestFirst, position, limit), CancellationToken.None);
+        return rows.Take(limit).ToList();
     }
 
     [Fact]
@@ -40,14 +45,14 @@ public sealed class AuditLogQueryTests : DatabaseTest
         var filter = new AuditLogFilter(ResourceType: "task", ResourceId: resource);
 
         var seen = new List<Guid>();
-        AuditLogPosition? after = null;
+        ListAuditLog.AuditRow? after = null;
         while (true)
         {
             var page = await QueryAsync(filter, after, limit: 2);
             seen.AddRange(page.Select(row => row.Id));
             if (page.Count < 2)
                 break;
-            after = new AuditLogPosition(page[^1].OccurredAt, page[^1].Id);
+            after = page[^1];
         }
 
         // Newest first: the later transaction's entries, then the earlier's, each group by id descending.
@@ -239,6 +244,77 @@ public sealed class ListAuditLogTests(ServiceFixture service) : IClassFixture<Se
         Assert.Equal(
             ["action", "from", "limit", "to", "user_id"],
             problem.GetProperty("errors").EnumerateObject().Select(error => error.Name).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task FieldsSelectsWhatEachEntryCarries()
+    {
+        var (resourceId, ids) = await ArrangeEntriesAsync(2);
+        using var admin = await service.ClientForNewUserAsync(Roles.Admin);
+
+        using var response = await admin.GetAsync($"{Path}?resource_id={resourceId}&fields=action,id");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(
+            $$"""{"data":[{"id":"{{ids[1]}}","action":"task.update"},{"id":"{{ids[0]}}","action":"task.update"}],"next_cursor":null,"has_more":false}""",
+            await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task TheTrailHasOneOrderAndEveryBadListParameterIsA400NamingIt()
+    {
+        using var admin = await service.ClientForNewUserAsync(Roles.Admin);
+
+        using var oldestFirst = await admin.GetAsync($"{Path}?sort=occurred_at");
+        using var bad = await admin.GetAsync($"{Path}?sort=occurred_at,occurred_at&fields=id,password_hash&limit=0");
+        using var newestFirst = await admin.GetAsync($"{Path}?sort=-occurred_at&limit=1");
+
+        Assert.Equal(["this list has one order: -occurred_at"], (await oldestFirst.AssertProblemAsync(HttpStatusCode.BadRequest)).Errors("sort"));
+        var problem = await bad.AssertProblemAsync(HttpStatusCode.BadRequest);
+        Assert.Equal(
+            ["fields", "limit", "sort"],
+            problem.GetProperty("errors").EnumerateObject().Select(error => error.Name).Order(StringComparer.Ordinal));
+        Assert.Contains("password_hash", Assert.Single(problem.Errors("fields")));
+        Assert.Equal(HttpStatusCode.OK, newestFirst.StatusCode);
+    }
+
+    [Fact]
+    public async Task AnUnchangedPageRevalidatesWith304AndAChangedOneDoesNot()
+    {
+        var (resourceId, _) = await ArrangeEntriesAsync(1);
+        using var admin = await service.ClientForNewUserAsync(Roles.Admin);
+        var page = $"{Path}?resource_id={resourceId}";
+        using var first = await admin.GetAsync(page);
+        var tag = first.Headers.ETag!;
+
+        using var unchanged = new HttpRequestMessage(HttpMethod.Get, page) { Headers = { IfNoneMatch = { tag } } };
+        using var notModified = await admin.SendAsync(unchanged);
+        await using (var connection = new NpgsqlConnection(service.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await AuditWriter.WriteAsync(connection, null,
+                new AuditEntry("task.update", "task", resourceId, new AuditActor(null, null, null, null)), CancellationToken.None);
+        }
+        using var changed = new HttpRequestMessage(HttpMethod.Get, page) { Headers = { IfNoneMatch = { tag } } };
+        using var modified = await admin.SendAsync(changed);
+
+        Assert.True(tag.IsWeak);
+        Assert.Equal(HttpStatusCode.NotModified, notModified.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, modified.StatusCode);
+        Assert.NotEqual(tag, modified.Headers.ETag);
+    }
+
+    [Fact]
+    public async Task TheOpenApiDocumentDescribesThePageShapeAndThe304()
+    {
+        using var anonymous = service.CreateClient();
+
+        using var response = await anonymous.GetAsync("/openapi/v1.json");
+
+        var responses = (await response.ReadJsonAsync()).GetProperty("paths").GetProperty(Path).GetProperty("get").GetProperty("responses");
+        Assert.True(responses.TryGetProperty("304", out _));
+        var schema = responses.GetProperty("200").GetProperty("content").GetProperty("application/json").GetProperty("schema");
+        Assert.Contains("AuditEntryResponse", schema.GetProperty("$ref").GetString());
     }
 
     [Fact]

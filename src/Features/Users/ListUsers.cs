@@ -1,72 +1,69 @@
-using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
-using Microsoft.Extensions.Options;
 using Npgsql;
-using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Users;
 
-public sealed record ListUsersQuery
+public sealed record ListUsersQuery : IListQuery
 {
     // Init properties: the request delegate generator does not compile [AsParameters] records with a primary constructor.
     [FromQuery(Name = "role")] public string? Role { get; init; }
+    [FromQuery(Name = "sort")] public string? Sort { get; init; }
+    [FromQuery(Name = "fields")] public string? Fields { get; init; }
     [FromQuery(Name = "cursor")] public string? Cursor { get; init; }
     [FromQuery(Name = "limit")] public string? Limit { get; init; }
 }
 
-/// <summary>Admins: every account, oldest first (ids are time-ordered), optionally one role; keyset pages over the primary key.</summary>
+/// <summary>Admins: every account, oldest first unless sorted otherwise (ids are time-ordered), optionally one role; keyset pages.</summary>
 public static class ListUsers
 {
-    private const string AllSql = """
+    private const string SelectSql = """
         SELECT id, email, display_name, role, disabled, created_at, updated_at FROM users
-        WHERE deleted_at IS NULL AND id > @after
-        ORDER BY id LIMIT @limit
         """;
 
-    private const string ByRoleSql = """
-        SELECT id, email, display_name, role, disabled, created_at, updated_at FROM users
-        WHERE deleted_at IS NULL AND role = @role AND id > @after
-        ORDER BY id LIMIT @limit
-        """;
+    private const string NotDeleted = "deleted_at IS NULL";
+    private const string ByRole = "role = @role";
 
-    private static readonly CursorValueKind[] CursorShape = [CursorValueKind.Id];
+    public static readonly ListDefinition<UserRow, UserResponse> Definition = new(
+        new SortKeys<UserRow>("id", row => row.Id)
+            .Timestamp("created_at", "created_at", row => row.CreatedAt)
+            .Timestamp("updated_at", "updated_at", row => row.UpdatedAt)
+            .Text("email", "email", row => row.Email)
+            .Text("display_name", "display_name", row => row.DisplayName),
+        new ResponseFields<UserResponse>(AppJsonContext.Default.UserResponse));
 
-    public static async Task<Results<Ok<ListResponse<UserResponse>>, ProblemHttpResult>> Handle(
+    public static async Task<Results<ListResult<UserResponse>, ProblemHttpResult>> Handle(
         [AsParameters] ListUsersQuery query,
-        HttpContext http,
         NpgsqlDataSource dataSource,
-        CursorCodec cursors,
-        IOptions<ListOptions> lists,
+        ListPaging paging,
         CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
         if (query.Role is not null && !Roles.All.Contains(query.Role))
             errors.Add("role", "must be one of admin, member, viewer");
-        var limit = Lists.Limit(query.Limit, lists.Value.MaxLimit, errors);
-        if (!errors.IsEmpty)
+        var page = paging.Parse(query, Definition, new CursorBinding("users").With("role", query.Role), errors);
+        if (page is null)
             return errors.ToQueryProblem();
 
-        var binding = new CursorBinding("users").With("sort", "id").With("role", query.Role);
-        var after = Guid.Empty;
-        if (query.Cursor is not null)
-        {
-            if (!cursors.TryDecode(query.Cursor, binding, CursorShape, out var values, out var error))
-            {
-                errors.Add("cursor", error);
-                return errors.ToQueryProblem();
-            }
-            after = values[0].AsId();
-        }
-
+        // Plain Npgsql: Dapper.AOT does not compile non-constant SQL with the cancellation token in the args object.
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var rows = query.Role is null
-            ? await connection.QueryAsync<UserRow>(AllSql, new { after, limit = limit + 1, cancellationToken })
-            : await connection.QueryAsync<UserRow>(ByRoleSql, new { role = query.Role, after, limit = limit + 1, cancellationToken });
-        return TypedResults.Ok(Lists.Page(http, rows.ToList(), limit, row => row.ToResponse(),
-            row => cursors.Encode(binding, CursorValue.Of(row.Id))));
+        await using var command = connection.CreateCommand();
+        var sql = new FilteredQuery(command).Where(NotDeleted);
+        if (query.Role is { } role)
+            sql.Where(ByRole, "role", role);
+        sql.Complete(SelectSql, page.Keyset);
+
+        var rows = new List<UserRow>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add(new UserRow(
+                reader.GetGuid(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetBoolean(4),
+                reader.GetFieldValue<DateTime>(5), reader.GetFieldValue<DateTime>(6)));
+        }
+        return page.Result(rows, row => row.ToResponse());
     }
 }

@@ -50,12 +50,36 @@ public sealed class ListUsersTests(ServiceFixture service) : IClassFixture<Servi
         Assert.NotEmpty(problem.Errors("cursor"));
     }
 
+    [Fact]
+    public async Task AnAdminPagesThroughAccountsSortedByEmailDescending()
+    {
+        using var admin = await service.ClientForNewUserAsync("admin");
+        for (var i = 0; i < 3; i++)
+            await service.CreateUserAsync();
+
+        var seen = new List<string>();
+        var path = "/api/v1/users?sort=-email&fields=email&limit=2";
+        while (path is not null)
+        {
+            using var response = await admin.GetAsync(path);
+            var page = await response.ReadJsonAsync();
+            seen.AddRange(page.GetProperty("data").EnumerateArray().Select(user => user.GetProperty("email").GetString()!));
+            var next = page.GetProperty("next_cursor").GetString();
+            path = next is null ? null : $"/api/v1/users?sort=-email&fields=email&limit=2&cursor={Uri.EscapeDataString(next)}";
+        }
+
+        Assert.True(seen.Count >= 4);
+        Assert.Equal(seen.OrderDescending(StringComparer.Ordinal), seen);
+    }
+
     [Theory]
     [InlineData("limit=0", "limit")]
     [InlineData("limit=201", "limit")]
     [InlineData("limit=abc", "limit")]
     [InlineData("role=owner", "role")]
     [InlineData("cursor=forged", "cursor")]
+    [InlineData("sort=password_hash", "sort")]
+    [InlineData("fields=id,password_hash", "fields")]
     public async Task BadParametersAre400sNamingTheParameter(string parameters, string field)
     {
         using var admin = await service.ClientForNewUserAsync("admin");

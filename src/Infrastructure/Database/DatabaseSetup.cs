@@ -33,6 +33,7 @@ public static class DatabaseSetup
         });
         services.AddSingleton<SchemaVersion>();
         services.AddSingleton<CursorCodec>();
+        services.AddSingleton<Http.ListPaging>();
         services.AddHostedService<DatabaseWarmUp>();
         return services;
     }

@@ -13,10 +13,13 @@ public sealed class FilteredQuery(NpgsqlCommand command)
     private readonly List<string> predicates = [];
 
     /// <summary>Adds a constant predicate and the value of the one parameter it uses.</summary>
-    public FilteredQuery Where<T>(string predicate, string parameter, T value)
+    public FilteredQuery Where<T>(string predicate, string parameter, T value) => Where(predicate).Parameter(parameter, value);
+
+    /// <summary>Adds a constant predicate without parameters (<c>deleted_at IS NULL</c>), or one whose parameters are added apart.</summary>
+    public FilteredQuery Where(string predicate)
     {
         predicates.Add(predicate);
-        return Parameter(parameter, value);
+        return this;
     }
 
     /// <summary>Adds a parameter used by a predicate already added, or by the select or order text.</summary>
@@ -25,6 +28,28 @@ public sealed class FilteredQuery(NpgsqlCommand command)
         command.Parameters.Add(new NpgsqlParameter<T>(name, value));
         return this;
     }
+
+    /// <summary>
+    /// Sets the command text of one page of a list: the constant select, the predicates and the keyset predicate after the
+    /// page's position, the ORDER BY of its sort, and <c>LIMIT</c> one more than the page size (that extra row only tells
+    /// whether another page follows). The parameters <c>@after_0</c>.. and <c>@page_limit</c> are taken.
+    /// </summary>
+    public NpgsqlCommand Complete<TRow>(string select, KeysetPage<TRow> page)
+    {
+        if (page.After is { } position)
+            Where(page.Sort.Predicate(position, AddCursorParameter));
+        Parameter("page_limit", page.Limit + 1);
+        return Complete(select, page.Sort.OrderBy + "\nLIMIT @page_limit");
+    }
+
+    private void AddCursorParameter(string name, CursorValue value) => command.Parameters.Add(value.Kind switch
+    {
+        CursorValueKind.Timestamp => new NpgsqlParameter<DateTime>(name, value.AsTimestamp()),
+        CursorValueKind.Id => new NpgsqlParameter<Guid>(name, value.AsId()),
+        CursorValueKind.Number => new NpgsqlParameter<long>(name, value.AsNumber()),
+        CursorValueKind.Text => new NpgsqlParameter<string>(name, value.AsText()),
+        _ => throw new ArgumentOutOfRangeException(nameof(value), value.Kind, "a null position value has no parameter"),
+    });
 
     /// <summary>Sets the command text: the constant select, the predicates joined with AND, then the constant tail.</summary>
     public NpgsqlCommand Complete(string select, string tail)

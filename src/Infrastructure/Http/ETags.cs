@@ -19,14 +19,17 @@ public static class ETags
     }
 
     /// <summary>True when the request's <c>If-None-Match</c> names the current version (or is <c>*</c>): answer 304.</summary>
-    public static bool IsNotModified(HttpRequest request, long version)
+    public static bool IsNotModified(HttpRequest request, long version) => IsNotModified(request, Of(version));
+
+    /// <summary>True when the request's <c>If-None-Match</c> names <paramref name="tag"/> (quoted, weak or not) or is <c>*</c>.</summary>
+    public static bool IsNotModified(HttpRequest request, string tag)
     {
         var header = request.Headers.IfNoneMatch;
         if (header.Count == 0)
             return false;
         // If-None-Match uses the weak comparison: W/"3" matches "3".
         return EntityTagHeaderValue.TryParseList(header, out var tags)
-            && tags.Any(tag => tag.Equals(EntityTagHeaderValue.Any) || tag.Tag == Of(version));
+            && tags.Any(candidate => candidate.Equals(EntityTagHeaderValue.Any) || candidate.Tag == tag);
     }
 
     /// <summary>

@@ -1,4 +1,7 @@
+using System.Text;
+using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using TaskRunner.Infrastructure.Database;
 using Xunit;
 
 namespace TaskRunner.Infrastructure.Http;
@@ -45,32 +48,137 @@ public sealed class ListsTests
     }
 
     [Fact]
-    public void AFullPageLinksToTheNextKeepingEveryOtherParameter()
+    public async Task AFullPageLinksToTheNextKeepingEveryOtherParameter()
     {
-        var http = Request("?action=task.delete&cursor=old&limit=2&resource_type=task");
+        var (http, result) = Execute("?title=beta&cursor=old&limit=2", Rows(3), new Things.Query(Limit: "2"));
 
-        var page = Lists.Page(http, [1, 2, 3], 2, number => number * 10, number => $"after-{number}");
+        var body = await ExecuteAsync(http, result);
 
-        Assert.Equal(new[] { 10, 20 }, page.Data);
-        Assert.True(page.HasMore);
-        Assert.Equal("after-2", page.NextCursor);
+        Assert.Equal(2, result.Data.Count);
+        Assert.True(result.HasMore);
+        Assert.Contains($"\"next_cursor\":\"{result.NextCursor}\",\"has_more\":true}}", body);
         Assert.Equal(
-            "<https://api.example.test/api/v1/audit-log?action=task.delete&limit=2&resource_type=task&cursor=after-2>; rel=\"next\"",
+            $"<https://api.example.test/api/v1/things?title=beta&limit=2&cursor={result.NextCursor}>; rel=\"next\"",
             http.Response.Headers.Link.ToString());
     }
 
     [Fact]
-    public void TheLastPageHasNoNextCursorAndNoLink()
+    public async Task TheLastPageHasNoNextCursorAndNoLink()
     {
-        var http = Request("?limit=2");
+        var (http, result) = Execute("?limit=2", Rows(2), new Things.Query(Limit: "2"));
 
-        var page = Lists.Page(http, [1, 2], 2, number => number, number => $"after-{number}");
+        var body = await ExecuteAsync(http, result);
 
-        Assert.Equal(new[] { 1, 2 }, page.Data);
-        Assert.False(page.HasMore);
-        Assert.Null(page.NextCursor);
+        Assert.EndsWith("],\"next_cursor\":null,\"has_more\":false}", body);
         Assert.False(http.Response.Headers.ContainsKey("Link"));
     }
+
+    [Fact]
+    public async Task WithoutFieldsEachItemIsWholeAndItsNullsOmittedAsEverywhere()
+    {
+        var (http, result) = Execute("", Rows(1), new Things.Query());
+
+        var body = await ExecuteAsync(http, result);
+
+        var item = JsonDocument.Parse(body).RootElement.GetProperty("data")[0];
+        Assert.Equal(["id", "priority", "created_at", "title"], item.EnumerateObject().Select(property => property.Name));
+        Assert.Equal("application/json; charset=utf-8", http.Response.ContentType);
+    }
+
+    [Fact]
+    public async Task FieldsWritesOnlyTheSelectedFieldsInTheTypesOrderEachPresentEvenWhenNull()
+    {
+        var (http, result) = Execute("", Rows(1), new Things.Query(Fields: "due_at,title,title"));
+
+        var body = await ExecuteAsync(http, result);
+
+        Assert.StartsWith("""{"data":[{"title":"task 0","due_at":null}]""", body);
+    }
+
+    [Theory]
+    [InlineData("id,secret", "has no field 'secret'; fields: id, priority, created_at, title, due_at")]
+    [InlineData("id,", "has an empty name; write field names separated by commas")]
+    [InlineData("", "has an empty name; write field names separated by commas")]
+    public void AnUnknownFieldIsAnErrorNamingFields(string fields, string message)
+    {
+        var errors = new ValidationErrors();
+
+        Assert.Null(Things.Paging().Parse(new Things.Query(Fields: fields), Things.Definition, Things.Filters(), errors));
+
+        Assert.Equal([message], Problem(errors)["fields"]);
+    }
+
+    [Fact]
+    public void EveryMalformedListParameterIsReportedAtOnce()
+    {
+        var errors = new ValidationErrors();
+
+        Things.Paging().Parse(new Things.Query("nope", "nope", "0", "forged"), Things.Definition, Things.Filters(), errors);
+
+        // The cursor is judged only against an otherwise valid request.
+        Assert.Equal(["fields", "limit", "sort"], Problem(errors).Keys.Order(StringComparer.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("forged")]
+    [InlineData("AAAA")]
+    public void AForgedCursorIsAnErrorNamingCursor(string cursor)
+    {
+        var errors = new ValidationErrors();
+
+        Assert.Null(Things.Paging().Parse(new Things.Query(Cursor: cursor), Things.Definition, Things.Filters(), errors));
+
+        Assert.Equal([CursorCodec.Invalid], Problem(errors)["cursor"]);
+    }
+
+    [Fact]
+    public async Task ARepeatedRequestWithTheETagOfAnUnchangedPageIs304WithoutBody()
+    {
+        var (first, firstResult) = Execute("", Rows(2), new Things.Query());
+        await ExecuteAsync(first, firstResult);
+        var tag = first.Response.Headers.ETag.ToString();
+
+        var (again, againResult) = Execute("", Rows(2), new Things.Query());
+        again.Request.Headers.IfNoneMatch = tag;
+        var body = await ExecuteAsync(again, againResult);
+        var (changed, changedResult) = Execute("", Rows(3), new Things.Query());
+        changed.Request.Headers.IfNoneMatch = tag;
+        await ExecuteAsync(changed, changedResult);
+
+        Assert.StartsWith("W/\"", tag);
+        Assert.Equal(304, again.Response.StatusCode);
+        Assert.Equal("", body);
+        Assert.Equal(tag, again.Response.Headers.ETag.ToString());
+        Assert.Equal(200, changed.Response.StatusCode);
+        Assert.NotEqual(tag, changed.Response.Headers.ETag.ToString());
+    }
+
+    private static readonly DateTime Start = new(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+
+    /// <summary>The same rows on every call, as the page's SQL returns them: sorted newest first, the default sort.</summary>
+    private static List<Thing> Rows(int count) =>
+        [.. Enumerable.Range(0, count).Select(i => new Thing(new Guid($"00000000-0000-7000-8000-{i:D12}"), i, Start.AddMinutes(-i), $"task {i}", null))];
+
+    private static (DefaultHttpContext Http, ListResult<Thing> Result) Execute(string queryString, List<Thing> rows, Things.Query query)
+    {
+        var errors = new ValidationErrors();
+        var page = Things.Paging().Parse(query, Things.Definition, Things.Filters(), errors);
+        Assert.True(errors.IsEmpty);
+        var http = Request(queryString);
+        http.Request.Path = "/api/v1/things";
+        return (http, page!.Result(rows, row => row));
+    }
+
+    private static async Task<string> ExecuteAsync(DefaultHttpContext http, ListResult<Thing> result)
+    {
+        var body = new MemoryStream();
+        http.Response.Body = body;
+        await result.ExecuteAsync(http);
+        return Encoding.UTF8.GetString(body.ToArray());
+    }
+
+    private static IDictionary<string, string[]> Problem(ValidationErrors errors) =>
+        ((HttpValidationProblemDetails)errors.ToQueryProblem().ProblemDetails).Errors;
 
     [Theory]
     [InlineData("2026-01-31T12:00:00Z", "2026-01-31T12:00:00.0000000Z")]
