@@ -10,18 +10,19 @@ using TaskRunner.Infrastructure.Security;
 namespace TaskRunner.Features.Projects;
 
 /// <summary>
-/// A partial update: a property left out keeps its value, <c>"description": null</c> clears the description. The JSON
-/// source generator calls an init accessor only for a property present in the body, so each one records its presence.
+/// A partial update: a property left out keeps its value, <c>"description": null</c> clears the description. Each setter
+/// records that its property was present. Plain setters, not init: the JSON source generator sets init-only properties
+/// through an object initializer, for every property, present in the body or not (the tests prove the difference).
 /// </summary>
 public sealed class UpdateProjectRequest
 {
-    private readonly string? name;
-    private readonly string? description;
+    private string? name;
+    private string? description;
 
     public string? Name
     {
         get => name;
-        init
+        set
         {
             name = value;
             HasName = true;
@@ -31,16 +32,16 @@ public sealed class UpdateProjectRequest
     public string? Description
     {
         get => description;
-        init
+        set
         {
             description = value;
             HasDescription = true;
         }
     }
 
-    [JsonIgnore] public bool HasName { get; private init; }
+    [JsonIgnore] public bool HasName { get; private set; }
 
-    [JsonIgnore] public bool HasDescription { get; private init; }
+    [JsonIgnore] public bool HasDescription { get; private set; }
 }
 
 /// <summary>Project editors (and owners, and admins) rename a project or change its description; <c>If-Match</c> is honoured.</summary>
