@@ -140,6 +140,16 @@ public sealed class CreateProjectTests(ServiceFixture service) : IClassFixture<S
     }
 
     [Fact]
+    public async Task ALoneSurrogateInTheNameIsRefusedNotAServerError()
+    {
+        using var member = await service.ClientForNewUserAsync();
+
+        using var response = await member.PostAsync(ProjectTestData.Path, TestJson.Raw("""{"name":"bad \ud800 text"}"""));
+
+        Assert.True((int)response.StatusCode is 400 or 422, $"got {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+    }
+
+    [Fact]
     public async Task AnUnknownPropertyIs422()
     {
         using var member = await service.ClientForNewUserAsync();
