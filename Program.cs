@@ -3,6 +3,7 @@ using TaskRunner.Features.Audit;
 using TaskRunner.Features.Auth;
 using TaskRunner.Features.Health;
 using TaskRunner.Features.Projects;
+using TaskRunner.Features.Tasks;
 using TaskRunner.Features.Users;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
@@ -54,6 +55,7 @@ app.UseResponseCompression();
 app.UseAuthentication();
 app.UseRateLimits();
 app.UseAuthorization();
+app.UseIdempotency();
 
 // Operational endpoints at the root.
 app.MapHealth();
@@ -67,6 +69,7 @@ api.MapApiKeys();
 api.MapUsers();
 api.MapAudit();
 api.MapProjects();
+api.MapTasks();
 
 
 return await app.RunWithStartupChecksAsync();

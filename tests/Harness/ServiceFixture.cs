@@ -41,6 +41,8 @@ public class ServiceFixture : IAsyncLifetime
         new("RateLimiting:Api:PermitLimit", "100000"),
         new("RateLimiting:Login:PermitLimit", "100000"),
         new("RateLimiting:LoginIp:PermitLimit", "100000"),
+        // Webhook receivers in tests listen on 127.0.0.1; the private-destination rule has its own test class.
+        new("Tasks:AllowPrivateActionDestinations", "true"),
         new("Logging:LogLevel:Default", "Warning"),
         new("Logging:LogLevel:TaskRunner.Requests", "Warning"),
     ];

@@ -5,6 +5,8 @@ using TaskRunner.Features.Audit;
 using TaskRunner.Features.Auth;
 using TaskRunner.Features.Health;
 using TaskRunner.Features.Projects;
+using TaskRunner.Features.Tasks;
+using TaskRunner.Features.Tasks.CreateTasks;
 using TaskRunner.Features.Users;
 
 namespace TaskRunner.Infrastructure.Http;
@@ -41,4 +43,8 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(AddProjectMemberRequest))]
 [JsonSerializable(typeof(ProjectMemberResponse))]
 [JsonSerializable(typeof(ListResponse<ProjectMemberResponse>))]
+[JsonSerializable(typeof(TaskResponse))]
+[JsonSerializable(typeof(CreateTaskRequest))]
+[JsonSerializable(typeof(BulkCreateTasksRequest))]
+[JsonSerializable(typeof(BulkCreateTasksResponse))]
 public sealed partial class AppJsonContext : JsonSerializerContext;

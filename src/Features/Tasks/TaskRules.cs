@@ -1,0 +1,206 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Tasks;
+
+/// <summary>An action in a request: a webhook fired when the task reaches <see cref="Trigger"/>.</summary>
+public sealed record ActionRequest(string? Trigger, string? Url, string? Method, Dictionary<string, string>? Headers);
+
+/// <summary>Task statuses and the field rules every task write applies (create, bulk create, patch, bulk patch).</summary>
+public static partial class TaskRules
+{
+    public const string Pending = "pending";
+    public const string Paused = "paused";
+    public const string Running = "running";
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+    public const string Cancelled = "cancelled";
+    public const string TimedOut = "timed_out";
+
+    public static bool IsTerminal(string status) => status is Succeeded or Failed or Cancelled or TimedOut;
+
+    /// <summary>A parent ended without success: children that required its success cannot run.</summary>
+    public static bool IsFailure(string status) => status is Failed or Cancelled or TimedOut;
+
+    public const string RequireSuccess = "success";
+    public const string RequireCompletion = "completion";
+
+    public const int MaxTitleLength = 500;
+    public const int MaxDescriptionLength = 20_000;
+    public const int MaxMetadataBytes = 16 * 1024;
+    public const int MaxTimeoutSeconds = 604_800;
+    public const int MaxRetries = 100;
+    public const int MaxKeyLength = 200;
+    public const int MaxActions = 10;
+    public const int MaxHeaders = 20;
+
+    public static readonly string[] Triggers = ["start", "success", "failure", "cancel", "timeout", "end"];
+    private static readonly string[] Methods = ["POST", "PUT", "PATCH"];
+
+    /// <summary>Headers the delivery itself sets; an action may not override them.</summary>
+    private static readonly string[] ReservedHeaders =
+        ["host", "content-length", "content-type", "transfer-encoding", "connection", "webhook-id", "webhook-timestamp", "webhook-signature"];
+
+    [GeneratedRegex("^[a-z][a-z0-9_.:-]{0,99}$")]
+    private static partial Regex KindFormat();
+
+    [GeneratedRegex("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")]
+    private static partial Regex HeaderNameFormat();
+
+    public static void Title(ValidationErrors errors, string path, string? title) =>
+        errors.RequireLength(path, title?.Trim(), 1, MaxTitleLength);
+
+    public static void Description(ValidationErrors errors, string path, string? description) =>
+        OptionalText(errors, path, description, MaxDescriptionLength);
+
+    public static void Kind(ValidationErrors errors, string path, string? kind)
+    {
+        if (kind is not null && !KindFormat().IsMatch(kind))
+            errors.Add(path, "must start with a lower-case letter and use only a-z, 0-9, '_', '.', ':' or '-' (at most 100 characters)");
+    }
+
+    public static void Priority(ValidationErrors errors, string path, int? priority)
+    {
+        if (priority is < 0 or > 100)
+            errors.Add(path, "must be between 0 and 100");
+    }
+
+    public static void TimeoutSeconds(ValidationErrors errors, string path, int? seconds)
+    {
+        if (seconds is < 1 or > MaxTimeoutSeconds)
+            errors.Add(path, $"must be between 1 and {MaxTimeoutSeconds} seconds");
+    }
+
+    public static void MaxRetriesValue(ValidationErrors errors, string path, int? retries)
+    {
+        if (retries is < 0 or > MaxRetries)
+            errors.Add(path, $"must be between 0 and {MaxRetries}");
+    }
+
+    /// <summary>concurrency_key and dedupe_key: 1–200 characters, no control characters.</summary>
+    public static void Key(ValidationErrors errors, string path, string? key)
+    {
+        if (key is null)
+            return;
+        if (key.Length is 0 or > MaxKeyLength)
+            errors.Add(path, $"must be between 1 and {MaxKeyLength} characters");
+        else if (key.Any(char.IsControl))
+            errors.Add(path, "must not contain control characters");
+    }
+
+    /// <summary>Optional text: a length bound and no NUL, which PostgreSQL cannot store.</summary>
+    public static void OptionalText(ValidationErrors errors, string path, string? text, int maxLength)
+    {
+        if (text is null)
+            return;
+        if (text.Length > maxLength)
+            errors.Add(path, $"must be at most {maxLength} characters");
+        else if (text.Contains('\0', StringComparison.Ordinal))
+            errors.Add(path, "must not contain NUL characters");
+    }
+
+    /// <summary>Metadata: a JSON object of at most 16 KiB holding no NUL anywhere. Returns its text for storage.</summary>
+    public static string? Metadata(ValidationErrors errors, string path, JsonElement? metadata)
+    {
+        if (metadata is not { } element || element.ValueKind == JsonValueKind.Null)
+            return null;
+        if (element.ValueKind != JsonValueKind.Object)
+        {
+            errors.Add(path, "must be a JSON object");
+            return null;
+        }
+        var text = element.GetRawText();
+        if (Encoding.UTF8.GetByteCount(text) > MaxMetadataBytes)
+            errors.Add(path, $"must be at most {MaxMetadataBytes} bytes of JSON");
+        else if (ContainsNul(element))
+            errors.Add(path, "must not contain NUL characters (\\u0000) in keys or strings");
+        return text;
+    }
+
+    /// <summary>Actions: up to 10, each a trigger and an absolute http(s) URL without credentials; returns their JSON for storage.</summary>
+    public static string Actions(ValidationErrors errors, string path, IReadOnlyList<ActionRequest?>? actions, bool allowPrivateDestinations)
+    {
+        if (actions is null || actions.Count == 0)
+            return "[]";
+        if (actions.Count > MaxActions)
+        {
+            errors.Add(path, $"must hold at most {MaxActions} actions");
+            return "[]";
+        }
+        for (var i = 0; i < actions.Count; i++)
+        {
+            var at = $"{path}[{i}]";
+            if (actions[i] is not { } action)
+            {
+                errors.Add(at, "must be an object");
+                continue;
+            }
+            if (action.Trigger is null || !Triggers.Contains(action.Trigger))
+                errors.Add(at + ".trigger", "must be one of " + string.Join(", ", Triggers));
+            if (string.IsNullOrWhiteSpace(action.Url))
+                errors.Add(at + ".url", "is required");
+            else if (action.Url.Length > 2048)
+                errors.Add(at + ".url", "must be at most 2048 characters");
+            else if (Destinations.CheckUrl(action.Url, allowPrivateDestinations) is { } problem)
+                errors.Add(at + ".url", problem);
+            if (action.Method is not null && !Methods.Contains(action.Method))
+                errors.Add(at + ".method", "must be one of " + string.Join(", ", Methods));
+            if (action.Headers is { } headers)
+            {
+                if (headers.Count > MaxHeaders)
+                    errors.Add(at + ".headers", $"must hold at most {MaxHeaders} headers");
+                foreach (var (name, value) in headers)
+                {
+                    if (!HeaderNameFormat().IsMatch(name))
+                        errors.Add($"{at}.headers.{name}", "is not a valid header name");
+                    else if (ReservedHeaders.Contains(name.ToLowerInvariant()))
+                        errors.Add($"{at}.headers.{name}", "is set by the delivery and cannot be overridden");
+                    if (value is null || value.Length > 4096 || value.Any(c => char.IsControl(c)))
+                        errors.Add($"{at}.headers.{name}", "must be text of at most 4096 characters without control characters");
+                }
+            }
+        }
+        return ActionsJson(actions);
+    }
+
+    private static string ActionsJson(IReadOnlyList<ActionRequest?> actions)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartArray();
+            foreach (var action in actions)
+            {
+                if (action is null)
+                    continue;
+                writer.WriteStartObject();
+                writer.WriteString("trigger", action.Trigger);
+                writer.WriteString("url", action.Url);
+                writer.WriteString("method", action.Method ?? "POST");
+                if (action.Headers is { Count: > 0 } headers)
+                {
+                    writer.WriteStartObject("headers");
+                    foreach (var (name, value) in headers)
+                        writer.WriteString(name, value);
+                    writer.WriteEndObject();
+                }
+                writer.WriteEndObject();
+            }
+            writer.WriteEndArray();
+        }
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    private static bool ContainsNul(JsonElement element) => element.ValueKind switch
+    {
+        JsonValueKind.Object => element.EnumerateObject().Any(property =>
+            property.Name.Contains('\0', StringComparison.Ordinal) || ContainsNul(property.Value)),
+        JsonValueKind.Array => element.EnumerateArray().Any(ContainsNul),
+        JsonValueKind.String => element.GetString()!.Contains('\0', StringComparison.Ordinal),
+        _ => false,
+    };
+}

@@ -1,0 +1,43 @@
+using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.Extensions.Options;
+using TaskRunner.Features.Tasks.CreateTasks;
+using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Http;
+
+namespace TaskRunner.Features.Tasks;
+
+public static class TasksEndpoints
+{
+    public static IEndpointRouteBuilder MapTasks(this IEndpointRouteBuilder api)
+    {
+        var tasks = api.MapGroup("/tasks")
+            .WithTags("Tasks")
+            .RequireAuthorization()
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
+
+        tasks.MapPost("/", CreateTasks.CreateTasks.CreateOne)
+            .Idempotent()
+            .WithName("CreateTask")
+            .WithSummary("Create a task. `depends_on` lists parent ids (same project) or `{task_id, require: success|completion}`. "
+                + "With a `dedupe_key` held by a live, unfinished task of the project, that task is returned instead (200, `Deduplicated: true`).")
+            .Produces<TaskResponse>(StatusCodes.Status200OK)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        tasks.MapPost("/bulk", CreateTasks.CreateTasks.CreateMany)
+            .Idempotent()
+            .WithMetadata(new BulkBodyLimit(api.ServiceProvider.GetRequiredService<IOptions<TasksOptions>>().Value.MaxBulkBodyBytes))
+            .WithName("CreateTasksInBulk")
+            .WithSummary("Create up to 1,000 tasks atomically, sharing one `batch_id` (also in `X-Batch-ID`). Tasks depend on each other "
+                + "through client `ref`s and on existing ids; any invalid item rejects the whole request, errors keyed like `tasks[3].depends_on[0]`.")
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        return api;
+    }
+
+    /// <summary>A 1,000-task DAG with metadata outgrows the general body limit; routing applies this one to the bulk route.</summary>
+    private sealed class BulkBodyLimit(long bytes) : IRequestSizeLimitMetadata
+    {
+        public long? MaxRequestBodySize => bytes;
+    }
+}
