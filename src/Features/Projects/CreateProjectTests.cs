@@ -83,6 +83,33 @@ public sealed class CreateProjectTests(ServiceFixture service) : IClassFixture<S
     }
 
     [Fact]
+    public async Task TheSameIdempotencyKeyReplaysTheFirstProjectInsteadOfCreatingAnother()
+    {
+        var account = await service.CreateUserAsync();
+        using var member = await service.ClientForAsync(account);
+        var name = ProjectTestData.UniqueName();
+        var key = Guid.NewGuid().ToString();
+
+        async Task<HttpResponseMessage> PostAsync(string projectName)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, ProjectTestData.Path) { Content = TestJson.Body(("name", projectName)) };
+            request.Headers.Add("Idempotency-Key", key);
+            return await member.SendAsync(request);
+        }
+        using var first = await PostAsync(name);
+        using var replay = await PostAsync(name);
+        using var otherBody = await PostAsync(name + " other");
+
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        Assert.Equal(HttpStatusCode.Created, replay.StatusCode);
+        Assert.Equal("true", replay.Headers.GetValues("Idempotent-Replayed").Single());
+        Assert.Equal(await first.Content.ReadAsStringAsync(), await replay.Content.ReadAsStringAsync());
+        Assert.Equal(first.Headers.Location, replay.Headers.Location);
+        await otherBody.AssertProblemAsync(HttpStatusCode.Conflict);
+        Assert.Equal(["1"], await service.QueryTextAsync("SELECT count(*)::text FROM projects WHERE name = $1", name));
+    }
+
+    [Fact]
     public async Task AViewerCannotCreateAProject()
     {
         using var viewer = await service.ClientForNewUserAsync(Roles.Viewer);

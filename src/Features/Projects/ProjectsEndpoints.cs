@@ -1,3 +1,5 @@
+using TaskRunner.Infrastructure.Http;
+
 namespace TaskRunner.Features.Projects;
 
 public static class ProjectsEndpoints
@@ -13,8 +15,10 @@ public static class ProjectsEndpoints
             .ProducesProblem(StatusCodes.Status401Unauthorized);
 
         projects.MapPost("/", CreateProject.Handle)
+            .Idempotent()
             .WithName("CreateProject")
-            .WithSummary("Create a project (members and admins; viewers get 403); the caller becomes its owner. Answers its ETag")
+            .WithSummary("Create a project (members and admins; viewers get 403); the caller becomes its owner. Answers its ETag. "
+                + "Honours Idempotency-Key")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
@@ -62,9 +66,10 @@ public static class ProjectsEndpoints
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
         projects.MapPost("/{id:guid}/members", AddProjectMember.Handle)
+            .Idempotent()
             .WithName("AddProjectMember")
             .WithSummary("Add a user with a role (owner, editor, viewer) to a live project (owners, admins). An unknown user is 422 "
-                + "on user_id; an existing member is 409 (roles are not changed here: remove, then add)")
+                + "on user_id; an existing member is 409 (roles are not changed here: remove, then add). Honours Idempotency-Key")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound)
