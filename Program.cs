@@ -2,6 +2,7 @@ using TaskRunner.Features.ApiKeys;
 using TaskRunner.Features.Audit;
 using TaskRunner.Features.Auth;
 using TaskRunner.Features.Health;
+using TaskRunner.Features.Projects;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Features.Users;
 using TaskRunner.Infrastructure.Configuration;
@@ -39,6 +40,7 @@ builder.Services.AddRateLimits();
 builder.Services.AddAuthFeature();
 builder.Services.AddUsersFeature();
 builder.Services.AddAuditFeature();
+builder.Services.AddProjectsFeature();
 
 var app = builder.Build();
 
@@ -66,6 +68,7 @@ api.MapAuth();
 api.MapApiKeys();
 api.MapUsers();
 api.MapAudit();
+api.MapProjects();
 api.MapTasks();
 
 

@@ -4,6 +4,7 @@ using TaskRunner.Features.ApiKeys;
 using TaskRunner.Features.Audit;
 using TaskRunner.Features.Auth;
 using TaskRunner.Features.Health;
+using TaskRunner.Features.Projects;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Features.Tasks.CreateTasks;
 using TaskRunner.Features.Users;
@@ -35,6 +36,13 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(CreatedApiKeyResponse))]
 [JsonSerializable(typeof(ApiKeyResponse[]))]
 [JsonSerializable(typeof(ListResponse<AuditEntryResponse>))]
+[JsonSerializable(typeof(CreateProjectRequest))]
+[JsonSerializable(typeof(UpdateProjectRequest))]
+[JsonSerializable(typeof(ProjectResponse))]
+[JsonSerializable(typeof(ListResponse<ProjectResponse>))]
+[JsonSerializable(typeof(AddProjectMemberRequest))]
+[JsonSerializable(typeof(ProjectMemberResponse))]
+[JsonSerializable(typeof(ListResponse<ProjectMemberResponse>))]
 [JsonSerializable(typeof(TaskResponse))]
 [JsonSerializable(typeof(CreateTaskRequest))]
 [JsonSerializable(typeof(BulkCreateTasksRequest))]
