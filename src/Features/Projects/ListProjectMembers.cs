@@ -1,18 +1,18 @@
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
-using Microsoft.Extensions.Options;
 using Npgsql;
-using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Projects;
 
-public sealed record ListProjectMembersQuery
+public sealed record ListProjectMembersQuery : IListQuery
 {
     // Init properties: the request delegate generator does not compile [AsParameters] records with a primary constructor.
+    [FromQuery(Name = "sort")] public string? Sort { get; init; }
+    [FromQuery(Name = "fields")] public string? Fields { get; init; }
     [FromQuery(Name = "cursor")] public string? Cursor { get; init; }
     [FromQuery(Name = "limit")] public string? Limit { get; init; }
 }
@@ -24,47 +24,32 @@ public static class ListProjectMembers
         SELECT EXISTS (SELECT FROM projects p WHERE p.id = @id AND p.deleted_at IS NULL AND
         """ + ProjectAccess.OnProjectRow + ")";
 
-    private const string FirstPageSql = """
+    private const string SelectSql = """
         SELECT m.user_id, m.role, u.email, u.display_name, m.created_at
         FROM project_members m JOIN users u ON u.id = m.user_id
-        WHERE m.project_id = @id
-        ORDER BY m.created_at, m.user_id LIMIT @limit
         """;
 
-    private const string NextPageSql = """
-        SELECT m.user_id, m.role, u.email, u.display_name, m.created_at
-        FROM project_members m JOIN users u ON u.id = m.user_id
-        WHERE m.project_id = @id AND (m.created_at, m.user_id) > (@afterCreatedAt, @afterUserId)
-        ORDER BY m.created_at, m.user_id LIMIT @limit
-        """;
+    private const string OfProject = "m.project_id = @projectId";
 
-    private static readonly CursorValueKind[] CursorShape = [CursorValueKind.Timestamp, CursorValueKind.Id];
+    /// <summary>One order, the project's membership history (the primary key's project prefix, then a small sort).</summary>
+    public static readonly ListDefinition<ProjectMemberRow, ProjectMemberResponse> Definition = new(
+        new SortKeys<ProjectMemberRow>("m.user_id", row => row.UserId)
+            .Timestamp("created_at", "m.created_at", row => row.CreatedAt)
+            .FixedSort("created_at"),
+        new ResponseFields<ProjectMemberResponse>(AppJsonContext.Default.ProjectMemberResponse));
 
-    public static async Task<Results<Ok<ListResponse<ProjectMemberResponse>>, ProblemHttpResult>> Handle(
+    public static async Task<Results<ListResult<ProjectMemberResponse>, ProblemHttpResult>> Handle(
         Guid id,
         [AsParameters] ListProjectMembersQuery query,
         Caller caller,
-        HttpContext http,
         NpgsqlDataSource dataSource,
-        CursorCodec cursors,
-        IOptions<ListOptions> lists,
+        ListPaging paging,
         CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
-        var limit = Lists.Limit(query.Limit, lists.Value.MaxLimit, errors);
-        if (!errors.IsEmpty)
+        var page = paging.Parse(query, Definition, new CursorBinding("project-members").With("project_id", id.ToString()), errors);
+        if (page is null)
             return errors.ToQueryProblem();
-        var binding = new CursorBinding("project-members").With("sort", "created_at,user_id").With("project_id", id.ToString());
-        (DateTime CreatedAt, Guid UserId)? after = null;
-        if (query.Cursor is not null)
-        {
-            if (!cursors.TryDecode(query.Cursor, binding, CursorShape, out var values, out var error))
-            {
-                errors.Add("cursor", error);
-                return errors.ToQueryProblem();
-            }
-            after = (values[0].AsTimestamp(), values[1].AsId());
-        }
 
         var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -72,17 +57,14 @@ public static class ListProjectMembers
             new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken });
         if (!readable)
             return Problems.NotFound("No such project.");
-        var rows = after is { } position
-            ? await connection.QueryAsync<ProjectMemberRow>(NextPageSql, new
-            {
-                id,
-                afterCreatedAt = position.CreatedAt,
-                afterUserId = position.UserId,
-                limit = limit + 1,
-                cancellationToken,
-            })
-            : await connection.QueryAsync<ProjectMemberRow>(FirstPageSql, new { id, limit = limit + 1, cancellationToken });
-        return TypedResults.Ok(Lists.Page(http, rows.ToList(), limit, row => row.ToResponse(),
-            row => cursors.Encode(binding, CursorValue.Of(row.CreatedAt), CursorValue.Of(row.UserId))));
+
+        await using var command = connection.CreateCommand();
+        new FilteredQuery(command).Where(OfProject, "projectId", id).Complete(SelectSql, page.Keyset);
+        var rows = new List<ProjectMemberRow>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+            rows.Add(new ProjectMemberRow(reader.GetGuid(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
+                reader.GetFieldValue<DateTime>(4)));
+        return page.Result(rows, row => row.ToResponse());
     }
 }

@@ -1,8 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
-using Microsoft.Extensions.Options;
 using Npgsql;
-using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Security;
@@ -10,12 +8,13 @@ using TaskRunner.Infrastructure.Security;
 namespace TaskRunner.Features.Projects;
 
 /// <summary>The query string of GET /projects, taken as text so every malformed value is reported by name, all at once.</summary>
-public sealed record ListProjectsQuery
+public sealed record ListProjectsQuery : IListQuery
 {
     // Init properties: the request delegate generator does not compile [AsParameters] records with a primary constructor.
-    [FromQuery(Name = "sort")] public string? Sort { get; init; }
     [FromQuery(Name = "q")] public string? Q { get; init; }
     [FromQuery(Name = "include_deleted")] public string? IncludeDeleted { get; init; }
+    [FromQuery(Name = "sort")] public string? Sort { get; init; }
+    [FromQuery(Name = "fields")] public string? Fields { get; init; }
     [FromQuery(Name = "cursor")] public string? Cursor { get; init; }
     [FromQuery(Name = "limit")] public string? Limit { get; init; }
 }
@@ -39,73 +38,45 @@ public static class ListProjects
     // Backslash is ILIKE's default escape character; the pattern is built with %, _ and \ escaped (projects_name_trgm_idx).
     private const string NameContains = "p.name ILIKE @namePattern";
 
-    /// <summary>One whitelisted sort: its name in the query string, its keyset predicate and its order.</summary>
-    private sealed record SortOrder(string Name, CursorValueKind KeyKind, string After, string Order);
+    /// <summary>Sorts: created_at (default, newest first) and name (projects_name_idx), the id breaking ties.</summary>
+    public static readonly ListDefinition<ProjectRow, ProjectResponse> Definition = new(
+        new SortKeys<ProjectRow>("p.id", row => row.Id)
+            .Timestamp("created_at", "p.created_at", row => row.CreatedAt)
+            .Timestamp("updated_at", "p.updated_at", row => row.UpdatedAt)
+            .Text("name", "p.name", row => row.Name)
+            .DefaultSort("-created_at"),
+        new ResponseFields<ProjectResponse>(AppJsonContext.Default.ProjectResponse));
 
-    private static readonly SortOrder[] Sorts =
-    [
-        new("-created_at", CursorValueKind.Timestamp, "(p.created_at, p.id) < (@afterKey, @afterId)",
-            "ORDER BY p.created_at DESC, p.id DESC LIMIT @limit"),
-        new("created_at", CursorValueKind.Timestamp, "(p.created_at, p.id) > (@afterKey, @afterId)",
-            "ORDER BY p.created_at, p.id LIMIT @limit"),
-        new("name", CursorValueKind.Text, "(p.name, p.id) > (@afterKey, @afterId)",
-            "ORDER BY p.name, p.id LIMIT @limit"),
-        new("-name", CursorValueKind.Text, "(p.name, p.id) < (@afterKey, @afterId)",
-            "ORDER BY p.name DESC, p.id DESC LIMIT @limit"),
-    ];
-
-    public static async Task<Results<Ok<ListResponse<ProjectResponse>>, ProblemHttpResult>> Handle(
+    public static async Task<Results<ListResult<ProjectResponse>, ProblemHttpResult>> Handle(
         [AsParameters] ListProjectsQuery query,
         Caller caller,
-        HttpContext http,
         NpgsqlDataSource dataSource,
-        CursorCodec cursors,
-        IOptions<ListOptions> lists,
+        ListPaging paging,
         CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
-        var sort = Array.Find(Sorts, candidate => candidate.Name == (query.Sort ?? "-created_at"));
-        if (sort is null)
-            errors.Add("sort", "must be one of " + string.Join(", ", Sorts.Select(candidate => candidate.Name)));
         if (query.Q is { } q && (q.Length is 0 or > QueryMaxLength || q.Contains('\0', StringComparison.Ordinal)))
             errors.Add("q", $"must be 1 to {QueryMaxLength} characters, without NUL");
         var includeDeleted = ProjectRules.Flag(query.IncludeDeleted, "include_deleted", errors);
-        var limit = Lists.Limit(query.Limit, lists.Value.MaxLimit, errors);
-        if (!errors.IsEmpty)
-            return errors.ToQueryProblem();
-
-        var binding = new CursorBinding("projects")
-            .With("sort", sort!.Name)
+        var filters = new CursorBinding("projects")
             .With("q", query.Q)
             .With("include_deleted", includeDeleted ? "true" : null);
-        (CursorValue Key, Guid Id)? after = null;
-        if (query.Cursor is not null)
-        {
-            if (!cursors.TryDecode(query.Cursor, binding, [sort.KeyKind, CursorValueKind.Id], out var values, out var error))
-            {
-                errors.Add("cursor", error);
-                return errors.ToQueryProblem();
-            }
-            after = (values[0], values[1].AsId());
-        }
+        var page = paging.Parse(query, Definition, filters, errors);
+        if (page is null)
+            return errors.ToQueryProblem();
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var rows = await QueryAsync(connection, caller, sort, query.Q, includeDeleted, after, limit + 1, cancellationToken);
-        return TypedResults.Ok(Lists.Page(http, rows, limit, row => row.ToResponse(),
-            row => cursors.Encode(binding,
-                sort.KeyKind == CursorValueKind.Text ? CursorValue.Of(row.Name) : CursorValue.Of(row.CreatedAt),
-                CursorValue.Of(row.Id))));
+        var rows = await QueryAsync(connection, caller, query.Q, includeDeleted, page.Keyset, cancellationToken);
+        return page.Result(rows, row => row.ToResponse());
     }
 
     /// <remarks>Plain Npgsql, as in the audit list: Dapper.AOT does not take SQL that is not a constant.</remarks>
     private static async Task<List<ProjectRow>> QueryAsync(
         NpgsqlConnection connection,
         Caller caller,
-        SortOrder sort,
         string? q,
         bool includeDeleted,
-        (CursorValue Key, Guid Id)? after,
-        int limit,
+        KeysetPage<ProjectRow> keyset,
         CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
@@ -114,19 +85,10 @@ public static class ListProjects
         filtered.Where(includeDeleted ? Readable : LiveAndReadable, "callerId", callerId)
             .Parameter("callerIsAdmin", callerIsAdmin)
             .Parameter("callerCanWrite", callerCanWrite)
-            .Parameter("requiredRank", requiredRank)
-            .Parameter("limit", limit);
+            .Parameter("requiredRank", requiredRank);
         if (q is not null)
             filtered.Where(NameContains, "namePattern", "%" + EscapeLike(q) + "%");
-        if (after is { } position)
-        {
-            if (position.Key.Kind == CursorValueKind.Text)
-                filtered.Where(sort.After, "afterKey", position.Key.AsText());
-            else
-                filtered.Where(sort.After, "afterKey", position.Key.AsTimestamp());
-            filtered.Parameter("afterId", position.Id);
-        }
-        filtered.Complete(SelectSql, sort.Order);
+        filtered.Complete(SelectSql, keyset);
 
         var rows = new List<ProjectRow>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
