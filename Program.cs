@@ -2,6 +2,7 @@ using TaskRunner.Features.ApiKeys;
 using TaskRunner.Features.Audit;
 using TaskRunner.Features.Auth;
 using TaskRunner.Features.Health;
+using TaskRunner.Features.Tasks;
 using TaskRunner.Features.Users;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
@@ -64,6 +65,7 @@ api.MapAuth();
 api.MapApiKeys();
 api.MapUsers();
 api.MapAudit();
+api.MapTaskEditing();
 
 
 return await app.RunWithStartupChecksAsync();

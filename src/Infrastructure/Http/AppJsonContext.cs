@@ -4,6 +4,7 @@ using TaskRunner.Features.ApiKeys;
 using TaskRunner.Features.Audit;
 using TaskRunner.Features.Auth;
 using TaskRunner.Features.Health;
+using TaskRunner.Features.Tasks;
 using TaskRunner.Features.Users;
 
 namespace TaskRunner.Infrastructure.Http;
@@ -33,4 +34,7 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(CreatedApiKeyResponse))]
 [JsonSerializable(typeof(ApiKeyResponse[]))]
 [JsonSerializable(typeof(ListResponse<AuditEntryResponse>))]
+// Task editing (TaskEditingEndpoints).
+[JsonSerializable(typeof(TaskResponse))]
+[JsonSerializable(typeof(UpdateTaskRequest))]
 public sealed partial class AppJsonContext : JsonSerializerContext;

@@ -1,0 +1,30 @@
+namespace TaskRunner.Features.Tasks;
+
+/// <summary>Reading, editing, deleting and restoring tasks one at a time or in bulk, and their comments.</summary>
+public static class TaskEditingEndpoints
+{
+    public static IEndpointRouteBuilder MapTaskEditing(this IEndpointRouteBuilder api)
+    {
+        var tasks = api.MapGroup("/tasks")
+            .WithTags("Tasks")
+            .RequireAuthorization()
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
+
+        tasks.MapGet("/{id:guid}", GetTask.Handle)
+            .WithName("GetTask")
+            .WithSummary("One task with its ETag (If-None-Match gives 304); `include_deleted=true` shows a deleted one to project editors")
+            .Produces(StatusCodes.Status304NotModified)
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        tasks.MapPatch("/{id:guid}", UpdateTask.Handle)
+            .WithName("UpdateTask")
+            .WithSummary("Change a task's editable fields (absent: unchanged, null: cleared); project editors; honours If-Match")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status412PreconditionFailed)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        return api;
+    }
+}
