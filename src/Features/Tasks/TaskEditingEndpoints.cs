@@ -25,6 +25,21 @@ public static class TaskEditingEndpoints
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status412PreconditionFailed)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        tasks.MapDelete("/{id:guid}", DeleteTask.Handle)
+            .WithName("DeleteTask")
+            .WithSummary("Soft-delete a task (project editors); 409 listing live dependents unless `cascade=true`; `permanent=true` for admins; honours If-Match")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status412PreconditionFailed);
+        tasks.MapPost("/{id:guid}/restore", RestoreTask.Handle)
+            .WithName("RestoreTask")
+            .WithSummary("Undo a soft delete (project editors); 409 while a parent is deleted; `cascade=true` also restores what was deleted with it")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict);
         return api;
     }
 }
