@@ -10,6 +10,17 @@ public static class TaskEditingEndpoints
             .RequireAuthorization()
             .ProducesProblem(StatusCodes.Status401Unauthorized);
 
+        tasks.MapPatch("/bulk", BulkEditTasks.Update)
+            .WithName("BulkUpdateTasks")
+            .WithSummary("Change fields of up to 1,000 tasks atomically (moving with `set.project_id` needs editor on both projects); per-id results")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        tasks.MapDelete("/bulk", BulkEditTasks.Delete)
+            .WithName("BulkDeleteTasks")
+            .WithSummary("Soft-delete up to 1,000 tasks atomically; tasks with live dependents outside the set are conflicts unless `cascade`; per-id results")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         tasks.MapGet("/{id:guid}", GetTask.Handle)
             .WithName("GetTask")
             .WithSummary("One task with its ETag (If-None-Match gives 304); `include_deleted=true` shows a deleted one to project editors")

@@ -37,4 +37,7 @@ namespace TaskRunner.Infrastructure.Http;
 // Task editing (TaskEditingEndpoints).
 [JsonSerializable(typeof(TaskResponse))]
 [JsonSerializable(typeof(UpdateTaskRequest))]
+[JsonSerializable(typeof(BulkUpdateTasksRequest))]
+[JsonSerializable(typeof(BulkDeleteTasksRequest))]
+[JsonSerializable(typeof(BulkTaskResultsResponse))]
 public sealed partial class AppJsonContext : JsonSerializerContext;
