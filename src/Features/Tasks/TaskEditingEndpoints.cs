@@ -51,6 +51,28 @@ public static class TaskEditingEndpoints
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
+        tasks.MapGet("/{id:guid}/comments", TaskComments.List)
+            .WithName("ListTaskComments")
+            .WithSummary("A task's comments, oldest first; cursor pages with a Link header")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        tasks.MapPost("/{id:guid}/comments", TaskComments.Create)
+            .WithName("CreateTaskComment")
+            .WithSummary("Comment on a task (project editors); body of 1 to 10,000 characters")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+
+        var comments = api.MapGroup("/comments")
+            .WithTags("Tasks")
+            .RequireAuthorization()
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
+        comments.MapDelete("/{id:guid}", TaskComments.Delete)
+            .WithName("DeleteComment")
+            .WithSummary("Delete a comment: its author while an editor of the project, a project owner, or an admin")
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound);
         return api;
     }
 }

@@ -40,4 +40,7 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(BulkUpdateTasksRequest))]
 [JsonSerializable(typeof(BulkDeleteTasksRequest))]
 [JsonSerializable(typeof(BulkTaskResultsResponse))]
+[JsonSerializable(typeof(CreateCommentRequest))]
+[JsonSerializable(typeof(CommentResponse))]
+[JsonSerializable(typeof(ListResponse<CommentResponse>))]
 public sealed partial class AppJsonContext : JsonSerializerContext;
