@@ -19,6 +19,7 @@ public sealed class BulkTaskChanges
 
     public bool Has(string property) => present.Contains(property);
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public bool IsEmpty => present.Count == 0;
 
     public int? Priority { get; set { field = value; present.Add("priority"); } }

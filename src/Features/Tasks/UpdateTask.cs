@@ -24,6 +24,7 @@ public sealed class UpdateTaskRequest
     /// <summary>Whether the body carried the property (by its JSON name), whatever its value.</summary>
     public bool Has(string property) => present.Contains(property);
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public bool IsEmpty => present.Count == 0;
 
     public string? Title { get; set { field = value; present.Add("title"); } }
