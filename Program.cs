@@ -70,6 +70,7 @@ api.MapUsers();
 api.MapAudit();
 api.MapProjects();
 api.MapTasks();
+api.MapTaskEditing();
 
 
 return await app.RunWithStartupChecksAsync();

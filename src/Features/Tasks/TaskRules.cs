@@ -145,6 +145,8 @@ public static partial class TaskRules
                 errors.Add(at + ".url", "is required");
             else if (action.Url.Length > 2048)
                 errors.Add(at + ".url", "must be at most 2048 characters");
+            else if (action.Url.Contains('\0', StringComparison.Ordinal))
+                errors.Add(at + ".url", "must not contain NUL characters");
             else if (Destinations.CheckUrl(action.Url, allowPrivateDestinations) is { } problem)
                 errors.Add(at + ".url", problem);
             if (action.Method is not null && !Methods.Contains(action.Method))

@@ -47,4 +47,11 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(CreateTaskRequest))]
 [JsonSerializable(typeof(BulkCreateTasksRequest))]
 [JsonSerializable(typeof(BulkCreateTasksResponse))]
+[JsonSerializable(typeof(UpdateTaskRequest))]
+[JsonSerializable(typeof(BulkUpdateTasksRequest))]
+[JsonSerializable(typeof(BulkDeleteTasksRequest))]
+[JsonSerializable(typeof(BulkTaskResultsResponse))]
+[JsonSerializable(typeof(CreateCommentRequest))]
+[JsonSerializable(typeof(CommentResponse))]
+[JsonSerializable(typeof(ListResponse<CommentResponse>))]
 public sealed partial class AppJsonContext : JsonSerializerContext;

@@ -1,0 +1,112 @@
+using System.Text.Json.Nodes;
+using Dapper;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Npgsql;
+using TaskRunner.Infrastructure.Audit;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Tasks;
+
+/// <summary>
+/// DELETE /tasks/{id}: a soft delete by a project editor. Live tasks that depend on it block the delete (409 listing them in
+/// <c>dependents</c>) unless <c>cascade=true</c>, which deletes every live descendant with the same <c>deleted_at</c> (so a
+/// cascading restore can find them). <c>permanent=true</c> (admins) removes the rows, comments and edges for good, under the
+/// same dependents rule. <c>If-Match</c> is honoured.
+/// </summary>
+public static class DeleteTask
+{
+    private const string SoftDeleteSql = """
+        UPDATE tasks SET deleted_at = now()
+        WHERE id = @id AND deleted_at IS NULL AND (@anyVersion OR version = ANY(@versions))
+        RETURNING deleted_at
+        """;
+
+    private const string SoftDeleteManySql = """
+        UPDATE tasks SET deleted_at = @deletedAt WHERE id = ANY(@ids) AND deleted_at IS NULL
+        """;
+
+    private const string HardDeleteSql = """
+        DELETE FROM tasks WHERE id = @id AND (@anyVersion OR version = ANY(@versions))
+        """;
+
+    private const string HardDeleteManySql = """
+        DELETE FROM tasks WHERE id = ANY(@ids)
+        """;
+
+    private enum Outcome { Deleted, NotFound, ReadOnly, PreconditionFailed, HasDependents }
+
+    public static async Task<Results<NoContent, ProblemHttpResult>> Handle(
+        Guid id,
+        [FromQuery(Name = "cascade")] bool? cascade,
+        [FromQuery(Name = "permanent")] bool? permanent,
+        Caller caller,
+        HttpContext http,
+        NpgsqlDataSource dataSource,
+        CancellationToken cancellationToken)
+    {
+        var hard = permanent == true;
+        if (hard && !caller.IsAdmin)
+            return Problems.Forbidden("Only admins may delete a task permanently.");
+        var versions = ETags.IfMatchVersions(http.Request);
+
+        var (outcome, dependents) = await dataSource.InTransactionAsync(async (connection, transaction) =>
+        {
+            var task = await TaskLookup.LockVisibleAsync(connection, transaction, id, caller, cancellationToken);
+            // A soft-deleted task is gone for a soft delete, but may still be purged for good.
+            if (task is null || (task.Row.DeletedAt is not null && !hard))
+                return (Outcome.NotFound, (List<Guid>?)null);
+            if (!task.Allows(caller, ProjectRoles.Editor))
+                return (Outcome.ReadOnly, null);
+
+            List<Guid> descendants = [];
+            if (cascade == true)
+                descendants = await TaskGraph.LockLiveDescendantsAsync(connection, transaction, [id], cancellationToken);
+            else
+            {
+                var children = await TaskGraph.LiveChildrenAsync(connection, transaction, [id], cancellationToken);
+                if (children.Count > 0)
+                    return (Outcome.HasDependents, children.Select(edge => edge.ChildId).ToList());
+            }
+
+            var args = new { id, anyVersion = versions is null, versions = versions ?? [], cancellationToken };
+            var diff = new AuditDiff();
+            if (hard)
+            {
+                if (await connection.ExecuteAsync(HardDeleteSql, args, transaction) == 0)
+                    return (Outcome.PreconditionFailed, null);
+                await connection.ExecuteAsync(HardDeleteManySql, new { ids = descendants.ToArray(), cancellationToken }, transaction);
+                diff.Change("permanent", false, true);
+            }
+            else
+            {
+                var deletedAt = await connection.QuerySingleOrDefaultAsync<DateTime?>(SoftDeleteSql, args, transaction);
+                if (deletedAt is null)
+                    return (Outcome.PreconditionFailed, null);
+                await connection.ExecuteAsync(SoftDeleteManySql,
+                    new { ids = descendants.ToArray(), deletedAt, cancellationToken }, transaction);
+                diff.Change("deleted_at", null, deletedAt);
+            }
+            if (descendants.Count > 0)
+                diff.Change("cascaded_ids", null, IdArray(descendants));
+            await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("task.delete", "task", id.ToString(),
+                AuditActor.From(http, caller), diff.ToJson()), cancellationToken);
+            return (Outcome.Deleted, null);
+        }, cancellationToken);
+
+        return outcome switch
+        {
+            Outcome.NotFound => TaskProblems.NotFound(),
+            Outcome.ReadOnly => TaskProblems.ReadOnly(),
+            Outcome.PreconditionFailed => ETags.PreconditionFailed(),
+            Outcome.HasDependents => TaskProblems.ConflictWith(
+                $"{dependents!.Count} live task(s) depend on this task (listed in dependents): delete them first, or repeat with cascade=true.",
+                "dependents", dependents),
+            _ => TypedResults.NoContent(),
+        };
+    }
+
+    internal static JsonArray IdArray(IEnumerable<Guid> ids) => [.. ids.Select(id => (JsonNode)JsonValue.Create(id.ToString()))];
+}

@@ -1,0 +1,110 @@
+using Dapper;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Npgsql;
+using TaskRunner.Infrastructure.Audit;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Tasks;
+
+/// <summary>
+/// POST /tasks/{id}/restore: undoes a soft delete (project editors). A task whose parent is still deleted cannot come back
+/// (409 listing them in <c>parents</c>: restore those first). Without <c>cascade=true</c> only this task is restored; with it,
+/// also the descendants deleted at the very same instant (by the cascading delete that took it), as far as each one's
+/// parents are then live.
+/// </summary>
+public static class RestoreTask
+{
+    private const string RestoreSql = """
+        UPDATE tasks SET deleted_at = NULL WHERE id = ANY(@ids) AND deleted_at = @deletedAt
+        """;
+
+    private enum Outcome { Restored, NotFound, ReadOnly, NotDeleted, ParentsDeleted }
+
+    public static async Task<Results<Ok<TaskResponse>, ProblemHttpResult>> Handle(
+        Guid id,
+        [FromQuery(Name = "cascade")] bool? cascade,
+        Caller caller,
+        HttpContext http,
+        NpgsqlDataSource dataSource,
+        CancellationToken cancellationToken)
+    {
+        (Outcome Outcome, TaskRow? Row, List<Guid>? Parents) result;
+        try
+        {
+            result = await dataSource.InTransactionAsync(async (connection, transaction) =>
+            {
+                var task = await TaskLookup.LockVisibleAsync(connection, transaction, id, caller, cancellationToken);
+                if (task is null)
+                    return (Outcome.NotFound, null, null);
+                if (!task.Allows(caller, ProjectRoles.Editor))
+                    return (Outcome.ReadOnly, (TaskRow?)null, (List<Guid>?)null);
+                if (task.Row.DeletedAt is not { } deletedAt)
+                    return (Outcome.NotDeleted, null, null);
+                var deletedParents = await TaskGraph.DeletedParentsAsync(connection, transaction, [id], cancellationToken);
+                if (deletedParents.Count > 0)
+                    return (Outcome.ParentsDeleted, null, deletedParents.Select(edge => edge.ParentId).ToList());
+
+                var restored = new HashSet<Guid> { id };
+                if (cascade == true)
+                    await AddDeletedTogetherAsync(connection, transaction, id, deletedAt, restored, cancellationToken);
+                await connection.ExecuteAsync(RestoreSql, new { ids = restored.ToArray(), deletedAt, cancellationToken }, transaction);
+
+                var after = await TaskLookup.ReadAsync(connection, transaction, id, cancellationToken);
+                var diff = new AuditDiff().Change("deleted_at", deletedAt, null);
+                if (restored.Count > 1)
+                    diff.Change("cascaded_ids", null, DeleteTask.IdArray(restored.Where(other => other != id).Order()));
+                await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("task.restore", "task", id.ToString(),
+                    AuditActor.From(http, caller), diff.ToJson()), cancellationToken);
+                return (Outcome.Restored, after, null);
+            }, cancellationToken);
+        }
+        catch (PostgresException e) when (PgErrors.IsUniqueViolation(e, "tasks_dedupe_idx"))
+        {
+            return Problems.Conflict("Another unfinished task in this project now holds this task's dedupe_key; change one of them first.");
+        }
+
+        switch (result.Outcome)
+        {
+            case Outcome.NotFound:
+                return TaskProblems.NotFound();
+            case Outcome.ReadOnly:
+                return TaskProblems.ReadOnly();
+            case Outcome.NotDeleted:
+                return Problems.Conflict("The task is not deleted.");
+            case Outcome.ParentsDeleted:
+                return TaskProblems.ConflictWith(
+                    "Tasks this one depends on are deleted (listed in parents); restore them first.", "parents", result.Parents!);
+        }
+        ETags.Set(http, result.Row!.Version);
+        return TypedResults.Ok(result.Row.ToResponse());
+    }
+
+    /// <summary>
+    /// Adds the descendants deleted together with the root, dropping any that would come back under a parent still
+    /// deleted (one deleted separately); dropping one may strand its own children, hence the loop to a fixed point.
+    /// </summary>
+    private static async Task AddDeletedTogetherAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, DateTime deletedAt, HashSet<Guid> restored,
+        CancellationToken cancellationToken)
+    {
+        var candidates = await TaskGraph.LockDeletedTogetherAsync(connection, transaction, id, deletedAt, cancellationToken);
+        if (candidates.Count == 0)
+            return;
+        restored.UnionWith(candidates);
+        var deletedParentEdges = await TaskGraph.DeletedParentsAsync(connection, transaction, [.. candidates], cancellationToken);
+        bool changed;
+        do
+        {
+            changed = false;
+            foreach (var edge in deletedParentEdges)
+            {
+                if (restored.Contains(edge.ChildId) && !restored.Contains(edge.ParentId))
+                    changed |= restored.Remove(edge.ChildId);
+            }
+        }
+        while (changed);
+    }
+}
