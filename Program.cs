@@ -41,6 +41,7 @@ builder.Services.AddAuthFeature();
 builder.Services.AddUsersFeature();
 builder.Services.AddAuditFeature();
 builder.Services.AddProjectsFeature();
+builder.Services.AddTasksFeature();
 
 var app = builder.Build();
 

@@ -8,6 +8,9 @@ namespace TaskRunner.Features.Tasks;
 
 public static class TasksEndpoints
 {
+    public static IServiceCollection AddTasksFeature(this IServiceCollection services) =>
+        services.AddHostedService<TaskRetention>();
+
     public static IEndpointRouteBuilder MapTasks(this IEndpointRouteBuilder api)
     {
         var tasks = api.MapGroup("/tasks")

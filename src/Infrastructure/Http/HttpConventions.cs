@@ -60,6 +60,7 @@ public static class HttpConventions
         });
 
         services.AddProblemResponses();
+        services.AddHostedService<IdempotencyRetention>();
         return services;
     }
 
