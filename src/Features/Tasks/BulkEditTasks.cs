@@ -63,7 +63,7 @@ public static class BulkEditTasks
         SELECT t.id, t.project_id, m.role AS membership_role
         FROM tasks t
         LEFT JOIN project_members m ON m.project_id = t.project_id AND m.user_id = @callerId
-        WHERE t.id = ANY(@ids) AND t.deleted_at IS NULL AND
+        WHERE t.id = ANY (@ids::uuid[]) AND t.deleted_at IS NULL AND
         """ + ProjectAccess.OnTaskRow + """
 
         ORDER BY t.id
@@ -81,19 +81,19 @@ public static class BulkEditTasks
     /// <summary>Tasks with a live edge in either direction: edges never cross projects, so these cannot move.</summary>
     private const string LinkedSql = """
         SELECT d.child_id FROM task_dependencies d JOIN tasks p ON p.id = d.parent_id
-        WHERE d.child_id = ANY(@ids) AND p.deleted_at IS NULL
+        WHERE d.child_id = ANY (@ids::uuid[]) AND p.deleted_at IS NULL
         UNION
         SELECT d.parent_id FROM task_dependencies d JOIN tasks c ON c.id = d.child_id
-        WHERE d.parent_id = ANY(@ids) AND c.deleted_at IS NULL
+        WHERE d.parent_id = ANY (@ids::uuid[]) AND c.deleted_at IS NULL
         """;
 
     /// <summary>Tasks whose dedupe_key an unfinished task of the target project already holds.</summary>
     private const string DedupeClashSql = """
         SELECT t.id FROM tasks t
-        WHERE t.id = ANY(@ids) AND t.dedupe_key IS NOT NULL AND t.status IN ('pending', 'paused', 'running')
+        WHERE t.id = ANY (@ids::uuid[]) AND t.dedupe_key IS NOT NULL AND t.status IN ('pending', 'paused', 'running')
           AND EXISTS (SELECT FROM tasks o
                       WHERE o.project_id = @projectId AND o.dedupe_key = t.dedupe_key AND o.deleted_at IS NULL
-                        AND o.status IN ('pending', 'paused', 'running') AND o.id <> ALL(@ids))
+                        AND o.status IN ('pending', 'paused', 'running') AND o.id <> ALL (@ids::uuid[]))
         """;
 
     private const string UpdateSql = """
@@ -106,11 +106,11 @@ public static class BulkEditTasks
             scheduled_at = CASE WHEN @setScheduledAt THEN @scheduledAt ELSE scheduled_at END,
             max_retries = CASE WHEN @setMaxRetries THEN @maxRetries ELSE max_retries END,
             timeout_seconds = CASE WHEN @setTimeoutSeconds THEN @timeoutSeconds ELSE timeout_seconds END
-        WHERE id = ANY(@ids)
+        WHERE id = ANY (@ids::uuid[])
         """;
 
     private const string SoftDeleteSql = """
-        UPDATE tasks SET deleted_at = now() WHERE id = ANY(@ids) AND deleted_at IS NULL
+        UPDATE tasks SET deleted_at = now() WHERE id = ANY (@ids::uuid[]) AND deleted_at IS NULL
         """;
 
     public static async Task<Results<Ok<BulkTaskResultsResponse>, ProblemHttpResult>> Update(
@@ -144,7 +144,7 @@ public static class BulkEditTasks
             if (set.Has("concurrency_key"))
                 TaskRules.Key(errors, "set.concurrency_key", set.ConcurrencyKey);
             if (set.Has("scheduled_at"))
-                scheduledAt = TaskEditRules.Timestamp(errors, "set.scheduled_at", set.ScheduledAt);
+                scheduledAt = TaskRules.Timestamp(errors, "set.scheduled_at", set.ScheduledAt);
             if (set.Has("max_retries"))
             {
                 TaskEditRules.NotNull(errors, "set.max_retries", set.MaxRetries is null);
@@ -178,11 +178,11 @@ public static class BulkEditTasks
                 if (changes.ProjectId is { } target && changes.Has("project_id") && editable.Count > 0)
                 {
                     var moving = editable.Where(task => task.ProjectId != target).Select(task => task.Id).ToArray();
-                    var linked = await connection.QueryAsync<Guid>(LinkedSql, new { ids = moving, cancellationToken }, transaction);
+                    var linked = await connection.QueryAsync<Guid>(LinkedSql, new { ids = PgArray.Of(moving), cancellationToken }, transaction);
                     foreach (var id in linked)
                         statuses[id] = new BulkTaskResult(id, Conflict, "has live dependencies; edges cannot cross projects");
                     var clashing = await connection.QueryAsync<Guid>(DedupeClashSql,
-                        new { ids = moving, projectId = target, cancellationToken }, transaction);
+                        new { ids = PgArray.Of(moving), projectId = target, cancellationToken }, transaction);
                     foreach (var id in clashing)
                         statuses[id] = new BulkTaskResult(id, Conflict, "an unfinished task of the target project holds its dedupe_key");
                 }
@@ -191,7 +191,7 @@ public static class BulkEditTasks
                 {
                     await connection.ExecuteAsync(UpdateSql, new
                     {
-                        ids = updating,
+                        ids = PgArray.Of(updating),
                         setPriority = changes.Has("priority"),
                         priority = changes.Priority,
                         setAssigneeId = changes.Has("assignee_id"),
@@ -277,7 +277,7 @@ public static class BulkEditTasks
             Guid[] all = [.. deleting, .. cascaded];
             if (all.Length > 0)
             {
-                await connection.ExecuteAsync(SoftDeleteSql, new { ids = all, cancellationToken }, transaction);
+                await connection.ExecuteAsync(SoftDeleteSql, new { ids = PgArray.Of(all), cancellationToken }, transaction);
                 var diff = new JsonObject { ["count"] = all.Length, ["ids"] = DeleteTask.IdArray(deleting.Order()) };
                 if (cascaded.Count > 0)
                     diff["cascaded_ids"] = DeleteTask.IdArray(cascaded);
@@ -314,7 +314,7 @@ public static class BulkEditTasks
     {
         var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
         var visible = (await connection.QueryAsync<BulkTaskRow>(LockVisibleSql,
-            new { ids, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction)).ToList();
+            new { ids = PgArray.Of(ids), callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction)).ToList();
         var statuses = ids.ToDictionary(id => id, id => new BulkTaskResult(id, NotFound));
         var editable = new List<BulkTaskRow>();
         foreach (var task in visible)

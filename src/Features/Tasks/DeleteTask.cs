@@ -20,20 +20,20 @@ public static class DeleteTask
 {
     private const string SoftDeleteSql = """
         UPDATE tasks SET deleted_at = now()
-        WHERE id = @id AND deleted_at IS NULL AND (@anyVersion OR version = ANY(@versions))
+        WHERE id = @id AND deleted_at IS NULL AND (@anyVersion OR version = ANY (@versions::bigint[]))
         RETURNING deleted_at
         """;
 
     private const string SoftDeleteManySql = """
-        UPDATE tasks SET deleted_at = @deletedAt WHERE id = ANY(@ids) AND deleted_at IS NULL
+        UPDATE tasks SET deleted_at = @deletedAt WHERE id = ANY (@ids::uuid[]) AND deleted_at IS NULL
         """;
 
     private const string HardDeleteSql = """
-        DELETE FROM tasks WHERE id = @id AND (@anyVersion OR version = ANY(@versions))
+        DELETE FROM tasks WHERE id = @id AND (@anyVersion OR version = ANY (@versions::bigint[]))
         """;
 
     private const string HardDeleteManySql = """
-        DELETE FROM tasks WHERE id = ANY(@ids)
+        DELETE FROM tasks WHERE id = ANY (@ids::uuid[])
         """;
 
     private enum Outcome { Deleted, NotFound, ReadOnly, PreconditionFailed, HasDependents }
@@ -71,13 +71,13 @@ public static class DeleteTask
                     return (Outcome.HasDependents, children.Select(edge => edge.ChildId).ToList());
             }
 
-            var args = new { id, anyVersion = versions is null, versions = versions ?? [], cancellationToken };
+            var args = new { id, anyVersion = versions is null, versions = PgArray.Of(versions ?? []), cancellationToken };
             var diff = new AuditDiff();
             if (hard)
             {
                 if (await connection.ExecuteAsync(HardDeleteSql, args, transaction) == 0)
                     return (Outcome.PreconditionFailed, null);
-                await connection.ExecuteAsync(HardDeleteManySql, new { ids = descendants.ToArray(), cancellationToken }, transaction);
+                await connection.ExecuteAsync(HardDeleteManySql, new { ids = PgArray.Of(descendants), cancellationToken }, transaction);
                 diff.Change("permanent", false, true);
             }
             else
@@ -86,7 +86,7 @@ public static class DeleteTask
                 if (deletedAt is null)
                     return (Outcome.PreconditionFailed, null);
                 await connection.ExecuteAsync(SoftDeleteManySql,
-                    new { ids = descendants.ToArray(), deletedAt, cancellationToken }, transaction);
+                    new { ids = PgArray.Of(descendants), deletedAt, cancellationToken }, transaction);
                 diff.Change("deleted_at", null, deletedAt);
             }
             if (descendants.Count > 0)

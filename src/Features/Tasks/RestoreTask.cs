@@ -18,7 +18,7 @@ namespace TaskRunner.Features.Tasks;
 public static class RestoreTask
 {
     private const string RestoreSql = """
-        UPDATE tasks SET deleted_at = NULL WHERE id = ANY(@ids) AND deleted_at = @deletedAt
+        UPDATE tasks SET deleted_at = NULL WHERE id = ANY (@ids::uuid[]) AND deleted_at = @deletedAt
         """;
 
     private enum Outcome { Restored, NotFound, ReadOnly, NotDeleted, ParentsDeleted }
@@ -50,7 +50,7 @@ public static class RestoreTask
                 var restored = new HashSet<Guid> { id };
                 if (cascade == true)
                     await AddDeletedTogetherAsync(connection, transaction, id, deletedAt, restored, cancellationToken);
-                await connection.ExecuteAsync(RestoreSql, new { ids = restored.ToArray(), deletedAt, cancellationToken }, transaction);
+                await connection.ExecuteAsync(RestoreSql, new { ids = PgArray.Of(restored), deletedAt, cancellationToken }, transaction);
 
                 var after = await TaskLookup.ReadAsync(connection, transaction, id, cancellationToken);
                 var diff = new AuditDiff().Change("deleted_at", deletedAt, null);

@@ -1,5 +1,6 @@
 using Dapper;
 using Npgsql;
+using TaskRunner.Infrastructure.Database;
 
 namespace TaskRunner.Features.Tasks;
 
@@ -15,7 +16,7 @@ internal static class TaskGraph
     private const string LiveChildrenSql = """
         SELECT d.parent_id, d.child_id
         FROM task_dependencies d JOIN tasks c ON c.id = d.child_id
-        WHERE d.parent_id = ANY(@ids) AND c.deleted_at IS NULL
+        WHERE d.parent_id = ANY (@ids::uuid[]) AND c.deleted_at IS NULL
         ORDER BY d.parent_id, d.child_id
         """;
 
@@ -24,7 +25,7 @@ internal static class TaskGraph
         WITH RECURSIVE descendants (id) AS (
             SELECT d.child_id
             FROM task_dependencies d JOIN tasks c ON c.id = d.child_id
-            WHERE d.parent_id = ANY(@ids) AND c.deleted_at IS NULL
+            WHERE d.parent_id = ANY (@ids::uuid[]) AND c.deleted_at IS NULL
             UNION
             SELECT d.child_id
             FROM descendants s
@@ -54,17 +55,17 @@ internal static class TaskGraph
     private const string DeletedParentEdgesSql = """
         SELECT d.parent_id, d.child_id
         FROM task_dependencies d JOIN tasks p ON p.id = d.parent_id
-        WHERE d.child_id = ANY(@ids) AND p.deleted_at IS NOT NULL
+        WHERE d.child_id = ANY (@ids::uuid[]) AND p.deleted_at IS NOT NULL
         ORDER BY d.child_id, d.parent_id
         """;
 
     public static async Task<List<TaskEdge>> LiveChildrenAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] ids, CancellationToken cancellationToken) =>
-        (await connection.QueryAsync<TaskEdge>(LiveChildrenSql, new { ids, cancellationToken }, transaction)).ToList();
+        (await connection.QueryAsync<TaskEdge>(LiveChildrenSql, new { ids = PgArray.Of(ids), cancellationToken }, transaction)).ToList();
 
     public static async Task<List<Guid>> LockLiveDescendantsAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] ids, CancellationToken cancellationToken) =>
-        (await connection.QueryAsync<Guid>(LockLiveDescendantsSql, new { ids, cancellationToken }, transaction)).ToList();
+        (await connection.QueryAsync<Guid>(LockLiveDescendantsSql, new { ids = PgArray.Of(ids), cancellationToken }, transaction)).ToList();
 
     public static async Task<List<Guid>> LockDeletedTogetherAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, DateTime deletedAt, CancellationToken cancellationToken) =>
@@ -73,5 +74,5 @@ internal static class TaskGraph
     /// <summary>Edges from deleted parents into the given tasks.</summary>
     public static async Task<List<TaskEdge>> DeletedParentsAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] ids, CancellationToken cancellationToken) =>
-        (await connection.QueryAsync<TaskEdge>(DeletedParentEdgesSql, new { ids, cancellationToken }, transaction)).ToList();
+        (await connection.QueryAsync<TaskEdge>(DeletedParentEdgesSql, new { ids = PgArray.Of(ids), cancellationToken }, transaction)).ToList();
 }

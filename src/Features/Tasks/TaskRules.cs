@@ -81,6 +81,19 @@ public static partial class TaskRules
             errors.Add(path, $"must be between 0 and {MaxRetries}");
     }
 
+    /// <summary>RFC 3339 requires an offset; a timestamp without one is ambiguous. Returns the value in UTC.</summary>
+    public static DateTime? Timestamp(ValidationErrors errors, string path, DateTime? value)
+    {
+        if (value is not { } time)
+            return null;
+        if (time.Kind == DateTimeKind.Unspecified)
+        {
+            errors.Add(path, "must be an RFC 3339 timestamp with an offset (2026-01-31T12:00:00Z)");
+            return null;
+        }
+        return time.ToUniversalTime();
+    }
+
     /// <summary>concurrency_key and dedupe_key: 1–200 characters, no control characters.</summary>
     public static void Key(ValidationErrors errors, string path, string? key)
     {

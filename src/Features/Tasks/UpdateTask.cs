@@ -55,19 +55,6 @@ internal static class TaskEditRules
         if (isNull)
             errors.Add(path, "cannot be null");
     }
-
-    /// <summary>RFC 3339 requires an offset; a timestamp without one is ambiguous. Returns the value in UTC.</summary>
-    public static DateTime? Timestamp(ValidationErrors errors, string path, DateTime? value)
-    {
-        if (value is not { } time)
-            return null;
-        if (time.Kind == DateTimeKind.Unspecified)
-        {
-            errors.Add(path, "must be an RFC 3339 timestamp with an offset (2026-01-31T12:00:00Z)");
-            return null;
-        }
-        return time.ToUniversalTime();
-    }
 }
 
 /// <summary>
@@ -95,7 +82,7 @@ public static class UpdateTask
             dedupe_key = CASE WHEN @setDedupeKey THEN @dedupeKey ELSE dedupe_key END,
             assignee_id = CASE WHEN @setAssigneeId THEN @assigneeId ELSE assignee_id END,
             actions = CASE WHEN @setActions THEN @actions::jsonb ELSE actions END
-        WHERE id = @id AND deleted_at IS NULL AND (@anyVersion OR version = ANY(@versions))
+        WHERE id = @id AND deleted_at IS NULL AND (@anyVersion OR version = ANY (@versions::bigint[]))
         """;
 
     private enum Outcome { Updated, NotFound, ReadOnly, PreconditionFailed, UnknownAssignee }
@@ -133,7 +120,7 @@ public static class UpdateTask
                 {
                     id,
                     anyVersion = versions is null,
-                    versions = versions ?? [],
+                    versions = PgArray.Of(versions ?? []),
                     setTitle = request.Has("title"),
                     title = changes.Title,
                     setDescription = request.Has("description"),
@@ -235,7 +222,7 @@ public static class UpdateTask
         if (request.Has("timeout_seconds"))
             TaskRules.TimeoutSeconds(errors, "timeout_seconds", request.TimeoutSeconds);
         if (request.Has("scheduled_at"))
-            scheduledAt = TaskEditRules.Timestamp(errors, "scheduled_at", request.ScheduledAt);
+            scheduledAt = TaskRules.Timestamp(errors, "scheduled_at", request.ScheduledAt);
         if (request.Has("max_retries"))
         {
             TaskEditRules.NotNull(errors, "max_retries", request.MaxRetries is null);

@@ -23,7 +23,7 @@ public static class CreateTasks
 {
     private const int MaxAttempts = 3;
 
-    private const string ReadExistingSql = TaskReads.SelectSql + "\nWHERE t.id = ANY (@ids)";
+    private const string ReadExistingSql = TaskReads.SelectSql + "\nWHERE t.id = ANY (@ids::uuid[])";
 
     public static async Task<Results<Created<TaskResponse>, Ok<TaskResponse>, ProblemHttpResult>> CreateOne(
         CreateTaskRequest request,
@@ -149,7 +149,7 @@ public static class CreateTasks
         var deduplicatedIds = plan.Where(task => task.Deduplicated).Select(task => task.Id).ToArray();
         if (deduplicatedIds.Length > 0)
         {
-            var rows = await connection.QueryAsync<TaskRow>(ReadExistingSql, new { ids = deduplicatedIds, cancellationToken }, transaction);
+            var rows = await connection.QueryAsync<TaskRow>(ReadExistingSql, new { ids = PgArray.Of(deduplicatedIds), cancellationToken }, transaction);
             existingRows = rows.ToDictionary(row => row.Id);
         }
 

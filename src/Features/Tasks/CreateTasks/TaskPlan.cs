@@ -101,6 +101,7 @@ internal static class TaskPlan
         var metadata = TaskRules.Metadata(errors, Field(path, "metadata"), request.Metadata);
         TaskRules.TimeoutSeconds(errors, Field(path, "timeout_seconds"), request.TimeoutSeconds);
         TaskRules.MaxRetriesValue(errors, Field(path, "max_retries"), request.MaxRetries);
+        var scheduledAt = TaskRules.Timestamp(errors, Field(path, "scheduled_at"), request.ScheduledAt);
         TaskRules.Key(errors, Field(path, "concurrency_key"), request.ConcurrencyKey);
         TaskRules.Key(errors, Field(path, "dedupe_key"), request.DedupeKey);
         var actions = TaskRules.Actions(errors, Field(path, "actions"), request.Actions, allowPrivate);
@@ -120,7 +121,7 @@ internal static class TaskPlan
             Priority = (short)(request.Priority ?? 50),
             Metadata = metadata ?? "{}",
             TimeoutSeconds = request.TimeoutSeconds,
-            ScheduledAt = request.ScheduledAt?.ToUniversalTime(),
+            ScheduledAt = scheduledAt,
             MaxRetries = request.MaxRetries ?? 0,
             ConcurrencyKey = request.ConcurrencyKey,
             DedupeKey = request.DedupeKey,
