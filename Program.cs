@@ -1,6 +1,7 @@
 using TaskRunner.Features.ApiKeys;
 using TaskRunner.Features.Audit;
 using TaskRunner.Features.Auth;
+using TaskRunner.Features.Execution;
 using TaskRunner.Features.Health;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Features.Users;
@@ -39,6 +40,7 @@ builder.Services.AddRateLimits();
 builder.Services.AddAuthFeature();
 builder.Services.AddUsersFeature();
 builder.Services.AddAuditFeature();
+builder.Services.AddExecutionFeature();
 
 var app = builder.Build();
 
@@ -67,6 +69,7 @@ api.MapApiKeys();
 api.MapUsers();
 api.MapAudit();
 api.MapTasks();
+api.MapExecution();
 
 
 return await app.RunWithStartupChecksAsync();
