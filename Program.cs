@@ -1,6 +1,7 @@
 using TaskRunner.Features.ApiKeys;
 using TaskRunner.Features.Audit;
 using TaskRunner.Features.Auth;
+using TaskRunner.Features.Execution;
 using TaskRunner.Features.Health;
 using TaskRunner.Features.Projects;
 using TaskRunner.Features.Tasks;
@@ -42,6 +43,7 @@ builder.Services.AddUsersFeature();
 builder.Services.AddAuditFeature();
 builder.Services.AddProjectsFeature();
 builder.Services.AddTasksFeature();
+builder.Services.AddExecutionFeature();
 
 var app = builder.Build();
 
@@ -72,6 +74,7 @@ api.MapAudit();
 api.MapProjects();
 api.MapTasks();
 api.MapTaskEditing();
+api.MapExecution();
 
 
 return await app.RunWithStartupChecksAsync();

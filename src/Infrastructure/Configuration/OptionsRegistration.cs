@@ -30,6 +30,10 @@ public static class OptionsRegistration
         services.AddSingleton<IValidateOptions<ProjectsOptions>, ProjectsOptionsValidator>();
         services.AddOptions<TasksOptions>().BindConfiguration(TasksOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<TasksOptions>, TasksOptionsValidator>();
+        services.AddOptions<EngineOptions>().BindConfiguration(EngineOptions.Section)
+            .Validate(options => options.RetryBaseSeconds <= options.RetryMaxSeconds, "RetryBaseSeconds must not exceed RetryMaxSeconds")
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<EngineOptions>, EngineOptionsValidator>();
         return services;
     }
 

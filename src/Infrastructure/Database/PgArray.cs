@@ -12,6 +12,11 @@ public static class PgArray
 {
     public static string Of(IEnumerable<Guid> values) => "{" + string.Join(',', values) + "}";
 
+    /// <summary>Each element quoted, with backslash and double quote escaped, so any text survives the literal.</summary>
+    public static string Of(IEnumerable<string> values) =>
+        "{" + string.Join(',', values.Select(value =>
+            "\"" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"")) + "}";
+
     public static string Of(IEnumerable<long> values) =>
         "{" + string.Join(',', values.Select(value => value.ToString(CultureInfo.InvariantCulture))) + "}";
 }

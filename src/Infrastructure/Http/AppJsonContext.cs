@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Mvc;
 using TaskRunner.Features.ApiKeys;
 using TaskRunner.Features.Audit;
 using TaskRunner.Features.Auth;
+using TaskRunner.Features.Execution;
 using TaskRunner.Features.Health;
 using TaskRunner.Features.Projects;
 using TaskRunner.Features.Tasks;
@@ -54,4 +55,17 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(CreateCommentRequest))]
 [JsonSerializable(typeof(CommentResponse))]
 [JsonSerializable(typeof(ListResponse<CommentResponse>))]
+[JsonSerializable(typeof(ClaimTasksRequest))]
+[JsonSerializable(typeof(ClaimTasksResponse))]
+[JsonSerializable(typeof(HeartbeatRequest))]
+[JsonSerializable(typeof(HeartbeatResponse))]
+[JsonSerializable(typeof(CompleteTaskRequest))]
+[JsonSerializable(typeof(CompleteTasksRequest))]
+[JsonSerializable(typeof(CompleteTasksResponse))]
+[JsonSerializable(typeof(BatchResponse))]
+[JsonSerializable(typeof(TaskGraphResponse))]
+[JsonSerializable(typeof(CreateConcurrencyRuleRequest))]
+[JsonSerializable(typeof(ConcurrencyRuleResponse))]
+[JsonSerializable(typeof(ListResponse<ConcurrencyRuleResponse>))]
+[JsonSerializable(typeof(bool))]
 public sealed partial class AppJsonContext : JsonSerializerContext;

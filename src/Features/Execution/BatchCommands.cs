@@ -1,0 +1,105 @@
+using System.Text.Json.Nodes;
+using Dapper;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+using TaskRunner.Features.Tasks;
+using TaskRunner.Infrastructure.Audit;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Execution;
+
+/// <summary>
+/// POST /batches/{id}/cancel|pause|resume: the task commands applied to every task of a batch the command applies to, in
+/// one transaction. Cancelling marks them <c>batch_cancelled</c> and propagates to descendants (inside the batch or not)
+/// as upstream_failed. 404 when the caller sees no task of the batch, 403 unless it may edit all of them, 409 when no task
+/// of the batch is in a status the command applies to. Answers the batch's counts afterwards.
+/// </summary>
+public static class BatchCommands
+{
+    // Every task of the batch, locked in id order (as completions lock), with the caller's membership in its project.
+    private const string LockSql = """
+        SELECT t.id, t.status, (SELECT m.role FROM project_members m WHERE m.project_id = t.project_id AND m.user_id = @callerId) AS role
+        FROM tasks t
+        WHERE t.batch_id = @batchId AND t.deleted_at IS NULL
+          AND
+        """ + ProjectAccess.OnTaskRow + """
+
+        ORDER BY t.id
+        FOR UPDATE OF t
+        """;
+
+    private const string PauseSql = "UPDATE tasks SET status = 'paused' WHERE id = ANY (@ids::uuid[]) AND status = 'pending'";
+
+    private const string ResumeSql = "UPDATE tasks SET status = 'pending' WHERE id = ANY (@ids::uuid[]) AND status = 'paused'";
+
+    internal sealed record Member(Guid Id, string Status, string? Role);
+
+    /// <summary><see cref="Affected"/>: the batch's own tasks the command changed; <see cref="Cancelled"/> adds their descendants.</summary>
+    private sealed record Outcome(ProblemHttpResult? Problem, BatchResponse? Batch, List<Lifecycle.EndedTask> Cancelled, int Affected = 0);
+
+    public static async Task<Results<Ok<BatchResponse>, ProblemHttpResult>> Cancel(
+        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, EngineMetrics metrics, CancellationToken cancellationToken)
+    {
+        var outcome = await RunAsync("cancel", id, Cancellation.AllowedFrom, caller, http, dataSource, async (connection, transaction, ids) =>
+        {
+            var (cancelled, descendants) = await Cancellation.CancelAsync(connection, transaction, ids, "batch_cancelled", cancellationToken);
+            return [.. cancelled, .. descendants];
+        }, cancellationToken);
+        foreach (var task in outcome.Cancelled)
+            metrics.Finished(task.Kind, TaskRules.Cancelled);
+        metrics.Propagated("cancelled", outcome.Cancelled.Count - outcome.Affected);
+        return outcome.Problem is { } problem ? problem : TypedResults.Ok(outcome.Batch!);
+    }
+
+    public static async Task<Results<Ok<BatchResponse>, ProblemHttpResult>> Pause(
+        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    {
+        var outcome = await RunAsync("pause", id, [TaskRules.Pending], caller, http, dataSource, async (connection, transaction, ids) =>
+        {
+            await connection.ExecuteAsync(PauseSql, new { ids = PgArray.Of(ids), cancellationToken }, transaction);
+            return [];
+        }, cancellationToken);
+        return outcome.Problem is { } problem ? problem : TypedResults.Ok(outcome.Batch!);
+    }
+
+    public static async Task<Results<Ok<BatchResponse>, ProblemHttpResult>> Resume(
+        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    {
+        var outcome = await RunAsync("resume", id, [TaskRules.Paused], caller, http, dataSource, async (connection, transaction, ids) =>
+        {
+            await connection.ExecuteAsync(ResumeSql, new { ids = PgArray.Of(ids), cancellationToken }, transaction);
+            return [];
+        }, cancellationToken);
+        return outcome.Problem is { } problem ? problem : TypedResults.Ok(outcome.Batch!);
+    }
+
+    private delegate Task<List<Lifecycle.EndedTask>> Transition(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] ids);
+
+    private static Task<Outcome> RunAsync(
+        string action, Guid batchId, string[] allowedFrom, Caller caller, HttpContext http, NpgsqlDataSource dataSource,
+        Transition transition, CancellationToken cancellationToken) =>
+        dataSource.InTransactionAsync(async (connection, transaction) =>
+        {
+            var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+            var members = (await connection.QueryAsync<Member>(LockSql, new
+            {
+                batchId, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken,
+            }, transaction)).ToList();
+            if (members.Count == 0)
+                return new Outcome(Problems.NotFound("No such batch."), null, []);
+            if (members.Any(member => !ProjectAccess.Allows(caller, member.Role, ProjectRoles.Editor)))
+                return new Outcome(Problems.Forbidden($"Only editors and owners of the batch's projects may {action} it."), null, []);
+            var ids = members.Where(member => allowedFrom.Contains(member.Status)).Select(member => member.Id).ToArray();
+            if (ids.Length == 0)
+                return new Outcome(Problems.Conflict(
+                    $"No task of the batch can be affected: {action} applies to tasks that are {string.Join(" or ", allowedFrom)}."), null, []);
+
+            var ended = await transition(connection, transaction, ids);
+            await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("batch." + action, "batch", batchId.ToString(),
+                AuditActor.From(http, caller), new JsonObject { ["tasks"] = ids.Length, ["descendants"] = Math.Max(0, ended.Count - ids.Length) }),
+                cancellationToken);
+            return new Outcome(null, await GetBatch.ReadAsync(connection, transaction, batchId, caller, cancellationToken), ended, ids.Length);
+        }, cancellationToken);
+}

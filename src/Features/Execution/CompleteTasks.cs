@@ -1,0 +1,313 @@
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using TaskRunner.Features.Tasks;
+using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Execution;
+
+/// <summary>The outcome of one run. A claimed task's report must carry its current <see cref="LeaseToken"/>.</summary>
+public sealed record CompleteTaskRequest(string? Status, JsonElement? Output, string? Error, long? LeaseToken);
+
+public sealed record CompleteReportRequest(Guid? TaskId, long? LeaseToken, string? Status, JsonElement? Output, string? Error);
+
+/// <summary>Up to <see cref="CompleteTasks.MaxReports"/> reports, applied in one transaction.</summary>
+public sealed record CompleteTasksRequest(CompleteReportRequest?[]? Reports);
+
+/// <summary>
+/// One report's result: <c>ok</c> (with the task's new status, and <c>retry_at</c> when a failure goes back to pending
+/// for another attempt), <c>conflict</c> (not running, or a stale lease token: nothing changed) or <c>not_found</c>.
+/// </summary>
+public sealed record CompleteResultResponse(Guid TaskId, string Status, string? TaskStatus, DateTime? RetryAt, string? Detail);
+
+public sealed record CompleteTasksResponse(IReadOnlyList<CompleteResultResponse> Results);
+
+/// <summary>
+/// POST /tasks/{id}/complete and POST /tasks/complete. In one transaction: lock the reported tasks (in id order, so
+/// concurrent batches do not deadlock), check each report against the task's status and current lease, then set-based —
+/// end the tasks (or send failures with retries left back to pending with backoff), drop their leases, write their trigger
+/// deliveries — and propagate through the graph (<see cref="Lifecycle.PropagateAsync"/>). Freed concurrency slots need no
+/// bookkeeping: limits count running tasks. The ready-task trigger NOTIFYs waiting claimers at commit.
+/// </summary>
+public static class CompleteTasks
+{
+    public const int MaxReports = 100;
+    private const int MaxOutputBytes = 256 * 1024;
+    private const int MaxErrorLength = 10_000;
+
+    private const string LockSql = """
+        SELECT t.id, t.status, t.kind, t.attempt, t.max_retries
+        FROM tasks t
+        WHERE t.id = ANY (@ids::uuid[]) AND t.deleted_at IS NULL
+          AND
+        """ + ProjectAccess.OnTaskRow + """
+
+        ORDER BY t.id
+        FOR UPDATE OF t
+        """;
+
+    // After the task locks: every change of a lease's token happens under its task's lock, so this read is current.
+    private const string LeasesSql = "SELECT task_id, lease_token FROM task_leases WHERE task_id = ANY (@ids::uuid[])";
+
+    private const string FinishSql = """
+        WITH reports AS (
+            SELECT * FROM unnest(@ids::uuid[], @statuses::text[], @outputs::text[], @errors::text[], @retryDelays::double precision[])
+                AS r (id, status, output, error, retry_delay)
+        ),
+        updated AS (
+            UPDATE tasks t
+            SET status = CASE WHEN r.retry_delay IS NULL THEN r.status ELSE 'pending' END,
+                ended_at = CASE WHEN r.retry_delay IS NULL THEN now() END,
+                scheduled_at = CASE WHEN r.retry_delay IS NULL THEN t.scheduled_at ELSE now() + make_interval(secs => r.retry_delay) END,
+                output = r.output::jsonb,
+                error = r.error
+            FROM reports r
+            WHERE t.id = r.id
+            RETURNING t.id, t.status, t.kind, t.attempt, t.actions, t.output, t.error, t.scheduled_at
+        ),
+        dropped AS (
+            DELETE FROM task_leases l USING reports r WHERE l.task_id = r.id
+        ),
+        ended AS (SELECT * FROM updated WHERE status <> 'pending'),
+        deliveries AS (
+        """ + Lifecycle.EndDeliveriesSql + """
+        )
+        SELECT id, status, scheduled_at FROM updated
+        """;
+
+    private sealed record Report(Guid TaskId, long? LeaseToken, string Status, string? Output, string? Error);
+
+    private sealed record LockedTask(string Status, string Kind, int Attempt, int MaxRetries);
+
+    private sealed record Outcome(List<CompleteResultResponse> Results, List<(string Kind, string Status)> Finished, List<string> Retried,
+        List<Lifecycle.EndedTask> Cancelled, TaskRow? Task);
+
+    public static async Task<Results<Ok<TaskResponse>, ProblemHttpResult>> CompleteOne(
+        Guid id, CompleteTaskRequest request, Caller caller, HttpContext http, NpgsqlDataSource dataSource,
+        IOptions<EngineOptions> options, EngineMetrics metrics, CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        var report = Validate(errors, "", id, request.LeaseToken, request.Status, request.Output, request.Error);
+        if (report is null)
+            return errors.ToProblem();
+
+        var outcome = await dataSource.InTransactionAsync(
+            (connection, transaction) => ApplyAsync(connection, transaction, caller, [report], options.Value, readBack: true, cancellationToken),
+            cancellationToken);
+        Record(metrics, outcome);
+        var result = outcome.Results[0];
+        if (result.Status == "not_found")
+            return Problems.NotFound("No such task.");
+        if (result.Status == "conflict")
+            return Problems.Conflict(result.Detail!);
+        ETags.Set(http, outcome.Task!.Version);
+        return TypedResults.Ok(outcome.Task.ToResponse());
+    }
+
+    public static async Task<Results<Ok<CompleteTasksResponse>, ProblemHttpResult>> CompleteMany(
+        CompleteTasksRequest request, Caller caller, NpgsqlDataSource dataSource, IOptions<EngineOptions> options, EngineMetrics metrics,
+        CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        if (request.Reports is not { Length: > 0 } items)
+            errors.Add("reports", "is required and must hold at least one report");
+        else if (items.Length > MaxReports)
+            errors.Add("reports", $"must hold at most {MaxReports} reports (got {items.Length})");
+        if (!errors.IsEmpty)
+            return errors.ToProblem();
+
+        var reports = new List<Report>(request.Reports!.Length);
+        for (var i = 0; i < request.Reports.Length; i++)
+        {
+            var path = $"reports[{i}]";
+            if (request.Reports[i] is not { } item)
+            {
+                errors.Add(path, "must be an object");
+                continue;
+            }
+            if (item.TaskId is null)
+                errors.Add(path + ".task_id", "is required");
+            if (Validate(errors, path + ".", item.TaskId ?? Guid.Empty, item.LeaseToken, item.Status, item.Output, item.Error) is { } report)
+                reports.Add(report);
+        }
+        if (!errors.IsEmpty)
+            return errors.ToProblem();
+
+        var outcome = await dataSource.InTransactionAsync(
+            (connection, transaction) => ApplyAsync(connection, transaction, caller, reports, options.Value, readBack: false, cancellationToken),
+            cancellationToken);
+        Record(metrics, outcome);
+        return TypedResults.Ok(new CompleteTasksResponse(outcome.Results));
+    }
+
+    private static Report? Validate(ValidationErrors errors, string prefix, Guid id, long? leaseToken, string? status, JsonElement? output, string? error)
+    {
+        var valid = true;
+        if (status is not (TaskRules.Succeeded or TaskRules.Failed))
+        {
+            errors.Add(prefix + "status", "must be succeeded or failed");
+            valid = false;
+        }
+        string? outputText = null;
+        if (output is { ValueKind: not JsonValueKind.Null } element)
+        {
+            outputText = element.GetRawText();
+            if (Encoding.UTF8.GetByteCount(outputText) > MaxOutputBytes)
+            {
+                errors.Add(prefix + "output", $"must be at most {MaxOutputBytes} bytes of JSON");
+                valid = false;
+            }
+            // PostgreSQL's jsonb cannot hold NUL, escaped or not.
+            else if (outputText.Contains("\\u0000", StringComparison.Ordinal))
+            {
+                errors.Add(prefix + "output", "must not contain NUL characters (\\u0000)");
+                valid = false;
+            }
+        }
+        if (error is { Length: > MaxErrorLength })
+        {
+            errors.Add(prefix + "error", $"must be at most {MaxErrorLength} characters");
+            valid = false;
+        }
+        else if (error is not null && error.Contains('\0', StringComparison.Ordinal))
+        {
+            errors.Add(prefix + "error", "must not contain NUL characters");
+            valid = false;
+        }
+        return valid ? new Report(id, leaseToken, status!, outputText, error) : null;
+    }
+
+    private static async Task<Outcome> ApplyAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Caller caller, List<Report> reports, EngineOptions options,
+        bool readBack, CancellationToken cancellationToken)
+    {
+        var ids = reports.Select(report => report.TaskId).Distinct().ToArray();
+        var (locked, leases) = await LockAsync(connection, transaction, caller, ids, cancellationToken);
+
+        var results = new List<CompleteResultResponse>(reports.Count);
+        var accepted = new List<(Report Report, double? RetryDelay)>();
+        var seen = new HashSet<Guid>();
+        foreach (var report in reports)
+        {
+            if (!locked.TryGetValue(report.TaskId, out var task))
+                results.Add(new CompleteResultResponse(report.TaskId, "not_found", null, null, "No such task."));
+            else if (!seen.Add(report.TaskId))
+                results.Add(Conflict(report.TaskId, task.Status, "The task is reported more than once in this batch; only the first report counts."));
+            else if (task.Status != TaskRules.Running)
+                results.Add(Conflict(report.TaskId, task.Status, $"The task is {task.Status}, not running."));
+            else if (leases.TryGetValue(report.TaskId, out var current) && report.LeaseToken != current)
+                results.Add(Conflict(report.TaskId, task.Status, report.LeaseToken is null
+                    ? "The task was claimed: its report must carry the lease token."
+                    : "The lease token is not this task's current lease: the lease expired and the task was claimed again."));
+            else if (!leases.ContainsKey(report.TaskId) && report.LeaseToken is not null)
+                results.Add(Conflict(report.TaskId, task.Status, "The task's lease is gone: it was taken back or the task was cancelled."));
+            else
+            {
+                var retry = report.Status == TaskRules.Failed && task.Attempt <= task.MaxRetries;
+                accepted.Add((report, retry ? Backoff.Seconds(task.Attempt, options) : null));
+                results.Add(new CompleteResultResponse(report.TaskId, "ok", null, null, null));
+            }
+        }
+        if (accepted.Count == 0)
+            return new Outcome(results, [], [], [], null);
+
+        var finished = await FinishAsync(connection, transaction, accepted, cancellationToken);
+        var cancelled = await Lifecycle.PropagateAsync(connection, transaction,
+            finished.Where(task => task.Status == TaskRules.Succeeded).Select(task => task.Id).ToArray(),
+            finished.Where(task => task.Status == TaskRules.Failed).Select(task => task.Id).ToArray(),
+            cancellationToken);
+
+        var byId = finished.ToDictionary(task => task.Id);
+        for (var i = 0; i < results.Count; i++)
+            if (results[i].Status == "ok" && byId.TryGetValue(results[i].TaskId, out var task))
+                results[i] = results[i] with { TaskStatus = task.Status, RetryAt = task.Status == TaskRules.Pending ? task.ScheduledAt : null };
+        var kinds = accepted.ToDictionary(item => item.Report.TaskId, item => locked[item.Report.TaskId].Kind);
+        var row = readBack ? await Lifecycle.ReadAsync(connection, transaction, reports[0].TaskId, cancellationToken) : null;
+        return new Outcome(results,
+            finished.Where(task => task.Status != TaskRules.Pending).Select(task => (kinds[task.Id], task.Status)).ToList(),
+            finished.Where(task => task.Status == TaskRules.Pending).Select(task => kinds[task.Id]).ToList(), cancelled, row);
+    }
+
+    private static CompleteResultResponse Conflict(Guid id, string status, string detail) => new(id, "conflict", status, null, detail);
+
+    private static async Task<(Dictionary<Guid, LockedTask> Tasks, Dictionary<Guid, long> Leases)> LockAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Caller caller, Guid[] ids, CancellationToken cancellationToken)
+    {
+        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Editor);
+        await using var batch = new NpgsqlBatch(connection, transaction);
+        batch.BatchCommands.Add(Sql.Command(LockSql,
+            Sql.Parameter("ids", ids), Sql.Parameter("callerId", callerId), Sql.Parameter("callerIsAdmin", callerIsAdmin),
+            Sql.Parameter("callerCanWrite", callerCanWrite), Sql.Parameter("requiredRank", requiredRank)));
+        batch.BatchCommands.Add(Sql.Command(LeasesSql, Sql.Parameter("ids", ids)));
+
+        var tasks = new Dictionary<Guid, LockedTask>(ids.Length);
+        var leases = new Dictionary<Guid, long>(ids.Length);
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+            tasks[reader.GetGuid(0)] = new LockedTask(reader.GetString(1), reader.GetString(2), reader.GetInt32(3), reader.GetInt32(4));
+        await reader.NextResultAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+            leases[reader.GetGuid(0)] = reader.GetInt64(1);
+        return (tasks, leases);
+    }
+
+    private sealed record FinishedTask(Guid Id, string Status, DateTime? ScheduledAt);
+
+    private static async Task<List<FinishedTask>> FinishAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, List<(Report Report, double? RetryDelay)> accepted,
+        CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(FinishSql, connection, transaction);
+        command.Parameters.Add(Sql.Parameter("ids", accepted.Select(item => item.Report.TaskId).ToArray()));
+        command.Parameters.Add(Sql.Parameter("statuses", accepted.Select(item => item.Report.Status).ToArray()));
+        command.Parameters.Add(Sql.Parameter("outputs", accepted.Select(item => item.Report.Output).ToArray()));
+        command.Parameters.Add(Sql.Parameter("errors", accepted.Select(item => item.Report.Error).ToArray()));
+        command.Parameters.Add(Sql.Parameter("retryDelays", accepted.Select(item => item.RetryDelay).ToArray()));
+        var finished = new List<FinishedTask>(accepted.Count);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+            finished.Add(new FinishedTask(reader.GetGuid(0), reader.GetString(1),
+                reader.IsDBNull(2) ? null : reader.GetFieldValue<DateTime>(2)));
+        return finished;
+    }
+
+    private static void Record(EngineMetrics metrics, Outcome outcome)
+    {
+        foreach (var (kind, status) in outcome.Finished)
+            metrics.Finished(kind, status);
+        foreach (var task in outcome.Cancelled)
+            metrics.Finished(task.Kind, TaskRules.Cancelled);
+        metrics.Propagated("cancelled", outcome.Cancelled.Count);
+        foreach (var kind in outcome.Retried)
+            metrics.Retried(kind);
+    }
+}
+
+/// <summary>Exponential backoff with equal jitter: attempt n waits between half and all of min(max, base·2^(n-1)).</summary>
+internal static class Backoff
+{
+    public static double Seconds(int attempt, EngineOptions options)
+    {
+        var exponential = options.RetryBaseSeconds * Math.Pow(2, Math.Clamp(attempt - 1, 0, 30));
+        var capped = Math.Min(options.RetryMaxSeconds, exponential);
+        return capped / 2 + Random.Shared.NextDouble() * capped / 2;
+    }
+}
+
+/// <summary>Typed parameters for plain Npgsql commands (arrays, batches): no boxing, no type inference at run time.</summary>
+internal static class Sql
+{
+    public static NpgsqlBatchCommand Command(string sql, params NpgsqlParameter[] parameters)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        command.Parameters.AddRange(parameters);
+        return command;
+    }
+
+    public static NpgsqlParameter<T> Parameter<T>(string name, T value) => new(name, value);
+}

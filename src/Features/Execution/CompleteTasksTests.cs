@@ -1,0 +1,165 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using TaskRunner.Tests.Harness;
+using Xunit;
+
+namespace TaskRunner.Features.Execution;
+
+public sealed class CompleteTasksTests(ServiceFixture service) : IClassFixture<ServiceFixture>
+{
+    [Fact]
+    public async Task AStaleOrMissingLeaseTokenIsRefusedAndChangesNothing()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var id = await worker.CreateIdAsync("claimed");
+        var token = (await worker.ClaimOneAsync()).GetProperty("lease_token").GetInt64();
+
+        using var stale = await worker.CompleteAsync(id, token + 1000, "failed");
+        using var missing = await worker.CompleteAsync(id, null, "failed");
+
+        await stale.AssertProblemAsync(HttpStatusCode.Conflict);
+        await missing.AssertProblemAsync(HttpStatusCode.Conflict);
+        Assert.Equal("running", await worker.StatusAsync(id));
+        Assert.Equal(1L, await service.ScalarAsync<long>("SELECT count(*) FROM task_leases WHERE task_id = $1", id));
+    }
+
+    [Fact]
+    public async Task SuccessEndsTheTaskDropsTheLeaseAndReleasesOnlyItsChildren()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var parent = await worker.CreateIdAsync("parent", body =>
+            body["actions"] = new JsonArray(
+                new JsonObject { ["trigger"] = "success", ["url"] = "http://127.0.0.1:9/ok" },
+                new JsonObject { ["trigger"] = "end", ["url"] = "http://127.0.0.1:9/end" },
+                new JsonObject { ["trigger"] = "failure", ["url"] = "http://127.0.0.1:9/bad" }));
+        var other = await worker.CreateIdAsync("other");
+        var child = await worker.CreateIdAsync("child", EngineWorker.DependsOn(parent, other));
+        var claimed = await worker.ClaimAsync(limit: 1);
+
+        using var response = await worker.CompleteAsync(parent, claimed[0].GetProperty("lease_token").GetInt64(), output: new JsonObject { ["n"] = 1 });
+
+        var task = await response.ReadJsonAsync();
+        Assert.Equal("succeeded", task.GetProperty("status").GetString());
+        Assert.Equal(1, task.GetProperty("output").GetProperty("n").GetInt32());
+        Assert.NotNull(task.GetProperty("ended_at").GetString());
+        Assert.Equal(0L, await service.ScalarAsync<long>("SELECT count(*) FROM task_leases WHERE task_id = $1", parent));
+        Assert.Equal(["end", "success"], (await service.QueryTextAsync("SELECT trigger FROM outbox WHERE task_id = $1 ORDER BY trigger", parent)));
+        Assert.Equal(1, await service.ScalarAsync<int>("SELECT pending_parents FROM tasks WHERE id = $1", child));
+        await worker.RunAsync(other);
+        Assert.Equal(0, await service.ScalarAsync<int>("SELECT pending_parents FROM tasks WHERE id = $1", child));
+    }
+
+    [Fact]
+    public async Task AFailureCancelsEveryDescendantOfADiamondAndALongChain()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var root = await worker.CreateIdAsync("root");
+        var left = await worker.CreateIdAsync("left", EngineWorker.DependsOn(root));
+        var right = await worker.CreateIdAsync("right", EngineWorker.DependsOn(root));
+        var join = await worker.CreateIdAsync("join", EngineWorker.DependsOn(left, right));
+        var chain = new List<Guid> { join };
+        for (var i = 0; i < 30; i++)
+        {
+            var previous = chain[^1];
+            chain.Add(await worker.CreateIdAsync($"link {i}", EngineWorker.DependsOn(previous)));
+        }
+
+        await worker.RunAsync(root, "failed");
+
+        foreach (var id in new[] { left, right }.Concat(chain))
+        {
+            Assert.Equal("cancelled", await worker.StatusAsync(id));
+            Assert.Equal("upstream_failed", await worker.CancelReasonAsync(id));
+        }
+        Assert.Empty(await worker.ClaimAsync(limit: 10));
+    }
+
+    [Fact]
+    public async Task CompletionEdgeChildrenProceedAfterAFailureWhileSuccessEdgeChildrenAreCancelled()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var parent = await worker.CreateIdAsync("parent");
+        var cleanup = await worker.CreateIdAsync("cleanup", EngineWorker.DependsOn((parent, "completion")));
+        var report = await worker.CreateIdAsync("report", EngineWorker.DependsOn(parent));
+        var afterReport = await worker.CreateIdAsync("after report", EngineWorker.DependsOn((report, "completion")));
+
+        await worker.RunAsync(parent, "failed");
+
+        Assert.Equal("cancelled", await worker.StatusAsync(report));
+        var ready = await worker.ClaimAsync(limit: 10);
+        Assert.Equal([cleanup, afterReport], ready.Select(task => Guid.Parse(task.GetProperty("id").GetString()!)).Order());
+    }
+
+    [Fact]
+    public async Task AFailureWithRetriesLeftGoesBackToPendingWithBackoff()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var id = await worker.CreateIdAsync("flaky", body => body["max_retries"] = 1);
+        var child = await worker.CreateIdAsync("child", EngineWorker.DependsOn(id));
+        var token = (await worker.ClaimOneAsync()).GetProperty("lease_token").GetInt64();
+
+        using var response = await worker.CompleteAsync(id, token, "failed", error: "boom");
+
+        var task = await response.ReadJsonAsync();
+        Assert.Equal("pending", task.GetProperty("status").GetString());
+        Assert.Equal("boom", task.GetProperty("error").GetString());
+        // Engine:RetryBaseSeconds is 10: the first retry waits between 5 and 10 seconds.
+        var delay = task.GetProperty("scheduled_at").GetDateTime().ToUniversalTime() - DateTime.UtcNow;
+        Assert.InRange(delay.TotalSeconds, 3, 11);
+        Assert.Equal("pending", await worker.StatusAsync(child));
+        Assert.Empty(await worker.ClaimAsync(limit: 5));
+
+        await service.ExecuteSqlAsync("UPDATE tasks SET scheduled_at = now() WHERE id = $1", id);
+        var retried = await worker.ClaimOneAsync();
+        Assert.Equal(2, retried.GetProperty("attempt").GetInt32());
+        using var finalFailure = await worker.CompleteAsync(id, retried.GetProperty("lease_token").GetInt64(), "failed");
+        Assert.Equal("failed", (await finalFailure.ReadJsonAsync()).GetProperty("status").GetString());
+        Assert.Equal("cancelled", await worker.StatusAsync(child));
+    }
+
+    [Fact]
+    public async Task ABatchOfReportsAnswersEachItem()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var first = await worker.CreateIdAsync("first");
+        var second = await worker.CreateIdAsync("second");
+        var pending = await worker.CreateIdAsync("pending", EngineWorker.DependsOn(first));
+        var claimed = await worker.ClaimAsync(limit: 2);
+        var tokens = claimed.ToDictionary(task => Guid.Parse(task.GetProperty("id").GetString()!), task => task.GetProperty("lease_token").GetInt64());
+        var missing = Guid.NewGuid();
+
+        using var response = await worker.PostAsync("/api/v1/tasks/complete", new JsonObject
+        {
+            ["reports"] = new JsonArray(
+                new JsonObject { ["task_id"] = first.ToString(), ["lease_token"] = tokens[first], ["status"] = "succeeded" },
+                new JsonObject { ["task_id"] = second.ToString(), ["lease_token"] = tokens[second] + 7, ["status"] = "succeeded" },
+                new JsonObject { ["task_id"] = pending.ToString(), ["status"] = "failed" },
+                new JsonObject { ["task_id"] = missing.ToString(), ["status"] = "failed" }),
+        });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var results = (await response.ReadJsonAsync()).GetProperty("results");
+        Assert.Equal(["ok", "conflict", "conflict", "not_found"], results.EnumerateArray().Select(result => result.GetProperty("status").GetString()));
+        Assert.Equal("succeeded", results[0].GetProperty("task_status").GetString());
+        Assert.Equal("succeeded", await worker.StatusAsync(first));
+        Assert.Equal("running", await worker.StatusAsync(second));
+        Assert.Equal("pending", await worker.StatusAsync(pending));
+        Assert.Equal(0, await service.ScalarAsync<int>("SELECT pending_parents FROM tasks WHERE id = $1", pending));
+    }
+
+    [Fact]
+    public async Task InvalidReportsAreRejectedWithEveryError()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+
+        using var response = await worker.PostAsync("/api/v1/tasks/complete", new JsonObject
+        {
+            ["reports"] = new JsonArray(new JsonObject { ["status"] = "done" }, new JsonObject { ["task_id"] = Guid.NewGuid().ToString(), ["status"] = "failed", ["error"] = new string('e', 10_001) }),
+        });
+
+        var problem = await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity);
+        Assert.Equal(["is required"], problem.Errors("reports[0].task_id"));
+        Assert.Equal(["must be succeeded or failed"], problem.Errors("reports[0].status"));
+        Assert.Equal(["must be at most 10000 characters"], problem.Errors("reports[1].error"));
+    }
+}

@@ -1,0 +1,121 @@
+using TaskRunner.Features.Tasks;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Execution;
+
+public static class ExecutionEndpoints
+{
+    public static IServiceCollection AddExecutionFeature(this IServiceCollection services)
+    {
+        services.AddSingleton<EngineMetrics>();
+        services.AddSingleton<ReadyTasks>();
+        services.AddHostedService(provider => provider.GetRequiredService<ReadyTasks>());
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapExecution(this IEndpointRouteBuilder api)
+    {
+        var tasks = api.MapGroup("/tasks")
+            .WithTags("Execution")
+            .RequireAuthorization()
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
+
+        tasks.MapPost("/claim", ClaimTasks.Handle)
+            .WithName("ClaimTasks")
+            .WithSummary("Pull workers: atomically claim up to `limit` (≤ 100) ready tasks — highest priority, then oldest — of the projects "
+                + "the caller edits (workers use an API key of a project editor), respecting concurrency limits. Each comes back running with a "
+                + "`lease_token` (fencing token), `lease_expires_at` and its parents' results. With `wait_seconds` (≤ 30) the call long-polls "
+                + "until work is ready. An expired lease is taken back while the task has retries left.")
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        tasks.MapPost("/complete", CompleteTasks.CompleteMany)
+            .WithName("CompleteTasksInBulk")
+            .WithSummary("Report up to 100 outcomes in one transaction; each report gets its own result (`ok`, `conflict` — not running or a "
+                + "stale lease token, nothing changed — or `not_found`).")
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        tasks.MapPost("/{id:guid}/complete", CompleteTasks.CompleteOne)
+            .WithName("CompleteTask")
+            .WithSummary("Report a running task's outcome (`succeeded` or `failed`, with `output`/`error`). A claimed task's report must carry "
+                + "its current `lease_token` (409 otherwise, nothing changes). A failure with retries left goes back to pending with backoff; "
+                + "otherwise children are released, and descendants that required success are cancelled as `upstream_failed`.")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        tasks.MapPost("/{id:guid}/heartbeat", Heartbeat.Handle)
+            .WithName("HeartbeatTask")
+            .WithSummary("Extend a claimed task's lease and timeout. 409 for a stale token; 409 with `\"cancelled\": true` when the task "
+                + "was cancelled meanwhile — stop working on it.")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        tasks.MapPost("/{id:guid}/cancel", CancelTask.Handle)
+            .WithName("CancelTask")
+            .WithSummary("Cancel a pending, paused or running task (`cancel_reason: requested`); descendants that required its success are "
+                + "cancelled as `upstream_failed`.")
+            .ProducesCommandProblems();
+        tasks.MapPost("/{id:guid}/pause", PauseTask.Handle)
+            .WithName("PauseTask")
+            .WithSummary("Hold a pending task back until it is resumed.")
+            .ProducesCommandProblems();
+        tasks.MapPost("/{id:guid}/resume", ResumeTask.Handle)
+            .WithName("ResumeTask")
+            .WithSummary("Let a paused task run again.")
+            .ProducesCommandProblems();
+        tasks.MapPost("/{id:guid}/retry", RetryTask.Handle)
+            .WithName("RetryTask")
+            .WithSummary("Put a failed, timed-out or cancelled task back to pending, reviving the descendants its failure cancelled.")
+            .ProducesCommandProblems();
+        tasks.MapGet("/{id:guid}/graph", TaskGraph.Handle)
+            .WithName("GetTaskGraph")
+            .WithSummary("The task's ancestors and descendants (at most 1,000 each) with their statuses, and the edges between them.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+
+        var batches = api.MapGroup("/batches")
+            .WithTags("Execution")
+            .RequireAuthorization()
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
+        batches.MapGet("/{id:guid}", GetBatch.Handle)
+            .WithName("GetBatch")
+            .WithSummary("How many of the batch's tasks are in each status.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        batches.MapPost("/{id:guid}/cancel", BatchCommands.Cancel)
+            .WithName("CancelBatch")
+            .WithSummary("Cancel every pending, paused or running task of the batch (`cancel_reason: batch_cancelled`), propagating to descendants.")
+            .ProducesCommandProblems();
+        batches.MapPost("/{id:guid}/pause", BatchCommands.Pause)
+            .WithName("PauseBatch")
+            .WithSummary("Pause every pending task of the batch.")
+            .ProducesCommandProblems();
+        batches.MapPost("/{id:guid}/resume", BatchCommands.Resume)
+            .WithName("ResumeBatch")
+            .WithSummary("Resume every paused task of the batch.")
+            .ProducesCommandProblems();
+
+        var rules = api.MapGroup("/concurrency-rules")
+            .WithTags("Execution")
+            .RequireAuthorization()
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
+        rules.MapGet("/", ConcurrencyRules.List)
+            .WithName("ListConcurrencyRules")
+            .WithSummary("Every concurrency rule (`max_running` per key, shared by all projects) with its key's running count.");
+        rules.MapPost("/", ConcurrencyRules.Create)
+            .RequireAuthorization(AuthSetup.AdminPolicy)
+            .WithName("CreateConcurrencyRule")
+            .WithSummary("Admins: limit how many tasks with a concurrency key run at once, across all nodes. 409 if the key has a rule.")
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        rules.MapDelete("/{id:guid}", ConcurrencyRules.Delete)
+            .RequireAuthorization(AuthSetup.AdminPolicy)
+            .WithName("DeleteConcurrencyRule")
+            .WithSummary("Admins: remove a concurrency rule; the key is unlimited from then on.")
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        return api;
+    }
+
+    /// <summary>Lifecycle commands answer 404 (not visible), 403 (not an editor) or 409 (illegal from the current status).</summary>
+    private static RouteHandlerBuilder ProducesCommandProblems(this RouteHandlerBuilder route) => route
+        .ProducesProblem(StatusCodes.Status403Forbidden)
+        .ProducesProblem(StatusCodes.Status404NotFound)
+        .ProducesProblem(StatusCodes.Status409Conflict);
+}

@@ -1,0 +1,54 @@
+using Dapper;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+using TaskRunner.Features.Tasks;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Execution;
+
+/// <summary>A batch (the tasks one bulk create made): how many of its tasks are in each status, every status listed.</summary>
+public sealed record BatchResponse(Guid BatchId, int Total, IReadOnlyDictionary<string, int> Counts);
+
+/// <summary>GET /batches/{id}: counts by status of the batch's live tasks the caller may read (404 when there are none).</summary>
+public static class GetBatch
+{
+    // Through tasks_batch_idx.
+    private const string CountsSql = """
+        SELECT t.status, count(*)::int AS tasks
+        FROM tasks t
+        WHERE t.batch_id = @batchId AND t.deleted_at IS NULL
+          AND
+        """ + ProjectAccess.OnTaskRow + """
+
+        GROUP BY t.status
+        """;
+
+    private static readonly string[] Statuses =
+        [TaskRules.Pending, TaskRules.Paused, TaskRules.Running, TaskRules.Succeeded, TaskRules.Failed, TaskRules.Cancelled, TaskRules.TimedOut];
+
+    internal sealed record StatusCount(string Status, int Tasks);
+
+    public static async Task<Results<Ok<BatchResponse>, ProblemHttpResult>> Handle(
+        Guid id, Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var response = await ReadAsync(connection, null, id, caller, cancellationToken);
+        return response is null ? Problems.NotFound("No such batch.") : TypedResults.Ok(response);
+    }
+
+    /// <summary>The batch's counts as the caller sees them, or null when it sees none of its tasks.</summary>
+    public static async Task<BatchResponse?> ReadAsync(
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, Guid batchId, Caller caller, CancellationToken cancellationToken)
+    {
+        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        var counts = (await connection.QueryAsync<StatusCount>(CountsSql, new
+        {
+            batchId, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken,
+        }, transaction)).ToDictionary(count => count.Status, count => count.Tasks, StringComparer.Ordinal);
+        if (counts.Count == 0)
+            return null;
+        return new BatchResponse(batchId, counts.Values.Sum(),
+            Statuses.ToDictionary(status => status, status => counts.GetValueOrDefault(status), StringComparer.Ordinal));
+    }
+}

@@ -1,0 +1,147 @@
+using Dapper;
+using Npgsql;
+using TaskRunner.Features.Tasks;
+using TaskRunner.Infrastructure.Database;
+
+namespace TaskRunner.Features.Execution;
+
+/// <summary>
+/// The transitions several use cases share: the deliveries a task's end writes to the outbox, failure propagation and
+/// release of children, and revival of what a failure had cancelled. Each walks the graph one level per statement, and
+/// each level's statement runs after the previous one updated (so locked) its parents: a task being created under one
+/// of those parents (which holds it FOR SHARE while inserting edges) is either waited for and then seen by the next level,
+/// or itself waits and then sees the parent already ended. No child is ever missed, however the two interleave.
+/// </summary>
+internal static class Lifecycle
+{
+    /// <summary>
+    /// Outbox rows for the triggers that fire when tasks end: the trigger matching the status, and <c>end</c>. Reads the
+    /// CTE <c>ended (id, status, kind, attempt, actions, output, error)</c> of the statement it is part of.
+    /// </summary>
+    public const string EndDeliveriesSql = """
+        INSERT INTO outbox (id, task_id, trigger, action, payload)
+        SELECT uuid_v7(), e.id, a.action->>'trigger', a.action,
+               jsonb_build_object('task_id', e.id, 'kind', e.kind, 'status', e.status, 'attempt', e.attempt,
+                                  'output', e.output, 'error', e.error)
+        FROM ended e
+        CROSS JOIN LATERAL jsonb_array_elements(e.actions) AS a (action)
+        WHERE a.action->>'trigger' IN ('end', CASE e.status WHEN 'succeeded' THEN 'success' WHEN 'failed' THEN 'failure'
+                                                            WHEN 'cancelled' THEN 'cancel' WHEN 'timed_out' THEN 'timeout' END)
+        """;
+
+    // One level of propagation. Children of failed parents that required their success are cancelled (and are the next
+    // level's failed parents); every other child whose edge the level satisfied counts one parent less. A child with a
+    // success edge to a failed parent is never also counted down, so no row is updated twice in the statement.
+    // Children through task_dependencies_parent_idx; the child rows through their primary key.
+    private const string PropagateLevelSql = """
+        WITH doomed AS (
+            UPDATE tasks t
+            SET status = 'cancelled', cancel_reason = 'upstream_failed', ended_at = now()
+            WHERE t.id IN (SELECT d.child_id FROM task_dependencies d WHERE d.parent_id = ANY (@failed::uuid[]) AND d.require = 'success')
+              AND t.status IN ('pending', 'paused')
+            RETURNING t.id, t.status, t.kind, t.attempt, t.actions, t.output, t.error
+        ),
+        released AS (
+            UPDATE tasks t
+            SET pending_parents = t.pending_parents - e.edges
+            FROM (SELECT d.child_id, count(*)::int AS edges
+                  FROM task_dependencies d
+                  WHERE d.parent_id = ANY (@succeeded::uuid[]) OR (d.parent_id = ANY (@failed::uuid[]) AND d.require = 'completion')
+                  GROUP BY d.child_id) e
+            WHERE t.id = e.child_id AND t.status IN ('pending', 'paused')
+              AND NOT EXISTS (SELECT FROM task_dependencies f
+                              WHERE f.child_id = t.id AND f.parent_id = ANY (@failed::uuid[]) AND f.require = 'success')
+            RETURNING t.id
+        ),
+        ended AS (SELECT * FROM doomed),
+        deliveries AS (
+        """ + EndDeliveriesSql + """
+        )
+        SELECT id, kind FROM doomed
+        """;
+
+    public sealed record EndedTask(Guid Id, string Kind);
+
+    /// <summary>
+    /// Releases and cancels, transitively, what the ends of <paramref name="succeeded"/> and <paramref name="failed"/>
+    /// (failed, cancelled or timed out) tasks decide. Returns the descendants cancelled as upstream_failed.
+    /// </summary>
+    public static async Task<List<EndedTask>> PropagateAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] succeeded, Guid[] failed, CancellationToken cancellationToken)
+    {
+        var cancelled = new List<EndedTask>();
+        while (succeeded.Length + failed.Length > 0)
+        {
+            var doomed = (await connection.QueryAsync<EndedTask>(PropagateLevelSql, new { succeeded = PgArray.Of(succeeded), failed = PgArray.Of(failed), cancellationToken }, transaction)).ToList();
+            cancelled.AddRange(doomed);
+            succeeded = [];
+            failed = doomed.Select(task => task.Id).ToArray();
+        }
+        return cancelled;
+    }
+
+    // The unfinished parents of task t as its edges count them: a success edge waits for success, a completion edge for any end.
+    private const string UnmetParentsSql = """
+        (SELECT count(*)::int FROM task_dependencies d JOIN tasks p ON p.id = d.parent_id
+         WHERE d.child_id = t.id
+           AND CASE d.require WHEN 'success' THEN p.status <> 'succeeded'
+                              ELSE p.status NOT IN ('succeeded', 'failed', 'cancelled', 'timed_out') END)
+        """;
+
+    // One level of revival: the children a reopened task had cancelled as upstream_failed come back, unless another
+    // parent they require to succeed still failed (a child whose last failed parent is revived later is looked at again
+    // then). Children waiting on a reopened task through a completion edge wait for it again.
+    private const string ReviveLevelSql = """
+        WITH revived AS (
+            UPDATE tasks t
+            SET status = 'pending', cancel_reason = NULL, ended_at = NULL
+            WHERE t.id IN (SELECT d.child_id FROM task_dependencies d WHERE d.parent_id = ANY (@reopened::uuid[]) AND d.require = 'success')
+              AND t.status = 'cancelled' AND t.cancel_reason = 'upstream_failed' AND t.deleted_at IS NULL
+              AND NOT EXISTS (SELECT FROM task_dependencies f JOIN tasks p ON p.id = f.parent_id
+                              WHERE f.child_id = t.id AND f.require = 'success' AND p.status IN ('failed', 'cancelled', 'timed_out'))
+            RETURNING t.id
+        ),
+        waiting_again AS (
+            UPDATE tasks c
+            SET pending_parents = c.pending_parents + e.edges
+            FROM (SELECT d.child_id, count(*)::int AS edges FROM task_dependencies d
+                  WHERE d.parent_id = ANY (@reopened::uuid[]) AND d.require = 'completion'
+                  GROUP BY d.child_id) e
+            WHERE c.id = e.child_id AND c.status IN ('pending', 'paused')
+        )
+        SELECT id FROM revived
+        """;
+
+    // Last, with every revival visible: the revived tasks' own counters (a parent revived in the same level looked ended).
+    private const string RecountSql = """
+        UPDATE tasks t SET pending_parents =
+        """ + UnmetParentsSql + """
+
+        WHERE t.id = ANY (@revived::uuid[])
+        """;
+
+    /// <summary>
+    /// After <paramref name="reopened"/> went back to pending: revives, transitively, the descendants their failure had
+    /// cancelled as upstream_failed, and recounts their unfinished parents. Returns how many were revived.
+    /// </summary>
+    public static async Task<int> ReviveAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] reopened, CancellationToken cancellationToken)
+    {
+        var all = new List<Guid>(reopened);
+        var initiallyReopened = reopened.Length;
+        while (reopened.Length > 0)
+        {
+            reopened = (await connection.QueryAsync<Guid>(ReviveLevelSql, new { reopened = PgArray.Of(reopened), cancellationToken }, transaction)).ToArray();
+            all.AddRange(reopened);
+        }
+        var revived = all.ToArray();
+        await connection.ExecuteAsync(RecountSql, new { revived = PgArray.Of(revived), cancellationToken }, transaction);
+        return revived.Length - initiallyReopened;
+    }
+
+    /// <summary>The full rows of tasks, in the shape every read has, for answering a command.</summary>
+    public static async Task<TaskRow> ReadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, CancellationToken cancellationToken) =>
+        await connection.QuerySingleAsync<TaskRow>(ReadSql, new { id, cancellationToken }, transaction);
+
+    private const string ReadSql = TaskReads.SelectSql + "\nWHERE t.id = @id";
+}

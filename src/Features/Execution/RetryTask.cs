@@ -1,0 +1,38 @@
+using Dapper;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+using TaskRunner.Features.Tasks;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Execution;
+
+/// <summary>
+/// POST /tasks/{id}/retry: a failed, timed-out or cancelled task goes back to pending for one more attempt (its attempt
+/// count is kept, so automatic retries do not start over), and the descendants its failure had cancelled as
+/// upstream_failed come back with it, transitively, their unfinished parents recounted.
+/// </summary>
+public static class RetryTask
+{
+    private const string ReopenSql = """
+        UPDATE tasks
+        SET status = 'pending', cancel_reason = NULL, ended_at = NULL, output = NULL, error = NULL, scheduled_at = NULL
+        WHERE id = @id
+        """;
+
+    private static readonly string[] AllowedFrom = [TaskRules.Failed, TaskRules.TimedOut, TaskRules.Cancelled];
+
+    public static async Task<Results<Ok<TaskResponse>, ProblemHttpResult>> Handle(
+        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, EngineMetrics metrics, CancellationToken cancellationToken)
+    {
+        var revived = 0;
+        var result = await TaskCommand.RunAsync("retry", id, AllowedFrom, caller, http, dataSource,
+            async (connection, transaction) =>
+            {
+                await connection.ExecuteAsync(ReopenSql, new { id, cancellationToken }, transaction);
+                revived = await Lifecycle.ReviveAsync(connection, transaction, [id], cancellationToken);
+                return revived;
+            }, cancellationToken);
+        metrics.Propagated("revived", revived);
+        return result;
+    }
+}

@@ -1,0 +1,117 @@
+using System.Text.Json.Nodes;
+using Dapper;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+using TaskRunner.Features.Tasks;
+using TaskRunner.Infrastructure.Audit;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Execution;
+
+/// <summary>
+/// The frame every lifecycle command on one task shares (cancel, pause, resume, retry): in one transaction, lock the task,
+/// answer 404 when the caller may not see it, 403 when it may not edit it, 409 when the command is illegal from its status;
+/// else apply the transition, audit it, and answer the task as it is now.
+/// </summary>
+internal static class TaskCommand
+{
+    // The task locked against concurrent commands, completions and claims, and the caller's membership in its project.
+    private const string LockSql = """
+        SELECT t.status, (SELECT m.role FROM project_members m WHERE m.project_id = t.project_id AND m.user_id = @callerId) AS role
+        FROM tasks t
+        WHERE t.id = @id AND t.deleted_at IS NULL
+          AND
+        """ + ProjectAccess.OnTaskRow + """
+
+        FOR UPDATE OF t
+        """;
+
+    internal sealed record Target(string Status, string? Role);
+
+    /// <summary>Applies the transition to the locked task; returns how many descendants it propagated to.</summary>
+    public delegate Task<int> Transition(NpgsqlConnection connection, NpgsqlTransaction transaction);
+
+    public sealed record Result(ProblemHttpResult? Problem, TaskRow? Task, int Propagated);
+
+    public static async Task<Results<Ok<TaskResponse>, ProblemHttpResult>> RunAsync(
+        string action, Guid id, string[] allowedFrom, Caller caller, HttpContext http, NpgsqlDataSource dataSource,
+        Transition transition, CancellationToken cancellationToken)
+    {
+        var result = await dataSource.InTransactionAsync(async (connection, transaction) =>
+        {
+            var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+            var target = await connection.QuerySingleOrDefaultAsync<Target>(LockSql, new
+            {
+                id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken,
+            }, transaction);
+            if (target is null)
+                return new Result(Problems.NotFound("No such task."), null, 0);
+            if (!ProjectAccess.Allows(caller, target.Role, ProjectRoles.Editor))
+                return new Result(Problems.Forbidden($"Only editors and owners of the project may {action} its tasks."), null, 0);
+            if (!allowedFrom.Contains(target.Status))
+                return new Result(Problems.Conflict(
+                    $"A {target.Status} task cannot be {Past(action)}; only a task that is {string.Join(" or ", allowedFrom)} can."), null, 0);
+
+            var propagated = await transition(connection, transaction);
+            var row = await Lifecycle.ReadAsync(connection, transaction, id, cancellationToken);
+            await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("task." + action, "task", id.ToString(),
+                AuditActor.From(http, caller), Diff(target.Status, row.Status, propagated)), cancellationToken);
+            return new Result(null, row, propagated);
+        }, cancellationToken);
+
+        if (result.Problem is { } problem)
+            return problem;
+        ETags.Set(http, result.Task!.Version);
+        return TypedResults.Ok(result.Task.ToResponse());
+    }
+
+    private static JsonObject? Diff(string from, string to, int propagated)
+    {
+        var diff = new AuditDiff().Change("status", from, to).ToJson() ?? [];
+        if (propagated > 0)
+            diff["descendants"] = propagated;
+        return diff;
+    }
+
+    private static string Past(string action) => action switch
+    {
+        "cancel" => "cancelled",
+        "retry" => "retried",
+        _ => action + "d",
+    };
+}
+
+/// <summary>Cancelling: shared by a task's and a batch's cancel.</summary>
+internal static class Cancellation
+{
+    // Cancel, drop the leases (a worker's next heartbeat learns it was cancelled), write cancel/end deliveries.
+    private const string CancelSql = """
+        WITH updated AS (
+            UPDATE tasks t
+            SET status = 'cancelled', cancel_reason = @reason, ended_at = now()
+            WHERE t.id = ANY (@ids::uuid[]) AND t.status IN ('pending', 'paused', 'running')
+            RETURNING t.id, t.status, t.kind, t.attempt, t.actions, t.output, t.error
+        ),
+        dropped AS (
+            DELETE FROM task_leases l WHERE l.task_id IN (SELECT id FROM updated)
+        ),
+        ended AS (SELECT * FROM updated),
+        deliveries AS (
+        """ + Lifecycle.EndDeliveriesSql + """
+        )
+        SELECT id, kind FROM updated
+        """;
+
+    public static readonly string[] AllowedFrom = [TaskRules.Pending, TaskRules.Paused, TaskRules.Running];
+
+    /// <summary>Cancels the tasks and, transitively, the descendants that required their success; returns both.</summary>
+    public static async Task<(List<Lifecycle.EndedTask> Cancelled, List<Lifecycle.EndedTask> Descendants)> CancelAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] ids, string reason, CancellationToken cancellationToken)
+    {
+        var cancelled = (await connection.QueryAsync<Lifecycle.EndedTask>(CancelSql, new { ids = PgArray.Of(ids), reason, cancellationToken }, transaction)).ToList();
+        var descendants = await Lifecycle.PropagateAsync(connection, transaction, [], cancelled.Select(task => task.Id).ToArray(), cancellationToken);
+        return (cancelled, descendants);
+    }
+}
