@@ -1,9 +1,12 @@
 using TaskRunner.Features.ApiKeys;
 using TaskRunner.Features.Audit;
 using TaskRunner.Features.Auth;
+using TaskRunner.Features.Cluster;
 using TaskRunner.Features.Health;
+using TaskRunner.Features.Schedules;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Features.Users;
+using TaskRunner.Infrastructure.Cluster;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Hosting;
@@ -34,11 +37,13 @@ builder.Services.AddApiDocumentation();
 builder.Services.AddHealth();
 builder.Services.AddIdentityAndAccess();
 builder.Services.AddRateLimits();
+builder.Services.AddCluster();
 
 // Features.
 builder.Services.AddAuthFeature();
 builder.Services.AddUsersFeature();
 builder.Services.AddAuditFeature();
+builder.Services.AddSchedulesFeature();
 
 var app = builder.Build();
 
@@ -67,6 +72,8 @@ api.MapApiKeys();
 api.MapUsers();
 api.MapAudit();
 api.MapTasks();
+api.MapSchedules();
+api.MapCluster();
 
 
 return await app.RunWithStartupChecksAsync();

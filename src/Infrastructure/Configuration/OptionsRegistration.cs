@@ -28,6 +28,10 @@ public static class OptionsRegistration
         services.AddSingleton<IValidateOptions<AuditOptions>, AuditOptionsValidator>();
         services.AddOptions<TasksOptions>().BindConfiguration(TasksOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<TasksOptions>, TasksOptionsValidator>();
+        services.AddOptions<ClusterOptions>().BindConfiguration(ClusterOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ClusterOptions>, ClusterOptionsValidator>();
+        services.AddOptions<SchedulesOptions>().BindConfiguration(SchedulesOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<SchedulesOptions>, SchedulesOptionsValidator>();
         return services;
     }
 

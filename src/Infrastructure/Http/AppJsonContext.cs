@@ -3,7 +3,9 @@ using Microsoft.AspNetCore.Mvc;
 using TaskRunner.Features.ApiKeys;
 using TaskRunner.Features.Audit;
 using TaskRunner.Features.Auth;
+using TaskRunner.Features.Cluster;
 using TaskRunner.Features.Health;
+using TaskRunner.Features.Schedules;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Features.Tasks.CreateTasks;
 using TaskRunner.Features.Users;
@@ -39,4 +41,9 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(CreateTaskRequest))]
 [JsonSerializable(typeof(BulkCreateTasksRequest))]
 [JsonSerializable(typeof(BulkCreateTasksResponse))]
+[JsonSerializable(typeof(CreateScheduleRequest))]
+[JsonSerializable(typeof(UpdateScheduleRequest))]
+[JsonSerializable(typeof(ScheduleResponse))]
+[JsonSerializable(typeof(ListResponse<ScheduleResponse>))]
+[JsonSerializable(typeof(NodesResponse))]
 public sealed partial class AppJsonContext : JsonSerializerContext;
