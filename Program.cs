@@ -1,11 +1,14 @@
 using TaskRunner.Features.ApiKeys;
 using TaskRunner.Features.Audit;
 using TaskRunner.Features.Auth;
+using TaskRunner.Features.Cluster;
 using TaskRunner.Features.Execution;
 using TaskRunner.Features.Health;
 using TaskRunner.Features.Projects;
+using TaskRunner.Features.Schedules;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Features.Users;
+using TaskRunner.Infrastructure.Cluster;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Hosting;
@@ -36,6 +39,7 @@ builder.Services.AddApiDocumentation();
 builder.Services.AddHealth();
 builder.Services.AddIdentityAndAccess();
 builder.Services.AddRateLimits();
+builder.Services.AddCluster();
 
 // Features.
 builder.Services.AddAuthFeature();
@@ -44,6 +48,7 @@ builder.Services.AddAuditFeature();
 builder.Services.AddProjectsFeature();
 builder.Services.AddTasksFeature();
 builder.Services.AddExecutionFeature();
+builder.Services.AddSchedulesFeature();
 
 var app = builder.Build();
 
@@ -75,6 +80,8 @@ api.MapProjects();
 api.MapTasks();
 api.MapTaskEditing();
 api.MapExecution();
+api.MapSchedules();
+api.MapCluster();
 
 
 return await app.RunWithStartupChecksAsync();

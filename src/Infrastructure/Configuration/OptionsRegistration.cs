@@ -34,6 +34,10 @@ public static class OptionsRegistration
             .Validate(options => options.RetryBaseSeconds <= options.RetryMaxSeconds, "RetryBaseSeconds must not exceed RetryMaxSeconds")
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<EngineOptions>, EngineOptionsValidator>();
+        services.AddOptions<ClusterOptions>().BindConfiguration(ClusterOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ClusterOptions>, ClusterOptionsValidator>();
+        services.AddOptions<SchedulesOptions>().BindConfiguration(SchedulesOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<SchedulesOptions>, SchedulesOptionsValidator>();
         return services;
     }
 

@@ -6,6 +6,8 @@ using TaskRunner.Features.Auth;
 using TaskRunner.Features.Execution;
 using TaskRunner.Features.Health;
 using TaskRunner.Features.Projects;
+using TaskRunner.Features.Cluster;
+using TaskRunner.Features.Schedules;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Features.Tasks.CreateTasks;
 using TaskRunner.Features.Users;
@@ -68,4 +70,9 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(ConcurrencyRuleResponse))]
 [JsonSerializable(typeof(ListResponse<ConcurrencyRuleResponse>))]
 [JsonSerializable(typeof(bool))]
+[JsonSerializable(typeof(CreateScheduleRequest))]
+[JsonSerializable(typeof(UpdateScheduleRequest))]
+[JsonSerializable(typeof(ScheduleResponse))]
+[JsonSerializable(typeof(ListResponse<ScheduleResponse>))]
+[JsonSerializable(typeof(NodesResponse))]
 public sealed partial class AppJsonContext : JsonSerializerContext;

@@ -79,6 +79,15 @@ internal static class TaskPlan
 
     private static string Field(string path, string field) => path.Length == 0 ? field : path + "." + field;
 
+    /// <summary>
+    /// One task the service creates by itself (a schedule's template): the same field rules as <see cref="Build"/>, errors
+    /// under <paramref name="path"/> (<c>task.title</c>), in <paramref name="projectId"/>. It has no siblings, so no refs;
+    /// parents are the caller's to refuse. Check <paramref name="errors"/> before using the result.
+    /// </summary>
+    public static PlannedTask BuildStandalone(
+        CreateTaskRequest request, Guid projectId, string path, bool allowPrivateDestinations, ValidationErrors errors) =>
+        Validate(request, 0, path, projectId, bulk: false, allowPrivateDestinations, errors);
+
     private static PlannedTask Validate(
         CreateTaskRequest request, int index, string path, Guid? defaultProjectId, bool bulk, bool allowPrivate, ValidationErrors errors)
     {

@@ -1,0 +1,33 @@
+using Dapper;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Schedules;
+
+/// <summary>GET /schedules/{id}: any project member reads it; for anyone else it does not exist.</summary>
+public static class GetSchedule
+{
+    private const string GetSql = ScheduleReads.SelectSql + "\nWHERE s.id = @id AND " + ProjectAccess.OnProjectRow;
+
+    public static async Task<Results<Ok<ScheduleResponse>, ProblemHttpResult>> Handle(
+        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    {
+        var access = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var row = await connection.QuerySingleOrDefaultAsync<ScheduleRow>(GetSql, new
+        {
+            id,
+            callerId = access.CallerId,
+            callerIsAdmin = access.CallerIsAdmin,
+            callerCanWrite = access.CallerCanWrite,
+            requiredRank = access.RequiredRank,
+            cancellationToken,
+        });
+        if (row is null)
+            return Problems.NotFound("No such schedule.");
+        ETags.Set(http, row.Version);
+        return TypedResults.Ok(row.ToResponse());
+    }
+}

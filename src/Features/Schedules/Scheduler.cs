@@ -1,0 +1,332 @@
+using System.Diagnostics.Metrics;
+using System.Text.Json;
+using Cronos;
+using Dapper;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using TaskRunner.Features.Tasks.CreateTasks;
+using TaskRunner.Infrastructure.Audit;
+using TaskRunner.Infrastructure.Cluster;
+using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Observability;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Schedules;
+
+/// <summary>
+/// Creates the tasks of due schedules, exactly once per schedule and fire time. Each schedule is handled in one
+/// transaction: every fire time is claimed by inserting its <c>schedule_fires</c> row (ON CONFLICT DO NOTHING), and only
+/// the transaction whose insert went in creates the task, through the same plan and inserts as POST /tasks. Two nodes
+/// racing, or a new leader repeating a tick, find the row taken and do nothing; the primary key decides.
+/// <para>Overlap policy: <c>skip</c> records a fire as skipped (reason <c>overlap</c>, metric
+/// <c>taskrunner.schedules.skipped_fires</c>) while the task of the previous created fire is unfinished (pending, paused
+/// or running); <c>allow</c> creates it anyway.</para>
+/// <para>Catch-up: after downtime, fire times within the schedule's <c>catch_up_seconds</c> before now are each fired
+/// (subject to the overlap policy); older ones are recorded as skipped (reason <c>missed</c>), the most recent
+/// <see cref="SchedulesOptions.MaxMissedFiresRecorded"/> of them, and never fired.</para>
+/// </summary>
+public sealed partial class Scheduler : IDisposable
+{
+    private const int DueBatchSize = 100;
+    private const int MaxPasses = 100;
+
+    private const string DueSql = """
+        SELECT s.id
+        FROM schedules s
+        JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL
+        WHERE s.next_fire_at <= now() AND s.enabled AND s.deleted_at IS NULL
+        ORDER BY s.next_fire_at
+        LIMIT @limit
+        """;
+
+    // Read again inside the schedule's transaction: no lock, the fire rows decide; version guards the advance.
+    private const string ScheduleSql = """
+        SELECT s.id, s.project_id, s.created_by, s.cron, s.timezone, s.task_template::text AS task_template,
+               s.overlap_policy, s.catch_up_seconds, s.next_fire_at, s.version, now() AS now
+        FROM schedules s
+        JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL
+        WHERE s.id = @id AND s.next_fire_at <= now() AND s.enabled AND s.deleted_at IS NULL
+        """;
+
+    // Whether the task of the schedule's latest created fire is unfinished (a deleted task counts as finished).
+    private const string PreviousUnfinishedSql = """
+        SELECT coalesce((
+            SELECT t.deleted_at IS NULL AND t.status IN ('pending', 'paused', 'running')
+            FROM schedule_fires f
+            LEFT JOIN tasks t ON t.id = f.task_id
+            WHERE f.schedule_id = @scheduleId AND f.status = 'created'
+            ORDER BY f.fire_time DESC
+            LIMIT 1), false)
+        """;
+
+    private const string ClaimFireSql = """
+        INSERT INTO schedule_fires (schedule_id, fire_time, status, reason, task_id)
+        VALUES (@scheduleId, @fireTime, @status, @reason, @taskId)
+        ON CONFLICT (schedule_id, fire_time) DO NOTHING
+        """;
+
+    // Guarded by version: a concurrent edit (which recomputed next_fire_at) or another node's advance wins.
+    private const string AdvanceSql = """
+        UPDATE schedules SET next_fire_at = @nextFireAt, last_fire_at = greatest(last_fire_at, @lastFireAt)
+        WHERE id = @id AND version = @version
+        """;
+
+    private const string SecondsToNextSql = """
+        SELECT extract(epoch FROM min(s.next_fire_at) - now())::float8
+        FROM schedules s
+        JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL
+        WHERE s.next_fire_at IS NOT NULL AND s.enabled AND s.deleted_at IS NULL
+        """;
+
+    public sealed record DueSchedule(
+        Guid Id, Guid ProjectId, Guid CreatedBy, string Cron, string Timezone, string TaskTemplate, string OverlapPolicy,
+        int CatchUpSeconds, DateTime NextFireAt, long Version, DateTime Now);
+
+    /// <summary>What one schedule's transaction did; metrics are recorded only once it committed.</summary>
+    private sealed record FireOutcome(bool Advanced, int Created, int Overlapped, int Missed, int Invalid, List<double> LagSeconds)
+    {
+        public static FireOutcome Nothing => new(false, 0, 0, 0, 0, []);
+    }
+
+    private readonly NpgsqlDataSource dataSource;
+    private readonly SchedulesOptions options;
+    private readonly IOptions<TasksOptions> tasks;
+    private readonly ILogger<Scheduler> logger;
+    private readonly SemaphoreSlim wake = new(0, 1);
+    private readonly Counter<long> created;
+    private readonly Counter<long> skipped;
+    private readonly Histogram<double> lag;
+
+    public Scheduler(
+        NpgsqlDataSource dataSource, IOptions<SchedulesOptions> options, IOptions<TasksOptions> tasks, IMeterFactory meters,
+        ILogger<Scheduler> logger)
+    {
+        this.dataSource = dataSource;
+        this.options = options.Value;
+        this.tasks = tasks;
+        this.logger = logger;
+        var meter = meters.Create(Telemetry.ServiceName);
+        created = meter.CreateCounter<long>("taskrunner.schedules.created_tasks", "{task}", "Tasks created by cron schedules");
+        skipped = meter.CreateCounter<long>("taskrunner.schedules.skipped_fires", "{fire}",
+            "Fire times recorded without a task, by reason: overlap, missed (older than the catch-up window), invalid_template");
+        lag = meter.CreateHistogram<double>("taskrunner.schedules.fire_lag", "s", "Time from a fire time to the creation of its task");
+    }
+
+    /// <summary>Lets the leader's loop look again now (a schedule changed on this node).</summary>
+    public void Wake()
+    {
+        try
+        {
+            if (wake.CurrentCount == 0)
+                wake.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already signalled.
+        }
+    }
+
+    /// <summary>Sleeps for <paramref name="delay"/> or until <see cref="Wake"/>.</summary>
+    public Task WaitAsync(TimeSpan delay, CancellationToken cancellationToken) => wake.WaitAsync(delay, cancellationToken);
+
+    /// <summary>
+    /// Handles every due schedule (each as often as its backlog needs) and returns how many tasks it created. Safe on any
+    /// number of nodes at once; the leader runs it, tests call it directly.
+    /// </summary>
+    public async Task<int> RunDueAsync(CancellationToken cancellationToken)
+    {
+        var total = 0;
+        var failed = new HashSet<Guid>();
+        for (var pass = 0; pass < MaxPasses; pass++)
+        {
+            List<Guid> due;
+            await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
+                due = (await connection.QueryAsync<Guid>(DueSql, new { limit = DueBatchSize, cancellationToken })).ToList();
+            due.RemoveAll(failed.Contains);
+            var progressed = false;
+            foreach (var id in due)
+            {
+                try
+                {
+                    var outcome = await FireAsync(id, cancellationToken);
+                    Record(outcome);
+                    total += outcome.Created;
+                    progressed |= outcome.Advanced;
+                }
+                catch (Exception e) when (e is PostgresException or JsonException or CronFormatException)
+                {
+                    // One broken schedule must not stop the others; it is tried again at the next tick.
+                    failed.Add(id);
+                    LogScheduleFailed(logger, id, e.Message);
+                }
+            }
+            if (!progressed)
+                break;
+        }
+        return total;
+    }
+
+    /// <summary>
+    /// How long until the next fire time, at most <see cref="SchedulesOptions.PollSeconds"/>; a schedule still due after a
+    /// tick (failing, or held by a racing node) is looked at again after the poll interval rather than in a tight loop.
+    /// </summary>
+    public async Task<TimeSpan> DelayUntilNextAsync(CancellationToken cancellationToken)
+    {
+        var poll = TimeSpan.FromSeconds(options.PollSeconds);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var seconds = await connection.ExecuteScalarAsync<double?>(SecondsToNextSql, new { cancellationToken });
+        if (seconds is not { } next || next <= 0)
+            return poll;
+        // A few milliseconds late rather than early, so the database's clock agrees the schedule is due.
+        var delay = TimeSpan.FromSeconds(next) + TimeSpan.FromMilliseconds(5);
+        return delay < poll ? delay : poll;
+    }
+
+    private Task<FireOutcome> FireAsync(Guid id, CancellationToken cancellationToken) =>
+        dataSource.InTransactionAsync(async (connection, transaction) =>
+        {
+            var schedule = await connection.QuerySingleOrDefaultAsync<DueSchedule>(ScheduleSql, new { id, cancellationToken }, transaction);
+            if (schedule is null)
+                return FireOutcome.Nothing;
+            if (ScheduleRules.FindZone(schedule.Timezone) is not { } zone)
+            {
+                // Validated when saved: only a node without the time zone database gets here.
+                LogUnknownZone(logger, schedule.Id, schedule.Timezone);
+                return FireOutcome.Nothing;
+            }
+            var cron = ScheduleRules.Parse(schedule.Cron);
+            var plan = ScheduleRules.PlanFires(cron, zone, schedule.NextFireAt, schedule.Now, schedule.CatchUpSeconds,
+                options.MaxFiresPerTick, options.MaxMissedFiresRecorded);
+
+            int overlapped = 0, missed = 0, invalid = 0, createdTasks = 0;
+            var lags = new List<double>();
+            DateTime? lastHandled = null;
+            foreach (var fire in plan.Missed)
+            {
+                missed += await ClaimAsync(connection, transaction, schedule.Id, fire, "skipped", "missed", null, cancellationToken);
+                lastHandled = fire;
+            }
+
+            var previousUnfinished = schedule.OverlapPolicy == ScheduleRules.Skip
+                && await connection.ExecuteScalarAsync<bool>(PreviousUnfinishedSql, new { scheduleId = schedule.Id, cancellationToken }, transaction);
+            foreach (var fire in plan.Due)
+            {
+                lastHandled = fire;
+                if (previousUnfinished)
+                {
+                    overlapped += await ClaimAsync(connection, transaction, schedule.Id, fire, "skipped", "overlap", null, cancellationToken);
+                    continue;
+                }
+                if (Plan(schedule, fire) is not { } task)
+                {
+                    invalid += await ClaimAsync(connection, transaction, schedule.Id, fire, "skipped", "invalid_template", null, cancellationToken);
+                    continue;
+                }
+                if (await ClaimAsync(connection, transaction, schedule.Id, fire, "created", null, task.Id, cancellationToken) == 0)
+                    continue; // another node has this fire time
+                await CreateTaskAsync(connection, transaction, schedule, task, fire, cancellationToken);
+                createdTasks++;
+                lags.Add((schedule.Now - fire).TotalSeconds);
+                previousUnfinished = schedule.OverlapPolicy == ScheduleRules.Skip;
+            }
+
+            var advanced = await connection.ExecuteAsync(AdvanceSql, new
+            {
+                id = schedule.Id,
+                version = schedule.Version,
+                nextFireAt = plan.Next,
+                lastFireAt = lastHandled,
+                cancellationToken,
+            }, transaction) == 1;
+            return new FireOutcome(advanced, createdTasks, overlapped, missed, invalid, lags);
+        }, cancellationToken);
+
+    private static async Task<int> ClaimAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid scheduleId, DateTime fireTime, string status, string? reason,
+        Guid? taskId, CancellationToken cancellationToken) =>
+        await connection.ExecuteAsync(ClaimFireSql, new { scheduleId, fireTime, status, reason, taskId, cancellationToken }, transaction);
+
+    /// <summary>The template as the task of this fire, by the rules of POST /tasks; null (and a warning) if it no longer passes them.</summary>
+    private PlannedTask? Plan(DueSchedule schedule, DateTime fireTime)
+    {
+        var template = JsonSerializer.Deserialize(schedule.TaskTemplate, AppJsonContext.Default.CreateTaskRequest);
+        if (template is null)
+            return null;
+        var errors = new ValidationErrors();
+        var task = TaskPlan.BuildStandalone(ScheduleRules.Stamp(template, schedule.Id, fireTime), schedule.ProjectId, "task",
+            tasks.Value.AllowPrivateActionDestinations, errors);
+        if (errors.IsEmpty)
+            return task;
+        LogInvalidTemplate(logger, schedule.Id);
+        return null;
+    }
+
+    private static async Task CreateTaskAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, DueSchedule schedule, PlannedTask task, DateTime fireTime,
+        CancellationToken cancellationToken)
+    {
+        // The schedule's creator is the task's creator; the store needs nothing else of a caller.
+        var creator = new Caller(schedule.CreatedBy, Roles.Member, null, null);
+        _ = await TaskStore.InsertAsync(connection, transaction, creator, batchId: null, [task], cancellationToken)
+            ?? throw new InvalidOperationException("a scheduled task has no dedupe key, so its insert cannot conflict");
+        await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("task.create", "task", task.Id.ToString(),
+            new AuditActor(null, null, null, null),
+            new AuditDiff().Change("title", null, task.Title).Change("project_id", null, task.ProjectId.ToString())
+                .Change("schedule_id", null, schedule.Id.ToString()).Change("fire_time", null, fireTime).ToJson()),
+            cancellationToken);
+    }
+
+    private void Record(FireOutcome outcome)
+    {
+        if (outcome.Created > 0)
+            created.Add(outcome.Created);
+        if (outcome.Overlapped > 0)
+            skipped.Add(outcome.Overlapped, new KeyValuePair<string, object?>("reason", "overlap"));
+        if (outcome.Missed > 0)
+            skipped.Add(outcome.Missed, new KeyValuePair<string, object?>("reason", "missed"));
+        if (outcome.Invalid > 0)
+            skipped.Add(outcome.Invalid, new KeyValuePair<string, object?>("reason", "invalid_template"));
+        foreach (var seconds in outcome.LagSeconds)
+            lag.Record(seconds);
+    }
+
+    public void Dispose() => wake.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Schedule {schedule_id} could not fire, retrying at the next tick: {reason}")]
+    private static partial void LogScheduleFailed(ILogger logger, Guid schedule_id, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Schedule {schedule_id} names time zone {timezone}, which this node does not know (no tzdata?)")]
+    private static partial void LogUnknownZone(ILogger logger, Guid schedule_id, string timezone);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Schedule {schedule_id}: its task template no longer passes the task rules; the fire is skipped")]
+    private static partial void LogInvalidTemplate(ILogger logger, Guid schedule_id);
+}
+
+/// <summary>The scheduler's loop on the leader: a tick, then sleep until the next fire time, a poll interval, or a wake-up.</summary>
+public sealed partial class SchedulerService(
+    LeaderElection election, Scheduler scheduler, IOptions<SchedulesOptions> options, ILogger<SchedulerService> logger)
+    : LeaderOnlyService(election)
+{
+    protected override async Task LeadAsync(CancellationToken leadership)
+    {
+        while (!leadership.IsCancellationRequested)
+        {
+            var delay = TimeSpan.FromSeconds(options.Value.PollSeconds);
+            try
+            {
+                await scheduler.RunDueAsync(leadership);
+                delay = await scheduler.DelayUntilNextAsync(leadership);
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException)
+            {
+                LogTickFailed(logger, e.Message);
+            }
+            await scheduler.WaitAsync(delay, leadership);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Scheduler tick failed, retrying: {reason}")]
+    private static partial void LogTickFailed(ILogger logger, string reason);
+}

@@ -1,0 +1,57 @@
+namespace TaskRunner.Features.Schedules;
+
+public static class SchedulesEndpoints
+{
+    /// <summary>How every schedule route words the time policies, so the OpenAPI document states them once and the same.</summary>
+    private const string Policies =
+        " Cron: 5 fields, 6 with seconds first, or @hourly-style macros, read in an IANA `timezone`. Daylight saving: a wall "
+        + "time skipped by the spring-forward gap fires once at the first valid instant after it (02:30 → 03:00); a wall time "
+        + "that occurs twice fires once, at its first occurrence; expressions stepping through the hour (`*`, `*/n` in "
+        + "seconds/minutes/hours) keep their real-time rhythm. `overlap_policy`: `skip` (default) records a skipped fire "
+        + "while the previous run is unfinished, `allow` creates it anyway. `catch_up_seconds` (default 300): after downtime, "
+        + "fires within this window before now are created, older ones recorded as missed. Each fire time creates its task "
+        + "exactly once, however many nodes run.";
+
+    public static IServiceCollection AddSchedulesFeature(this IServiceCollection services)
+    {
+        services.AddSingleton<Scheduler>();
+        services.AddHostedService<SchedulerService>();
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapSchedules(this IEndpointRouteBuilder api)
+    {
+        var schedules = api.MapGroup("/schedules")
+            .WithTags("Schedules")
+            .RequireAuthorization()
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
+
+        schedules.MapGet("/", ListSchedules.Handle)
+            .WithName("ListSchedules")
+            .WithSummary("The schedules of the projects the caller may read, newest first, optionally of one `project_id`; cursor pages")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+        schedules.MapPost("/", CreateSchedule.Handle)
+            .WithName("CreateSchedule")
+            .WithSummary("Project editors: create a cron schedule whose `task` (the create-task body minus project_id) is created at each fire time." + Policies)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        schedules.MapGet("/{id:guid}", GetSchedule.Handle)
+            .WithName("GetSchedule")
+            .WithSummary("A schedule, with its next and last fire times")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        schedules.MapPatch("/{id:guid}", UpdateSchedule.Handle)
+            .WithName("UpdateSchedule")
+            .WithSummary("Project editors: change cron, timezone, task, enabled, overlap_policy or catch_up_seconds while it runs; "
+                + "a new cron or timezone, or enabling, recomputes next_fire_at from now. Optional If-Match." + Policies)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status412PreconditionFailed)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        schedules.MapDelete("/{id:guid}", DeleteSchedule.Handle)
+            .WithName("DeleteSchedule")
+            .WithSummary("Project editors: delete a schedule; it stops firing at once, the tasks it created stay")
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        return api;
+    }
+}

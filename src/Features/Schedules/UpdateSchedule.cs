@@ -1,0 +1,127 @@
+using System.Text.Json.Nodes;
+using Dapper;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using TaskRunner.Features.Tasks.CreateTasks;
+using TaskRunner.Infrastructure.Audit;
+using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Schedules;
+
+/// <summary>The fields to change (absent or null: unchanged). <c>task</c> replaces the whole template.</summary>
+public sealed record UpdateScheduleRequest(
+    string? Cron,
+    string? Timezone,
+    CreateTaskRequest? Task,
+    bool? Enabled,
+    string? OverlapPolicy,
+    int? CatchUpSeconds);
+
+/// <summary>
+/// PATCH /schedules/{id}: editors change a schedule while it runs. A new cron or time zone, or enabling it, recomputes
+/// <c>next_fire_at</c> from now (fires missed while disabled are not caught up); disabling clears it. An <c>If-Match</c>
+/// naming another version is refused (412).
+/// </summary>
+public static class UpdateSchedule
+{
+    private const string UpdateSql = """
+        UPDATE schedules AS s
+        SET cron = @cron, timezone = @timezone, task_template = @template::jsonb, enabled = @enabled,
+            overlap_policy = @overlapPolicy, catch_up_seconds = @catchUpSeconds, next_fire_at = @nextFireAt
+        WHERE s.id = @id
+        RETURNING
+        """ + " " + ScheduleReads.Columns;
+
+    private sealed record Outcome(ProblemHttpResult? Problem, ScheduleRow? Row);
+
+    public static async Task<Results<Ok<ScheduleResponse>, ProblemHttpResult>> Handle(
+        Guid id,
+        UpdateScheduleRequest request,
+        Caller caller,
+        HttpContext http,
+        NpgsqlDataSource dataSource,
+        IOptions<TasksOptions> tasks,
+        Scheduler scheduler,
+        CancellationToken cancellationToken)
+    {
+        if (!caller.CanWrite)
+            return Problems.Forbidden("Viewers cannot change schedules.");
+        var errors = new ValidationErrors();
+        if (request is { Cron: null, Timezone: null, Task: null, Enabled: null, OverlapPolicy: null, CatchUpSeconds: null })
+            errors.Add("body", "set at least one of cron, timezone, task, enabled, overlap_policy, catch_up_seconds");
+        var newCron = request.Cron is null ? null : ScheduleRules.Cron(errors, "cron", request.Cron);
+        var newZone = request.Timezone is null ? null : ScheduleRules.TimeZone(errors, "timezone", request.Timezone);
+        ScheduleRules.OverlapPolicy(errors, "overlap_policy", request.OverlapPolicy);
+        ScheduleRules.CatchUpSeconds(errors, "catch_up_seconds", request.CatchUpSeconds);
+        if (!errors.IsEmpty)
+            return errors.ToProblem();
+        var ifMatch = ETags.IfMatchVersions(http.Request);
+
+        var outcome = await dataSource.InTransactionAsync(async (connection, transaction) =>
+        {
+            var (before, problem) = await ScheduleAccess.LockForChangeAsync(connection, transaction, caller, id, cancellationToken);
+            if (problem is not null)
+                return new Outcome(problem, null);
+            if (ifMatch is not null && !ifMatch.Contains(before!.Version))
+                return new Outcome(ETags.PreconditionFailed(), null);
+
+            var changes = new ValidationErrors();
+            var template = request.Task is null
+                ? before!.TaskTemplate
+                : ScheduleRules.Template(changes, "task", request.Task, before!.ProjectId, id, tasks.Value.AllowPrivateActionDestinations);
+            if (request.Task?.AssigneeId is { } assignee && !await ScheduleAccess.AssigneeExistsAsync(connection, transaction, assignee, cancellationToken))
+                changes.Add("task.assignee_id", "no such user");
+
+            var cron = newCron ?? ScheduleRules.Parse(before.Cron);
+            var zone = newZone ?? ScheduleRules.FindZone(before.Timezone)!;
+            var enabled = request.Enabled ?? before.Enabled;
+            var timing = request.Cron is not null || request.Timezone is not null || (enabled && !before.Enabled);
+            var nextFireAt = before.NextFireAt;
+            if (timing)
+            {
+                nextFireAt = ScheduleRules.NextFire(cron, zone, DateTime.UtcNow);
+                if (nextFireAt is null)
+                    changes.Add(request.Cron is not null ? "cron" : "timezone", "never fires: no date matches it");
+            }
+            if (!changes.IsEmpty)
+                return new Outcome(changes.ToProblem(), null);
+            if (!enabled)
+                nextFireAt = null;
+
+            var after = await connection.QuerySingleAsync<ScheduleRow>(UpdateSql, new
+            {
+                id,
+                cron = request.Cron?.Trim() ?? before.Cron,
+                timezone = request.Timezone ?? before.Timezone,
+                template,
+                enabled,
+                overlapPolicy = request.OverlapPolicy ?? before.OverlapPolicy,
+                catchUpSeconds = request.CatchUpSeconds ?? before.CatchUpSeconds,
+                nextFireAt,
+                cancellationToken,
+            }, transaction);
+            await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("schedule.update", "schedule", id.ToString(),
+                AuditActor.From(http, caller),
+                new AuditDiff()
+                    .Change("cron", before.Cron, after.Cron)
+                    .Change("timezone", before.Timezone, after.Timezone)
+                    .Change("task", JsonNode.Parse(before.TaskTemplate), JsonNode.Parse(after.TaskTemplate))
+                    .Change("enabled", before.Enabled, after.Enabled)
+                    .Change("overlap_policy", before.OverlapPolicy, after.OverlapPolicy)
+                    .Change("catch_up_seconds", before.CatchUpSeconds, after.CatchUpSeconds)
+                    .ToJson()),
+                cancellationToken);
+            return new Outcome(null, after);
+        }, cancellationToken);
+        if (outcome.Problem is { } failed)
+            return failed;
+
+        scheduler.Wake();
+        ETags.Set(http, outcome.Row!.Version);
+        return TypedResults.Ok(outcome.Row.ToResponse());
+    }
+}
