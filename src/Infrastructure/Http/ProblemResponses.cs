@@ -149,10 +149,14 @@ public static partial class ProblemResponses
             };
         }
 
-        /// <summary>System.Text.Json reports an unmapped property only through its message.</summary>
+        /// <summary>
+        /// System.Text.Json reports an unmapped property only through its message. The AOT binary is built with
+        /// UseSystemResourceKeys, where the message is the resource key and its arguments ("UnmappedJsonProperty, x, T").
+        /// </summary>
         private static bool IsUnknownProperty(string message) =>
-            message.StartsWith("The JSON property '", StringComparison.Ordinal)
-            && message.Contains("' could not be mapped", StringComparison.Ordinal);
+            message.StartsWith("UnmappedJsonProperty", StringComparison.Ordinal)
+            || (message.StartsWith("The JSON property '", StringComparison.Ordinal)
+                && message.Contains("' could not be mapped", StringComparison.Ordinal));
 
         [LoggerMessage(Level = LogLevel.Warning, Message = "Database unavailable: {Reason}")]
         private static partial void LogDatabaseUnavailable(ILogger logger, string reason);

@@ -160,6 +160,7 @@ public sealed class CreateTaskTests(ServiceFixture service) : IClassFixture<Serv
         });
 
         Assert.Equal("pending", waiting.GetProperty("status").GetString());
+        Assert.Equal(1, waiting.GetProperty("waiting_on").GetProperty("parents").GetInt32());
         Assert.Equal(1, await service.ScalarAsync<int>("SELECT pending_parents FROM tasks WHERE id = $1",
             Guid.Parse(waiting.GetProperty("id").GetString()!)));
         Assert.Equal("cancelled", doomed.GetProperty("status").GetString());

@@ -231,7 +231,21 @@ public static class CreateTasks
         task.TimeoutSeconds, task.ScheduledAt, task.MaxRetries, Attempt: 0, task.ConcurrencyKey, batchId, task.DedupeKey,
         task.AssigneeId, DependsOnJson(task, byIndex), new RawJson(inserted.Actions), Output: null, Error: null, task.CancelReason,
         caller.UserId, inserted.CreatedAt, inserted.CreatedAt, StartedAt: null,
-        EndedAt: task.Status == TaskRules.Cancelled ? inserted.CreatedAt : null, DeletedAt: null);
+        EndedAt: task.Status == TaskRules.Cancelled ? inserted.CreatedAt : null, DeletedAt: null,
+        WaitingOn: WaitingOn(task, inserted.CreatedAt));
+
+    /// <summary>
+    /// What <see cref="TaskReads.WaitingOnSql"/> would say of the new task, for the conditions known here; a concurrency
+    /// key at its limit shows from the next read on.
+    /// </summary>
+    private static RawJson? WaitingOn(PlannedTask task, DateTime now) => task switch
+    {
+        { Status: not TaskRules.Pending } => null,
+        { PendingParents: > 0 } => new RawJson($$"""{"parents": {{task.PendingParents}}}"""),
+        { ScheduledAt: { } at } when at > now => new RawJson(
+            $$"""{"scheduled_at": "{{at.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", System.Globalization.CultureInfo.InvariantCulture)}}"}"""),
+        _ => null,
+    };
 
     /// <summary>The same shape and order (by parent id) as <see cref="TaskReads.SelectSql"/> produces.</summary>
     private static RawJson DependsOnJson(PlannedTask task, List<PlannedTask> byIndex)
