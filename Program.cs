@@ -70,6 +70,7 @@ api.MapUsers();
 api.MapAudit();
 api.MapProjects();
 api.MapTasks();
+api.MapTaskQueries();
 
 
 return await app.RunWithStartupChecksAsync();

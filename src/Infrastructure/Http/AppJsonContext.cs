@@ -47,4 +47,8 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(CreateTaskRequest))]
 [JsonSerializable(typeof(BulkCreateTasksRequest))]
 [JsonSerializable(typeof(BulkCreateTasksResponse))]
+[JsonSerializable(typeof(ListResponse<TaskResponse>))]
+[JsonSerializable(typeof(TaskSearchResponse))]
+[JsonSerializable(typeof(ListResponse<TaskSearchResponse>))]
+[JsonSerializable(typeof(TaskTitleSuggestions))]
 public sealed partial class AppJsonContext : JsonSerializerContext;

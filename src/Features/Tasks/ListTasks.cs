@@ -1,0 +1,59 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Tasks;
+
+/// <summary>
+/// GET /tasks: the tasks the caller may read (enforced in the query), filtered, sorted by any declared key with the id
+/// breaking ties, a page at a time with keyset cursors bound to the sort and every filter. <c>q</c> narrows to the tasks
+/// whose text matches (websearch syntax) without changing the order; GET /tasks/search ranks by relevance instead.
+/// </summary>
+public static class ListTasks
+{
+    /// <summary>
+    /// Sorts: created_at (default, newest first), updated_at, priority, title, status and scheduled_at (nullable, nulls
+    /// last both ways); each has its keyset index in migration 8.
+    /// </summary>
+    internal static readonly ListDefinition<TaskRow, TaskResponse> Definition = new(
+        new SortKeys<TaskRow>("t.id", row => row.Id)
+            .Timestamp("created_at", "t.created_at", row => row.CreatedAt)
+            .Timestamp("updated_at", "t.updated_at", row => row.UpdatedAt)
+            .Number("priority", "t.priority", row => row.Priority)
+            .Text("title", "t.title", row => row.Title)
+            .Text("status", "t.status", row => row.Status)
+            .NullableTimestamp("scheduled_at", "t.scheduled_at", row => row.ScheduledAt)
+            .DefaultSort("-created_at"),
+        new ResponseFields<TaskResponse>(AppJsonContext.Default.TaskResponse));
+
+    public static async Task<Results<ListResult<TaskResponse>, ProblemHttpResult>> Handle(
+        [AsParameters] ListTasksQuery query,
+        Caller caller,
+        NpgsqlDataSource dataSource,
+        ListPaging paging,
+        CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        var filters = TaskFilters.Parse(query, errors);
+        var page = paging.Parse(query, Definition, filters.BindTo(new CursorBinding("tasks")), errors);
+        if (page is null)
+            return errors.ToQueryProblem();
+
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        var sql = filters.ApplyTo(new FilteredQuery(command), caller);
+        if (filters.Q is not null)
+            sql.Where(TaskFilters.Matches, "q", filters.Q);
+        sql.Complete(TaskReads.SelectSql, page.Keyset);
+
+        var rows = new List<TaskRow>(page.Keyset.Limit + 1);
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+                rows.Add(TaskRowReader.Read(reader));
+        }
+        return page.Result(rows, row => row.ToResponse());
+    }
+}
