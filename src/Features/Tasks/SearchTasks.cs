@@ -139,8 +139,7 @@ public static class SearchTasks
             errors.Add("q", "is required");
         var filters = TaskFilters.Parse(query, errors);
         // Everything but the cursor is judged first: the cursor's binding depends on the query the search settles on.
-        var exact = filters.BindTo(new CursorBinding("tasks.search")).With("corrected", null);
-        var firstPage = paging.Parse(query with { Cursor = null }, Definition, exact, errors);
+        var firstPage = paging.Parse(query with { Cursor = null }, Definition, Binding(filters, corrected: null), errors);
         if (firstPage is null || filters.Q is not { } q)
             return errors.ToQueryProblem();
 
@@ -154,13 +153,13 @@ public static class SearchTasks
         {
             fuzzy = corrected is not null
                 && await CountExactAsync(connection, caller, filters, exactQuery, cancellationToken) < FuzzyBelow;
-            page = fuzzy ? paging.Parse(query, Definition, Widened(filters, corrected!), errors) : firstPage;
+            page = fuzzy ? paging.Parse(query, Definition, Binding(filters, corrected), errors) : firstPage;
         }
         else
         {
-            page = corrected is null ? null : paging.Parse(query, Definition, Widened(filters, corrected), new ValidationErrors());
+            page = corrected is null ? null : paging.Parse(query, Definition, Binding(filters, corrected), new ValidationErrors());
             fuzzy = page is not null;
-            page ??= paging.Parse(query, Definition, exact, errors);
+            page ??= paging.Parse(query, Definition, Binding(filters, corrected: null), errors);
         }
         if (page is null)
             return errors.ToQueryProblem();
@@ -191,7 +190,8 @@ public static class SearchTasks
         return page.Result(rows, row => row.ToResponse());
     }
 
-    private static CursorBinding Widened(TaskFilters filters, string corrected) =>
+    /// <summary>A new binding per parse (parsing adds the sort to it): the filters and the correction the search settled on.</summary>
+    private static CursorBinding Binding(TaskFilters filters, string? corrected) =>
         filters.BindTo(new CursorBinding("tasks.search")).With("corrected", corrected);
 
     /// <summary>The exact query and "exact OR corrected" as tsquery text ('' when nothing is left to match).</summary>
