@@ -28,6 +28,39 @@ public static class ListTasks
             .DefaultSort("-created_at"),
         new ResponseFields<TaskResponse>(AppJsonContext.Default.TaskResponse));
 
+    // The first key's bound implied by the keyset predicate, per sortable non-nullable key: (descending, ascending).
+    private static readonly Dictionary<string, (string Descending, string Ascending)> LeadingBounds = new(StringComparer.Ordinal)
+    {
+        ["created_at"] = ("t.created_at <= @lead", "t.created_at >= @lead"),
+        ["updated_at"] = ("t.updated_at <= @lead", "t.updated_at >= @lead"),
+        ["priority"] = ("t.priority <= @lead", "t.priority >= @lead"),
+        ["title"] = ("t.title <= @lead", "t.title >= @lead"),
+        ["status"] = ("t.status <= @lead", "t.status >= @lead"),
+    };
+
+    /// <summary>
+    /// On a page after the first, "the first key is at or beyond the cursor's value": implied by the keyset predicate, but
+    /// the expanded form a mixed-direction sort needs (<c>(a &lt; x) OR (a = x AND b &gt; y) OR …</c>) does not give the
+    /// planner an index range by itself, so a deep page of <c>sort=-priority,created_at</c> would read every row before it.
+    /// Nullable keys are left out (the nulls after the values defeat a plain bound).
+    /// </summary>
+    private static void AddLeadingBound(FilteredQuery sql, KeysetPage<TaskRow> keyset)
+    {
+        if (keyset.After is not { } after || after[0].Kind == CursorValueKind.Null)
+            return;
+        var first = keyset.Sort.Normalized.Split(',')[0];
+        var descending = first.StartsWith('-');
+        if (!LeadingBounds.TryGetValue(descending ? first[1..] : first, out var bounds))
+            return;
+        var predicate = descending ? bounds.Descending : bounds.Ascending;
+        _ = after[0].Kind switch
+        {
+            CursorValueKind.Timestamp => sql.Where(predicate, "lead", after[0].AsTimestamp()),
+            CursorValueKind.Number => sql.Where(predicate, "lead", after[0].AsNumber()),
+            _ => sql.Where(predicate, "lead", after[0].AsText()),
+        };
+    }
+
     public static async Task<Results<ListResult<TaskResponse>, ProblemHttpResult>> Handle(
         [AsParameters] ListTasksQuery query,
         Caller caller,
@@ -46,6 +79,7 @@ public static class ListTasks
         var sql = filters.ApplyTo(new FilteredQuery(command), caller);
         if (filters.Q is not null)
             sql.Where(TaskFilters.Matches, "q", filters.Q);
+        AddLeadingBound(sql, page.Keyset);
         sql.Complete(TaskReads.SelectSql, page.Keyset);
 
         var rows = new List<TaskRow>(page.Keyset.Limit + 1);

@@ -81,6 +81,13 @@ internal sealed record TaskFilters(
     private const string ByScheduledBefore = "t.scheduled_at < @scheduledBefore";
     private const string Readable = ProjectAccess.OnTaskRow;
 
+    /// <summary>
+    /// The read rule of <see cref="ProjectAccess.OnTaskRow"/> (any membership role may read) as a list of project ids: the
+    /// search's GIN index (project_id, search_vector) takes it as an index condition, which the EXISTS form is not.
+    /// </summary>
+    private const string ReadableProjects =
+        "t.project_id = ANY(ARRAY(SELECT m.project_id FROM project_members m WHERE m.user_id = @callerId))";
+
     /// <summary>The full-text predicate of <c>q</c> ('english', as the generated column); websearch syntax never errors.</summary>
     public const string Matches = "t.search_vector @@ websearch_to_tsquery('english', @q)";
 
@@ -133,13 +140,18 @@ internal sealed record TaskFilters(
 
     /// <summary>
     /// Adds the access rule (only tasks of projects the caller may read) and every present filter but <c>q</c>, which
-    /// the list and the search each apply their own way.
+    /// the list and the search each apply their own way. <paramref name="accessAsProjectList"/>: the rule as
+    /// <c>project_id = ANY(…)</c>, for the search's composite GIN index; the list's keyset plans prefer the EXISTS form.
     /// </summary>
-    public FilteredQuery ApplyTo(FilteredQuery query, Caller caller)
+    public FilteredQuery ApplyTo(FilteredQuery query, Caller caller, bool accessAsProjectList = false)
     {
         var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
         // An admin reads everything: leaving the rule out keeps its text (and its cost) out of the plan altogether.
-        if (!callerIsAdmin)
+        if (!callerIsAdmin && accessAsProjectList)
+        {
+            query.Where(ReadableProjects, "callerId", callerId);
+        }
+        else if (!callerIsAdmin)
         {
             query.Where(Readable, "callerId", callerId)
                 .Parameter("callerIsAdmin", callerIsAdmin)

@@ -170,7 +170,7 @@ public static class SearchTasks
             return page.Result([], row => row.ToResponse());
 
         await using var command = connection.CreateCommand();
-        filters.ApplyTo(new FilteredQuery(command), caller)
+        filters.ApplyTo(new FilteredQuery(command), caller, accessAsProjectList: true)
             .Where(Matches, "query", tsQuery)
             .Complete(PageSelect, page.Keyset);
         command.CommandText = PageStart + command.CommandText + PageEnd;
@@ -276,7 +276,7 @@ public static class SearchTasks
         if (exactQuery.Length == 0)
             return 0;
         await using var command = connection.CreateCommand();
-        filters.ApplyTo(new FilteredQuery(command), caller)
+        filters.ApplyTo(new FilteredQuery(command), caller, accessAsProjectList: true)
             .Where(Matches, "query", exactQuery)
             .Parameter("fuzzyBelow", FuzzyBelow)
             .Complete(CountSelect, CountTail);

@@ -11,7 +11,7 @@ public sealed record SuggestTaskTitlesQuery
     [FromQuery(Name = "q")] public string? Q { get; init; }
 }
 
-/// <summary>Up to ten distinct titles, in case-insensitive byte order.</summary>
+/// <summary>Up to ten titles, distinct ignoring case (one spelling of each), in case-insensitive byte order.</summary>
 public sealed record TaskTitleSuggestions(IReadOnlyList<string> Suggestions);
 
 /// <summary>
@@ -27,7 +27,7 @@ public static class SuggestTaskTitles
     // Written as a range on the indexed expression (not LIKE), so a generic plan of the prepared statement still scans
     // only the prefix's range; U+10FFFF sorts after every character that can follow the prefix in UTF-8 byte order.
     private const string SuggestSql = """
-        SELECT DISTINCT lower(t.title) COLLATE "C", t.title
+        SELECT DISTINCT ON (lower(t.title) COLLATE "C") t.title
         FROM tasks t
         WHERE t.deleted_at IS NULL
           AND lower(t.title) COLLATE "C" >= lower(@prefix) COLLATE "C"
@@ -38,7 +38,7 @@ public static class SuggestTaskTitles
 
     private const string OrderSql = """
 
-        ORDER BY 1, 2
+        ORDER BY lower(t.title) COLLATE "C"
         LIMIT @maxSuggestions
         """;
 
@@ -78,7 +78,7 @@ public static class SuggestTaskTitles
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
-                titles.Add(reader.GetString(1));
+                titles.Add(reader.GetString(0));
         }
         // Per caller (access decides the titles), and stale within seconds: a short private cache spares repeated keystrokes.
         response.Headers.CacheControl = "private, max-age=10";
