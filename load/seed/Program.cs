@@ -225,16 +225,22 @@ internal sealed class Seeder(NpgsqlDataSource dataSource, SeedOptions options)
         var words = Enumerable.Range(0, 2000).Select(_ => faker.Lorem.Word()).Distinct().ToArray();
         var nouns = Enumerable.Range(0, 500).Select(_ => faker.Commerce.ProductName()).Distinct().ToArray();
 
-        await using var taskConnection = await dataSource.OpenConnectionAsync();
-        await using var edgeConnection = await dataSource.OpenConnectionAsync();
-        await using var tasks = await taskConnection.BeginBinaryImportAsync("""
+        // Two task streams on two connections, batches alternating between them: the server computes each row's generated
+        // search vector, and two backends do that on two cores. Edges stream on a third connection.
+        await using var taskConnections = new ConnectionPair(
+            await OpenBulkConnectionAsync(), await OpenBulkConnectionAsync());
+        await using var edgeConnection = await OpenBulkConnectionAsync();
+        const string copyTasks = """
             COPY tasks (id, project_id, title, description, kind, status, priority, metadata, timeout_seconds, scheduled_at, max_retries,
                         attempt, concurrency_key, batch_id, assignee_id, output, error, cancel_reason, pending_parents, created_by,
                         created_at, updated_at, started_at, ended_at, deleted_at)
             FROM STDIN (FORMAT BINARY)
-            """);
+            """;
+        await using var tasksEven = await taskConnections.First.BeginBinaryImportAsync(copyTasks);
+        await using var tasksOdd = await taskConnections.Second.BeginBinaryImportAsync(copyTasks);
         await using var edges = await edgeConnection.BeginBinaryImportAsync(
             "COPY task_dependencies (child_id, parent_id, require) FROM STDIN (FORMAT BINARY)");
+        var batchNumber = 0;
 
         var random = faker.Random;
         var batchIds = new List<Guid>();
@@ -245,6 +251,7 @@ internal sealed class Seeder(NpgsqlDataSource dataSource, SeedOptions options)
             var size = Math.Min(random.Int(20, 200), total - index);
             var project = projects[random.Int(0, projects.Length - 1)];
             var batchId = Guid.CreateVersion7();
+            var tasks = batchNumber++ % 2 == 0 ? tasksEven : tasksOdd;
             var age = (double)index / total;
             batchIds.Clear();
             batchStatuses.Clear();
@@ -306,10 +313,37 @@ internal sealed class Seeder(NpgsqlDataSource dataSource, SeedOptions options)
             }
         }
         // The server finishes the statements (foreign-key checks, generated columns) after the last row: no client timeout.
-        tasks.Timeout = TimeSpan.Zero;
+        tasksEven.Timeout = TimeSpan.Zero;
+        tasksOdd.Timeout = TimeSpan.Zero;
         edges.Timeout = TimeSpan.Zero;
-        await tasks.CompleteAsync();
+        await Task.WhenAll(tasksEven.CompleteAsync().AsTask(), tasksOdd.CompleteAsync().AsTask());
         await edges.CompleteAsync();
+    }
+
+    /// <summary>
+    /// A connection for a bulk COPY. As a superuser, <c>session_replication_role = replica</c> skips the foreign-key
+    /// triggers (the generator only writes ids it created, as pg_restore --disable-triggers trusts its dump); without the
+    /// privilege the checks simply run.
+    /// </summary>
+    private async Task<NpgsqlConnection> OpenBulkConnectionAsync()
+    {
+        var connection = await dataSource.OpenConnectionAsync();
+        await using var superuser = new NpgsqlCommand("SELECT rolsuper FROM pg_roles WHERE rolname = current_user", connection);
+        if (await superuser.ExecuteScalarAsync() is true)
+        {
+            await using var replica = new NpgsqlCommand("SET session_replication_role = replica", connection);
+            await replica.ExecuteNonQueryAsync();
+        }
+        return connection;
+    }
+
+    private sealed record ConnectionPair(NpgsqlConnection First, NpgsqlConnection Second) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await First.DisposeAsync();
+            await Second.DisposeAsync();
+        }
     }
 
     /// <summary>Old work has finished (mostly well); the last few percent is still running or waiting.</summary>
