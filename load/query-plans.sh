@@ -46,6 +46,19 @@ explain() { # <label> <sql>
     fi
 }
 
+# The same under "bitmap scans only" (SET LOCAL in a transaction), as ListTasks and SearchTasks run a full-text count and,
+# when the count is small, the list itself (TaskFilters.CountMatchesAsync).
+explain_bitmap() { # <label> <sql>
+    printf '\n### %s\n' "$1"
+    local plan
+    plan=$(psql_db -c "BEGIN" -c "SET LOCAL enable_seqscan = off" -c "SET LOCAL enable_indexscan = off" \
+        -c "EXPLAIN (ANALYZE, BUFFERS) $2" -c "COMMIT")
+    if [[ ${FULL:-0} == 1 ]]; then echo "$plan"; return; fi
+    grep -E -- '->|^[A-Z][a-zA-Z ]+ +\(cost|Index Cond|Rows Removed' <<<"$plan" | grep -v 'never executed' | head -12 || true
+    grep -m1 -E 'Buffers: shared' <<<"$plan" || true
+    grep -E 'Execution Time' <<<"$plan"
+}
+
 list() { # <label> <predicates (after WHERE)> <order by>
     explain "$1" "$select_sql WHERE $2 ORDER BY $3 LIMIT 51"
 }
@@ -77,7 +90,11 @@ for who in admin member; do
     list "$who: updated_after (last day)" "$live AND t.updated_at > now() - interval '1 day'" "t.created_at DESC, t.id DESC"
     list "$who: scheduled_after" "$live AND t.scheduled_at > now()" "t.created_at DESC, t.id DESC"
     list "$who: include_deleted=true" "$access" "t.created_at DESC, t.id DESC"
-    list "$who: q=deploy (list order)" "$live AND t.search_vector @@ websearch_to_tsquery('english', 'deploy')" "t.created_at DESC, t.id DESC"
+    explain_bitmap "$who: q= count through the GIN index (deploy, capped at 1000)" \
+        "SELECT count(*) FROM (SELECT FROM tasks t WHERE $search_access AND t.deleted_at IS NULL AND t.search_vector @@ websearch_to_tsquery('english', 'deploy') LIMIT 1000) matches"
+    list "$who: q=deploy (many matches: list order, sort index)" "$live AND t.search_vector @@ websearch_to_tsquery('english', 'deploy')" "t.created_at DESC, t.id DESC"
+    explain_bitmap "$who: q=delpoy (few matches: bitmap scans, then sort)" "$select_sql WHERE $search_access AND t.deleted_at IS NULL
+        AND t.search_vector @@ websearch_to_tsquery('english', 'delpoy') ORDER BY t.created_at DESC, t.id DESC LIMIT 51"
 
     rank="round(ts_rank_cd(t.search_vector, \$q\$'deploy' & 'granit'\$q\$::tsquery) * 1000000)::bigint"
     explain "$who: GET /tasks/search?q=deploy granite, first page" "WITH page AS MATERIALIZED (
@@ -89,7 +106,7 @@ for who in admin member; do
     rank1="round(ts_rank_cd(t.search_vector, \$q\$'deploy'\$q\$::tsquery) * 1000000)::bigint"
     explain "$who: GET /tasks/search?q=deploy (one word in 6 % of all titles), first page" "SELECT t.id, $rank1 AS rank_key FROM tasks t
         WHERE $search_access AND t.deleted_at IS NULL AND t.search_vector @@ \$q\$'deploy'\$q\$::tsquery ORDER BY $rank1 DESC, t.id DESC LIMIT 51"
-    explain "$who: search count for the typo decision (exact, LIMIT 10)" \
+    explain_bitmap "$who: search count for the typo decision (exact, LIMIT 10)" \
         "SELECT count(*) FROM (SELECT FROM tasks t WHERE $search_access AND t.deleted_at IS NULL AND t.search_vector @@ \$q\$'delpoy'\$q\$::tsquery LIMIT 10) matches"
     explain "$who: suggest q=deploy gr" "SELECT DISTINCT ON (lower(t.title) COLLATE \"C\") t.title FROM tasks t
         WHERE t.deleted_at IS NULL AND lower(t.title) COLLATE \"C\" >= lower('Deploy Gr') COLLATE \"C\"

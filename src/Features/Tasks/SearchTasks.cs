@@ -82,9 +82,6 @@ public static class SearchTasks
           AND similarity(c.term, w.word) >= @minSimilarity
         """;
 
-    private const string CountSelect = "SELECT count(*) FROM (SELECT FROM tasks t";
-    private const string CountTail = "LIMIT @fuzzyBelow) matches";
-
     private const string PageSelect = "SELECT t.id, " + RankKey + " AS rank_key\nFROM tasks t";
 
     // The page is chosen on (rank, id) alone; only its rows are read whole and highlighted.
@@ -152,7 +149,7 @@ public static class SearchTasks
         if (query.Cursor is null)
         {
             fuzzy = corrected is not null
-                && await CountExactAsync(connection, caller, filters, exactQuery, cancellationToken) < FuzzyBelow;
+                && (exactQuery.Length == 0 || await CountExactAsync(connection, caller, filters, exactQuery, cancellationToken) < FuzzyBelow);
             page = fuzzy ? paging.Parse(query, Definition, Binding(filters, corrected), errors) : firstPage;
         }
         else
@@ -273,13 +270,10 @@ public static class SearchTasks
     private static async Task<long> CountExactAsync(
         NpgsqlConnection connection, Caller caller, TaskFilters filters, string exactQuery, CancellationToken cancellationToken)
     {
-        if (exactQuery.Length == 0)
-            return 0;
-        await using var command = connection.CreateCommand();
-        filters.ApplyTo(new FilteredQuery(command), caller, accessAsProjectList: true)
-            .Where(Matches, "query", exactQuery)
-            .Parameter("fuzzyBelow", FuzzyBelow)
-            .Complete(CountSelect, CountTail);
-        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+        // Its own transaction: the count leaves it limited to bitmap scans (see TaskFilters.CountMatchesAsync).
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var count = await filters.CountMatchesAsync(connection, caller, Matches, "query", exactQuery, FuzzyBelow, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return count;
     }
 }
