@@ -10,7 +10,7 @@ dev_connection = $$(scripts/pg.sh connstr $(DEV_DATABASE) $(DEV_INSTANCE))
 DEV_JWT_KEY_FILE := .data/dev-jwt-signing-key
 MIGRATOR := dotnet run --project migrations/TaskRunner.Migrations.csproj -c Release --
 
-.PHONY: help run test stop db migrate seed build publish k6-check bench-startup bench-ops clean
+.PHONY: help run test stop db migrate seed seed-1m build publish k6-check bench-startup bench-ops bench-queries clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -40,6 +40,12 @@ migrate: db ## apply pending migrations to the development database
 seed: migrate ## insert the demo data (idempotent)
 	@$(MIGRATOR) seed-demo --Database:ConnectionString="$(dev_connection)"
 
+seed-1m: ## a private PostgreSQL "seed1m" with database taskrunner_1m: migrated, 1,000,000 tasks (load/seed), ~2-3 min
+	@scripts/pg.sh start seed1m
+	@scripts/pg.sh -i seed1m psql -qc "DROP DATABASE IF EXISTS taskrunner_1m WITH (FORCE)" -c "CREATE DATABASE taskrunner_1m"
+	@$(MIGRATOR) up --Database:ConnectionString="$$(scripts/pg.sh connstr taskrunner_1m seed1m)" >/dev/null
+	@dotnet run --project load/seed -c Release -- --connection "$$(scripts/pg.sh connstr taskrunner_1m seed1m)"
+
 build: ## JIT build of everything (fast feedback)
 	@dotnet build tests/TaskRunner.Tests.csproj -nodeReuse:false
 
@@ -52,6 +58,9 @@ k6-check: ## type-check the k6 suite against @types/k6
 
 bench-startup: publish migrate ## AOT start-to-ready, idle RSS and size
 	@TASKRUNNER_DB="$(dev_connection)" load/startup-bench.sh
+
+bench-queries: ## list/search/suggest latency on the 1M data set (after make publish seed-1m)
+	@load/query-bench.sh
 
 bench-ops: ## wrk against the operational endpoints of a running service
 	@BASE_URL=$(URL) load/ops-bench.sh

@@ -82,6 +82,7 @@ api.MapTaskEditing();
 api.MapExecution();
 api.MapSchedules();
 api.MapCluster();
+api.MapTaskQueries();
 
 
 return await app.RunWithStartupChecksAsync();

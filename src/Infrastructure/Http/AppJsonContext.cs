@@ -75,4 +75,8 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(ScheduleResponse))]
 [JsonSerializable(typeof(ListResponse<ScheduleResponse>))]
 [JsonSerializable(typeof(NodesResponse))]
+[JsonSerializable(typeof(ListResponse<TaskResponse>))]
+[JsonSerializable(typeof(TaskSearchResponse))]
+[JsonSerializable(typeof(ListResponse<TaskSearchResponse>))]
+[JsonSerializable(typeof(TaskTitleSuggestions))]
 public sealed partial class AppJsonContext : JsonSerializerContext;
