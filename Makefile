@@ -10,7 +10,7 @@ dev_connection = $$(scripts/pg.sh connstr $(DEV_DATABASE) $(DEV_INSTANCE))
 DEV_JWT_KEY_FILE := .data/dev-jwt-signing-key
 MIGRATOR := dotnet run --project migrations/TaskRunner.Migrations.csproj -c Release --
 
-.PHONY: help run test stop db migrate seed seed-1m build publish k6-check bench-startup bench-ops bench-queries clean
+.PHONY: help run test stop db migrate seed seed-1m build publish k6-check bench-startup bench-ops bench-queries bench-tasks clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ k6-check: ## type-check the k6 suite against @types/k6
 
 bench-startup: publish migrate ## AOT start-to-ready, idle RSS and size
 	@TASKRUNNER_DB="$(dev_connection)" load/startup-bench.sh
+
+bench-tasks: ## write model: 1,000-task bulk create, single create and GET /tasks/{id} against the box's ceiling (after make publish)
+	@load/tasks-bench.sh
 
 bench-queries: ## list/search/suggest latency on the 1M data set (after make publish seed-1m)
 	@load/query-bench.sh
