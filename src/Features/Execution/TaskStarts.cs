@@ -22,7 +22,7 @@ internal static class TaskStarts
     private const int MaxLeaseSeconds = 86_400;
 
     /// <summary>Whether task <c>t</c> is pushed (it has a start action) rather than claimed. jsonb array containment.</summary>
-    public const string HasStartActionSql = """t.actions @> '[{"trigger": "start"}]'""";
+    public const string HasStartActionSql = " t.actions @> '[{\"trigger\": \"start\"}]' ";
 
     /// <summary>
     /// Opens a candidate query: the keys whose rule is already full in this snapshot, skipped while walking the ready
@@ -36,11 +36,11 @@ internal static class TaskStarts
         """;
 
     /// <summary>Task <c>t</c> may start now, as far as its own row says (the walk of tasks_ready_idx).</summary>
-    public const string ReadySql = """
+    public const string ReadySql = "\n" + """
         t.status = 'pending' AND t.pending_parents = 0 AND t.deleted_at IS NULL
           AND (t.scheduled_at IS NULL OR t.scheduled_at <= now())
           AND (t.concurrency_key IS NULL OR t.concurrency_key <> ALL (ARRAY(SELECT concurrency_key FROM saturated)))
-        """;
+        """ + "\n";
 
     // In key order, so starters of several keys never deadlock. Held until commit: the next starter of a key counts after us.
     private const string LockRulesSql = """
