@@ -44,7 +44,7 @@ dotnet run --project "$ROOT/migrations/TaskRunner.Migrations.csproj" -c Release 
 log "service on $BASE_URL"
 key=$(head -c 32 /dev/urandom | base64)
 Database__ConnectionString="$DB" Urls=$BASE_URL Auth__JwtSigningKeys__bench="$key" Auth__JwtActiveKeyId=bench \
-    Cursors__SigningKey="$key" RateLimiting__Api__PermitLimit=100000000 Shutdown__DrainDelaySeconds=0 \
+    Cursors__SigningKey="$key" RateLimiting__Api__PermitLimit=1000000 Shutdown__DrainDelaySeconds=0 \
     Logging__LogLevel__Default=Warning "$BINARY" >"$WORK/service.log" 2>&1 &
 service_pid=$!
 for _ in $(seq 100); do curl -sf "$BASE_URL/health/ready" >/dev/null && break; sleep 0.1; done
