@@ -29,9 +29,10 @@ public sealed record CompleteTasksResponse(IReadOnlyList<CompleteResultResponse>
 
 /// <summary>
 /// POST /tasks/{id}/complete and POST /tasks/complete. In one transaction: lock the reported tasks (in id order, so
-/// concurrent batches do not deadlock), check each report against the task's status and current lease, then set-based —
-/// end the tasks (or send failures with retries left back to pending with backoff), drop their leases, write their trigger
-/// deliveries — and propagate through the graph (<see cref="Lifecycle.PropagateAsync"/>). Freed concurrency slots need no
+/// concurrent batches do not deadlock), check each report against the task's status and current lease, then end them
+/// set-based through <see cref="Lifecycle.EndAsync"/> (the path timeouts and expired leases take too): end the tasks (or
+/// send failures with retries left back to pending with backoff), drop their leases, write their trigger deliveries, and
+/// propagate through the graph. Freed concurrency slots need no
 /// bookkeeping: limits count running tasks. The ready-task trigger NOTIFYs waiting claimers at commit.
 /// </summary>
 public static class CompleteTasks
@@ -41,7 +42,7 @@ public static class CompleteTasks
     private const int MaxErrorLength = 10_000;
 
     private const string LockSql = """
-        SELECT t.id, t.status, t.kind, t.attempt, t.max_retries
+        SELECT t.id, t.status, t.attempt, t.max_retries
         FROM tasks t
         WHERE t.id = ANY (@ids::uuid[]) AND t.deleted_at IS NULL
           AND
@@ -54,38 +55,11 @@ public static class CompleteTasks
     // After the task locks: every change of a lease's token happens under its task's lock, so this read is current.
     private const string LeasesSql = "SELECT task_id, lease_token FROM task_leases WHERE task_id = ANY (@ids::uuid[])";
 
-    private const string FinishSql = """
-        WITH reports AS (
-            SELECT * FROM unnest(@ids::uuid[], @statuses::text[], @outputs::text[], @errors::text[], @retryDelays::double precision[])
-                AS r (id, status, output, error, retry_delay)
-        ),
-        updated AS (
-            UPDATE tasks t
-            SET status = CASE WHEN r.retry_delay IS NULL THEN r.status ELSE 'pending' END,
-                ended_at = CASE WHEN r.retry_delay IS NULL THEN now() END,
-                scheduled_at = CASE WHEN r.retry_delay IS NULL THEN t.scheduled_at ELSE now() + make_interval(secs => r.retry_delay) END,
-                output = r.output::jsonb,
-                error = r.error
-            FROM reports r
-            WHERE t.id = r.id
-            RETURNING t.id, t.status, t.kind, t.attempt, t.actions, t.output, t.error, t.scheduled_at
-        ),
-        dropped AS (
-            DELETE FROM task_leases l USING reports r WHERE l.task_id = r.id
-        ),
-        ended AS (SELECT * FROM updated WHERE status <> 'pending'),
-        deliveries AS (
-        """ + Lifecycle.EndDeliveriesSql + """
-        )
-        SELECT id, status, scheduled_at FROM updated
-        """;
-
     private sealed record Report(Guid TaskId, long? LeaseToken, string Status, string? Output, string? Error);
 
-    private sealed record LockedTask(string Status, string Kind, int Attempt, int MaxRetries);
+    private sealed record LockedTask(string Status, int Attempt, int MaxRetries);
 
-    private sealed record Outcome(List<CompleteResultResponse> Results, List<(string Kind, string Status)> Finished, List<string> Retried,
-        List<Lifecycle.EndedTask> Cancelled, TaskRow? Task);
+    private sealed record Outcome(List<CompleteResultResponse> Results, Lifecycle.Ending Ending, TaskRow? Task);
 
     public static async Task<Results<Ok<TaskResponse>, ProblemHttpResult>> CompleteOne(
         Guid id, CompleteTaskRequest request, Caller caller, HttpContext http, NpgsqlDataSource dataSource,
@@ -99,7 +73,7 @@ public static class CompleteTasks
         var outcome = await dataSource.InTransactionAsync(
             (connection, transaction) => ApplyAsync(connection, transaction, caller, [report], options.Value, readBack: true, cancellationToken),
             cancellationToken);
-        Record(metrics, outcome);
+        metrics.Ended(outcome.Ending);
         var result = outcome.Results[0];
         if (result.Status == "not_found")
             return Problems.NotFound("No such task.");
@@ -141,7 +115,7 @@ public static class CompleteTasks
         var outcome = await dataSource.InTransactionAsync(
             (connection, transaction) => ApplyAsync(connection, transaction, caller, reports, options.Value, readBack: false, cancellationToken),
             cancellationToken);
-        Record(metrics, outcome);
+        metrics.Ended(outcome.Ending);
         return TypedResults.Ok(new CompleteTasksResponse(outcome.Results));
     }
 
@@ -214,23 +188,18 @@ public static class CompleteTasks
             }
         }
         if (accepted.Count == 0)
-            return new Outcome(results, [], [], [], null);
+            return new Outcome(results, Lifecycle.Ending.None, null);
 
-        var finished = await FinishAsync(connection, transaction, accepted, cancellationToken);
-        var cancelled = await Lifecycle.PropagateAsync(connection, transaction,
-            finished.Where(task => task.Status == TaskRules.Succeeded).Select(task => task.Id).ToArray(),
-            finished.Where(task => task.Status == TaskRules.Failed).Select(task => task.Id).ToArray(),
+        var ending = await Lifecycle.EndAsync(connection, transaction,
+            accepted.Select(item => new Lifecycle.End(item.Report.TaskId, item.Report.Status, item.Report.Output, item.Report.Error, item.RetryDelay)).ToList(),
             cancellationToken);
 
-        var byId = finished.ToDictionary(task => task.Id);
+        var byId = ending.Ended.ToDictionary(task => task.Id);
         for (var i = 0; i < results.Count; i++)
             if (results[i].Status == "ok" && byId.TryGetValue(results[i].TaskId, out var task))
                 results[i] = results[i] with { TaskStatus = task.Status, RetryAt = task.Status == TaskRules.Pending ? task.ScheduledAt : null };
-        var kinds = accepted.ToDictionary(item => item.Report.TaskId, item => locked[item.Report.TaskId].Kind);
         var row = readBack ? await Lifecycle.ReadAsync(connection, transaction, reports[0].TaskId, cancellationToken) : null;
-        return new Outcome(results,
-            finished.Where(task => task.Status != TaskRules.Pending).Select(task => (kinds[task.Id], task.Status)).ToList(),
-            finished.Where(task => task.Status == TaskRules.Pending).Select(task => kinds[task.Id]).ToList(), cancelled, row);
+        return new Outcome(results, ending, row);
     }
 
     private static CompleteResultResponse Conflict(Guid id, string status, string detail) => new(id, "conflict", status, null, detail);
@@ -249,43 +218,13 @@ public static class CompleteTasks
         var leases = new Dictionary<Guid, long>(ids.Length);
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
-            tasks[reader.GetGuid(0)] = new LockedTask(reader.GetString(1), reader.GetString(2), reader.GetInt32(3), reader.GetInt32(4));
+            tasks[reader.GetGuid(0)] = new LockedTask(reader.GetString(1), reader.GetInt32(2), reader.GetInt32(3));
         await reader.NextResultAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
             leases[reader.GetGuid(0)] = reader.GetInt64(1);
         return (tasks, leases);
     }
 
-    private sealed record FinishedTask(Guid Id, string Status, DateTime? ScheduledAt);
-
-    private static async Task<List<FinishedTask>> FinishAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, List<(Report Report, double? RetryDelay)> accepted,
-        CancellationToken cancellationToken)
-    {
-        await using var command = new NpgsqlCommand(FinishSql, connection, transaction);
-        command.Parameters.Add(Sql.Parameter("ids", accepted.Select(item => item.Report.TaskId).ToArray()));
-        command.Parameters.Add(Sql.Parameter("statuses", accepted.Select(item => item.Report.Status).ToArray()));
-        command.Parameters.Add(Sql.Parameter("outputs", accepted.Select(item => item.Report.Output).ToArray()));
-        command.Parameters.Add(Sql.Parameter("errors", accepted.Select(item => item.Report.Error).ToArray()));
-        command.Parameters.Add(Sql.Parameter("retryDelays", accepted.Select(item => item.RetryDelay).ToArray()));
-        var finished = new List<FinishedTask>(accepted.Count);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-            finished.Add(new FinishedTask(reader.GetGuid(0), reader.GetString(1),
-                reader.IsDBNull(2) ? null : reader.GetFieldValue<DateTime>(2)));
-        return finished;
-    }
-
-    private static void Record(EngineMetrics metrics, Outcome outcome)
-    {
-        foreach (var (kind, status) in outcome.Finished)
-            metrics.Finished(kind, status);
-        foreach (var task in outcome.Cancelled)
-            metrics.Finished(task.Kind, TaskRules.Cancelled);
-        metrics.Propagated("cancelled", outcome.Cancelled.Count);
-        foreach (var kind in outcome.Retried)
-            metrics.Retried(kind);
-    }
 }
 
 /// <summary>Exponential backoff with equal jitter: attempt n waits between half and all of min(max, base·2^(n-1)).</summary>

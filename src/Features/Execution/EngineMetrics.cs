@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using TaskRunner.Features.Tasks;
 using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Features.Execution;
@@ -9,37 +10,66 @@ namespace TaskRunner.Features.Execution;
 /// </summary>
 public sealed class EngineMetrics
 {
+    private readonly TimeProvider clock;
     private readonly Counter<long> started;
     private readonly Counter<long> finished;
     private readonly Counter<long> retried;
     private readonly Counter<long> propagated;
+    private readonly Counter<long> dispatches;
+    private readonly Counter<long> sweeperRuns;
+    private readonly Counter<long> swept;
     private readonly Histogram<double> claimDuration;
     private readonly Histogram<double> readyToStarted;
+    private readonly Lock depthGate = new();
+    private (long Push, long Pull, DateTimeOffset Until)? readyDepth;
 
-    public EngineMetrics(IMeterFactory meters)
+    public EngineMetrics(IMeterFactory meters, TimeProvider clock)
     {
+        this.clock = clock;
         var meter = meters.Create(Telemetry.ServiceName);
-        started = meter.CreateCounter<long>("taskrunner.tasks.started", "{task}", "Tasks started (claimed by a pull worker)");
+        started = meter.CreateCounter<long>("taskrunner.tasks.started", "{task}",
+            "Tasks started, by kind and how (via=pull: claimed by a worker; via=push: dispatched by the leader)");
         finished = meter.CreateCounter<long>("taskrunner.tasks.finished", "{task}", "Tasks that reached a terminal status, by kind and status");
-        retried = meter.CreateCounter<long>("taskrunner.tasks.retried", "{task}", "Failed attempts sent back to pending for another try");
+        retried = meter.CreateCounter<long>("taskrunner.tasks.retried", "{task}",
+            "Failed, timed-out or lease-expired attempts sent back to pending for another try");
         propagated = meter.CreateCounter<long>("taskrunner.tasks.propagated", "{task}",
             "Descendants cancelled as upstream_failed, or revived by a retry, through the dependency graph");
+        dispatches = meter.CreateCounter<long>("taskrunner.engine.dispatches", "{transaction}",
+            "Dispatch transactions of the leader that started at least one task (tasks: taskrunner.tasks.started{via=push})");
+        sweeperRuns = meter.CreateCounter<long>("taskrunner.engine.sweeper.runs", "{run}", "Sweeps of the leader over timeouts and expired leases");
+        swept = meter.CreateCounter<long>("taskrunner.engine.sweeper.tasks", "{task}",
+            "Running tasks the sweeper ended, by reason (timed_out, lease_expired) and outcome (retried, ended)");
         claimDuration = meter.CreateHistogram<double>("taskrunner.claim.duration", "s", "Time of one claim transaction (without long-poll waiting)");
         readyToStarted = meter.CreateHistogram<double>("taskrunner.tasks.ready_to_started", "s",
             "From the moment a task became ready (created, scheduled time, or last parent ended) to its start");
+        meter.CreateObservableGauge("taskrunner.engine.ready_queue.depth", ObserveReadyDepth, "{task}",
+            "Tasks ready to start now, by how they start (via=push|pull); reported by the leader only, refreshed by each sweep");
     }
 
-    public void Started(string kind, double secondsSinceReady)
+    public void Started(string kind, double secondsSinceReady, string via)
     {
-        var tag = new KeyValuePair<string, object?>("kind", kind);
-        started.Add(1, tag);
-        readyToStarted.Record(Math.Max(0, secondsSinceReady), tag);
+        var kindTag = new KeyValuePair<string, object?>("kind", kind);
+        started.Add(1, kindTag, new KeyValuePair<string, object?>("via", via));
+        readyToStarted.Record(Math.Max(0, secondsSinceReady), kindTag);
+    }
+
+    /// <summary>What <see cref="Lifecycle.EndAsync"/> did: tasks finished or retried, descendants cancelled.</summary>
+    internal void Ended(Lifecycle.Ending ending)
+    {
+        foreach (var task in ending.Ended)
+        {
+            if (task.Status == TaskRules.Pending)
+                retried.Add(1, new KeyValuePair<string, object?>("kind", task.Kind));
+            else
+                Finished(task.Kind, task.Status);
+        }
+        foreach (var task in ending.Cancelled)
+            Finished(task.Kind, TaskRules.Cancelled);
+        Propagated("cancelled", ending.Cancelled.Count);
     }
 
     public void Finished(string kind, string status) =>
         finished.Add(1, new KeyValuePair<string, object?>("kind", kind), new KeyValuePair<string, object?>("status", status));
-
-    public void Retried(string kind) => retried.Add(1, new KeyValuePair<string, object?>("kind", kind));
 
     public void Propagated(string outcome, int count)
     {
@@ -48,4 +78,42 @@ public sealed class EngineMetrics
     }
 
     public void Claimed(TimeSpan duration) => claimDuration.Record(duration.TotalSeconds);
+
+    public void Dispatched() => dispatches.Add(1);
+
+    internal void Swept(string reason, Lifecycle.Ending ending)
+    {
+        var retriedCount = ending.Ended.Count(task => task.Status == TaskRules.Pending);
+        var reasonTag = new KeyValuePair<string, object?>("reason", reason);
+        if (retriedCount > 0)
+            swept.Add(retriedCount, reasonTag, new KeyValuePair<string, object?>("outcome", "retried"));
+        if (ending.Ended.Count > retriedCount)
+            swept.Add(ending.Ended.Count - retriedCount, reasonTag, new KeyValuePair<string, object?>("outcome", "ended"));
+    }
+
+    public void SweeperRan() => sweeperRuns.Add(1);
+
+    /// <summary>
+    /// The ready queue as the leader last counted it, reported until <paramref name="validFor"/> passes: a node that stops
+    /// leading stops reporting by itself, so summing the gauge over nodes never counts the queue twice.
+    /// </summary>
+    public void ReadyQueue(long push, long pull, TimeSpan validFor)
+    {
+        lock (depthGate)
+            readyDepth = (push, pull, clock.GetUtcNow() + validFor);
+    }
+
+    private IEnumerable<Measurement<long>> ObserveReadyDepth()
+    {
+        (long Push, long Pull, DateTimeOffset Until)? depth;
+        lock (depthGate)
+            depth = readyDepth;
+        if (depth is not { } value || value.Until < clock.GetUtcNow())
+            return [];
+        return
+        [
+            new Measurement<long>(value.Push, new KeyValuePair<string, object?>("via", "push")),
+            new Measurement<long>(value.Pull, new KeyValuePair<string, object?>("via", "pull")),
+        ];
+    }
 }

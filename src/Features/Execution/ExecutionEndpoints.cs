@@ -10,6 +10,9 @@ public static class ExecutionEndpoints
         services.AddSingleton<EngineMetrics>();
         services.AddSingleton<ReadyTasks>();
         services.AddHostedService(provider => provider.GetRequiredService<ReadyTasks>());
+        // After ReadyTasks: hosts stop in reverse order, so the dispatcher stops before the wake-ups it waits on.
+        services.AddHostedService<Dispatcher>();
+        services.AddHostedService<Sweeper>();
         return services;
     }
 
@@ -25,7 +28,8 @@ public static class ExecutionEndpoints
             .WithSummary("Pull workers: atomically claim up to `limit` (≤ 100) ready tasks — highest priority, then oldest — of the projects "
                 + "the caller edits (workers use an API key of a project editor), respecting concurrency limits. Each comes back running with a "
                 + "`lease_token` (fencing token), `lease_expires_at` and its parents' results. With `wait_seconds` (≤ 30) the call long-polls "
-                + "until work is ready. An expired lease is taken back while the task has retries left.")
+                + "until work is ready. Tasks with a `start` action are never claimed: the leader pushes them. An expired lease is taken "
+                + "back by the leader's sweeper: the task is ready again while it has retries left, else it fails.")
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         tasks.MapPost("/complete", CompleteTasks.CompleteMany)
             .WithName("CompleteTasksInBulk")

@@ -29,6 +29,74 @@ internal static class Lifecycle
                                                             WHEN 'cancelled' THEN 'cancel' WHEN 'timed_out' THEN 'timeout' END)
         """;
 
+    // Every way a running task's attempt ends: a report, a timeout, an expired lease. Each row of the unnest ends one task —
+    // or, with a retry delay, sends it back to pending for another attempt — drops its lease and writes its deliveries.
+    private const string EndSql = """
+        WITH reports AS (
+            SELECT * FROM unnest(@ids::uuid[], @statuses::text[], @outputs::text[], @errors::text[], @retryDelays::double precision[])
+                AS r (id, status, output, error, retry_delay)
+        ),
+        updated AS (
+            UPDATE tasks t
+            SET status = CASE WHEN r.retry_delay IS NULL THEN r.status ELSE 'pending' END,
+                ended_at = CASE WHEN r.retry_delay IS NULL THEN now() END,
+                scheduled_at = CASE WHEN r.retry_delay IS NULL THEN t.scheduled_at ELSE now() + make_interval(secs => r.retry_delay) END,
+                output = r.output::jsonb,
+                error = r.error
+            FROM reports r
+            WHERE t.id = r.id
+            RETURNING t.id, t.status, t.kind, t.attempt, t.actions, t.output, t.error, t.scheduled_at
+        ),
+        dropped AS (
+            DELETE FROM task_leases l USING reports r WHERE l.task_id = r.id
+        ),
+        ended AS (SELECT * FROM updated WHERE status <> 'pending'),
+        deliveries AS (
+        """ + EndDeliveriesSql + """
+        )
+        SELECT id, kind, status, scheduled_at FROM updated
+        """;
+
+
+    /// <summary>How one running task's attempt ends: a terminal status, or back to pending after <see cref="RetryDelay"/> seconds.</summary>
+    public sealed record End(Guid TaskId, string Status, string? Output, string? Error, double? RetryDelay);
+
+    /// <summary>A task after its end: its new status (pending when retried) and, when retried, when it may start again.</summary>
+    public sealed record EndedAttempt(Guid Id, string Kind, string Status, DateTime? ScheduledAt);
+
+    /// <summary>What ending some attempts did: the tasks themselves, and the descendants cancelled as upstream_failed.</summary>
+    public sealed record Ending(List<EndedAttempt> Ended, List<EndedTask> Cancelled)
+    {
+        public static Ending None => new([], []);
+    }
+
+    /// <summary>
+    /// Ends the attempts of running tasks the caller has locked, then propagates: successes release children; failures and
+    /// timeouts cancel, transitively, the descendants that required their success. Retried tasks propagate nothing.
+    /// </summary>
+    public static async Task<Ending> EndAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, List<End> ends, CancellationToken cancellationToken)
+    {
+        var ended = new List<EndedAttempt>(ends.Count);
+        await using (var command = new NpgsqlCommand(EndSql, connection, transaction))
+        {
+            command.Parameters.Add(Sql.Parameter("ids", ends.Select(end => end.TaskId).ToArray()));
+            command.Parameters.Add(Sql.Parameter("statuses", ends.Select(end => end.Status).ToArray()));
+            command.Parameters.Add(Sql.Parameter("outputs", ends.Select(end => end.Output).ToArray()));
+            command.Parameters.Add(Sql.Parameter("errors", ends.Select(end => end.Error).ToArray()));
+            command.Parameters.Add(Sql.Parameter("retryDelays", ends.Select(end => end.RetryDelay).ToArray()));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+                ended.Add(new EndedAttempt(reader.GetGuid(0), reader.GetString(1), reader.GetString(2),
+                    reader.IsDBNull(3) ? null : reader.GetFieldValue<DateTime>(3)));
+        }
+        var cancelled = await PropagateAsync(connection, transaction,
+            ended.Where(task => task.Status == TaskRules.Succeeded).Select(task => task.Id).ToArray(),
+            ended.Where(task => task.Status is TaskRules.Failed or TaskRules.TimedOut).Select(task => task.Id).ToArray(),
+            cancellationToken);
+        return new Ending(ended, cancelled);
+    }
+
     // One level of propagation. Children of failed parents that required their success are cancelled (and are the next
     // level's failed parents); every other child whose edge the level satisfied counts one parent less. A child with a
     // success edge to a failed parent is never also counted down, so no row is updated twice in the statement.

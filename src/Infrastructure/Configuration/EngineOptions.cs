@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 
 namespace TaskRunner.Infrastructure.Configuration;
 
-/// <summary>How the lifecycle engine retries failed tasks. Section <c>Engine</c>.</summary>
+/// <summary>How the lifecycle engine retries failed tasks, dispatches pushed tasks and sweeps running ones. Section <c>Engine</c>.</summary>
 public sealed class EngineOptions
 {
     public const string Section = "Engine";
@@ -15,6 +15,33 @@ public sealed class EngineOptions
     /// <summary>The longest a retry ever waits.</summary>
     [Range(1, 604_800, ErrorMessage = "must be between 1 and 604800")]
     public int RetryMaxSeconds { get; set; } = 3600;
+
+    /// <summary>
+    /// The longest the leader's dispatcher sleeps between two looks at the ready tasks with a start action. It also wakes
+    /// on the ready-task notification and at the next due scheduled_at; a concurrency slot freed by a task's end (which
+    /// notifies nobody) is used within this long.
+    /// </summary>
+    [Range(1, 60, ErrorMessage = "must be between 1 and 60")]
+    public int DispatchPollSeconds { get; set; } = 2;
+
+    /// <summary>Tasks one dispatch transaction starts at most; a fuller queue continues at once in the next transaction.</summary>
+    [Range(1, 1000, ErrorMessage = "must be between 1 and 1000")]
+    public int DispatchBatchSize { get; set; } = 100;
+
+    /// <summary>
+    /// The lease of a pushed task without timeout_seconds (one with a timeout holds its lease for the timeout): if neither a
+    /// report nor a heartbeat comes within it, the sweeper takes the task back and it is pushed again while retries last.
+    /// </summary>
+    [Range(5, 86_400, ErrorMessage = "must be between 5 and 86400")]
+    public int PushLeaseSeconds { get; set; } = 3600;
+
+    /// <summary>Seconds between two sweeps of the leader over passed timeouts and expired leases.</summary>
+    [Range(1, 300, ErrorMessage = "must be between 1 and 300")]
+    public int SweepIntervalSeconds { get; set; } = 2;
+
+    /// <summary>Tasks one sweep transaction ends at most; a longer backlog continues in the next transaction of the same sweep.</summary>
+    [Range(1, 1000, ErrorMessage = "must be between 1 and 1000")]
+    public int SweepBatchSize { get; set; } = 100;
 }
 
 [OptionsValidator]

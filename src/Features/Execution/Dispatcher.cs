@@ -1,0 +1,108 @@
+using Dapper;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using TaskRunner.Infrastructure.Cluster;
+using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
+
+namespace TaskRunner.Features.Execution;
+
+/// <summary>
+/// Push dispatch, on the leader: starts the ready tasks that have a <c>start</c> action — in claim order (priority, then
+/// age, then id) and under the same concurrency admission as pull claims (<see cref="TaskStarts"/>) — and writes their
+/// <c>start</c> deliveries (with the parents' outputs and the lease token the receiver reports with) to the outbox, up to
+/// <see cref="EngineOptions.DispatchBatchSize"/> tasks per transaction. Each started task holds a lease (worker
+/// <c>push</c>) spanning its timeout, or <see cref="EngineOptions.PushLeaseSeconds"/> without one; the
+/// <see cref="Sweeper"/> acts on both deadlines.
+/// <para>Wakes on the ready-task notification, at the next due <c>scheduled_at</c> of a pushed task, and at least every
+/// <see cref="EngineOptions.DispatchPollSeconds"/>. Two nodes that both believe they lead (briefly, after a partition)
+/// still never start a task twice: candidates are locked FOR UPDATE SKIP LOCKED and re-checked as pending.</para>
+/// </summary>
+public sealed partial class Dispatcher(
+    LeaderElection election, NpgsqlDataSource dataSource, ReadyTasks readyTasks, EngineMetrics metrics, IOptions<EngineOptions> options,
+    ILogger<Dispatcher> logger) : LeaderOnlyService(election)
+{
+    // The ready queue's head in start order through tasks_ready_idx, only the pushed tasks; no project filter (the system
+    // starts them for their owners).
+    private const string CandidatesSql = TaskStarts.SaturatedKeysSql + """
+
+        SELECT t.id, t.concurrency_key
+        FROM tasks t
+        WHERE
+        """ + TaskStarts.ReadySql + """
+
+          AND
+        """ + TaskStarts.HasStartActionSql + """
+
+        ORDER BY t.priority DESC, t.created_at, t.id
+        LIMIT @scan
+        FOR UPDATE OF t SKIP LOCKED
+        """;
+
+    // Seconds until the earliest pushed task that waits only for its scheduled time (null when none).
+    private const string SecondsToNextDueSql = """
+        SELECT extract(epoch FROM min(t.scheduled_at) - now())::float8
+        FROM tasks t
+        WHERE t.status = 'pending' AND t.pending_parents = 0 AND t.deleted_at IS NULL AND t.scheduled_at > now()
+          AND
+        """ + TaskStarts.HasStartActionSql;
+
+    protected override async Task LeadAsync(CancellationToken leadership)
+    {
+        while (!leadership.IsCancellationRequested)
+        {
+            // Taken before looking, so a task that becomes ready while we look still wakes the wait below.
+            var wake = readyTasks.NextWake();
+            var delay = TimeSpan.FromSeconds(options.Value.DispatchPollSeconds);
+            try
+            {
+                // A full batch means more may be waiting: look again at once.
+                if (await DispatchOnceAsync(leadership) == options.Value.DispatchBatchSize)
+                    continue;
+                delay = await DelayUntilNextDueAsync(delay, leadership);
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException && !leadership.IsCancellationRequested)
+            {
+                LogDispatchFailed(logger, e.Message);
+            }
+            try
+            {
+                await wake.WaitAsync(delay, leadership);
+            }
+            catch (TimeoutException)
+            {
+                // The poll interval or the next due time passed: look again.
+            }
+        }
+    }
+
+    /// <summary>One dispatch transaction; returns how many tasks it started.</summary>
+    private async Task<int> DispatchOnceAsync(CancellationToken cancellationToken)
+    {
+        var batch = options.Value.DispatchBatchSize;
+        var pushLeaseSeconds = options.Value.PushLeaseSeconds;
+        var started = await dataSource.InTransactionAsync(async (connection, transaction) =>
+        {
+            // Twice what we want: a key that fills up during admission leaves room for the tasks behind it.
+            var candidates = (await connection.QueryAsync<TaskStarts.Candidate>(CandidatesSql, new { scan = batch * 2, cancellationToken }, transaction)).ToList();
+            return await TaskStarts.AdmitAndStartAsync(connection, transaction, candidates, batch, TaskStarts.PushWorker,
+                leaseSeconds: null, pushLeaseSeconds, cancellationToken);
+        }, cancellationToken);
+        if (started.Count > 0)
+            metrics.Dispatched();
+        foreach (var lease in started)
+            metrics.Started(lease.Kind, (lease.StartedAt - lease.ReadyAt).TotalSeconds, "push");
+        return started.Count;
+    }
+
+    private async Task<TimeSpan> DelayUntilNextDueAsync(TimeSpan poll, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var seconds = await connection.ExecuteScalarAsync<double?>(SecondsToNextDueSql, new { cancellationToken });
+        // A little after the due time, so the task is due by the database's clock when we look.
+        return seconds is { } due && due < poll.TotalSeconds ? TimeSpan.FromSeconds(Math.Max(0, due) + 0.01) : poll;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Dispatch failed, retrying: {reason}")]
+    private static partial void LogDispatchFailed(ILogger logger, string reason);
+}

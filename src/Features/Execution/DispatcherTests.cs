@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using TaskRunner.Tests.Harness;
+using Xunit;
+
+namespace TaskRunner.Features.Execution;
+
+/// <summary>A service whose leader dispatches and sweeps every second and retries after about a second, so engine tests run in seconds.</summary>
+public class FastEngineFixture : ServiceFixture
+{
+    public static IEnumerable<KeyValuePair<string, string?>> FastEngine(IEnumerable<KeyValuePair<string, string?>> settings) =>
+    [
+        .. settings,
+        new("Engine:DispatchPollSeconds", "1"),
+        new("Engine:SweepIntervalSeconds", "1"),
+        new("Engine:RetryBaseSeconds", "1"),
+        new("Engine:RetryMaxSeconds", "1"),
+        new("Cluster:LeaderRetrySeconds", "1"),
+    ];
+
+    protected override IEnumerable<KeyValuePair<string, string?>> Settings(string connectionString) => FastEngine(BaseSettings(connectionString));
+}
+
+/// <summary>Pushed tasks, as a webhook receiver sees them: their start deliveries in the outbox.</summary>
+public static class PushedTasks
+{
+    public static JsonArray StartAction() => new(new JsonObject { ["trigger"] = "start", ["url"] = "http://127.0.0.1:9/start" });
+
+    public static Action<JsonObject> Pushed(Action<JsonObject>? more = null) => body =>
+    {
+        body["actions"] = StartAction();
+        more?.Invoke(body);
+    };
+
+    /// <summary>Waits until the query <paramref name="condition"/> (one boolean, on $1) is true, or fails after <paramref name="seconds"/>.</summary>
+    public static async Task WaitForAsync(this ServiceFixture service, string condition, object value, double seconds = 15)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!await service.ScalarAsync<bool>(condition, value))
+        {
+            Assert.True(watch.Elapsed.TotalSeconds < seconds, $"timed out waiting for {condition} ({value})");
+            await Task.Delay(100);
+        }
+    }
+
+    public static async Task<List<JsonElement>> StartPayloadsAsync(this ServiceFixture service, Guid id) =>
+        (await service.QueryTextAsync("SELECT payload::text FROM outbox WHERE task_id = $1 AND trigger = 'start' ORDER BY created_at", id))
+        .Select(text => JsonDocument.Parse(text).RootElement.Clone()).ToList();
+}
+
+public sealed class DispatcherTests(FastEngineFixture service) : IClassFixture<FastEngineFixture>
+{
+    [Fact]
+    public async Task TheLeaderStartsATaskWithAStartActionOnceAndItsReceiverReportsWithTheLeaseToken()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var parent = await worker.CreateIdAsync("extract");
+        var child = await worker.CreateIdAsync("load", PushedTasks.Pushed(EngineWorker.DependsOn(parent)));
+        var claimedParent = await worker.ClaimOneAsync();
+        using (var done = await worker.CompleteAsync(parent, claimedParent.GetProperty("lease_token").GetInt64(), output: new JsonObject { ["rows"] = 42 }))
+            Assert.Equal(HttpStatusCode.OK, done.StatusCode);
+
+        await service.WaitForAsync("SELECT status = 'running' FROM tasks WHERE id = $1", child);
+        await Task.Delay(1500);
+
+        var payload = Assert.Single(await service.StartPayloadsAsync(child));
+        Assert.Equal(1, payload.GetProperty("attempt").GetInt32());
+        Assert.Equal(42, payload.GetProperty("parents")[0].GetProperty("output").GetProperty("rows").GetInt32());
+        var token = payload.GetProperty("lease_token").GetInt64();
+        Assert.Equal(token.ToString(), (await service.QueryTextAsync("SELECT lease_token::text FROM task_leases WHERE task_id = $1 AND worker = 'push'", child)).Single());
+        using var report = await worker.CompleteAsync(child, token);
+        Assert.Equal("succeeded", (await report.ReadJsonAsync()).GetProperty("status").GetString());
+        Assert.Single(await service.StartPayloadsAsync(child));
+    }
+
+    [Fact]
+    public async Task ClaimsNeverReturnAPushedTaskAndAScheduledOneIsPushedWhenDue()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var pushed = await worker.CreateIdAsync("pushed", PushedTasks.Pushed(body => body["scheduled_at"] = DateTime.UtcNow.AddSeconds(2).ToString("O")));
+        var pulled = await worker.CreateIdAsync("pulled");
+
+        var claimed = new List<string?>();
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < TimeSpan.FromSeconds(3.5))
+            claimed.AddRange((await worker.ClaimAsync(limit: 10, waitSeconds: 1)).Select(task => task.GetProperty("id").GetString()));
+
+        Assert.Equal([pulled.ToString()], claimed);
+        await service.WaitForAsync("SELECT status = 'running' FROM tasks WHERE id = $1", pushed, seconds: 5);
+        Assert.Single(await service.StartPayloadsAsync(pushed));
+    }
+
+    [Fact]
+    public async Task PushedAndClaimedTasksShareAKeysLimit()
+    {
+        var admin = await service.ClientForNewUserAsync("admin");
+        using var worker = await EngineWorker.StartAsync(service);
+        var key = "pushed-" + Guid.NewGuid().ToString("N");
+        using (var rule = await admin.PostAsync("/api/v1/concurrency-rules", TestJson.Body(("concurrency_key", key), ("max_running", 2))))
+            Assert.Equal(HttpStatusCode.Created, rule.StatusCode);
+        var ids = new List<Guid>();
+        for (var i = 0; i < 5; i++)
+            ids.Add(await worker.CreateIdAsync($"pushed {i}", PushedTasks.Pushed(body => body["concurrency_key"] = key)));
+        await worker.CreateIdAsync("pulled", body => body["concurrency_key"] = key);
+
+        await service.WaitForAsync("SELECT count(*) = 2 FROM tasks WHERE concurrency_key = $1 AND status = 'running'", key);
+        await Task.Delay(2500);
+        Assert.Equal(2L, await service.ScalarAsync<long>("SELECT count(*) FROM tasks WHERE concurrency_key = $1 AND status = 'running'", key));
+        Assert.Empty(await worker.ClaimAsync(limit: 10, concurrencyKey: key));
+
+        // Oldest first at equal priority; a report frees a slot that the next push takes.
+        Assert.Equal(ids.Take(2).Select(id => id.ToString()).Order(),
+            (await service.QueryTextAsync("SELECT id::text FROM tasks WHERE concurrency_key = $1 AND status = 'running'", key)).Order());
+        var token = Assert.Single(await service.StartPayloadsAsync(ids[0])).GetProperty("lease_token").GetInt64();
+        using (var done = await worker.CompleteAsync(ids[0], token))
+            Assert.Equal(HttpStatusCode.OK, done.StatusCode);
+        await service.WaitForAsync("SELECT status = 'running' FROM tasks WHERE id = $1", ids[2], seconds: 5);
+        Assert.Equal(2L, await service.ScalarAsync<long>("SELECT count(*) FROM tasks WHERE concurrency_key = $1 AND status = 'running'", key));
+    }
+
+    [Fact]
+    public async Task TheLeaderReportsDispatchesSweepsAndTheReadyQueue()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var pushed = await worker.CreateIdAsync("pushed", PushedTasks.Pushed());
+        await service.WaitForAsync("SELECT status = 'running' FROM tasks WHERE id = $1", pushed);
+        await Task.Delay(1500);
+
+        using var client = service.CreateClient();
+        var metrics = await client.GetStringAsync("/metrics");
+
+        Assert.Contains("taskrunner_engine_dispatches_total", metrics);
+        Assert.Contains("taskrunner_engine_sweeper_runs_total", metrics);
+        Assert.Contains("taskrunner_engine_ready_queue_depth{", metrics);
+        Assert.Contains("via=\"push\"", metrics);
+    }
+}
