@@ -2,7 +2,7 @@
 # Write-model benchmark (issue 5), all on this machine, loopback only, bounded in time:
 #   1. POST /api/v1/tasks/bulk with a 1,000-task layered DAG, RUNS sequential requests: median and p99 latency
 #   2. POST /api/v1/tasks (single create) requests/s                          (wrk, CONNECTIONS connections, DURATION)
-#   3. GET /api/v1/tasks/{id} requests/s, against the box's ceiling for it, measured in the same run:
+#   3. GET /api/v1/tasks/{id} requests/s (and GET /users/me, the authentication share), against the box's ceiling, same run:
 #        P = GET /health/live (the binary's trivial endpoint, no database), G = pgbench -S -M prepared TPS,
 #        same client count; C = 1 / (1/P + 1/G); target GET ≥ 0.8 C.
 #
@@ -116,6 +116,7 @@ task_id=$(curl -sf "${auth[@]}" -d "{\"project_id\":\"$project\",\"title\":\"Rea
 log "single create, GET /tasks/{id}, /health/live and pgbench -S (c=$CONNECTIONS, $DURATION each)"
 read -r create_rps create_p50 create_p99 create_errors < <(wrk_rps create -s "$WORK/create.lua" "$BASE_URL/api/v1/tasks")
 read -r get_rps get_p50 get_p99 get_errors < <(wrk_rps get -H "X-API-Key: $api_key" "$BASE_URL/api/v1/tasks/$task_id")
+read -r me_rps me_p50 me_p99 _ < <(wrk_rps me -H "X-API-Key: $api_key" "$BASE_URL/api/v1/users/me")
 read -r live_rps live_p50 live_p99 _ < <(wrk_rps live "$BASE_URL/health/live")
 seconds=${DURATION%s}
 # shellcheck disable=SC2046
@@ -133,6 +134,7 @@ Write-model benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(gi
 | POST /tasks/bulk, 1,000-task DAG (2,850 edges), sequential | $bulk_stats |
 | POST /tasks (single create) | $create_rps req/s (p50 $create_p50, p99 $create_p99, non-2xx $create_errors) |
 | GET /tasks/{id} | $get_rps req/s (p50 $get_p50, p99 $get_p99, non-2xx $get_errors) |
+| for comparison: GET /users/me (same API-key authentication, one small read) | $me_rps req/s (p50 $me_p50, p99 $me_p99) |
 | P: GET /health/live | $live_rps req/s (p50 $live_p50, p99 $live_p99) |
 | G: pgbench -S -M prepared | $pg_tps TPS |
 | C = 1 / (1/P + 1/G) | $ceiling req/s |
