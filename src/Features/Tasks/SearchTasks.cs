@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using TaskRunner.Infrastructure.Database;
@@ -11,36 +12,22 @@ namespace TaskRunner.Features.Tasks;
 public sealed record TaskHighlights(string Title, string? Description);
 
 /// <summary>A search hit: the task's fields (all, or those of <c>fields</c>), its relevance and its highlights.</summary>
-public sealed record TaskSearchResponse(
-    Guid Id,
-    Guid ProjectId,
-    string Title,
-    string? Description,
-    string Kind,
-    string Status,
-    int Priority,
-    RawJson Metadata,
-    int? TimeoutSeconds,
-    DateTime? ScheduledAt,
-    int MaxRetries,
-    int Attempt,
-    string? ConcurrencyKey,
-    Guid? BatchId,
-    string? DedupeKey,
-    Guid? AssigneeId,
-    RawJson DependsOn,
-    RawJson Actions,
-    RawJson? Output,
-    string? Error,
-    string? CancelReason,
-    Guid CreatedBy,
-    DateTime CreatedAt,
-    DateTime UpdatedAt,
-    DateTime? StartedAt,
-    DateTime? EndedAt,
-    DateTime? DeletedAt,
-    double Rank,
-    TaskHighlights Highlights);
+public sealed record TaskSearchResponse : TaskResponse
+{
+    public TaskSearchResponse(TaskResponse task, double rank, TaskHighlights highlights)
+        : base(task)
+    {
+        Rank = rank;
+        Highlights = highlights;
+    }
+
+    // After the task's own fields: the serializer would otherwise write a derived type's properties first.
+    [JsonPropertyOrder(1)]
+    public double Rank { get; init; }
+
+    [JsonPropertyOrder(1)]
+    public TaskHighlights Highlights { get; init; }
+}
 
 /// <summary>
 /// GET /tasks/search: the readable tasks matching <c>q</c> (websearch syntax: <c>"exact phrase"</c>, <c>-exclude</c>,
@@ -108,12 +95,7 @@ public static class SearchTasks
         public TaskSearchResponse ToResponse()
         {
             var task = Task.ToResponse();
-            return new TaskSearchResponse(
-                task.Id, task.ProjectId, task.Title, task.Description, task.Kind, task.Status, task.Priority, task.Metadata,
-                task.TimeoutSeconds, task.ScheduledAt, task.MaxRetries, task.Attempt, task.ConcurrencyKey, task.BatchId,
-                task.DedupeKey, task.AssigneeId, task.DependsOn, task.Actions, task.Output, task.Error, task.CancelReason,
-                task.CreatedBy, task.CreatedAt, task.UpdatedAt, task.StartedAt, task.EndedAt, task.DeletedAt,
-                RankKey / 1_000_000d, new TaskHighlights(TitleHighlight, DescriptionHighlight));
+            return new TaskSearchResponse(task, RankKey / 1_000_000d, new TaskHighlights(TitleHighlight, DescriptionHighlight));
         }
     }
 
