@@ -15,7 +15,10 @@ public sealed class InProcessHost : WebApplicationFactory<Program>
     public InProcessHost(IEnumerable<KeyValuePair<string, string?>> settings)
     {
         this.settings = settings.ToList();
-        UseKestrel(0);
+        // Port 0 through the URL, not UseKestrel(0): the factory's port overload clears the server addresses after the app
+        // has begun to start, racing Kestrel's bind (dotnet/aspnetcore#67714: "Addresses cannot be modified after the
+        // server has started").
+        UseKestrel();
         StartServer();
         var address = Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
         BaseAddress = new Uri(address);
@@ -26,6 +29,7 @@ public sealed class InProcessHost : WebApplicationFactory<Program>
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");
+        builder.UseUrls("http://127.0.0.1:0");
         foreach (var (key, value) in settings)
             builder.UseSetting(key, value);
         builder.ConfigureServices(TestEndpoints.Add);
