@@ -8,7 +8,8 @@
 #
 # Usage (starts its own PostgreSQL instance "bench" and the AOT binary, stops both at the end):
 #   make publish && load/tasks-bench.sh
-# Environment: BINARY (artifacts/aot/TaskRunner), PORT (5191), RUNS (50), DURATION (10s), CONNECTIONS (32).
+# Environment: BINARY (artifacts/aot/TaskRunner), PORT (5191), RUNS (50), DURATION (10s), CONNECTIONS (32),
+#   SERVICE_CONNECTION_OPTIONS appended to the service's connection string, to compare variants (e.g. ";Multiplexing=true").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,6 +18,7 @@ PORT=${PORT:-5191}
 RUNS=${RUNS:-50}
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
+SERVICE_CONNECTION_OPTIONS=${SERVICE_CONNECTION_OPTIONS:-}
 BASE_URL=http://127.0.0.1:$PORT
 INSTANCE=bench
 WORK=$(mktemp -d)
@@ -57,7 +59,7 @@ PY
 
 log "service on $BASE_URL"
 key=$(head -c 32 /dev/urandom | base64)
-Database__ConnectionString="$DB" Urls=$BASE_URL Auth__JwtSigningKeys__bench="$key" Auth__JwtActiveKeyId=bench \
+Database__ConnectionString="$DB$SERVICE_CONNECTION_OPTIONS" Urls=$BASE_URL Auth__JwtSigningKeys__bench="$key" Auth__JwtActiveKeyId=bench \
     Cursors__SigningKey="$key" RateLimiting__Enabled=false Shutdown__DrainDelaySeconds=0 \
     Logging__LogLevel__Default=Warning "$BINARY" >"$WORK/service.log" 2>&1 &
 service_pid=$!
