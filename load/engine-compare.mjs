@@ -9,12 +9,13 @@
 //       layer by layer → wall time from the first claim to the last report
 const [mode, base, apiKey, project, ...rest] = process.argv.slice(2);
 if (!/^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d+$/.test(base ?? '')) { console.error(`refusing non-loopback ${base}`); process.exit(2); }
+const REQUEST_TIMEOUT_MS = Number(process.env.REQUEST_TIMEOUT ?? 150) * 1000; // one request, not the phase
 const headers = { 'Content-Type': 'application/json', 'X-API-Key': apiKey };
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 const percentile = (values, p) => { const s = [...values].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(s.length * p) - 1)] ?? 0; };
 async function call(method, path, body, times) {
   const started = performance.now();
-  const response = await fetch(base + path, { method, headers, body: body && JSON.stringify(body), signal: AbortSignal.timeout(30000) });
+  const response = await fetch(base + path, { method, headers, body: body && JSON.stringify(body), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   const json = await response.json();
   times?.push(performance.now() - started);
   if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json).slice(0, 500)}`);

@@ -84,18 +84,21 @@ project=$(curl -sf -H "X-API-Key: $api_key" -H 'Content-Type: application/json' 
     "$BASE_URL/api/v1/projects" | jq -r .id)
 [[ $project =~ ^[0-9a-f-]{36}$ ]] || die "could not create the benchmark project"
 
-tr_node() { timeout $((TIMEOUT + 60)) node "$ROOT/load/engine-compare.mjs" "$1" "$BASE_URL" "$api_key" "$project" "${@:2}"; }
+tr_node() { timeout $((TIMEOUT + 180)) node "$ROOT/load/engine-compare.mjs" "$1" "$BASE_URL" "$api_key" "$project" "${@:2}"; }
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 log "1. TaskRunner: $TASKS no-op tasks, $WORKERS pull workers (claim limit 100, batch complete)"
 tr=$(tr_node throughput "$TASKS" "$WORKERS" "$TIMEOUT")
+log "   $tr"
 tr_left=$(sql "SELECT count(*) FROM tasks WHERE status <> 'succeeded'")
 
 log "2. graphile-worker: $TASKS no-op jobs in one add_jobs statement, concurrency $WORKERS, localQueue 500, completeJobBatchDelay 0"
 gw=$(cd "$ROOT/load/graphile" && timeout $((TIMEOUT + 60)) node bench.mjs "$GRAPHILE_DB" "$TASKS" "$WORKERS" "$TIMEOUT")
+log "   $gw"
 
 log "3. ready→started: $RATE tasks/s for $LATENCY_SECONDS s to $WORKERS idle long-polling workers"
 lat=$(tr_node latency "$RATE" "$LATENCY_SECONDS" "$WORKERS")
+log "   $lat"
 lat_db=$(sql "SELECT round(1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY d))::int || ' ' ||
                      round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY d))::int || ' ' || round(1000 * max(d))::int || ' ' || count(*)
               FROM (SELECT extract(epoch FROM started_at - created_at) AS d FROM tasks WHERE title LIKE 'latency %') s")
@@ -106,10 +109,12 @@ metrics=$(curl -sf "$BASE_URL/metrics" | grep -E '^taskrunner_tasks_ready_to_sta
 
 log "4. propagation: $DAG_TASKS-task layered DAG, root failed"
 prop=$(tr_node propagate "$DAG_TASKS" "$TIMEOUT")
+log "   $prop"
 prop_upstream=$(sql "SELECT count(*) FROM tasks WHERE title LIKE 'propagation %' AND cancel_reason = 'upstream_failed'")
 
 log "5. the same DAG succeeded layer by layer by $WORKERS workers"
 dag=$(tr_node dag "$DAG_TASKS" "$WORKERS" "$TIMEOUT")
+log "   $dag"
 dag_db=$(sql "SELECT round(1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY d))::int || ' ' ||
                      round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY d))::int
               FROM (SELECT extract(epoch FROM c.started_at - max(p.ended_at)) AS d
