@@ -102,6 +102,8 @@ if (mode === 'throughput') {
   const createStarted = performance.now();
   const { batches, root } = await createDag(total, 'propagation');
   const createSeconds = (performance.now() - createStarted) / 1000;
+  // BEFORE_FAIL: a shell command run between creating the DAG and failing its root (the caller's ANALYZE variant).
+  if (process.env.BEFORE_FAIL) (await import('node:child_process')).execSync(process.env.BEFORE_FAIL, { stdio: 'inherit', timeout: 60000 });
   const { tasks } = await post('/api/v1/tasks/claim', { limit: 1, lease_seconds: 300 });
   if (tasks.length !== 1 || tasks[0].id !== root) throw new Error(`expected to claim the root only, got ${JSON.stringify(tasks.map(t => t.id))}`);
   const deadline = Date.now() + timeoutArg * 1000;

@@ -9,13 +9,15 @@
 #      p50/p99 of started_at − ready time (created_at) from the database, and the service's /metrics histogram
 #   4. propagation: a 10,000-task layered DAG (root + 100 layers of 100, 3 parents each, 10 bulk requests); the root is
 #      claimed and completed failed; time until all 9,999 descendants are cancelled (polling GET /api/v1/batches/{id})
+#      4b. the same once more with the planner's statistics fresh (ANALYZE between creating the DAG and failing it)
 #   5. the same DAG succeeded layer by layer by WORKERS long-polling loops: wall time, and ready→started of its tasks
 #      (started_at − the last parent's ended_at)
 #
 # Usage (starts its own PostgreSQL instance and the AOT binary, stops both at the end):
 #   make publish && (cd load/graphile && npm ci) && load/engine-compare.sh
 # Environment: BINARY (artifacts/aot/TaskRunner), PORT (5197), TASKS (20000), WORKERS (8), DAG_TASKS (10000),
-#   RATE (200 tasks/s), LATENCY_SECONDS (10), TIMEOUT (120 s per phase).
+#   RATE (200 tasks/s), LATENCY_SECONDS (10), TIMEOUT (120 s per phase), EXPLAIN_SLOW_MS (unset: auto_explain
+#   of slower statements into .data/pg-engine-compare/server.log, for diagnosis only).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -55,6 +57,12 @@ psql_admin() { "$ROOT/scripts/pg.sh" -i "$INSTANCE" psql -qtAX "$@"; }
 psql_admin -c 'DROP DATABASE IF EXISTS taskrunner_compare WITH (FORCE)' -c 'CREATE DATABASE taskrunner_compare' \
     -c 'DROP DATABASE IF EXISTS graphile_compare WITH (FORCE)' -c 'CREATE DATABASE graphile_compare' >/dev/null
 sql() { psql_admin -d taskrunner_compare -c "$1"; }
+if [[ -n ${EXPLAIN_SLOW_MS:-} ]]; then # diagnosis: plans of statements slower than this go to the instance's server.log
+    [[ $EXPLAIN_SLOW_MS =~ ^[0-9]+$ ]] || die "EXPLAIN_SLOW_MS must be a number of milliseconds"
+    psql_admin -c "ALTER DATABASE taskrunner_compare SET session_preload_libraries = 'auto_explain'" \
+        -c "ALTER DATABASE taskrunner_compare SET auto_explain.log_min_duration = $EXPLAIN_SLOW_MS" \
+        -c "ALTER DATABASE taskrunner_compare SET auto_explain.log_analyze = on" >/dev/null
+fi
 DB="$("$ROOT/scripts/pg.sh" connstr taskrunner_compare "$INSTANCE");Max Auto Prepare=50"
 pg_port=$("$ROOT/scripts/pg.sh" port "$INSTANCE")
 [[ $DB == *Host=127.0.0.1* || $DB == *Host=localhost* ]] || die "PostgreSQL is not on loopback: $DB"
@@ -111,6 +119,10 @@ log "4. propagation: $DAG_TASKS-task layered DAG, root failed"
 prop=$(tr_node propagate "$DAG_TASKS" "$TIMEOUT")
 log "   $prop"
 prop_upstream=$(sql "SELECT count(*) FROM tasks WHERE title LIKE 'propagation %' AND cancel_reason = 'upstream_failed'")
+log "4b. the same with fresh planner statistics (ANALYZE tasks, task_dependencies after creating the DAG)"
+prop2=$(BEFORE_FAIL="'$ROOT/scripts/pg.sh' -i $INSTANCE psql -qtAX -d taskrunner_compare -c 'ANALYZE tasks, task_dependencies'" \
+    tr_node propagate "$DAG_TASKS" "$TIMEOUT")
+log "   $prop2"
 
 log "5. the same DAG succeeded layer by layer by $WORKERS workers"
 dag=$(tr_node dag "$DAG_TASKS" "$WORKERS" "$TIMEOUT")
@@ -135,9 +147,10 @@ Engine comparison — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(git -C
 | graphile-worker $(node -p "require('$ROOT/load/graphile/node_modules/graphile-worker/package.json').version"), $TASKS no-op jobs (one add_jobs), concurrency $WORKERS, localQueue 500, completeJobBatchDelay 0 | $gw_jps jobs/s ($(jq -r '"\(.jobs - .left) done in \(.seconds) s; enqueued in \(.enqueue_seconds) s; \(.left) left"' <<<"$gw")) |
 | ratio TaskRunner ÷ graphile-worker | $ratio (target ≥ 1.0) |
 | ready→started, $RATE tasks/s to idle long-polling workers (started_at − created_at, n=$lat_n) | p50 $lat_p50 ms, p99 $lat_p99 ms, max $lat_max ms ($(jq -r '"\(.done) of \(.created) done"' <<<"$lat")) |
-| propagation: root of a $DAG_TASKS-task DAG (101 layers) failed → descendants cancelled | $(jq -r '"\(.propagation_seconds) s until \(.cancelled) cancelled (the failing complete itself: \(.complete_failed_ms) ms; DAG created in \(.create_seconds) s)"' <<<"$prop"); $prop_upstream upstream_failed |
+| propagation: root of a $DAG_TASKS-task DAG ($(( (DAG_TASKS + 98) / 100 + 1 )) layers) failed → descendants cancelled | $(jq -r '"\(.propagation_seconds) s until \(.cancelled) cancelled (the failing complete itself: \(.complete_failed_ms) ms; DAG created in \(.create_seconds) s)"' <<<"$prop"); $prop_upstream upstream_failed |
+| the same, after ANALYZE tasks, task_dependencies (fresh statistics) | $(jq -r '"\(.propagation_seconds) s until \(.cancelled) cancelled"' <<<"$prop2") |
 | the same DAG succeeded layer by layer, $WORKERS long-polling workers | $(jq -r '"\(.seconds) s, \(.tasks_per_second) tasks/s (\(.done) done, \(.conflicts) conflicts)"' <<<"$dag"); ready→started (last parent ended → started) p50 $dag_p50 ms, p99 $dag_p99 ms |
 
-/metrics taskrunner_tasks_ready_to_started_seconds after phase 3 (default OpenTelemetry buckets, so only le=\"5\" is shown):
+/metrics taskrunner_tasks_ready_to_started_seconds after phase 3 (default OpenTelemetry buckets, so only le="5" is shown):
 $metrics
 REPORT
