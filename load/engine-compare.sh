@@ -7,7 +7,7 @@
 #      worker at concurrency WORKERS with localQueue.size 500 and completeJobBatchDelay 0, until none is left → jobs/s
 #   3. ready→started latency: WORKERS idle long-polling loops, a producer creating RATE tasks/s for LATENCY_SECONDS;
 #      p50/p99 of started_at − ready time (created_at) from the database, and the service's /metrics histogram
-#   4. propagation: a 10,000-task layered DAG (root + 100 layers of 100, 3 parents each, 10 bulk requests); the root is
+#   4. propagation: a 10,000-task layered DAG (root + layers of 100, 101 levels, 3 parents each, 10 bulk requests); the root is
 #      claimed and completed failed; time until all 9,999 descendants are cancelled (polling GET /api/v1/batches/{id})
 #      4b. the same once more with the planner's statistics fresh (ANALYZE between creating the DAG and failing it)
 #   5. the same DAG succeeded layer by layer by WORKERS long-polling loops: wall time, and ready→started of its tasks
