@@ -19,7 +19,7 @@ public sealed class ApiOnlyNodeFixture : FastEngineFixture
 
 public sealed class LeaderTakeoverTests(ApiOnlyNodeFixture service, ITestOutputHelper output) : IClassFixture<ApiOnlyNodeFixture>
 {
-    private const int Tasks = 2000;
+    private const int Tasks = 10000;
     private const int MaxRunning = 5;
 
     [Fact]
@@ -37,7 +37,7 @@ public sealed class LeaderTakeoverTests(ApiOnlyNodeFixture service, ITestOutputH
             Assert.Equal(HttpStatusCode.Created, rule.StatusCode);
         using var owner = await EngineWorker.StartAsync(service);
         var random = new Random(11);
-        // Bulk creation takes up to 1,000 tasks: two random DAGs.
+        // Bulk creation takes up to 1,000 tasks: Tasks / 1,000 random DAGs.
         for (var b = 0; b < Tasks / 1000; b++)
         {
             var tasks = Enumerable.Range(0, 1000).Select(i =>

@@ -11,7 +11,7 @@ namespace TaskRunner.Features.Execution;
 
 public sealed class TwoNodeEngineTests(ServiceFixture service, ITestOutputHelper output) : IClassFixture<ServiceFixture>
 {
-    private const int Batches = 2;
+    private const int Batches = 5;
     private const int TasksPerBatch = 1000;
     private const int MaxRunning = 4;
     private const int WorkersPerNode = 3;
