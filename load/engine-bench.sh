@@ -28,7 +28,11 @@ for tool in jq curl node python3; do command -v "$tool" >/dev/null || die "$tool
 
 service_pid=
 cleanup() {
-    [[ -n $service_pid ]] && kill "$service_pid" 2>/dev/null && wait "$service_pid" 2>/dev/null
+    # Each step on its own, so a service that already exited (wait's non-zero status) cannot skip stopping PostgreSQL.
+    if [[ -n $service_pid ]]; then
+        kill "$service_pid" 2>/dev/null || true
+        wait "$service_pid" 2>/dev/null || true
+    fi
     "$ROOT/scripts/pg.sh" stop "$INSTANCE" >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }

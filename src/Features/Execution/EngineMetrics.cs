@@ -23,6 +23,15 @@ public sealed class EngineMetrics
     private readonly Lock depthGate = new();
     private (long Push, long Pull, DateTimeOffset Until)? readyDepth;
 
+    /// <summary>
+    /// Boundaries in seconds from 1 ms to a minute: the exporter's defaults (0, 5, 10 … 10,000) suit milliseconds and would
+    /// put every start and claim into the first bucket.
+    /// </summary>
+    private static readonly InstrumentAdvice<double> SecondsBuckets = new()
+    {
+        HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    };
+
     public EngineMetrics(IMeterFactory meters, TimeProvider clock)
     {
         this.clock = clock;
@@ -39,9 +48,11 @@ public sealed class EngineMetrics
         sweeperRuns = meter.CreateCounter<long>("taskrunner.engine.sweeper.runs", "{run}", "Sweeps of the leader over timeouts and expired leases");
         swept = meter.CreateCounter<long>("taskrunner.engine.sweeper.tasks", "{task}",
             "Running tasks the sweeper ended, by reason (timed_out, lease_expired) and outcome (retried, ended)");
-        claimDuration = meter.CreateHistogram<double>("taskrunner.claim.duration", "s", "Time of one claim transaction (without long-poll waiting)");
+        claimDuration = meter.CreateHistogram<double>("taskrunner.claim.duration", "s", "Time of one claim transaction (without long-poll waiting)",
+            tags: null, advice: SecondsBuckets);
         readyToStarted = meter.CreateHistogram<double>("taskrunner.tasks.ready_to_started", "s",
-            "From the moment a task became ready (created, scheduled time, or last parent ended) to its start");
+            "From the moment a task became ready (created, scheduled time, or last parent ended) to its start",
+            tags: null, advice: SecondsBuckets);
         meter.CreateObservableGauge("taskrunner.engine.ready_queue.depth", ObserveReadyDepth, "{task}",
             "Tasks ready to start now, by how they start (via=push|pull); reported by the leader only, refreshed by each sweep");
     }

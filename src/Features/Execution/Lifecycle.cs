@@ -101,24 +101,35 @@ internal static class Lifecycle
     // level's failed parents); every other child whose edge the level satisfied counts one parent less. A child with a
     // success edge to a failed parent is never also counted down, so no row is updated twice in the statement.
     // Children through task_dependencies_parent_idx; the child rows through their primary key.
+    // Driven from the arrays through task_dependencies_parent_idx, and the "blocked by a failed parent" test is one set
+    // computed once: right after a bulk create the edges' statistics are stale, and a NOT EXISTS subplan per child then
+    // scanned the whole edge table for every candidate (a 10,000-task DAG took 52 s to cancel; now one pass per level).
     private const string PropagateLevelSql = """
-        WITH doomed AS (
+        WITH blocked AS (
+            SELECT DISTINCT d.child_id
+            FROM unnest(@failed::uuid[]) AS f (id)
+            JOIN task_dependencies d ON d.parent_id = f.id
+            WHERE d.require = 'success'
+        ),
+        doomed AS (
             UPDATE tasks t
             SET status = 'cancelled', cancel_reason = 'upstream_failed', ended_at = now()
-            WHERE t.id IN (SELECT d.child_id FROM task_dependencies d WHERE d.parent_id = ANY (@failed::uuid[]) AND d.require = 'success')
-              AND t.status IN ('pending', 'paused')
+            FROM blocked b
+            WHERE t.id = b.child_id AND t.status IN ('pending', 'paused')
             RETURNING t.id, t.status, t.kind, t.attempt, t.actions, t.output, t.error
         ),
         released AS (
             UPDATE tasks t
             SET pending_parents = t.pending_parents - e.edges
             FROM (SELECT d.child_id, count(*)::int AS edges
-                  FROM task_dependencies d
-                  WHERE d.parent_id = ANY (@succeeded::uuid[]) OR (d.parent_id = ANY (@failed::uuid[]) AND d.require = 'completion')
+                  FROM (SELECT s.id, true AS succeeded FROM unnest(@succeeded::uuid[]) AS s (id)
+                        UNION ALL
+                        SELECT f.id, false FROM unnest(@failed::uuid[]) AS f (id)) p
+                  JOIN task_dependencies d ON d.parent_id = p.id
+                  WHERE p.succeeded OR d.require = 'completion'
                   GROUP BY d.child_id) e
             WHERE t.id = e.child_id AND t.status IN ('pending', 'paused')
-              AND NOT EXISTS (SELECT FROM task_dependencies f
-                              WHERE f.child_id = t.id AND f.parent_id = ANY (@failed::uuid[]) AND f.require = 'success')
+              AND t.id NOT IN (SELECT child_id FROM blocked)
             RETURNING t.id
         ),
         ended AS (SELECT * FROM doomed),
