@@ -11,6 +11,7 @@ using TaskRunner.Features.Schedules;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Features.Tasks.CreateTasks;
 using TaskRunner.Features.Users;
+using TaskRunner.Features.Webhooks;
 
 namespace TaskRunner.Infrastructure.Http;
 
@@ -75,4 +76,8 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(ScheduleResponse))]
 [JsonSerializable(typeof(ListResponse<ScheduleResponse>))]
 [JsonSerializable(typeof(NodesResponse))]
+[JsonSerializable(typeof(DeliveryResponse))]
+[JsonSerializable(typeof(ListResponse<DeliveryResponse>))]
+[JsonSerializable(typeof(DeliveryDetailResponse))]
+[JsonSerializable(typeof(WebhookSecretResponse))]
 public sealed partial class AppJsonContext : JsonSerializerContext;
