@@ -33,6 +33,37 @@ public sealed class Migration0010Webhooks : Migration
         CREATE UNIQUE INDEX action_templates_name_idx ON action_templates (project_id, name) WHERE deleted_at IS NULL;
         CREATE INDEX action_templates_list_idx ON action_templates (created_at DESC, id DESC) WHERE deleted_at IS NULL;
 
+        -- A task action {"template_id": …} must name a live template of the task's project (so a caller who may write the task
+        -- may read the template); its trigger is copied in, because the engine matches actions on their trigger. Checked on
+        -- every write of actions or of the project, whichever path writes them (create, bulk, patch, schedules).
+        CREATE FUNCTION tasks_resolve_action_templates() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            resolved jsonb := '[]';
+            item jsonb;
+            template_trigger text;
+        BEGIN
+            IF NOT jsonb_path_exists(NEW.actions, '$[*].template_id') THEN
+                RETURN NEW;
+            END IF;
+            FOR item IN SELECT value FROM jsonb_array_elements(NEW.actions) LOOP
+                IF item ? 'template_id' THEN
+                    SELECT a.trigger INTO template_trigger FROM action_templates a
+                    WHERE a.id = (item->>'template_id')::uuid AND a.project_id = NEW.project_id AND a.deleted_at IS NULL;
+                    IF NOT FOUND THEN
+                        RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'tasks_actions_template',
+                            MESSAGE = format('%s is not an action template of the task''s project', item->>'template_id');
+                    END IF;
+                    item := item || jsonb_build_object('trigger', template_trigger);
+                END IF;
+                resolved := resolved || jsonb_build_array(item);
+            END LOOP;
+            NEW.actions := resolved;
+            RETURN NEW;
+        END
+        $$;
+        CREATE TRIGGER tasks_resolve_action_templates BEFORE INSERT OR UPDATE OF actions, project_id ON tasks
+            FOR EACH ROW EXECUTE FUNCTION tasks_resolve_action_templates();
+
         -- Signing secrets (Standard Webhooks, "whsec_" + base64): one per template, one per project for the inline actions
         -- of its tasks. Stored as is, because signing needs the key itself. A rotation gives the old secret a retires_at in
         -- the future: until then deliveries carry both signatures, so receivers can switch without losing any.
@@ -127,6 +158,8 @@ public sealed class Migration0010Webhooks : Migration
         ALTER TABLE outbox DROP COLUMN template_id, DROP COLUMN host, DROP COLUMN last_status_code, DROP COLUMN last_error,
             DROP COLUMN delivered_at, DROP COLUMN updated_at;
         DROP TABLE disabled_actions;
+        DROP TRIGGER tasks_resolve_action_templates ON tasks;
+        DROP FUNCTION tasks_resolve_action_templates();
         DROP TABLE webhook_secrets;
         DROP TABLE action_templates;
         """);

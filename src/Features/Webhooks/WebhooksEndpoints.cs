@@ -43,6 +43,44 @@ public static class WebhooksEndpoints
             .WithSummary("Create or rotate the secret (`whsec_…`, shown once) that signs the inline actions of the project's tasks. The "
                 + "previous secret keeps signing beside it for `Webhooks:SecretGraceHours`. Project editors.")
             .ProducesProblem(StatusCodes.Status404NotFound);
+
+        var templates = api.MapGroup("/action-templates")
+            .WithTags("Webhooks")
+            .RequireAuthorization()
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
+        templates.MapGet("/", ActionTemplates.List)
+            .WithName("ListActionTemplates")
+            .WithSummary("Action templates of the projects the caller may read (filter `project_id`; sort `created_at`, `name`).")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+        templates.MapPost("/", ActionTemplates.Create)
+            .WithName("CreateActionTemplate")
+            .WithSummary("A named action {trigger, url, method?, headers?} of a project; its tasks use it as `{\"template_id\": \"…\"}`. The "
+                + "signing secret (`whsec_…`) is in this response only. Project editors; 409 for a name the project already uses.")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        templates.MapGet("/{id:guid}", ActionTemplates.Get)
+            .WithName("GetActionTemplate")
+            .WithSummary("One action template (never its secret).")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        templates.MapPatch("/{id:guid}", ActionTemplates.Update)
+            .WithName("UpdateActionTemplate")
+            .WithSummary("Change name, url, method or headers (the trigger is fixed). Re-enables a template a 410 Gone disabled. "
+                + "Deliveries already written keep the URL they were written with.")
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        templates.MapDelete("/{id:guid}", ActionTemplates.Delete)
+            .WithName("DeleteActionTemplate")
+            .WithSummary("Delete a template; deliveries of tasks that reference it are parked as dead from then on.")
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        templates.MapPost("/{id:guid}/rotate-secret", ActionTemplates.RotateSecret)
+            .WithName("RotateActionTemplateSecret")
+            .WithSummary("A new signing secret, shown once; the previous one keeps signing beside it for `Webhooks:SecretGraceHours`.")
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound);
         return api;
     }
 }

@@ -80,4 +80,10 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(ListResponse<DeliveryResponse>))]
 [JsonSerializable(typeof(DeliveryDetailResponse))]
 [JsonSerializable(typeof(WebhookSecretResponse))]
+[JsonSerializable(typeof(CreateActionTemplateRequest))]
+[JsonSerializable(typeof(UpdateActionTemplateRequest))]
+[JsonSerializable(typeof(ActionTemplateResponse))]
+[JsonSerializable(typeof(ListResponse<ActionTemplateResponse>))]
+[JsonSerializable(typeof(CreatedActionTemplateResponse))]
+[JsonSerializable(typeof(Dictionary<string, string>))]
 public sealed partial class AppJsonContext : JsonSerializerContext;
