@@ -78,7 +78,8 @@ public sealed partial class DeliveryWorker(
     private readonly Dictionary<string, int> perHost = new(StringComparer.Ordinal);
     private readonly Dictionary<Guid, Task> sends = [];
     private int inFlight;
-    private bool leftBehind;
+    private bool behindNodeBound;
+    private bool behindHostBound;
     private TaskCompletionSource wake = NewWake();
 
     private static TaskCompletionSource NewWake() => new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -144,7 +145,7 @@ public sealed partial class DeliveryWorker(
             saturated = perHost.Where(pair => pair.Value >= settings.MaxInFlightPerHost).Select(pair => pair.Key).ToArray();
             busyHosts = perHost.Keys.ToArray();
             busyCounts = perHost.Values.ToArray();
-            leftBehind = want <= 0;
+            behindNodeBound = want <= 0;
         }
         if (want <= 0)
             return false;
@@ -178,8 +179,9 @@ public sealed partial class DeliveryWorker(
                 // SendAsync yields before anything else, so its end (which removes it, under this lock) comes after the add.
                 sends[delivery.Id] = SendAsync(delivery);
             }
-            // Fewer than asked while rows may wait behind saturated hosts: a finishing send should look again.
-            leftBehind = claimed.Count == want || saturated.Length > 0;
+            // Work may be waiting behind a bound (the node's, or a host's that this claim filled): finishing sends look again.
+            behindNodeBound = claimed.Count == want;
+            behindHostBound = perHost.Values.Any(count => count >= settings.MaxInFlightPerHost);
         }
         return claimed.Count == want;
     }
@@ -204,10 +206,13 @@ public sealed partial class DeliveryWorker(
             lock (gate)
             {
                 inFlight--;
-                if (--perHost[delivery.Host] == 0)
+                var left = --perHost[delivery.Host];
+                if (left == 0)
                     perHost.Remove(delivery.Host);
                 sends.Remove(delivery.Id);
-                look = leftBehind;
+                // Once half the room is free, not at every single send: one claim then fetches a batch.
+                var settings = options.Value;
+                look = (behindHostBound && left <= settings.MaxInFlightPerHost / 2) || (behindNodeBound && inFlight <= settings.MaxInFlight / 2);
             }
             if (look)
                 Wake();
