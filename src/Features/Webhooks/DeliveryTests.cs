@@ -246,3 +246,26 @@ public sealed class DeliveryTests(FastDeliveryService service) : IClassFixture<F
             await owner.Client.WaitForDeliveryAsync(id, "delivered");
     }
 }
+
+public sealed class BackpressureTests(FastDeliveryService service) : IClassFixture<FastDeliveryService>
+{
+    [Fact]
+    public async Task ABacklogForOneHostDrainsAtTheHostBoundNotAtThePollRate()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        using var owner = await EngineWorker.StartAsync(service);
+        var task = await owner.CreateIdAsync("backlog");
+        const int count = 400;
+        var started = DateTime.UtcNow;
+        await service.ExecuteSqlAsync("""
+            INSERT INTO outbox (id, task_id, trigger, action, payload)
+            SELECT uuid_v7(), $1, 'success', jsonb_build_object('trigger', 'success', 'url', $2::text, 'method', 'POST'),
+                   jsonb_build_object('task_id', $1::text, 'attempt', 1)
+            FROM generate_series(1, $3)
+            """, task, receiver.Url(), count);
+
+        await receiver.WaitForAsync(received => received.Count >= count, TimeSpan.FromSeconds(60));
+        // At 16 per poll (1 s) this would take 25 s.
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10), $"took {DateTime.UtcNow - started}");
+    }
+}

@@ -79,7 +79,7 @@ public sealed partial class DeliveryWorker(
     private readonly Dictionary<Guid, Task> sends = [];
     private int inFlight;
     private bool behindNodeBound;
-    private bool behindHostBound;
+    private readonly HashSet<string> hostsBehindBound = new(StringComparer.Ordinal);
     private TaskCompletionSource wake = NewWake();
 
     private static TaskCompletionSource NewWake() => new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -179,9 +179,15 @@ public sealed partial class DeliveryWorker(
                 // SendAsync yields before anything else, so its end (which removes it, under this lock) comes after the add.
                 sends[delivery.Id] = SendAsync(delivery);
             }
-            // Work may be waiting behind a bound (the node's, or a host's that this claim filled): finishing sends look again.
+            // Work may be waiting behind a bound: the node's, when the claim got all it asked for; a host's, when the claim got
+            // all the room that host had (judged against the counts the claim was given: sends ending meanwhile do not hide it).
             behindNodeBound = claimed.Count == want;
-            behindHostBound = perHost.Values.Any(count => count >= settings.MaxInFlightPerHost);
+            foreach (var group in claimed.GroupBy(delivery => delivery.Host))
+            {
+                var busy = Array.IndexOf(busyHosts, group.Key) is var index and >= 0 ? busyCounts[index] : 0;
+                if (group.Count() >= settings.MaxInFlightPerHost - busy)
+                    hostsBehindBound.Add(group.Key);
+            }
         }
         return claimed.Count == want;
     }
@@ -212,7 +218,8 @@ public sealed partial class DeliveryWorker(
                 sends.Remove(delivery.Id);
                 // Once half the room is free, not at every single send: one claim then fetches a batch.
                 var settings = options.Value;
-                look = (behindHostBound && left <= settings.MaxInFlightPerHost / 2) || (behindNodeBound && inFlight <= settings.MaxInFlight / 2);
+                look = (left <= settings.MaxInFlightPerHost / 2 && hostsBehindBound.Remove(delivery.Host))
+                    || (behindNodeBound && inFlight <= settings.MaxInFlight / 2);
             }
             if (look)
                 Wake();
