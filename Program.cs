@@ -8,6 +8,7 @@ using TaskRunner.Features.Projects;
 using TaskRunner.Features.Schedules;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Features.Users;
+using TaskRunner.Features.Webhooks;
 using TaskRunner.Infrastructure.Cluster;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
@@ -49,6 +50,7 @@ builder.Services.AddProjectsFeature();
 builder.Services.AddTasksFeature();
 builder.Services.AddExecutionFeature();
 builder.Services.AddSchedulesFeature();
+builder.Services.AddWebhooksFeature();
 
 var app = builder.Build();
 
@@ -83,6 +85,7 @@ api.MapExecution();
 api.MapSchedules();
 api.MapCluster();
 api.MapTaskQueries();
+api.MapWebhooks();
 
 
 return await app.RunWithStartupChecksAsync();

@@ -119,6 +119,39 @@ public static class CompleteTasks
         return TypedResults.Ok(new CompleteTasksResponse(outcome.Results));
     }
 
+    /// <summary>The engine itself reporting: a start webhook's synchronous answer. Admin rank passes the project check.</summary>
+    private static readonly Caller Engine = new(Guid.Empty, Roles.Admin, null, null);
+
+    // The attempt the webhook started, under the task's lock: a late answer for an earlier attempt changes nothing.
+    private const string LockAttemptSql = "SELECT attempt FROM tasks WHERE id = @id AND status = 'running' FOR UPDATE";
+
+    /// <summary>
+    /// A start webhook answered with the outcome (synchronous completion): the same completion as POST /tasks/{id}/complete,
+    /// applied only while the task still runs <paramref name="attempt"/>, and with <paramref name="leaseToken"/> (that
+    /// attempt's lease, when it has one) fenced exactly like a worker's report. Returns the report's result.
+    /// </summary>
+    public static async Task<CompleteResultResponse> CompleteStartedAttemptAsync(
+        NpgsqlDataSource dataSource, Guid taskId, int attempt, long? leaseToken, string status, JsonElement? output, string? error,
+        EngineOptions options, EngineMetrics metrics, CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        if (Validate(errors, "", taskId, leaseToken, status, output, error) is not { } report)
+            return Conflict(taskId, TaskRules.Running,
+                "The answer is not a valid report: status must be succeeded or failed, output at most 256 KiB of JSON without NUL.");
+        var outcome = await dataSource.InTransactionAsync(async (connection, transaction) =>
+        {
+            await using (var check = new NpgsqlCommand(LockAttemptSql, connection, transaction))
+            {
+                check.Parameters.Add(Sql.Parameter("id", taskId));
+                if (await check.ExecuteScalarAsync(cancellationToken) is not int current || current != attempt)
+                    return new Outcome([Conflict(taskId, "", "The task no longer runs the attempt this webhook started.")], Lifecycle.Ending.None, null);
+            }
+            return await ApplyAsync(connection, transaction, Engine, [report], options, readBack: false, cancellationToken);
+        }, cancellationToken);
+        metrics.Ended(outcome.Ending);
+        return outcome.Results[0];
+    }
+
     private static Report? Validate(ValidationErrors errors, string prefix, Guid id, long? leaseToken, string? status, JsonElement? output, string? error)
     {
         var valid = true;

@@ -66,6 +66,26 @@ public sealed class EngineWorker(ServiceFixture service, HttpClient client, Guid
         return Assert.Single(claimed);
     }
 
+    /// <summary>
+    /// Waits until the leader has pushed the task (it has a start action, so it is never claimed); returns its lease token,
+    /// or 0 when its run already ended (a synchronous webhook answer can finish it before this looks).
+    /// </summary>
+    public async Task<long> WaitUntilPushedAsync(Guid id, int seconds = 20)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (true)
+        {
+            var tokens = await Service.QueryTextAsync("""
+                SELECT coalesce((SELECT l.lease_token FROM task_leases l WHERE l.task_id = t.id), 0)::text
+                FROM tasks t WHERE t.id = $1 AND t.started_at IS NOT NULL
+                """, id);
+            if (tokens.Count == 1)
+                return long.Parse(tokens[0], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(DateTime.UtcNow < deadline, $"task {id} was not pushed within {seconds} s");
+            await Task.Delay(50);
+        }
+    }
+
     public async Task<HttpResponseMessage> CompleteAsync(Guid id, long? leaseToken, string status = "succeeded", JsonNode? output = null, string? error = null)
     {
         var body = new JsonObject { ["status"] = status };

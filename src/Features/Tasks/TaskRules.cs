@@ -7,8 +7,11 @@ using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Tasks;
 
-/// <summary>An action in a request: a webhook fired when the task reaches <see cref="Trigger"/>.</summary>
-public sealed record ActionRequest(string? Trigger, string? Url, string? Method, Dictionary<string, string>? Headers);
+/// <summary>
+/// An action in a request: a webhook fired when the task reaches <see cref="Trigger"/>; or, with <see cref="TemplateId"/>
+/// alone, a reference to an action template of the task's project, which supplies the trigger, URL, method and headers.
+/// </summary>
+public sealed record ActionRequest(string? Trigger, string? Url, string? Method, Dictionary<string, string>? Headers, Guid? TemplateId = null);
 
 /// <summary>Task statuses and the field rules every task write applies (create, bulk create, patch, bulk patch).</summary>
 public static partial class TaskRules
@@ -152,34 +155,48 @@ public static partial class TaskRules
                 errors.Add(at, "must be an object");
                 continue;
             }
+            if (action.TemplateId is not null)
+            {
+                // The template is looked up when the task is written (its trigger is copied into the action then).
+                if (action.Trigger is not null || action.Url is not null || action.Method is not null || action.Headers is not null)
+                    errors.Add(at + ".template_id", "must stand alone: the template defines trigger, url, method and headers");
+                continue;
+            }
             if (action.Trigger is null || !Triggers.Contains(action.Trigger))
                 errors.Add(at + ".trigger", "must be one of " + string.Join(", ", Triggers));
-            if (string.IsNullOrWhiteSpace(action.Url))
-                errors.Add(at + ".url", "is required");
-            else if (action.Url.Length > 2048)
-                errors.Add(at + ".url", "must be at most 2048 characters");
-            else if (action.Url.Contains('\0', StringComparison.Ordinal))
-                errors.Add(at + ".url", "must not contain NUL characters");
-            else if (Destinations.CheckUrl(action.Url, allowPrivateDestinations) is { } problem)
-                errors.Add(at + ".url", problem);
-            if (action.Method is not null && !Methods.Contains(action.Method))
-                errors.Add(at + ".method", "must be one of " + string.Join(", ", Methods));
-            if (action.Headers is { } headers)
-            {
-                if (headers.Count > MaxHeaders)
-                    errors.Add(at + ".headers", $"must hold at most {MaxHeaders} headers");
-                foreach (var (name, value) in headers)
-                {
-                    if (!HeaderNameFormat().IsMatch(name))
-                        errors.Add($"{at}.headers.{name}", "is not a valid header name");
-                    else if (ReservedHeaders.Contains(name.ToLowerInvariant()))
-                        errors.Add($"{at}.headers.{name}", "is set by the delivery and cannot be overridden");
-                    if (value is null || value.Length > 4096 || value.Any(c => char.IsControl(c)))
-                        errors.Add($"{at}.headers.{name}", "must be text of at most 4096 characters without control characters");
-                }
-            }
+            ActionTarget(errors, at, action.Url, action.Method, action.Headers, allowPrivateDestinations);
         }
         return ActionsJson(actions);
+    }
+
+    /// <summary>Where an action (or an action template) sends: URL, method and custom headers.</summary>
+    public static void ActionTarget(
+        ValidationErrors errors, string at, string? url, string? method, Dictionary<string, string>? headers, bool allowPrivateDestinations)
+    {
+        var prefix = at.Length == 0 ? "" : at + ".";
+        if (string.IsNullOrWhiteSpace(url))
+            errors.Add(prefix + "url", "is required");
+        else if (url.Length > 2048)
+            errors.Add(prefix + "url", "must be at most 2048 characters");
+        else if (url.Contains('\0', StringComparison.Ordinal))
+            errors.Add(prefix + "url", "must not contain NUL characters");
+        else if (Destinations.CheckUrl(url, allowPrivateDestinations) is { } problem)
+            errors.Add(prefix + "url", problem);
+        if (method is not null && !Methods.Contains(method))
+            errors.Add(prefix + "method", "must be one of " + string.Join(", ", Methods));
+        if (headers is null)
+            return;
+        if (headers.Count > MaxHeaders)
+            errors.Add(prefix + "headers", $"must hold at most {MaxHeaders} headers");
+        foreach (var (name, value) in headers)
+        {
+            if (!HeaderNameFormat().IsMatch(name))
+                errors.Add($"{prefix}headers.{name}", "is not a valid header name");
+            else if (ReservedHeaders.Contains(name.ToLowerInvariant()))
+                errors.Add($"{prefix}headers.{name}", "is set by the delivery and cannot be overridden");
+            if (value is null || value.Length > 4096 || value.Any(c => char.IsControl(c)))
+                errors.Add($"{prefix}headers.{name}", "must be text of at most 4096 characters without control characters");
+        }
     }
 
     private static string ActionsJson(IReadOnlyList<ActionRequest?> actions)
@@ -193,6 +210,12 @@ public static partial class TaskRules
                 if (action is null)
                     continue;
                 writer.WriteStartObject();
+                if (action.TemplateId is { } templateId)
+                {
+                    writer.WriteString("template_id", templateId);
+                    writer.WriteEndObject();
+                    continue;
+                }
                 writer.WriteString("trigger", action.Trigger);
                 writer.WriteString("url", action.Url);
                 writer.WriteString("method", action.Method ?? "POST");

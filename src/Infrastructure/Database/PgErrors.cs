@@ -12,6 +12,9 @@ public static class PgErrors
     public const string SerializationFailure = "40001";
     public const string DeadlockDetected = "40P01";
 
+    /// <summary>Raised (as a foreign key violation) by the tasks trigger when an action names no template of the task's project.</summary>
+    public const string ActionTemplateReference = "tasks_actions_template";
+
     /// <summary>
     /// True when the database cannot serve us right now — unreachable, starting or shutting down, out of connections, or our
     /// pool has no free connection within the timeout. The request should get 503 with Retry-After, not 500.

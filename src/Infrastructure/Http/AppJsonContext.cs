@@ -11,6 +11,7 @@ using TaskRunner.Features.Schedules;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Features.Tasks.CreateTasks;
 using TaskRunner.Features.Users;
+using TaskRunner.Features.Webhooks;
 
 namespace TaskRunner.Infrastructure.Http;
 
@@ -79,4 +80,14 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(TaskSearchResponse))]
 [JsonSerializable(typeof(ListResponse<TaskSearchResponse>))]
 [JsonSerializable(typeof(TaskTitleSuggestions))]
+[JsonSerializable(typeof(DeliveryResponse))]
+[JsonSerializable(typeof(ListResponse<DeliveryResponse>))]
+[JsonSerializable(typeof(DeliveryDetailResponse))]
+[JsonSerializable(typeof(WebhookSecretResponse))]
+[JsonSerializable(typeof(CreateActionTemplateRequest))]
+[JsonSerializable(typeof(UpdateActionTemplateRequest))]
+[JsonSerializable(typeof(ActionTemplateResponse))]
+[JsonSerializable(typeof(ListResponse<ActionTemplateResponse>))]
+[JsonSerializable(typeof(CreatedActionTemplateResponse))]
+[JsonSerializable(typeof(Dictionary<string, string>))]
 public sealed partial class AppJsonContext : JsonSerializerContext;

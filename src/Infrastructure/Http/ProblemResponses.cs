@@ -80,6 +80,13 @@ public static partial class ProblemResponses
                 BadHttpRequestException { InnerException: JsonException json } => FromJson(json),
                 BadHttpRequestException bad => FromBadRequest(bad),
                 _ when PgErrors.IsUnavailable(exception) => DatabaseUnavailable(http, exception),
+                Npgsql.PostgresException { SqlState: PgErrors.ForeignKeyViolation, ConstraintName: PgErrors.ActionTemplateReference } postgres =>
+                    new HttpValidationProblemDetails(new Dictionary<string, string[]> { ["actions"] = [postgres.MessageText] })
+                    {
+                        Status = StatusCodes.Status422UnprocessableEntity,
+                        Title = "Validation Failed",
+                        Detail = "One or more fields are invalid; see errors.",
+                    },
                 _ => Unexpected(exception),
             };
             return await WriteAsync(http, problem, exception);

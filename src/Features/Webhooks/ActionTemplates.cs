@@ -1,0 +1,257 @@
+using Dapper;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using TaskRunner.Features.Tasks;
+using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Webhooks;
+
+public sealed record CreateActionTemplateRequest(
+    Guid? ProjectId, string? Name, string? Trigger, string? Url, string? Method, Dictionary<string, string>? Headers);
+
+/// <summary>A PATCH: fields present are changed. The trigger is fixed (tasks copied it). Any change re-enables a template a 410 disabled.</summary>
+public sealed record UpdateActionTemplateRequest(string? Name, string? Url, string? Method, Dictionary<string, string>? Headers);
+
+/// <summary>A template as reads show it: never its secret.</summary>
+public sealed record ActionTemplateResponse(
+    Guid Id, Guid ProjectId, string Name, string Trigger, string Url, string Method, RawJson Headers, DateTime? DisabledAt,
+    string? DisabledReason, DateTime CreatedAt, DateTime UpdatedAt);
+
+/// <summary>A created template with its signing secret, shown this once.</summary>
+public sealed record CreatedActionTemplateResponse(ActionTemplateResponse Template, string Secret);
+
+public sealed record ActionTemplateRow(
+    Guid Id, Guid ProjectId, string Name, string Trigger, string Url, string Method, string Headers, DateTime? DisabledAt,
+    string? DisabledReason, DateTime CreatedAt, DateTime UpdatedAt)
+{
+    public ActionTemplateResponse ToResponse() =>
+        new(Id, ProjectId, Name, Trigger, Url, Method, new RawJson(Headers), DisabledAt, DisabledReason, CreatedAt, UpdatedAt);
+}
+
+public sealed record ListActionTemplatesQuery : IListQuery
+{
+    [FromQuery(Name = "project_id")] public string? ProjectId { get; init; }
+    [FromQuery(Name = "sort")] public string? Sort { get; init; }
+    [FromQuery(Name = "fields")] public string? Fields { get; init; }
+    [FromQuery(Name = "cursor")] public string? Cursor { get; init; }
+    [FromQuery(Name = "limit")] public string? Limit { get; init; }
+}
+
+/// <summary>
+/// /action-templates: named actions of a project, referenced by its tasks as <c>{"template_id": "…"}</c>. Project viewers
+/// read them; editors create, change, delete and rotate their secrets. A template the caller may not read is a 404.
+/// </summary>
+public static class ActionTemplates
+{
+    private const string Columns = """
+        a.id, a.project_id, a.name, a.trigger, a.url, a.method, a.headers::text AS headers, a.disabled_at, a.disabled_reason,
+        a.created_at, a.updated_at
+        """;
+
+    private const string SelectSql = "SELECT " + Columns + """
+
+        FROM action_templates a
+        JOIN projects p ON p.id = a.project_id AND p.deleted_at IS NULL AND a.deleted_at IS NULL
+        """;
+
+    private const string OneSql = SelectSql + "\nWHERE a.id = @id AND " + ProjectAccess.OnProjectRow;
+
+    private const string LockSql = OneSql + "\nFOR UPDATE OF a";
+
+    private const string ProjectSql = """
+        SELECT EXISTS (SELECT FROM projects p WHERE p.id = @projectId AND p.deleted_at IS NULL AND
+        """ + ProjectAccess.OnProjectRow + ")";
+
+    private const string InsertSql = """
+        INSERT INTO action_templates (id, project_id, name, trigger, url, method, headers, created_by)
+        VALUES (@id, @projectId, @name, @trigger, @url, @method, @headers::jsonb, @createdBy)
+        """;
+
+    private const string UpdateSql = """
+        UPDATE action_templates
+        SET name = coalesce(@name, name), url = coalesce(@url, url), method = coalesce(@method, method),
+            headers = coalesce(@headers::jsonb, headers), disabled_at = NULL, disabled_reason = NULL, updated_at = now()
+        WHERE id = @id
+        """;
+
+    private const string DeleteSql = "UPDATE action_templates SET deleted_at = now(), updated_at = now() WHERE id = @id";
+
+    private const string NameTaken = "action_templates_name_idx";
+
+    public static readonly ListDefinition<ActionTemplateRow, ActionTemplateResponse> Definition = new(
+        new SortKeys<ActionTemplateRow>("a.id", row => row.Id)
+            .Timestamp("created_at", "a.created_at", row => row.CreatedAt)
+            .Text("name", "a.name", row => row.Name)
+            .DefaultSort("-created_at"),
+        new ResponseFields<ActionTemplateResponse>(AppJsonContext.Default.ActionTemplateResponse));
+
+    private static void Validate(ValidationErrors errors, string? name, bool nameRequired, string? url, bool urlRequired, string? method,
+        Dictionary<string, string>? headers, bool allowPrivate)
+    {
+        if (nameRequired || name is not null)
+            errors.RequireLength("name", name?.Trim(), 1, 200);
+        // A PATCH without url still has its method and headers checked; the stored URL was checked when it was written.
+        TaskRules.ActionTarget(errors, "", urlRequired || url is not null ? url : "https://unchanged.example", method, headers, allowPrivate);
+    }
+
+    private static string HeadersJson(Dictionary<string, string> headers) =>
+        System.Text.Json.JsonSerializer.Serialize(headers, AppJsonContext.Default.DictionaryStringString);
+
+    public static async Task<Results<Created<CreatedActionTemplateResponse>, ProblemHttpResult>> Create(
+        CreateActionTemplateRequest request, Caller caller, NpgsqlDataSource dataSource, IOptions<TasksOptions> tasks,
+        IOptions<WebhooksOptions> options, CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        if (request.ProjectId is null)
+            errors.Add("project_id", "is required");
+        if (request.Trigger is null || !TaskRules.Triggers.Contains(request.Trigger))
+            errors.Add("trigger", "must be one of " + string.Join(", ", TaskRules.Triggers));
+        Validate(errors, request.Name, true, request.Url, true, request.Method, request.Headers, tasks.Value.AllowPrivateActionDestinations);
+        if (!errors.IsEmpty)
+            return errors.ToProblem();
+
+        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Editor);
+        var id = Ids.New();
+        WebhookSecretResponse? secret;
+        try
+        {
+            secret = await dataSource.InTransactionAsync(async (connection, transaction) =>
+            {
+                var projectId = request.ProjectId!.Value;
+                if (!await connection.ExecuteScalarAsync<bool>(ProjectSql, new { projectId, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction))
+                    return (WebhookSecretResponse?)null;
+                await connection.ExecuteAsync(InsertSql, new
+                {
+                    id, projectId, name = request.Name!.Trim(), trigger = request.Trigger, url = request.Url, method = request.Method ?? "POST",
+                    headers = HeadersJson(request.Headers ?? []), createdBy = caller.UserId, cancellationToken,
+                }, transaction);
+                return await WebhookSecrets.RotateAsync(connection, transaction, id, null, options.Value.SecretGraceHours, cancellationToken);
+            }, cancellationToken);
+            if (secret is null)
+                return Problems.NotFound("No such project, or you are not one of its editors.");
+        }
+        catch (PostgresException e) when (PgErrors.IsUniqueViolation(e, NameTaken))
+        {
+            return Problems.Conflict("The project already has an action template with this name.");
+        }
+        var created = await ReadAsync(dataSource, id, caller, cancellationToken);
+        return TypedResults.Created($"/api/v1/action-templates/{id}", new CreatedActionTemplateResponse(created!.ToResponse(), secret.Secret));
+    }
+
+    public static async Task<Results<Ok<ActionTemplateResponse>, ProblemHttpResult>> Get(
+        Guid id, Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken) =>
+        await ReadAsync(dataSource, id, caller, cancellationToken) is { } row
+            ? TypedResults.Ok(row.ToResponse())
+            : Problems.NotFound("No such action template.");
+
+    public static async Task<Results<ListResult<ActionTemplateResponse>, ProblemHttpResult>> List(
+        [AsParameters] ListActionTemplatesQuery query, Caller caller, NpgsqlDataSource dataSource, ListPaging paging, CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        var projectId = QueryParameters.Id(query.ProjectId, "project_id", errors);
+        var page = paging.Parse(query, Definition, new CursorBinding("action-templates").With("project_id", projectId?.ToString()), errors);
+        if (page is null)
+            return errors.ToQueryProblem();
+
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        var access = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        var filtered = new FilteredQuery(command)
+            .Where(ProjectAccess.OnProjectRow, "callerId", access.CallerId)
+            .Parameter("callerIsAdmin", access.CallerIsAdmin)
+            .Parameter("callerCanWrite", access.CallerCanWrite)
+            .Parameter("requiredRank", access.RequiredRank);
+        if (projectId is { } project)
+            filtered.Where("a.project_id = @projectId", "projectId", project);
+        filtered.Complete(SelectSql, page.Keyset);
+        var rows = new List<ActionTemplateRow>();
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+                rows.Add(new ActionTemplateRow(reader.GetGuid(0), reader.GetGuid(1), reader.GetString(2), reader.GetString(3), reader.GetString(4),
+                    reader.GetString(5), reader.GetString(6), reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTime>(7),
+                    reader.IsDBNull(8) ? null : reader.GetString(8), reader.GetFieldValue<DateTime>(9), reader.GetFieldValue<DateTime>(10)));
+        }
+        return page.Result(rows, row => row.ToResponse());
+    }
+
+    public static async Task<Results<Ok<ActionTemplateResponse>, ProblemHttpResult>> Update(
+        Guid id, UpdateActionTemplateRequest request, Caller caller, NpgsqlDataSource dataSource, IOptions<TasksOptions> tasks,
+        CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        Validate(errors, request.Name, false, request.Url, false, request.Method, request.Headers, tasks.Value.AllowPrivateActionDestinations);
+        if (!errors.IsEmpty)
+            return errors.ToProblem();
+        try
+        {
+            var problem = await WriteAsync(dataSource, id, caller, (connection, transaction) => connection.ExecuteAsync(UpdateSql, new
+            {
+                id, name = request.Name?.Trim(), url = request.Url, method = request.Method,
+                headers = request.Headers is null ? null : HeadersJson(request.Headers), cancellationToken,
+            }, transaction), cancellationToken);
+            if (problem is not null)
+                return problem;
+        }
+        catch (PostgresException e) when (PgErrors.IsUniqueViolation(e, NameTaken))
+        {
+            return Problems.Conflict("The project already has an action template with this name.");
+        }
+        return TypedResults.Ok((await ReadAsync(dataSource, id, caller, cancellationToken))!.ToResponse());
+    }
+
+    /// <summary>Tasks that reference the template keep their actions; their later deliveries are parked as dead (template deleted).</summary>
+    public static async Task<Results<NoContent, ProblemHttpResult>> Delete(
+        Guid id, Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    {
+        var problem = await WriteAsync(dataSource, id, caller,
+            (connection, transaction) => connection.ExecuteAsync(DeleteSql, new { id, cancellationToken }, transaction), cancellationToken);
+        return problem is null ? TypedResults.NoContent() : problem;
+    }
+
+    public static async Task<Results<Ok<WebhookSecretResponse>, ProblemHttpResult>> RotateSecret(
+        Guid id, Caller caller, NpgsqlDataSource dataSource, IOptions<WebhooksOptions> options, CancellationToken cancellationToken)
+    {
+        WebhookSecretResponse? rotated = null;
+        var problem = await WriteAsync(dataSource, id, caller, async (connection, transaction) =>
+        {
+            rotated = await WebhookSecrets.RotateAsync(connection, transaction, id, null, options.Value.SecretGraceHours, cancellationToken);
+            return 1;
+        }, cancellationToken);
+        return problem is null ? TypedResults.Ok(rotated!) : problem;
+    }
+
+    /// <summary>Locks the template, checks the caller edits its project (404 unseen, 403 read-only), then runs the change.</summary>
+    private static async Task<ProblemHttpResult?> WriteAsync(
+        NpgsqlDataSource dataSource, Guid id, Caller caller, Func<NpgsqlConnection, NpgsqlTransaction, Task<int>> change, CancellationToken cancellationToken)
+    {
+        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        return await dataSource.InTransactionAsync<ProblemHttpResult?>(async (connection, transaction) =>
+        {
+            var row = await connection.QuerySingleOrDefaultAsync<ActionTemplateRow>(LockSql,
+                new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction);
+            if (row is null)
+                return Problems.NotFound("No such action template.");
+            var role = caller.IsAdmin ? ProjectRoles.Owner
+                : await connection.QuerySingleOrDefaultAsync<string>(MembershipSql, new { projectId = row.ProjectId, userId = caller.UserId, cancellationToken }, transaction);
+            if (!ProjectAccess.Allows(caller, role, ProjectRoles.Editor))
+                return Problems.Forbidden("Changing an action template needs the editor role in its project.");
+            await change(connection, transaction);
+            return null;
+        }, cancellationToken);
+    }
+
+    private const string MembershipSql = "SELECT role FROM project_members WHERE project_id = @projectId AND user_id = @userId";
+
+    private static async Task<ActionTemplateRow?> ReadAsync(NpgsqlDataSource dataSource, Guid id, Caller caller, CancellationToken cancellationToken)
+    {
+        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<ActionTemplateRow>(OneSql, new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken });
+    }
+}

@@ -1,0 +1,103 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Http.Resilience;
+using Microsoft.Extensions.Options;
+using Polly;
+using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Observability;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Webhooks;
+
+/// <summary>Refused at connect time: the destination resolved to an address actions may not reach.</summary>
+public sealed class DestinationRejectedException(string message) : Exception(message);
+
+/// <summary>
+/// The HttpClient deliveries go through. Retries are not its business (the outbox retries on its own schedule, across
+/// nodes and restarts), so its resilience pipeline holds an attempt timeout and a circuit breaker per destination authority:
+/// a receiver that keeps failing is left alone for a while instead of tying up slots. Redirects are not followed (a 3xx
+/// is a failed attempt), cookies are not kept, and every connection is checked after DNS resolution.
+/// </summary>
+public static class DeliveryHttp
+{
+    public const string ClientName = "webhooks";
+
+    public static IServiceCollection AddDeliveryHttp(this IServiceCollection services)
+    {
+        services.AddHttpClient(ClientName, client =>
+            {
+                // Deadlines are the pipeline's (headers) and the worker's (the whole attempt).
+                client.Timeout = Timeout.InfiniteTimeSpan;
+                client.DefaultRequestHeaders.UserAgent.ParseAdd($"TaskRunner-Webhooks/{ServiceVersion.Current}");
+            })
+            .ConfigurePrimaryHttpMessageHandler(provider => CreateHandler(
+                provider.GetRequiredService<IOptions<TasksOptions>>().Value.AllowPrivateActionDestinations))
+            .AddResilienceHandler("webhook-delivery", (pipeline, context) =>
+            {
+                var options = context.ServiceProvider.GetRequiredService<IOptions<WebhooksOptions>>().Value;
+                var metrics = context.ServiceProvider.GetRequiredService<DeliveryMetrics>();
+                pipeline
+                    .AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
+                    {
+                        FailureRatio = 0.5,
+                        MinimumThroughput = 10,
+                        SamplingDuration = TimeSpan.FromSeconds(30),
+                        BreakDuration = TimeSpan.FromSeconds(options.BreakSeconds),
+                        OnOpened = _ =>
+                        {
+                            metrics.CircuitOpened();
+                            return ValueTask.CompletedTask;
+                        },
+                        // Open → half-open (one probe goes through) → open again or closed: open is counted once per opening.
+                        OnHalfOpened = _ =>
+                        {
+                            metrics.CircuitHalfOpened();
+                            return ValueTask.CompletedTask;
+                        },
+                    })
+                    .AddTimeout(TimeSpan.FromSeconds(options.AttemptTimeoutSeconds));
+            })
+            // One pipeline (so one circuit) per scheme + host + port.
+            .SelectPipelineByAuthority();
+        return services;
+    }
+
+    /// <summary>
+    /// The handler: connects only to addresses it has checked itself, so a name that resolved to a public address when the
+    /// action was saved (or a moment ago) cannot point at the internal network now (DNS rebinding).
+    /// </summary>
+    public static SocketsHttpHandler CreateHandler(bool allowPrivate) => new()
+    {
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        UseProxy = false,
+        AutomaticDecompression = DecompressionMethods.None,
+        PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+        ConnectTimeout = TimeSpan.FromSeconds(10),
+        ConnectCallback = (context, cancellationToken) => ConnectAsync(context.DnsEndPoint, allowPrivate, cancellationToken),
+    };
+
+    private static async ValueTask<Stream> ConnectAsync(DnsEndPoint endPoint, bool allowPrivate, CancellationToken cancellationToken)
+    {
+        var host = endPoint.Host.Trim('[', ']');
+        var addresses = IPAddress.TryParse(host, out var literal)
+            ? [literal]
+            : await Dns.GetHostAddressesAsync(host, cancellationToken);
+        if (addresses.Length == 0)
+            throw new DestinationRejectedException($"{endPoint.Host} has no address");
+        // Every address, not only the first: the socket may fall back to any of them.
+        if (!allowPrivate && addresses.FirstOrDefault(Destinations.IsPrivate) is { } internalAddress)
+            throw new DestinationRejectedException($"{endPoint.Host} resolves to {internalAddress}, a loopback, private or link-local address");
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(addresses, endPoint.Port, cancellationToken);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+}

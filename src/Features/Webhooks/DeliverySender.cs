@@ -1,0 +1,344 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Dapper;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Polly.CircuitBreaker;
+using Polly.Timeout;
+using TaskRunner.Features.Execution;
+using TaskRunner.Infrastructure.Configuration;
+
+namespace TaskRunner.Features.Webhooks;
+
+/// <summary>
+/// Sends one claimed delivery and records what happened: one <c>delivery_attempts</c> row and the delivery's new state,
+/// in one statement fenced by the lease (a node that lost its lease records nothing). 2xx delivers; 410 Gone is final and
+/// retires the action; anything else is retried on the schedule (or at the receiver's <c>Retry-After</c>, if later) until
+/// the schedule runs out and the delivery is dead. A <c>start</c> delivery answered with an outcome completes the task.
+/// </summary>
+public sealed partial class DeliverySender(
+    NpgsqlDataSource dataSource,
+    IHttpClientFactory httpClients,
+    DeliveryMetrics metrics,
+    EngineMetrics engineMetrics,
+    IOptions<WebhooksOptions> options,
+    IOptions<EngineOptions> engineOptions,
+    TimeProvider clock,
+    ILogger<DeliverySender> logger)
+{
+    private const int ExcerptBytes = 1024;
+
+    /// <summary>A synchronous answer may carry as much output as a completion report, plus its envelope.</summary>
+    private const int MaxAnswerBytes = 256 * 1024 + 4096;
+
+    private const string RecordSql = """
+        WITH updated AS (
+            UPDATE outbox
+            SET status = @status, attempts = attempts + 1,
+                next_attempt_at = CASE WHEN @retryDelay::double precision IS NULL THEN next_attempt_at
+                                       ELSE now() + make_interval(secs => @retryDelay::double precision) END,
+                lease_owner = NULL, lease_expires_at = NULL, last_status_code = @statusCode, last_error = @error,
+                delivered_at = CASE WHEN @status = 'delivered' THEN now() END, updated_at = now()
+            WHERE id = @id AND status = 'delivering' AND lease_owner = @node
+            RETURNING id, attempts
+        )
+        INSERT INTO delivery_attempts (id, delivery_id, attempt, node, started_at, duration_ms, status_code, error, response_excerpt)
+        SELECT @attemptId, id, attempts, @node, @startedAt, @durationMs, @statusCode, @error, @excerpt FROM updated
+        """;
+
+    // Not an attempt (nothing was sent): back to pending without counting one.
+    private const string PostponeSql = """
+        UPDATE outbox
+        SET status = 'pending', next_attempt_at = now() + make_interval(secs => @delaySeconds), lease_owner = NULL,
+            lease_expires_at = NULL, last_error = @error, updated_at = now()
+        WHERE id = @id AND status = 'delivering' AND lease_owner = @node
+        """;
+
+    // Never sent: the action is retired or gone.
+    private const string ParkSql = """
+        UPDATE outbox
+        SET status = 'dead', lease_owner = NULL, lease_expires_at = NULL, last_error = @error, updated_at = now()
+        WHERE id = @id AND status = 'delivering' AND lease_owner = @node
+        """;
+
+    private const string DisableTemplateSql = """
+        UPDATE action_templates SET disabled_at = now(), disabled_reason = @reason, updated_at = now()
+        WHERE id = @templateId AND disabled_at IS NULL
+        """;
+
+    private const string DisableInlineSql = """
+        INSERT INTO disabled_actions (task_id, url) VALUES (@taskId, @url) ON CONFLICT DO NOTHING
+        """;
+
+    private sealed record Outcome(string Status, string MetricOutcome, int? StatusCode, string? Error, string? Excerpt, double? RetryDelay);
+
+    public async Task DeliverAsync(ClaimedDelivery delivery, string node, CancellationToken cancellationToken)
+    {
+        metrics.Started();
+        try
+        {
+            await DeliverCoreAsync(delivery, node, cancellationToken);
+        }
+        finally
+        {
+            metrics.Ended();
+        }
+    }
+
+    private async Task DeliverCoreAsync(ClaimedDelivery delivery, string node, CancellationToken cancellationToken)
+    {
+        using var action = JsonDocument.Parse(delivery.Action);
+        var url = action.RootElement.TryGetProperty("url", out var urlElement) ? urlElement.GetString() : null;
+        if (delivery.Disabled || url is null)
+        {
+            var reason = url is null
+                ? "not sent: its action template was deleted"
+                : "not sent: the action was disabled after its receiver answered 410 Gone";
+            await using var parking = await dataSource.OpenConnectionAsync(cancellationToken);
+            await parking.ExecuteAsync(ParkSql, new { id = delivery.Id, node, error = reason, cancellationToken });
+            metrics.Attempted(delivery.Host, "disabled", TimeSpan.Zero);
+            metrics.Dead(delivery.Host);
+            return;
+        }
+
+        var settings = options.Value;
+        var messageId = delivery.Id.ToString();
+        var timestamp = clock.GetUtcNow().ToUnixTimeSeconds();
+        var body = Body(delivery, clock.GetUtcNow().UtcDateTime);
+        using var request = new HttpRequestMessage(new HttpMethod(action.RootElement.GetProperty("method").GetString() ?? "POST"), url)
+        {
+            Content = new ByteArrayContent(body) { Headers = { { "Content-Type", "application/json" } } },
+        };
+        if (action.RootElement.TryGetProperty("headers", out var headers) && headers.ValueKind == JsonValueKind.Object)
+            foreach (var header in headers.EnumerateObject())
+                request.Headers.TryAddWithoutValidation(header.Name, HeaderTemplates.Fill(header.Value.GetString() ?? "", delivery.Metadata));
+        request.Headers.TryAddWithoutValidation("webhook-id", messageId);
+        request.Headers.TryAddWithoutValidation("webhook-timestamp", timestamp.ToString(CultureInfo.InvariantCulture));
+        if (WebhookSigning.Signature(delivery.Secrets, messageId, timestamp, body) is { } signature)
+            request.Headers.TryAddWithoutValidation("webhook-signature", signature);
+
+        var startedAt = clock.GetUtcNow().UtcDateTime;
+        var started = Stopwatch.GetTimestamp();
+        Outcome outcome;
+        byte[]? answer = null;
+        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            deadline.CancelAfter(TimeSpan.FromSeconds(settings.TotalTimeoutSeconds));
+            try
+            {
+                using var response = await httpClients.CreateClient(DeliveryHttp.ClientName)
+                    .SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
+                var status = (int)response.StatusCode;
+                var synchronous = delivery.Trigger == "start" && response.IsSuccessStatusCode && response.StatusCode != HttpStatusCode.Accepted;
+                answer = await ReadAsync(response, synchronous ? MaxAnswerBytes : ExcerptBytes, deadline.Token);
+                var excerpt = Excerpt(answer);
+                if (response.IsSuccessStatusCode)
+                    outcome = new Outcome("delivered", "delivered", status, null, excerpt, null);
+                else if (response.StatusCode == HttpStatusCode.Gone)
+                    outcome = new Outcome("dead", "gone", status, "410 Gone: the action is disabled", excerpt, null);
+                else
+                    outcome = Failed(delivery, status, ErrorOf(response), excerpt, RetryAfter(response));
+                if (!synchronous)
+                    answer = null;
+            }
+            catch (BrokenCircuitException)
+            {
+                // The host's circuit is open: nothing was sent, so no attempt is used up; look again when it may close.
+                outcome = new Outcome("pending", "circuit_open", null, "not sent: the destination's circuit is open after repeated failures", null,
+                    settings.BreakSeconds);
+            }
+            catch (HttpRequestException e) when (e.InnerException is DestinationRejectedException rejected)
+            {
+                outcome = new Outcome("dead", "rejected", null, "refused: " + rejected.Message, null, null);
+            }
+            catch (TimeoutRejectedException)
+            {
+                outcome = Failed(delivery, null, $"no response within {settings.AttemptTimeoutSeconds} s", null, null);
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                outcome = Failed(delivery, null, $"the attempt did not finish within {settings.TotalTimeoutSeconds} s", null, null);
+            }
+            catch (HttpRequestException e)
+            {
+                outcome = Failed(delivery, null, Truncate(e.Message), null, null);
+            }
+        }
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        if (outcome.MetricOutcome == "circuit_open")
+        {
+            await connection.ExecuteAsync(PostponeSql, new { id = delivery.Id, node, delaySeconds = outcome.RetryDelay, error = outcome.Error, cancellationToken });
+            metrics.Attempted(delivery.Host, outcome.MetricOutcome, TimeSpan.Zero);
+            return;
+        }
+
+        if (answer is not null && await CompleteFromAnswerAsync(delivery, answer, cancellationToken) is { } refused)
+            outcome = outcome with { Error = refused };
+
+        await connection.ExecuteAsync(RecordSql, new
+        {
+            id = delivery.Id, node, status = outcome.Status, retryDelay = outcome.RetryDelay, statusCode = outcome.StatusCode, error = outcome.Error,
+            attemptId = Guid.CreateVersion7(), startedAt, durationMs = elapsed.TotalMilliseconds, excerpt = outcome.Excerpt, cancellationToken,
+        });
+        if (outcome.MetricOutcome == "gone")
+        {
+            if (delivery.TemplateId is { } templateId)
+                await connection.ExecuteAsync(DisableTemplateSql, new { templateId, reason = $"{url} answered 410 Gone", cancellationToken });
+            else
+                await connection.ExecuteAsync(DisableInlineSql, new { taskId = delivery.TaskId, url, cancellationToken });
+        }
+        metrics.Attempted(delivery.Host, outcome.MetricOutcome, elapsed);
+        if (outcome.Status == "dead")
+            metrics.Dead(delivery.Host);
+    }
+
+    /// <summary>A failed attempt: retried after the next wait of the schedule, or dead when the schedule is used up.</summary>
+    private Outcome Failed(ClaimedDelivery delivery, int? statusCode, string error, string? excerpt, TimeSpan? retryAfter)
+    {
+        var settings = options.Value;
+        var schedule = settings.RetryDelays();
+        if (delivery.Attempts >= schedule.Count)
+            return new Outcome("dead", "dead", statusCode, error, excerpt, null);
+        var wait = schedule[delivery.Attempts] * (0.8 + Random.Shared.NextDouble() * 0.4);
+        if (retryAfter is { } asked)
+            wait = Math.Max(wait, Math.Min(asked.TotalSeconds, settings.MaxRetryAfterSeconds));
+        return new Outcome("pending", "retry", statusCode, error, excerpt, wait);
+    }
+
+    private TimeSpan? RetryAfter(HttpResponseMessage response) => response.Headers.RetryAfter switch
+    {
+        { Delta: { } delta } => delta,
+        { Date: { } date } => date - clock.GetUtcNow(),
+        _ => null,
+    };
+
+    private static string ErrorOf(HttpResponseMessage response) => (int)response.StatusCode is >= 300 and < 400
+        ? $"{(int)response.StatusCode} redirect not followed"
+        : $"{(int)response.StatusCode} {response.ReasonPhrase}";
+
+    /// <summary>
+    /// A start webhook's 2xx answer <c>{"status":"succeeded"|"failed","output":…,"error":…}</c> completes the task through
+    /// the engine, fenced by the attempt the delivery started. Other answers leave the task running. Returns why a
+    /// completion was refused, for the attempt's record; null when applied or when the answer was not an outcome.
+    /// </summary>
+    private async Task<string?> CompleteFromAnswerAsync(ClaimedDelivery delivery, byte[] answer, CancellationToken cancellationToken)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(answer);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("status", out var status) || status.ValueKind != JsonValueKind.String)
+                return null;
+            using var payload = JsonDocument.Parse(delivery.Payload);
+            var attempt = payload.RootElement.GetProperty("attempt").GetInt32();
+            JsonElement? output = root.TryGetProperty("output", out var outputElement) ? outputElement : null;
+            var error = root.TryGetProperty("error", out var errorElement) && errorElement.ValueKind == JsonValueKind.String ? errorElement.GetString() : null;
+            var result = await CompleteTasks.CompleteStartedAttemptAsync(dataSource, delivery.TaskId, attempt, delivery.LeaseToken,
+                status.GetString()!, output, error, engineOptions.Value, engineMetrics, cancellationToken);
+            metrics.CompletedSynchronously(result.Status);
+            if (result.Status == "ok")
+                return null;
+            LogAnswerRefused(logger, delivery.TaskId, result.Detail ?? result.Status);
+            return Truncate("answer not applied: " + (result.Detail ?? result.Status));
+        }
+    }
+
+    /// <summary>
+    /// The Standard Webhooks envelope: <c>{"type":"task.start","timestamp":…,"data":{…the task…}}</c>. A start delivery's
+    /// data also carries the attempt's <c>lease_token</c> (when it has a lease), so a receiver answering 202 can report later.
+    /// </summary>
+    private static byte[] Body(ClaimedDelivery delivery, DateTime now)
+    {
+        var buffer = new ArrayBufferWriter<byte>(delivery.Payload.Length + 256);
+        using (var writer = new Utf8JsonWriter(buffer))
+        using (var payload = JsonDocument.Parse(delivery.Payload))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("type", "task." + delivery.Trigger);
+            writer.WriteString("timestamp", now.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+            writer.WriteStartObject("data");
+            foreach (var property in payload.RootElement.EnumerateObject())
+                property.WriteTo(writer);
+            if (delivery.LeaseToken is { } leaseToken)
+                writer.WriteNumber("lease_token", leaseToken);
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static async Task<byte[]> ReadAsync(HttpResponseMessage response, int limit, CancellationToken cancellationToken)
+    {
+        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+        var buffer = new byte[limit];
+        var read = 0;
+        while (read < limit && await stream.ReadAsync(buffer.AsMemory(read), cancellationToken) is var count and > 0)
+            read += count;
+        return buffer.AsSpan(0, read).ToArray();
+    }
+
+    /// <summary>At most 1 KiB of UTF-8, cut on a character boundary, without NUL (which PostgreSQL text cannot hold).</summary>
+    private static string? Excerpt(byte[] answer)
+    {
+        if (answer.Length == 0)
+            return null;
+        var text = Encoding.UTF8.GetString(answer, 0, Math.Min(answer.Length, ExcerptBytes)).Replace("\0", "", StringComparison.Ordinal);
+        while (Encoding.UTF8.GetByteCount(text) > ExcerptBytes)
+            text = text[..^1];
+        return text;
+    }
+
+    private static string Truncate(string text) => text.Length <= 2000 ? text : text[..2000];
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Start webhook answer for task {TaskId} not applied: {Reason}")]
+    private static partial void LogAnswerRefused(ILogger logger, Guid taskId, string reason);
+}
+
+/// <summary>
+/// Header values filled from the task's metadata: <c>{{metadata.customer_id}}</c> becomes that field's value (a dotted path
+/// reaches into nested objects: <c>{{metadata.account.region}}</c>). Strings are inserted as they are, numbers and booleans
+/// as their JSON text, anything missing, null, an object or an array as nothing. Control characters are dropped, so a
+/// value cannot split the header.
+/// </summary>
+public static partial class HeaderTemplates
+{
+    [GeneratedRegex(@"\{\{\s*metadata\.([A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*)\s*\}\}")]
+    private static partial Regex Placeholder();
+
+    public static string Fill(string value, string? metadata)
+    {
+        if (!value.Contains("{{", StringComparison.Ordinal))
+            return value;
+        using var document = metadata is null ? null : JsonDocument.Parse(metadata);
+        return Placeholder().Replace(value, match =>
+        {
+            if (document is null)
+                return "";
+            var element = document.RootElement;
+            foreach (var name in match.Groups[1].Value.Split('.'))
+                if (element.ValueKind != JsonValueKind.Object || !element.TryGetProperty(name, out element))
+                    return "";
+            var text = element.ValueKind switch
+            {
+                JsonValueKind.String => element.GetString()!,
+                JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False => element.GetRawText(),
+                _ => "",
+            };
+            return string.Concat(text.Where(character => !char.IsControl(character)));
+        });
+    }
+}

@@ -1,0 +1,270 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using TaskRunner.Features.Execution;
+using TaskRunner.Tests.Harness;
+using Xunit;
+
+namespace TaskRunner.Features.Webhooks;
+
+/// <summary>A service whose delivery schedule is short enough to watch retries, timeouts and dead letters within a test.</summary>
+public sealed class FastDeliveryService : ServiceFixture
+{
+    public static IEnumerable<KeyValuePair<string, string?>> FastSettings(string connectionString) =>
+    [
+        .. BaseSettings(connectionString),
+        new("Webhooks:RetrySchedule", "1,1,1,1"),
+        new("Webhooks:AttemptTimeoutSeconds", "1"),
+        new("Webhooks:TotalTimeoutSeconds", "2"),
+        new("Webhooks:LeaseSeconds", "7"),
+        new("Webhooks:PollSeconds", "1"),
+        new("Webhooks:BreakSeconds", "1"),
+    ];
+
+    protected override IEnumerable<KeyValuePair<string, string?>> Settings(string connectionString) => FastSettings(connectionString);
+}
+
+/// <summary>Shared steps: a project owner whose tasks carry actions to a receiver, started by claiming them.</summary>
+public static class WebhookSteps
+{
+    public static JsonObject Action(string trigger, string url, JsonObject? headers = null)
+    {
+        var action = new JsonObject { ["trigger"] = trigger, ["url"] = url };
+        if (headers is not null)
+            action["headers"] = headers;
+        return action;
+    }
+
+    public static Action<JsonObject> WithActions(params JsonObject[] actions) =>
+        body => body["actions"] = new JsonArray(actions.Select(action => (JsonNode)action).ToArray());
+
+    /// <summary>Creates a task with the actions and waits for the leader to push it: its start deliveries go out. Returns its id and lease token.</summary>
+    public static async Task<(Guid Id, long LeaseToken)> StartTaskAsync(this EngineWorker owner, params JsonObject[] actions)
+    {
+        var id = await owner.CreateIdAsync("webhook task", WithActions(actions));
+        return (id, await owner.WaitUntilPushedAsync(id));
+    }
+
+    public static async Task<JsonElement> DeliveriesOfAsync(this HttpClient client, Guid taskId)
+    {
+        using var response = await client.GetAsync($"/api/v1/tasks/{taskId}/deliveries");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return (await response.ReadJsonAsync()).GetProperty("data");
+    }
+
+    /// <summary>Waits until the task's only delivery of the trigger reaches the status; returns it with its attempts.</summary>
+    public static async Task<JsonElement> WaitForDeliveryAsync(this HttpClient client, Guid taskId, string status, string trigger = "start", int seconds = 20)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (true)
+        {
+            var deliveries = await client.DeliveriesOfAsync(taskId);
+            var match = deliveries.EnumerateArray().FirstOrDefault(delivery => delivery.GetProperty("trigger").GetString() == trigger);
+            if (match.ValueKind == JsonValueKind.Object && match.GetProperty("status").GetString() == status)
+            {
+                using var detail = await client.GetAsync($"/api/v1/deliveries/{match.GetProperty("id").GetString()}");
+                return await detail.ReadJsonAsync();
+            }
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"delivery did not become {status}: {deliveries}");
+            await Task.Delay(50);
+        }
+    }
+
+    public static IReadOnlyList<int?> StatusCodes(this JsonElement detail) =>
+        detail.GetProperty("attempts").EnumerateArray()
+            .Select(attempt => attempt.TryGetProperty("status_code", out var code) ? code.GetInt32() : (int?)null).ToList();
+}
+
+public sealed class DeliveryTests(FastDeliveryService service) : IClassFixture<FastDeliveryService>
+{
+    [Fact]
+    public async Task StartWebhookIsSignedWithTheProjectSecretAndFillsHeadersFromMetadata()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        using var owner = await EngineWorker.StartAsync(service);
+        using var rotated = await owner.PostAsync($"/api/v1/projects/{owner.ProjectId}/webhook-secret");
+        Assert.Equal(HttpStatusCode.OK, rotated.StatusCode);
+        var secret = (await rotated.ReadJsonAsync()).GetProperty("secret").GetString()!;
+        Assert.StartsWith("whsec_", secret);
+
+        var id = await owner.CreateIdAsync("signed", body =>
+        {
+            body["metadata"] = new JsonObject { ["customer_id"] = "c-42", ["account"] = new JsonObject { ["region"] = "eu" } };
+            WebhookSteps.WithActions(WebhookSteps.Action("start", receiver.Url(),
+                new JsonObject { ["X-Customer"] = "{{metadata.customer_id}}/{{ metadata.account.region }}", ["X-Static"] = "yes" }))(body);
+        });
+        await owner.WaitUntilPushedAsync(id);
+
+        var webhook = (await receiver.WaitForAsync(received => received.Count == 1)).Single();
+        Assert.True(WebhookReceiver.IsSignedWith(webhook, secret), webhook.Header("webhook-signature"));
+        Assert.Equal("c-42/eu", webhook.Header("x-customer"));
+        Assert.Equal("yes", webhook.Header("x-static"));
+        Assert.Equal("task.start", webhook.Json.GetProperty("type").GetString());
+        Assert.Equal(id, webhook.TaskId);
+        Assert.True(webhook.Json.GetProperty("data").GetProperty("lease_token").GetInt64() > 0);
+        var detail = await owner.Client.WaitForDeliveryAsync(id, "delivered");
+        Assert.Equal(webhook.Header("webhook-id"), detail.GetProperty("delivery").GetProperty("id").GetString());
+        Assert.Equal([200], detail.StatusCodes());
+    }
+
+    [Fact]
+    public async Task FailedAttemptsAreRetriedWithTheSameIdUntilDelivered()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.Answer = (_, index) => index < 2 ? new ReceiverAnswer(500, """{"oops":true}""") : ReceiverAnswer.Ok;
+        using var owner = await EngineWorker.StartAsync(service);
+        var (id, _) = await owner.StartTaskAsync(WebhookSteps.Action("start", receiver.Url()));
+
+        var detail = await owner.Client.WaitForDeliveryAsync(id, "delivered");
+        Assert.Equal([500, 500, 200], detail.StatusCodes());
+        Assert.Equal("""{"oops":true}""", detail.GetProperty("attempts")[0].GetProperty("response_excerpt").GetString());
+        Assert.Single(receiver.Received.Select(webhook => webhook.Header("webhook-id")).Distinct());
+        Assert.Equal(3, detail.GetProperty("delivery").GetProperty("attempts").GetInt32());
+    }
+
+    [Fact]
+    public async Task RetryAfterPostponesTheNextAttempt()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.Answer = (_, index) => index == 0
+            ? new ReceiverAnswer(503, Headers: new Dictionary<string, string> { ["Retry-After"] = "3" })
+            : ReceiverAnswer.Ok;
+        using var owner = await EngineWorker.StartAsync(service);
+        var (id, _) = await owner.StartTaskAsync(WebhookSteps.Action("start", receiver.Url()));
+
+        await owner.Client.WaitForDeliveryAsync(id, "delivered");
+        var times = receiver.Received.Select(webhook => webhook.At).ToList();
+        Assert.Equal(2, times.Count);
+        // The schedule alone would wait about 1 s.
+        Assert.True(times[1] - times[0] >= TimeSpan.FromSeconds(2.8), $"retried after {times[1] - times[0]}");
+    }
+
+    [Fact]
+    public async Task SlowReceiverTimesOutAndIsTriedAgain()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.Answer = (_, index) => index == 0 ? new ReceiverAnswer(200, Delay: TimeSpan.FromSeconds(3)) : ReceiverAnswer.Ok;
+        using var owner = await EngineWorker.StartAsync(service);
+        var (id, _) = await owner.StartTaskAsync(WebhookSteps.Action("start", receiver.Url()));
+
+        var detail = await owner.Client.WaitForDeliveryAsync(id, "delivered");
+        var attempts = detail.GetProperty("attempts");
+        Assert.Equal(2, attempts.GetArrayLength());
+        Assert.Contains("within 1 s", attempts[0].GetProperty("error").GetString());
+        Assert.True(attempts[0].GetProperty("duration_ms").GetDouble() < 2500);
+    }
+
+    [Fact]
+    public async Task GoneDisablesTheActionSoLaterDeliveriesAreNotSent()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.Answer = (_, _) => new ReceiverAnswer(410);
+        using var owner = await EngineWorker.StartAsync(service);
+        var (id, leaseToken) = await owner.StartTaskAsync(WebhookSteps.Action("start", receiver.Url()), WebhookSteps.Action("end", receiver.Url()));
+
+        var start = await owner.Client.WaitForDeliveryAsync(id, "dead");
+        Assert.Equal([410], start.StatusCodes());
+        using (var completed = await owner.CompleteAsync(id, leaseToken))
+            Assert.Equal(HttpStatusCode.OK, completed.StatusCode);
+
+        var end = await owner.Client.WaitForDeliveryAsync(id, "dead", trigger: "end");
+        Assert.Empty(end.GetProperty("attempts").EnumerateArray());
+        Assert.Contains("410", end.GetProperty("delivery").GetProperty("last_error").GetString());
+        Assert.Single(receiver.Received);
+    }
+
+    [Fact]
+    public async Task DeliveryIsDeadAfterTheLastAttemptListedOnlyToReadersAndCanBeRedelivered()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.Answer = (_, _) => new ReceiverAnswer(500);
+        using var owner = await EngineWorker.StartAsync(service);
+        var (id, _) = await owner.StartTaskAsync(WebhookSteps.Action("start", receiver.Url()));
+
+        var dead = await owner.Client.WaitForDeliveryAsync(id, "dead");
+        Assert.Equal([500, 500, 500, 500, 500], dead.StatusCodes());
+        var deliveryId = dead.GetProperty("delivery").GetProperty("id").GetString()!;
+
+        using (var list = await owner.Client.GetAsync($"/api/v1/deliveries?status=dead&task_id={id}"))
+            Assert.Equal(deliveryId, Assert.Single((await list.ReadJsonAsync()).GetProperty("data").EnumerateArray()).GetProperty("id").GetString());
+        using var stranger = await service.ClientForNewUserAsync();
+        using (var list = await stranger.GetAsync("/api/v1/deliveries?status=dead"))
+            Assert.Empty((await list.ReadJsonAsync()).GetProperty("data").EnumerateArray());
+        using (var denied = await stranger.PostAsync($"/api/v1/deliveries/{deliveryId}/redeliver", null))
+            await denied.AssertProblemAsync(HttpStatusCode.NotFound);
+
+        receiver.Answer = (_, _) => ReceiverAnswer.Ok;
+        using (var redelivered = await owner.PostAsync($"/api/v1/deliveries/{deliveryId}/redeliver"))
+            Assert.Equal(HttpStatusCode.OK, redelivered.StatusCode);
+        using (var again = await owner.PostAsync($"/api/v1/deliveries/{deliveryId}/redeliver"))
+            Assert.True(again.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.OK);
+        var delivered = await owner.Client.WaitForDeliveryAsync(id, "delivered");
+        Assert.Equal(200, delivered.StatusCodes()[^1]);
+    }
+
+    [Fact]
+    public async Task RedeliveringAPendingDeliveryIsAConflict()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.Answer = (_, _) => new ReceiverAnswer(500);
+        using var owner = await EngineWorker.StartAsync(service);
+        var (id, _) = await owner.StartTaskAsync(WebhookSteps.Action("start", receiver.Url()));
+        await receiver.WaitForAsync(received => received.Count >= 1);
+        var deliveryId = (await owner.Client.DeliveriesOfAsync(id))[0].GetProperty("id").GetString();
+
+        using var response = await owner.PostAsync($"/api/v1/deliveries/{deliveryId}/redeliver");
+        await response.AssertProblemAsync(HttpStatusCode.Conflict);
+    }
+
+    [Fact]
+    public async Task ReceiverThatIsDownThenComesBackGetsEveryDelivery()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await receiver.StopAsync();
+        using var owner = await EngineWorker.StartAsync(service);
+        const int count = 20;
+        var ids = new List<Guid>();
+        for (var i = 0; i < count; i++)
+            ids.Add(await owner.CreateIdAsync($"while down {i}", WebhookSteps.WithActions(WebhookSteps.Action("start", receiver.Url()))));
+        foreach (var id in ids)
+            await owner.WaitUntilPushedAsync(id);
+
+        // Every delivery failed at least once while the receiver was away.
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (await service.ScalarAsync<long>("SELECT count(*) FROM outbox WHERE task_id = ANY ($1) AND last_error IS NOT NULL", ids.ToArray()) < count)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "deliveries were not attempted while the receiver was down");
+            await Task.Delay(50);
+        }
+        await receiver.RestartAsync();
+
+        var received = await receiver.WaitForAsync(webhooks => webhooks.Select(webhook => webhook.TaskId).Distinct().Count() == count, TimeSpan.FromSeconds(30));
+        Assert.Equal(ids.Order(), received.Select(webhook => webhook.TaskId).Distinct().Order());
+        foreach (var id in ids)
+            await owner.Client.WaitForDeliveryAsync(id, "delivered");
+    }
+}
+
+public sealed class BackpressureTests(FastDeliveryService service) : IClassFixture<FastDeliveryService>
+{
+    [Fact]
+    public async Task ABacklogForOneHostDrainsAtTheHostBoundNotAtThePollRate()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        using var owner = await EngineWorker.StartAsync(service);
+        var task = await owner.CreateIdAsync("backlog");
+        const int count = 400;
+        var started = DateTime.UtcNow;
+        await service.ExecuteSqlAsync("""
+            INSERT INTO outbox (id, task_id, trigger, action, payload)
+            SELECT uuid_v7(), $1, 'success', jsonb_build_object('trigger', 'success', 'url', $2::text, 'method', 'POST'),
+                   jsonb_build_object('task_id', $1::text, 'attempt', 1)
+            FROM generate_series(1, $3)
+            """, task, receiver.Url(), count);
+
+        await receiver.WaitForAsync(received => received.Count >= count, TimeSpan.FromSeconds(60));
+        // At 16 per poll (1 s) this would take 25 s.
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10), $"took {DateTime.UtcNow - started}");
+    }
+}

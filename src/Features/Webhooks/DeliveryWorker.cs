@@ -1,0 +1,276 @@
+using Microsoft.Extensions.Options;
+using Npgsql;
+using TaskRunner.Infrastructure.Cluster;
+using TaskRunner.Infrastructure.Configuration;
+
+namespace TaskRunner.Features.Webhooks;
+
+/// <summary>A claimed delivery with everything sending it needs, read in the claim statement.</summary>
+public sealed record ClaimedDelivery(
+    Guid Id, Guid TaskId, string Trigger, string Action, string Payload, int Attempts, Guid? TemplateId, string Host,
+    DateTime CreatedAt, string? Metadata, long? LeaseToken, bool Disabled, string[] Secrets);
+
+/// <summary>
+/// Delivery on every node (not only the leader: sending is parallel work, and the outbox hands each row to one node).
+/// One loop claims due deliveries while this node has room — at most <see cref="WebhooksOptions.MaxInFlight"/> in flight,
+/// and <see cref="WebhooksOptions.MaxInFlightPerHost"/> per host, both enforced by the claim itself, so at the bound the
+/// node simply stops claiming and the rest waits, safe, in the outbox — and starts a send for each. It wakes on the
+/// outbox NOTIFY (new deliveries), when a send frees room while work was left behind, and every
+/// <see cref="WebhooksOptions.PollSeconds"/> (retries coming due; leases of dead nodes expiring).
+/// </summary>
+public sealed partial class DeliveryWorker(
+    NpgsqlDataSource dataSource,
+    DeliverySender sender,
+    NodeIdentity node,
+    IOptions<WebhooksOptions> options,
+    IOptions<DatabaseOptions> database,
+    ILogger<DeliveryWorker> logger) : BackgroundService
+{
+    private const string ListenSql = "LISTEN taskrunner_outbox";
+
+    // Deliveries whose node died mid-send: back to pending, sent again (receivers deduplicate on webhook-id).
+    private const string ReleaseExpiredSql = """
+        UPDATE outbox SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+        WHERE id = ANY (ARRAY(SELECT id FROM outbox WHERE status = 'delivering' AND lease_expires_at < now()
+                              ORDER BY lease_expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED))
+        """;
+
+    // Due rows, oldest due first, through outbox_due_idx, skipping hosts this node already has at their bound; then at most
+    // the host's remaining room per host and the node's remaining room in all. Candidates not chosen are only locked until
+    // commit. Everything the send needs comes back with the lease: the start attempt's lease token (null when the task has
+    // moved on to another attempt), whether the action was retired by a 410, the active secrets (newest first).
+    private const string ClaimSql = """
+        WITH candidates AS (
+            SELECT o.id, coalesce(o.host, '') AS host, o.next_attempt_at
+            FROM outbox o
+            WHERE o.status = 'pending' AND o.next_attempt_at <= now()
+              AND coalesce(o.host, '') <> ALL (@saturated)
+            ORDER BY o.next_attempt_at
+            LIMIT @scan
+            FOR UPDATE SKIP LOCKED
+        ),
+        ranked AS (
+            SELECT c.id, c.next_attempt_at, row_number() OVER (PARTITION BY c.host ORDER BY c.next_attempt_at, c.id) AS rank,
+                   @perHost - coalesce(b.in_flight, 0) AS room
+            FROM candidates c
+            LEFT JOIN unnest(@busyHosts, @busyCounts) AS b (host, in_flight) ON b.host = c.host
+        ),
+        chosen AS (
+            SELECT id FROM ranked WHERE rank <= room ORDER BY next_attempt_at, id LIMIT @want
+        )
+        UPDATE outbox o
+        SET status = 'delivering', lease_owner = @node, lease_expires_at = now() + make_interval(secs => @leaseSeconds), updated_at = now()
+        FROM chosen c, tasks t
+        WHERE o.id = c.id AND t.id = o.task_id
+        RETURNING o.id, o.task_id, o.trigger, o.action::text, o.payload::text, o.attempts, o.template_id, coalesce(o.host, ''),
+                  o.created_at, t.metadata::text,
+                  (SELECT l.lease_token FROM task_leases l
+                   WHERE o.trigger = 'start' AND l.task_id = o.task_id AND t.attempt = (o.payload->>'attempt')::int),
+                  EXISTS (SELECT FROM disabled_actions d WHERE d.task_id = o.task_id AND d.url = o.action->>'url')
+                      OR EXISTS (SELECT FROM action_templates a WHERE a.id = o.template_id AND a.disabled_at IS NOT NULL),
+                  ARRAY(SELECT s.secret FROM webhook_secrets s
+                        WHERE (s.template_id = o.template_id OR (o.template_id IS NULL AND s.project_id = t.project_id))
+                          AND (s.retires_at IS NULL OR s.retires_at > now())
+                        ORDER BY s.created_at DESC)
+        """;
+
+    private readonly Lock gate = new();
+    private readonly Dictionary<string, int> perHost = new(StringComparer.Ordinal);
+    private readonly Dictionary<Guid, Task> sends = [];
+    private int inFlight;
+    private bool behindNodeBound;
+    private readonly HashSet<string> hostsBehindBound = new(StringComparer.Ordinal);
+    private TaskCompletionSource wake = NewWake();
+
+    private static TaskCompletionSource NewWake() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private void Wake() => Interlocked.Exchange(ref wake, NewWake()).TrySetResult();
+
+    /// <summary>The lease owner written on claimed rows: this process, unique across restarts.</summary>
+    private string Owner => node.Id.ToString();
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var listener = ListenAsync(stoppingToken);
+        var poll = TimeSpan.FromSeconds(options.Value.PollSeconds);
+        var nextRelease = DateTime.MinValue;
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                // Taken before looking, so a notification arriving while we look wakes the wait below.
+                var next = Volatile.Read(ref wake).Task;
+                var claimedAll = false;
+                try
+                {
+                    if (DateTime.UtcNow >= nextRelease)
+                    {
+                        await using (var release = dataSource.CreateCommand(ReleaseExpiredSql))
+                            await release.ExecuteNonQueryAsync(stoppingToken);
+                        nextRelease = DateTime.UtcNow + poll;
+                    }
+                    claimedAll = await ClaimAndSendAsync(stoppingToken);
+                }
+                catch (Exception e) when (e is NpgsqlException or TimeoutException && !stoppingToken.IsCancellationRequested)
+                {
+                    // Nothing was claimed (or the claim rolled back): the rows are still pending; look again after the poll.
+                    LogClaimFailed(logger, e.Message);
+                }
+                // A full claim means more may be due right away.
+                if (!claimedAll)
+                    await Task.WhenAny(next, Task.Delay(poll, stoppingToken));
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutdown: no new claims. Sends in flight finish (each bounded by the total timeout) and record their outcome.
+        }
+        Task[] pending;
+        lock (gate)
+            pending = [.. sends.Values];
+        await Task.WhenAll(pending);
+        await listener;
+    }
+
+    /// <summary>Claims as much as there is room for and starts sending it. True when it got all it asked for.</summary>
+    private async Task<bool> ClaimAndSendAsync(CancellationToken cancellationToken)
+    {
+        var settings = options.Value;
+        string[] saturated, busyHosts;
+        int[] busyCounts;
+        int want;
+        lock (gate)
+        {
+            want = settings.MaxInFlight - inFlight;
+            saturated = perHost.Where(pair => pair.Value >= settings.MaxInFlightPerHost).Select(pair => pair.Key).ToArray();
+            busyHosts = perHost.Keys.ToArray();
+            busyCounts = perHost.Values.ToArray();
+            behindNodeBound = want <= 0;
+        }
+        if (want <= 0)
+            return false;
+
+        var claimed = new List<ClaimedDelivery>();
+        await using (var command = dataSource.CreateCommand(ClaimSql))
+        {
+            command.Parameters.Add(new NpgsqlParameter<string[]>("saturated", saturated));
+            command.Parameters.Add(new NpgsqlParameter<string[]>("busyHosts", busyHosts));
+            command.Parameters.Add(new NpgsqlParameter<int[]>("busyCounts", busyCounts));
+            command.Parameters.Add(new NpgsqlParameter<int>("perHost", settings.MaxInFlightPerHost));
+            command.Parameters.Add(new NpgsqlParameter<int>("scan", want * 2));
+            command.Parameters.Add(new NpgsqlParameter<int>("want", want));
+            command.Parameters.Add(new NpgsqlParameter<string>("node", Owner));
+            command.Parameters.Add(new NpgsqlParameter<int>("leaseSeconds", settings.LeaseSeconds));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+                claimed.Add(new ClaimedDelivery(
+                    reader.GetGuid(0), reader.GetGuid(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetInt32(5),
+                    reader.IsDBNull(6) ? null : reader.GetGuid(6), reader.GetString(7), reader.GetDateTime(8),
+                    reader.IsDBNull(9) ? null : reader.GetString(9), reader.IsDBNull(10) ? null : reader.GetInt64(10), reader.GetBoolean(11),
+                    reader.GetFieldValue<string[]>(12)));
+        }
+
+        lock (gate)
+        {
+            foreach (var delivery in claimed)
+            {
+                inFlight++;
+                perHost[delivery.Host] = perHost.GetValueOrDefault(delivery.Host) + 1;
+                // SendAsync yields before anything else, so its end (which removes it, under this lock) comes after the add.
+                sends[delivery.Id] = SendAsync(delivery);
+            }
+            // Work may be waiting behind a bound: the node's, when the claim got all it asked for; a host's, when the claim got
+            // all the room that host had (judged against the counts the claim was given: sends ending meanwhile do not hide it).
+            behindNodeBound = claimed.Count == want;
+            foreach (var group in claimed.GroupBy(delivery => delivery.Host))
+            {
+                var busy = Array.IndexOf(busyHosts, group.Key) is var index and >= 0 ? busyCounts[index] : 0;
+                if (group.Count() >= settings.MaxInFlightPerHost - busy)
+                    hostsBehindBound.Add(group.Key);
+            }
+        }
+        return claimed.Count == want;
+    }
+
+    private async Task SendAsync(ClaimedDelivery delivery)
+    {
+        // Off the claim loop's stack: the loop goes on claiming while this waits on the network.
+        await Task.Yield();
+        try
+        {
+            // Not the stopping token: a send under way finishes and records its outcome even during shutdown.
+            await sender.DeliverAsync(delivery, Owner, CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            // The lease runs out and another look sends it again; nothing is lost, only delayed.
+            LogSendFailed(logger, delivery.Id, e.Message);
+        }
+        finally
+        {
+            bool look;
+            lock (gate)
+            {
+                inFlight--;
+                var left = --perHost[delivery.Host];
+                if (left == 0)
+                    perHost.Remove(delivery.Host);
+                sends.Remove(delivery.Id);
+                // Once half the room is free, not at every single send: one claim then fetches a batch.
+                var settings = options.Value;
+                look = (left <= settings.MaxInFlightPerHost / 2 && hostsBehindBound.Remove(delivery.Host))
+                    || (behindNodeBound && inFlight <= settings.MaxInFlight / 2);
+            }
+            if (look)
+                Wake();
+        }
+    }
+
+    /// <summary>Its own unpooled connection: a LISTEN holds it for the life of the process, outside the request pool.</summary>
+    private string ListenConnectionString => new NpgsqlConnectionStringBuilder(database.Value.ConnectionString)
+    {
+        Pooling = false,
+        KeepAlive = 30,
+        Timeout = database.Value.ConnectionTimeoutSeconds,
+        ApplicationName = "taskrunner-outbox-listener",
+    }.ConnectionString;
+
+    private async Task ListenAsync(CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = new NpgsqlConnection(ListenConnectionString);
+                await connection.OpenAsync(stoppingToken);
+                connection.Notification += (_, _) => Wake();
+                await using (var listen = new NpgsqlCommand(ListenSql, connection))
+                    await listen.ExecuteNonQueryAsync(stoppingToken);
+                // Deliveries written while we were not listening.
+                Wake();
+                while (!stoppingToken.IsCancellationRequested)
+                    await connection.WaitAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
+            {
+                // The poll still finds every delivery; only the immediate wake-up is lost until we are back.
+                LogListenerFailed(logger, e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken).ContinueWith(static _ => { }, TaskScheduler.Default);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Claiming webhook deliveries failed, retrying at the next poll: {Reason}")]
+    private static partial void LogClaimFailed(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook delivery {DeliveryId} failed unexpectedly; it is sent again when its lease expires: {Reason}")]
+    private static partial void LogSendFailed(ILogger logger, Guid deliveryId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Outbox listener lost its connection, retrying: {Reason}")]
+    private static partial void LogListenerFailed(ILogger logger, string reason);
+}

@@ -1,0 +1,72 @@
+using Dapper;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
+
+namespace TaskRunner.Features.Webhooks;
+
+/// <summary>
+/// A new signing secret, shown this once. Until <see cref="PreviousRetiresAt"/> the secret it replaced signs too (both
+/// signatures travel in <c>webhook-signature</c>), so receivers can switch without rejecting a delivery.
+/// </summary>
+public sealed record WebhookSecretResponse(string Secret, DateTime CreatedAt, DateTime? PreviousRetiresAt);
+
+/// <summary>
+/// Secrets of templates and projects (a project's secret signs the inline actions of its tasks). Rotating gives every
+/// still-active secret of the owner <c>Webhooks:SecretGraceHours</c> to live, then adds the new one.
+/// </summary>
+public static class WebhookSecrets
+{
+    // Exactly one of @templateId, @projectId is set; the other compares as null, so matches nothing.
+    private const string RotateSql = """
+        WITH retired AS (
+            UPDATE webhook_secrets SET retires_at = now() + make_interval(hours => @graceHours)
+            WHERE (template_id = @templateId OR project_id = @projectId) AND retires_at IS NULL
+            RETURNING retires_at
+        ),
+        created AS (
+            INSERT INTO webhook_secrets (id, template_id, project_id, secret) VALUES (@id, @templateId, @projectId, @secret)
+            RETURNING created_at
+        )
+        SELECT (SELECT created_at FROM created) AS created_at, (SELECT max(retires_at) FROM retired) AS previous_retires_at
+        """;
+
+    internal sealed record Rotated(DateTime CreatedAt, DateTime? PreviousRetiresAt);
+
+    public static async Task<WebhookSecretResponse> RotateAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid? templateId, Guid? projectId, int graceHours, CancellationToken cancellationToken)
+    {
+        var secret = WebhookSigning.NewSecret();
+        var rotated = await connection.QuerySingleAsync<Rotated>(RotateSql,
+            new { id = Ids.New(), templateId, projectId, secret, graceHours, cancellationToken }, transaction);
+        return new WebhookSecretResponse(secret, rotated.CreatedAt, rotated.PreviousRetiresAt);
+    }
+
+    private const string ProjectSql = """
+        SELECT p.id FROM projects p WHERE p.id = @id AND p.deleted_at IS NULL AND
+        """ + ProjectAccess.OnProjectRow + """
+
+        FOR UPDATE OF p
+        """;
+
+    /// <summary>
+    /// POST /projects/{id}/webhook-secret: creates or rotates the secret that signs the inline actions of the project's
+    /// tasks. Project editors; 404 for a project the caller may not edit or see.
+    /// </summary>
+    public static async Task<Results<Ok<WebhookSecretResponse>, ProblemHttpResult>> RotateProjectSecret(
+        Guid id, Caller caller, NpgsqlDataSource dataSource, IOptions<WebhooksOptions> options, CancellationToken cancellationToken)
+    {
+        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Editor);
+        var created = await dataSource.InTransactionAsync(async (connection, transaction) =>
+        {
+            var project = await connection.QuerySingleOrDefaultAsync<Guid?>(ProjectSql,
+                new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction);
+            return project is null ? null : await RotateAsync(connection, transaction, null, id, options.Value.SecretGraceHours, cancellationToken);
+        }, cancellationToken);
+        return created is null ? Problems.NotFound("No such project, or you are not one of its editors.") : TypedResults.Ok(created);
+    }
+}
