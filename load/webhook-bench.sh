@@ -3,9 +3,9 @@
 # (MaxInFlight 64, MaxInFlightPerHost 16):
 #   1. deliveries/s: DELIVERIES outbox rows written in one statement, drained by the service to a fast local receiver
 #      (Node http server answering 200 at once); from the insert's commit to the last arrival.
-#   2. latency task ready → start webhook received, p50/p99: TASKS tasks created one after another, each claimed at once by a
-#      pull worker (the push dispatcher is not on main yet: the start row is written by POST /tasks/claim), each with a start
-#      action to the receiver; ready = the task's created_at, received = the receiver's clock (same host).
+#   2. latency task ready → start webhook received, p50/p99: TASKS tasks created one after another, each with a start action
+#      to the receiver, so the leader's push dispatcher starts it (woken by NOTIFY) and writes its start delivery; ready =
+#      the task's created_at, received = the receiver's clock (same host).
 #
 # Usage (starts its own PostgreSQL instance "whbench" and the AOT binary, stops both at the end):
 #   make publish && load/webhook-bench.sh
@@ -123,7 +123,7 @@ end_ms=$(tail -n1 "$WORK/received" | cut -d' ' -f1)
 rate=$(awk -v n="$DELIVERIES" -v ms="$((end_ms - start_ms))" 'BEGIN { printf "%.0f", n / (ms / 1000) }')
 left=$(psql_db -c "SELECT count(*) FROM outbox WHERE status <> 'delivered'")
 
-log "latency: $TASKS tasks, each created then claimed at once"
+log "latency: $TASKS tasks created one after another, started by the push dispatcher"
 before=$(count_received)
 python3 - "$BASE_URL" "$api_key" "$project" "$RECEIVER_URL" "$TASKS" >"$WORK/tasks" <<'PY'
 import json, sys, urllib.request
@@ -135,8 +135,6 @@ def post(path, body):
 for i in range(n):
     task = post("/api/v1/tasks", {"project_id": project, "title": f"latency {i}", "kind": "bench.latency",
                                   "actions": [{"trigger": "start", "url": url}]})
-    claimed = post("/api/v1/tasks/claim", {"kinds": ["bench.latency"], "limit": 1, "lease_seconds": 300})
-    assert claimed["tasks"] and claimed["tasks"][0]["id"] == task["id"], claimed
     print(task["id"])
 PY
 wait_received $((before + TASKS)) 120
@@ -156,5 +154,5 @@ Webhook delivery benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores,
 | measurement | result |
 | --- | --- |
 | deliveries/s, $DELIVERIES signed deliveries to one fast local receiver | $rate /s (not delivered at the end: $left) |
-| task ready → start webhook received (create, then pull claim at once) | $latency |
+| task ready → start webhook received (pushed by the leader's dispatcher) | $latency |
 REPORT
