@@ -60,18 +60,20 @@ public sealed class SweeperTests(FastEngineFixture service) : IClassFixture<Fast
     public async Task HeartbeatsPushTheTimeoutDeadlineForward()
     {
         using var worker = await EngineWorker.StartAsync(service);
-        var id = await worker.CreateIdAsync("long", body => body["timeout_seconds"] = 2);
+        var id = await worker.CreateIdAsync("long", body => body["timeout_seconds"] = 4);
         var token = (await worker.ClaimOneAsync()).GetProperty("lease_token").GetInt64();
 
-        for (var i = 0; i < 8; i++)
+        // Six beats a second apart outlive the 4 s timeout; the 3 s between a beat and the deadline it set leave room for
+        // a slow, busy machine.
+        for (var i = 0; i < 6; i++)
         {
-            await Task.Delay(500);
+            await Task.Delay(1000);
             using var beat = await worker.PostAsync($"/api/v1/tasks/{id}/heartbeat", new JsonObject { ["lease_token"] = token });
             Assert.Equal(HttpStatusCode.OK, beat.StatusCode);
         }
         Assert.Equal("running", await worker.StatusAsync(id));
 
-        await service.WaitForAsync("SELECT status = 'timed_out' FROM tasks WHERE id = $1", id, seconds: 8);
+        await service.WaitForAsync("SELECT status = 'timed_out' FROM tasks WHERE id = $1", id, seconds: 12);
     }
 
     [Fact]
