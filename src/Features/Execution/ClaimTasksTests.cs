@@ -125,9 +125,16 @@ public sealed class ClaimTasksTests(ServiceFixture service) : IClassFixture<Serv
     public async Task ALongPollWakesWhenAReadyTaskIsCreated()
     {
         using var worker = await EngineWorker.StartAsync(service);
+        using var metrics = service.CreateClient();
+        var looksBefore = await ClaimLooksAsync(metrics);
         var watch = Stopwatch.StartNew();
         var polling = worker.ClaimAsync(waitSeconds: 20);
-        await Task.Delay(500);
+        // The claim records each look before it waits: once the count moves, the poll found nothing and is waiting.
+        while (await ClaimLooksAsync(metrics) == looksBefore)
+        {
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), "the long poll never looked");
+            await Task.Delay(20);
+        }
         Assert.False(polling.IsCompleted);
 
         var created = await worker.CreateIdAsync("wake up");
@@ -201,4 +208,10 @@ public sealed class ClaimTasksTests(ServiceFixture service) : IClassFixture<Serv
         Assert.Equal(["must be between 0 and 30"], problem.Errors("wait_seconds"));
         Assert.Single(problem.Errors("kinds[0]"));
     }
+
+    /// <summary>How many claim transactions the service has recorded (taskrunner_claim_duration_seconds_count).</summary>
+    private static async Task<double> ClaimLooksAsync(HttpClient client) =>
+        (await client.GetStringAsync("/metrics")).Split('\n')
+            .Where(line => line.StartsWith("taskrunner_claim_duration_seconds_count", StringComparison.Ordinal))
+            .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
 }

@@ -45,6 +45,16 @@ public static class PushedTasks
         }
     }
 
+    /// <summary>
+    /// Returns once the leader has run a dispatch pass after this call: a marker task pushed now is running. Lets a test
+    /// assert that something did not happen without sleeping for a guessed time.
+    /// </summary>
+    public static async Task AfterAnotherDispatchAsync(this ServiceFixture service, EngineWorker worker)
+    {
+        var marker = await worker.CreateIdAsync("dispatch marker", Pushed());
+        await service.WaitForAsync("SELECT status = 'running' FROM tasks WHERE id = $1", marker);
+    }
+
     public static async Task<List<JsonElement>> StartPayloadsAsync(this ServiceFixture service, Guid id) =>
         (await service.QueryTextAsync("SELECT payload::text FROM outbox WHERE task_id = $1 AND trigger = 'start' ORDER BY created_at", id))
         .Select(text => JsonDocument.Parse(text).RootElement.Clone()).ToList();
@@ -63,7 +73,7 @@ public sealed class DispatcherTests(FastEngineFixture service) : IClassFixture<F
             Assert.Equal(HttpStatusCode.OK, done.StatusCode);
 
         await service.WaitForAsync("SELECT status = 'running' FROM tasks WHERE id = $1", child);
-        await Task.Delay(1500);
+        await service.AfterAnotherDispatchAsync(worker);
 
         var payload = Assert.Single(await service.StartPayloadsAsync(child));
         Assert.Equal(1, payload.GetProperty("attempt").GetInt32());
@@ -106,7 +116,7 @@ public sealed class DispatcherTests(FastEngineFixture service) : IClassFixture<F
         await worker.CreateIdAsync("pulled", body => body["concurrency_key"] = key);
 
         await service.WaitForAsync("SELECT count(*) = 2 FROM tasks WHERE concurrency_key = $1 AND status = 'running'", key);
-        await Task.Delay(2500);
+        await service.AfterAnotherDispatchAsync(worker);
         Assert.Equal(2L, await service.ScalarAsync<long>("SELECT count(*) FROM tasks WHERE concurrency_key = $1 AND status = 'running'", key));
         Assert.Empty(await worker.ClaimAsync(limit: 10, concurrencyKey: key));
 
@@ -126,10 +136,18 @@ public sealed class DispatcherTests(FastEngineFixture service) : IClassFixture<F
         using var worker = await EngineWorker.StartAsync(service);
         var pushed = await worker.CreateIdAsync("pushed", PushedTasks.Pushed());
         await service.WaitForAsync("SELECT status = 'running' FROM tasks WHERE id = $1", pushed);
-        await Task.Delay(1500);
 
+        // The sweeper and the ready-queue gauge report on their own cadence: wait until the exposition has them.
         using var client = service.CreateClient();
-        var metrics = await client.GetStringAsync("/metrics");
+        var metrics = "";
+        var watch = Stopwatch.StartNew();
+        while (!(metrics.Contains("taskrunner_engine_sweeper_runs_total", StringComparison.Ordinal)
+                 && metrics.Contains("taskrunner_engine_ready_queue_depth{", StringComparison.Ordinal)))
+        {
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(15), "the sweeper and ready-queue metrics never appeared");
+            await Task.Delay(100);
+            metrics = await client.GetStringAsync("/metrics");
+        }
 
         Assert.Contains("taskrunner_engine_dispatches_total", metrics);
         Assert.Contains("taskrunner_engine_sweeper_runs_total", metrics);

@@ -234,7 +234,17 @@ public sealed class SchedulerTests(FastClusterFixture service) : IClassFixture<F
         for (var round = 0; round < 3; round++)
             await Task.WhenAll(Enumerable.Range(0, 4).Select(i => schedulers[i % 2].RunDueAsync(CancellationToken.None)));
         await service.ExecuteSqlAsync("UPDATE schedules SET enabled = false, next_fire_at = NULL WHERE id = $1", id);
-        await Task.Delay(TimeSpan.FromSeconds(1.5)); // a leader tick already in flight commits or finds nothing
+        // A leader tick that read the schedule before it was disabled may still be committing: wait until no other
+        // session of this database is inside a transaction; any later tick finds the schedule disabled.
+        var settle = System.Diagnostics.Stopwatch.StartNew();
+        while (!await service.ScalarAsync<bool>("""
+            SELECT count(*) = 0 FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid() AND state NOT IN ('idle') AND backend_type = 'client backend'
+            """))
+        {
+            Assert.True(settle.Elapsed < TimeSpan.FromSeconds(10), "a scheduler transaction never finished");
+            await Task.Delay(20);
+        }
 
         var expected = Expected("* * * * * *", from, armedAt);
         var fires = await FiresAsync(id, DateTime.MaxValue.ToUniversalTime());

@@ -69,9 +69,6 @@ internal static class TaskQueryFixtures
 
     public static List<string> Titles(this IEnumerable<JsonElement> items) =>
         items.Select(item => item.GetProperty("title").GetString()!).ToList();
-
-    public static Task SetAsync(this ServiceFixture service, Guid task, string assignments) =>
-        service.ScalarAsync<object>($"UPDATE tasks SET {assignments} WHERE id = $1", task);
 }
 
 public sealed class ListTasksTests(ServiceFixture service) : IClassFixture<ServiceFixture>
@@ -118,8 +115,8 @@ public sealed class ListTasksTests(ServiceFixture service) : IClassFixture<Servi
             TaskQueryFixtures.Task("b", kind: "ci.build", priority: 60, assigneeId: assignee.Id, scheduledAt: soon),
             TaskQueryFixtures.Task("c", kind: "ci.build", priority: 90, scheduledAt: soon.AddHours(2)));
         var otherIds = await client.CreateTasksAsync(other, TaskQueryFixtures.Task("d"));
-        await service.SetAsync(ids[0], "status = 'running', started_at = now()");
-        await service.SetAsync(ids[1], "status = 'paused'");
+        await service.ExecuteSqlAsync("UPDATE tasks SET status = 'running', started_at = now() WHERE id = $1", ids[0]);
+        await service.ExecuteSqlAsync("UPDATE tasks SET status = 'paused' WHERE id = $1", ids[1]);
 
         async Task<List<string>> TitlesAsync(string filter) =>
             (await client.AllPagesAsync($"{Path}?sort=title&{filter}")).Titles();
@@ -143,11 +140,11 @@ public sealed class ListTasksTests(ServiceFixture service) : IClassFixture<Servi
         var (client, _, project) = await MemberWithProjectAsync();
         var ids = await client.CreateTasksAsync(project, TaskQueryFixtures.Task("old"), TaskQueryFixtures.Task("middle"), TaskQueryFixtures.Task("new"));
         var day = new DateTime(2025, 3, 10, 12, 0, 0, DateTimeKind.Utc);
-        await service.SetAsync(ids[0], "created_at = '2025-03-09T12:00:00Z'");
-        await service.SetAsync(ids[1], "created_at = '2025-03-10T12:00:00Z'");
-        await service.SetAsync(ids[2], "created_at = '2025-03-11T12:00:00Z'");
+        await service.ExecuteSqlAsync("UPDATE tasks SET created_at = $2 WHERE id = $1", ids[0], new DateTime(2025, 3, 9, 12, 0, 0, DateTimeKind.Utc));
+        await service.ExecuteSqlAsync("UPDATE tasks SET created_at = $2 WHERE id = $1", ids[1], new DateTime(2025, 3, 10, 12, 0, 0, DateTimeKind.Utc));
+        await service.ExecuteSqlAsync("UPDATE tasks SET created_at = $2 WHERE id = $1", ids[2], new DateTime(2025, 3, 11, 12, 0, 0, DateTimeKind.Utc));
         var updatedCutoff = DateTime.UtcNow;
-        await service.SetAsync(ids[2], "priority = 51"); // the version trigger moves updated_at to now()
+        await service.ExecuteSqlAsync("UPDATE tasks SET priority = 51 WHERE id = $1", ids[2]); // the version trigger moves updated_at to now()
 
         async Task<List<string>> TitlesAsync(string filter) =>
             (await client.AllPagesAsync($"{Path}?sort=created_at&{filter}")).Titles();
@@ -163,7 +160,7 @@ public sealed class ListTasksTests(ServiceFixture service) : IClassFixture<Servi
     {
         var (client, _, project) = await MemberWithProjectAsync();
         var ids = await client.CreateTasksAsync(project, TaskQueryFixtures.Task("kept"), TaskQueryFixtures.Task("deleted"));
-        await service.SetAsync(ids[1], "deleted_at = now()");
+        await service.ExecuteSqlAsync("UPDATE tasks SET deleted_at = now() WHERE id = $1", ids[1]);
 
         Assert.Equal(["kept"], (await client.AllPagesAsync($"{Path}?sort=title")).Titles());
         Assert.Equal(["deleted", "kept"], (await client.AllPagesAsync($"{Path}?sort=title&include_deleted=true")).Titles());
@@ -211,8 +208,8 @@ public sealed class ListTasksTests(ServiceFixture service) : IClassFixture<Servi
     {
         var (client, _, project) = await MemberWithProjectAsync();
         var ids = await client.CreateTasksAsync(project, Enumerable.Range(0, 5).Select(i => TaskQueryFixtures.Task($"s{i}")).ToArray());
-        await service.SetAsync(ids[1], "status = 'running', started_at = now()");
-        await service.SetAsync(ids[3], "status = 'paused'");
+        await service.ExecuteSqlAsync("UPDATE tasks SET status = 'running', started_at = now() WHERE id = $1", ids[1]);
+        await service.ExecuteSqlAsync("UPDATE tasks SET status = 'paused' WHERE id = $1", ids[3]);
 
         var byStatus = (await client.AllPagesAsync($"{Path}?sort=status,-title&limit=2")).Titles();
         var byUpdated = (await client.AllPagesAsync($"{Path}?sort=-updated_at&limit=2")).Titles();

@@ -116,7 +116,7 @@ public sealed class SearchTasksTests(ServiceFixture service) : IClassFixture<Ser
         var tag = Tag();
         var ids = await alice.CreateTasksAsync(aliceProject, Task($"{tag} one", priority: 10), Task($"{tag} two", priority: 90));
         await bob.CreateTasksAsync(bobProject, Task($"{tag} secret"));
-        await service.SetAsync(ids[1], "status = 'running', started_at = now()");
+        await service.ExecuteSqlAsync("UPDATE tasks SET status = 'running', started_at = now() WHERE id = $1", ids[1]);
 
         Assert.Equal([$"{tag} one", $"{tag} two"], (await SearchAsync(alice, tag)).Titles().Order());
         Assert.Equal([$"{tag} two"], (await SearchAsync(alice, tag, "&status=running")).Titles());
