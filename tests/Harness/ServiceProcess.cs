@@ -89,6 +89,13 @@ public sealed partial class ServiceProcess : IAsyncDisposable
             _ = Kill(process.Id, Sigterm);
     }
 
+    /// <summary>A crash: SIGKILL, no shutdown of any kind (what the OOM killer or a lost machine does).</summary>
+    public void Kill()
+    {
+        if (!process.HasExited)
+            process.Kill();
+    }
+
     /// <summary>The exit code, or null if it did not exit in time.</summary>
     public async Task<int?> WaitForExitAsync(TimeSpan timeout)
     {

@@ -2,16 +2,19 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using TaskRunner.Features.Webhooks;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Tasks;
 
 /// <summary>
-/// An action in a request: a webhook fired when the task reaches <see cref="Trigger"/>; or, with <see cref="TemplateId"/>
-/// alone, a reference to an action template of the task's project, which supplies the trigger, URL, method and headers.
+/// An action in a request: a webhook fired when the task reaches <see cref="Trigger"/>; or, with <see cref="TemplateId"/>,
+/// a reference to an action template of the task's project, which supplies the trigger, URL, method and headers.
+/// <see cref="Then"/>: follow-up webhooks sent when this one's delivery ends with an answer matching their condition.
 /// </summary>
-public sealed record ActionRequest(string? Trigger, string? Url, string? Method, Dictionary<string, string>? Headers, Guid? TemplateId = null);
+public sealed record ActionRequest(
+    string? Trigger, string? Url, string? Method, Dictionary<string, string>? Headers, Guid? TemplateId = null, FollowUpRequest?[]? Then = null);
 
 /// <summary>Task statuses and the field rules every task write applies (create, bulk create, patch, bulk patch).</summary>
 public static partial class TaskRules
@@ -155,11 +158,12 @@ public static partial class TaskRules
                 errors.Add(at, "must be an object");
                 continue;
             }
+            FollowUpActions.Validate(errors, at + ".then", action.Then, allowPrivateDestinations);
             if (action.TemplateId is not null)
             {
                 // The template is looked up when the task is written (its trigger is copied into the action then).
                 if (action.Trigger is not null || action.Url is not null || action.Method is not null || action.Headers is not null)
-                    errors.Add(at + ".template_id", "must stand alone: the template defines trigger, url, method and headers");
+                    errors.Add(at + ".template_id", "must stand alone (follow-ups in then aside): the template defines trigger, url, method and headers");
                 continue;
             }
             if (action.Trigger is null || !Triggers.Contains(action.Trigger))
@@ -213,6 +217,7 @@ public static partial class TaskRules
                 if (action.TemplateId is { } templateId)
                 {
                     writer.WriteString("template_id", templateId);
+                    FollowUpActions.Write(writer, action.Then);
                     writer.WriteEndObject();
                     continue;
                 }
@@ -226,6 +231,7 @@ public static partial class TaskRules
                         writer.WriteString(name, value);
                     writer.WriteEndObject();
                 }
+                FollowUpActions.Write(writer, action.Then);
                 writer.WriteEndObject();
             }
             writer.WriteEndArray();
@@ -233,7 +239,8 @@ public static partial class TaskRules
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
-    private static bool ContainsNul(JsonElement element) => element.ValueKind switch
+    /// <summary>Whether a NUL (which PostgreSQL cannot store) is anywhere in the JSON value, keys included.</summary>
+    public static bool ContainsNul(JsonElement element) => element.ValueKind switch
     {
         JsonValueKind.Object => element.EnumerateObject().Any(property =>
             property.Name.Contains('\0', StringComparison.Ordinal) || ContainsNul(property.Value)),

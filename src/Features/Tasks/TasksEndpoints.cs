@@ -22,7 +22,10 @@ public static class TasksEndpoints
             .Idempotent()
             .WithName("CreateTask")
             .WithSummary("Create a task. `depends_on` lists parent ids (same project) or `{task_id, require: success|completion}`. "
-                + "With a `dedupe_key` held by a live, unfinished task of the project, that task is returned instead (200, `Deduplicated: true`).")
+                + "With a `dedupe_key` held by a live, unfinished task of the project, that task is returned instead (200, `Deduplicated: true`). "
+                + "`actions` are webhooks `{trigger, url, method?, headers?}` or `{template_id}`; each may carry `then`, follow-up webhooks "
+                + "`{when: {status?, outcome?, json?: [{path, equals|not_equals|in|exists}]}, url|template_id}` sent once when its delivery "
+                + "ends with an answer matching every condition given (docs/webhooks.md).")
             .Produces<TaskResponse>(StatusCodes.Status200OK)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);

@@ -12,11 +12,13 @@ namespace TaskRunner.Features.Webhooks;
 /// A webhook delivery: <c>pending</c> (waiting for its first try or a retry at <c>next_attempt_at</c>), <c>delivering</c>
 /// (a node is sending it), <c>delivered</c>, or <c>dead</c> (its last attempt failed, the receiver answered 410, or the
 /// destination was refused). <c>url</c> and <c>method</c> are what it is sent to (for a template, as the template was
-/// when the delivery was written).
+/// when the delivery was written). A <c>follow_up</c> delivery names the delivery whose answer matched it in
+/// <c>follow_up_of</c>.
 /// </summary>
 public sealed record DeliveryResponse(
     Guid Id, Guid TaskId, Guid ProjectId, string Trigger, string? Url, string? Method, Guid? TemplateId, string Status, int Attempts,
-    DateTime NextAttemptAt, int? LastStatusCode, string? LastError, DateTime CreatedAt, DateTime UpdatedAt, DateTime? DeliveredAt);
+    DateTime NextAttemptAt, int? LastStatusCode, string? LastError, DateTime CreatedAt, DateTime UpdatedAt, DateTime? DeliveredAt,
+    Guid? FollowUpOf);
 
 /// <summary>One attempt: the receiver's status code (null when none came), how long it took, the error, ≤ 1 KiB of the answer.</summary>
 public sealed record DeliveryAttemptResponse(
@@ -27,10 +29,11 @@ public sealed record DeliveryDetailResponse(DeliveryResponse Delivery, IReadOnly
 
 public sealed record DeliveryRow(
     Guid Id, Guid TaskId, Guid ProjectId, string Trigger, string? Url, string? Method, Guid? TemplateId, string Status, int Attempts,
-    DateTime NextAttemptAt, int? LastStatusCode, string? LastError, DateTime CreatedAt, DateTime UpdatedAt, DateTime? DeliveredAt)
+    DateTime NextAttemptAt, int? LastStatusCode, string? LastError, DateTime CreatedAt, DateTime UpdatedAt, DateTime? DeliveredAt,
+    Guid? FollowUpOf)
 {
     public DeliveryResponse ToResponse() => new(Id, TaskId, ProjectId, Trigger, Url, Method, TemplateId, Status, Attempts, NextAttemptAt,
-        LastStatusCode, LastError, CreatedAt, UpdatedAt, DeliveredAt);
+        LastStatusCode, LastError, CreatedAt, UpdatedAt, DeliveredAt, FollowUpOf);
 }
 
 /// <summary>The query string of GET /deliveries and GET /tasks/{id}/deliveries, taken as text so each bad value is named.</summary>
@@ -55,7 +58,8 @@ public static class Deliveries
 
     private const string SelectSql = """
         SELECT o.id, o.task_id, t.project_id, o.trigger, o.action->>'url' AS url, o.action->>'method' AS method, o.template_id,
-               o.status, o.attempts, o.next_attempt_at, o.last_status_code, o.last_error, o.created_at, o.updated_at, o.delivered_at
+               o.status, o.attempts, o.next_attempt_at, o.last_status_code, o.last_error, o.created_at, o.updated_at, o.delivered_at,
+               o.follow_up_of
         FROM outbox o
         JOIN tasks t ON t.id = o.task_id AND t.deleted_at IS NULL
         """;
@@ -202,5 +206,6 @@ public static class Deliveries
         reader.IsDBNull(4) ? null : reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5),
         reader.IsDBNull(6) ? null : reader.GetGuid(6), reader.GetString(7), reader.GetInt32(8), reader.GetFieldValue<DateTime>(9),
         reader.IsDBNull(10) ? null : reader.GetInt32(10), reader.IsDBNull(11) ? null : reader.GetString(11),
-        reader.GetFieldValue<DateTime>(12), reader.GetFieldValue<DateTime>(13), reader.IsDBNull(14) ? null : reader.GetFieldValue<DateTime>(14));
+        reader.GetFieldValue<DateTime>(12), reader.GetFieldValue<DateTime>(13), reader.IsDBNull(14) ? null : reader.GetFieldValue<DateTime>(14),
+        reader.IsDBNull(15) ? null : reader.GetGuid(15));
 }

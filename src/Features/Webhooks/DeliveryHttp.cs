@@ -36,6 +36,8 @@ public static class DeliveryHttp
             {
                 var options = context.ServiceProvider.GetRequiredService<IOptions<WebhooksOptions>>().Value;
                 var metrics = context.ServiceProvider.GetRequiredService<DeliveryMetrics>();
+                // The pipeline's instance is its destination's authority (SelectPipelineByAuthority below).
+                var authority = context.InstanceName;
                 pipeline
                     .AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
                     {
@@ -45,13 +47,17 @@ public static class DeliveryHttp
                         BreakDuration = TimeSpan.FromSeconds(options.BreakSeconds),
                         OnOpened = _ =>
                         {
-                            metrics.CircuitOpened();
+                            metrics.CircuitChanged(authority, DeliveryMetrics.CircuitOpen);
                             return ValueTask.CompletedTask;
                         },
-                        // Open → half-open (one probe goes through) → open again or closed: open is counted once per opening.
                         OnHalfOpened = _ =>
                         {
-                            metrics.CircuitHalfOpened();
+                            metrics.CircuitChanged(authority, DeliveryMetrics.CircuitHalfOpen);
+                            return ValueTask.CompletedTask;
+                        },
+                        OnClosed = _ =>
+                        {
+                            metrics.CircuitChanged(authority, DeliveryMetrics.CircuitClosed);
                             return ValueTask.CompletedTask;
                         },
                     })

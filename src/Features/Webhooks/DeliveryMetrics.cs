@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using TaskRunner.Infrastructure.Observability;
 
@@ -7,6 +8,7 @@ namespace TaskRunner.Features.Webhooks;
 /// Delivery instruments. Tagged by destination host (operators configure a handful of receivers; a per-host view is what
 /// finds the slow one) and by outcome: <c>delivered</c>, <c>retry</c>, <c>dead</c>, <c>gone</c> (410), <c>rejected</c>
 /// (destination refused by policy), <c>circuit_open</c> (not sent, the host's circuit is open), <c>disabled</c>.
+/// Circuits are per authority (scheme, host and port), so their instruments are tagged by authority.
 /// </summary>
 public sealed class DeliveryMetrics
 {
@@ -15,8 +17,14 @@ public sealed class DeliveryMetrics
     private readonly Histogram<double> duration;
     private readonly UpDownCounter<long> inFlight;
     private readonly Counter<long> circuitsOpened;
+    private readonly ConcurrentDictionary<string, string> circuits = new(StringComparer.Ordinal);
     private readonly Counter<long> completedSynchronously;
-    private long openCircuits;
+    private readonly Counter<long> followUps;
+
+    public const string CircuitClosed = "closed";
+    public const string CircuitOpen = "open";
+    public const string CircuitHalfOpen = "half_open";
+    private static readonly string[] CircuitStates = [CircuitClosed, CircuitOpen, CircuitHalfOpen];
 
     public DeliveryMetrics(IMeterFactory meters)
     {
@@ -26,11 +34,17 @@ public sealed class DeliveryMetrics
         duration = meter.CreateHistogram<double>("taskrunner.webhooks.duration", "s", "Time of one delivery attempt, by host",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
         inFlight = meter.CreateUpDownCounter<long>("taskrunner.webhooks.in_flight", "{delivery}", "Deliveries this node is sending now");
-        circuitsOpened = meter.CreateCounter<long>("taskrunner.webhooks.circuit_opened", "{event}", "Times a destination's circuit opened");
-        meter.CreateObservableGauge("taskrunner.webhooks.circuits_open", () => Interlocked.Read(ref openCircuits), "{circuit}",
-            "Destination circuits open on this node (deliveries to them wait)");
+        circuitsOpened = meter.CreateCounter<long>("taskrunner.webhooks.circuit_opened", "{event}",
+            "Times a destination's circuit opened, by authority");
+        // One series per state, 1 for the state the circuit is in: a circuit that opened once keeps reporting when it closes.
+        meter.CreateObservableGauge("taskrunner.webhooks.circuit_state", () => circuits.SelectMany(circuit => CircuitStates.Select(state =>
+                new Measurement<long>(state == circuit.Value ? 1 : 0,
+                    new KeyValuePair<string, object?>("authority", circuit.Key), new KeyValuePair<string, object?>("state", state)))),
+            "{circuit}", "The state of each destination circuit that has left closed on this node (deliveries to an open one wait)");
         completedSynchronously = meter.CreateCounter<long>("taskrunner.webhooks.completed_synchronously", "{task}",
             "Tasks completed by their start webhook's answer, by result (ok, conflict)");
+        followUps = meter.CreateCounter<long>("taskrunner.webhooks.follow_ups", "{delivery}",
+            "Follow-up deliveries written because a delivery's end matched their condition");
     }
 
     public void Attempted(string host, string outcome, TimeSpan elapsed)
@@ -47,13 +61,14 @@ public sealed class DeliveryMetrics
 
     public void Ended() => inFlight.Add(-1);
 
-    public void CircuitOpened()
+    public void CircuitChanged(string authority, string state)
     {
-        circuitsOpened.Add(1);
-        Interlocked.Increment(ref openCircuits);
+        circuits[authority] = state;
+        if (state == CircuitOpen)
+            circuitsOpened.Add(1, new KeyValuePair<string, object?>("authority", authority));
     }
 
-    public void CircuitHalfOpened() => Interlocked.Decrement(ref openCircuits);
+    public void FollowUpsWritten(int count) => followUps.Add(count);
 
     public void CompletedSynchronously(string result) =>
         completedSynchronously.Add(1, new KeyValuePair<string, object?>("result", result));

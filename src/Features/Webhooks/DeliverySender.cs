@@ -36,6 +36,9 @@ public sealed partial class DeliverySender(
     /// <summary>A synchronous answer may carry as much output as a completion report, plus its envelope.</summary>
     private const int MaxAnswerBytes = 256 * 1024 + 4096;
 
+    // A delivery that ends (delivered or dead) also writes the follow-ups its answer matched, in the same statement: they
+    // exist exactly when the end is recorded, once, and carry the task's payload plus what the answer was — but not a start's
+    // lease, which is for the worker the start went to.
     private const string RecordSql = """
         WITH updated AS (
             UPDATE outbox
@@ -45,7 +48,16 @@ public sealed partial class DeliverySender(
                 lease_owner = NULL, lease_expires_at = NULL, last_status_code = @statusCode, last_error = @error,
                 delivered_at = CASE WHEN @status = 'delivered' THEN now() END, updated_at = now()
             WHERE id = @id AND status = 'delivering' AND lease_owner = @node
-            RETURNING id, attempts
+            RETURNING id, attempts, task_id, trigger, payload
+        ),
+        follow_ups AS (
+            INSERT INTO outbox (id, task_id, trigger, action, payload, follow_up_of)
+            SELECT uuid_v7(), u.task_id, 'follow_up', f.action,
+                   (u.payload - 'lease_token' - 'lease_expires_at') || jsonb_build_object('follow_up_of', jsonb_build_object(
+                       'delivery_id', u.id, 'trigger', u.trigger, 'outcome', @status, 'status_code', @statusCode,
+                       'response', @response::jsonb)),
+                   u.id
+            FROM updated u CROSS JOIN jsonb_array_elements(@followUps::jsonb) AS f (action)
         )
         INSERT INTO delivery_attempts (id, delivery_id, attempt, node, started_at, duration_ms, status_code, error, response_excerpt)
         SELECT @attemptId, id, attempts, @node, @startedAt, @durationMs, @statusCode, @error, @excerpt FROM updated
@@ -126,6 +138,8 @@ public sealed partial class DeliverySender(
         var started = Stopwatch.GetTimestamp();
         Outcome outcome;
         byte[]? answer = null;
+        var completes = false;
+        var hasFollowUps = FollowUpActions.Any(action.RootElement);
         using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
             deadline.CancelAfter(TimeSpan.FromSeconds(settings.TotalTimeoutSeconds));
@@ -134,8 +148,10 @@ public sealed partial class DeliverySender(
                 using var response = await httpClients.CreateClient(DeliveryHttp.ClientName)
                     .SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
                 var status = (int)response.StatusCode;
-                var synchronous = delivery.Trigger == "start" && response.IsSuccessStatusCode && response.StatusCode != HttpStatusCode.Accepted;
-                answer = await ReadAsync(response, synchronous ? MaxAnswerBytes : ExcerptBytes, deadline.Token);
+                completes = delivery.Trigger == "start" && response.IsSuccessStatusCode && response.StatusCode != HttpStatusCode.Accepted;
+                // One byte past the limit tells a whole answer from a cut one (which is not JSON to a follow-up).
+                answer = await ReadAsync(response,
+                    Math.Max(completes ? MaxAnswerBytes : ExcerptBytes, hasFollowUps ? FollowUpActions.MaxAnswerBytes + 1 : 0), deadline.Token);
                 var excerpt = Excerpt(answer);
                 if (response.IsSuccessStatusCode)
                     outcome = new Outcome("delivered", "delivered", status, null, excerpt, null);
@@ -143,8 +159,6 @@ public sealed partial class DeliverySender(
                     outcome = new Outcome("dead", "gone", status, "410 Gone: the action is disabled", excerpt, null);
                 else
                     outcome = Failed(delivery, status, ErrorOf(response), excerpt, RetryAfter(response));
-                if (!synchronous)
-                    answer = null;
             }
             catch (BrokenCircuitException)
             {
@@ -178,14 +192,32 @@ public sealed partial class DeliverySender(
             return;
         }
 
-        if (answer is not null && await CompleteFromAnswerAsync(delivery, answer, cancellationToken) is { } refused)
+        using var answerJson = ParseAnswer(answer);
+        if (completes && answerJson is not null && await CompleteFromAnswerAsync(delivery, answerJson.RootElement, cancellationToken) is { } refused)
             outcome = outcome with { Error = refused };
 
-        await connection.ExecuteAsync(RecordSql, new
+        var ends = outcome.Status is "delivered" or "dead";
+        var matched = ends ? FollowUpActions.Matching(action.RootElement, outcome.Status, outcome.StatusCode, FollowUpAnswer(answerJson, answer)) : null;
+        var followUps = matched?.Json;
+        var answered = matched is null ? null : FollowUpAnswer(answerJson, answer)?.GetRawText();
+        var record = new
         {
             id = delivery.Id, node, status = outcome.Status, retryDelay = outcome.RetryDelay, statusCode = outcome.StatusCode, error = outcome.Error,
-            attemptId = Guid.CreateVersion7(), startedAt, durationMs = elapsed.TotalMilliseconds, excerpt = outcome.Excerpt, cancellationToken,
-        });
+            attemptId = Guid.CreateVersion7(), startedAt, durationMs = elapsed.TotalMilliseconds, excerpt = outcome.Excerpt, followUps, response = answered,
+            cancellationToken,
+        };
+        int recorded;
+        try
+        {
+            recorded = await connection.ExecuteAsync(RecordSql, record);
+        }
+        catch (PostgresException e) when (answered is not null && e.SqlState.StartsWith("22", StringComparison.Ordinal))
+        {
+            // JSON that PostgreSQL will not store (a NUL or a lone surrogate escaped in a string): the follow-ups go without it.
+            recorded = await connection.ExecuteAsync(RecordSql, record with { response = (string?)null });
+        }
+        if (recorded > 0 && matched is { } written)
+            metrics.FollowUpsWritten(written.Count);
         if (outcome.MetricOutcome == "gone")
         {
             if (delivery.TemplateId is { } templateId)
@@ -227,35 +259,41 @@ public sealed partial class DeliverySender(
     /// the engine, fenced by the attempt the delivery started. Other answers leave the task running. Returns why a
     /// completion was refused, for the attempt's record; null when applied or when the answer was not an outcome.
     /// </summary>
-    private async Task<string?> CompleteFromAnswerAsync(ClaimedDelivery delivery, byte[] answer, CancellationToken cancellationToken)
+    private async Task<string?> CompleteFromAnswerAsync(ClaimedDelivery delivery, JsonElement root, CancellationToken cancellationToken)
     {
-        JsonDocument document;
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("status", out var status) || status.ValueKind != JsonValueKind.String)
+            return null;
+        using var payload = JsonDocument.Parse(delivery.Payload);
+        var attempt = payload.RootElement.GetProperty("attempt").GetInt32();
+        JsonElement? output = root.TryGetProperty("output", out var outputElement) ? outputElement : null;
+        var error = root.TryGetProperty("error", out var errorElement) && errorElement.ValueKind == JsonValueKind.String ? errorElement.GetString() : null;
+        var result = await CompleteTasks.CompleteStartedAttemptAsync(dataSource, delivery.TaskId, attempt, delivery.LeaseToken,
+            status.GetString()!, output, error, engineOptions.Value, engineMetrics, cancellationToken);
+        metrics.CompletedSynchronously(result.Status);
+        if (result.Status == "ok")
+            return null;
+        LogAnswerRefused(logger, delivery.TaskId, result.Detail ?? result.Status);
+        return Truncate("answer not applied: " + (result.Detail ?? result.Status));
+    }
+
+    /// <summary>The answer as JSON, or null when it is empty or not JSON.</summary>
+    private static JsonDocument? ParseAnswer(byte[]? answer)
+    {
+        if (answer is not { Length: > 0 })
+            return null;
         try
         {
-            document = JsonDocument.Parse(answer);
+            return JsonDocument.Parse(answer);
         }
         catch (JsonException)
         {
             return null;
         }
-        using (document)
-        {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("status", out var status) || status.ValueKind != JsonValueKind.String)
-                return null;
-            using var payload = JsonDocument.Parse(delivery.Payload);
-            var attempt = payload.RootElement.GetProperty("attempt").GetInt32();
-            JsonElement? output = root.TryGetProperty("output", out var outputElement) ? outputElement : null;
-            var error = root.TryGetProperty("error", out var errorElement) && errorElement.ValueKind == JsonValueKind.String ? errorElement.GetString() : null;
-            var result = await CompleteTasks.CompleteStartedAttemptAsync(dataSource, delivery.TaskId, attempt, delivery.LeaseToken,
-                status.GetString()!, output, error, engineOptions.Value, engineMetrics, cancellationToken);
-            metrics.CompletedSynchronously(result.Status);
-            if (result.Status == "ok")
-                return null;
-            LogAnswerRefused(logger, delivery.TaskId, result.Detail ?? result.Status);
-            return Truncate("answer not applied: " + (result.Detail ?? result.Status));
-        }
     }
+
+    /// <summary>The JSON answer follow-up conditions test and follow-ups carry: only a whole one, within their limit.</summary>
+    private static JsonElement? FollowUpAnswer(JsonDocument? answerJson, byte[]? answer) =>
+        answerJson is not null && answer!.Length <= FollowUpActions.MaxAnswerBytes ? answerJson.RootElement : null;
 
     /// <summary>
     /// The Standard Webhooks envelope: <c>{"type":"task.start","timestamp":…,"data":{…the task…}}</c>. A start delivery's

@@ -268,3 +268,43 @@ public sealed class BackpressureTests(FastDeliveryService service) : IClassFixtu
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10), $"took {DateTime.UtcNow - started}");
     }
 }
+
+public sealed class CircuitBreakerTests(FastDeliveryService service) : IClassFixture<FastDeliveryService>
+{
+    [Fact]
+    public async Task AFailingDestinationOpensItsCircuitWhichMetricsReportByAuthority()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.Answer = (_, _) => new ReceiverAnswer(500);
+        using var owner = await EngineWorker.StartAsync(service);
+        var task = await owner.CreateIdAsync("failing destination");
+        await service.ExecuteSqlAsync("""
+            INSERT INTO outbox (id, task_id, trigger, action, payload)
+            SELECT uuid_v7(), $1, 'success', jsonb_build_object('trigger', 'success', 'url', $2::text, 'method', 'POST'),
+                   jsonb_build_object('task_id', $1::text, 'attempt', 1)
+            FROM generate_series(1, 20)
+            """, task, receiver.Url());
+
+        // Half of at least 10 attempts failed: the circuit opens, and deliveries to it wait without being sent.
+        var authority = new Uri(receiver.Url()).GetLeftPart(UriPartial.Authority);
+        using var client = new HttpClient { BaseAddress = service.BaseAddress };
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        string[] lines;
+        while (true)
+        {
+            lines = (await client.GetStringAsync("/metrics")).Split('\n');
+            if (lines.Any(line => line.StartsWith("taskrunner_webhooks_circuit_opened_total{", StringComparison.Ordinal) && line.Contains(authority, StringComparison.Ordinal))
+                && lines.Any(line => line.StartsWith("taskrunner_webhooks_attempts_total{", StringComparison.Ordinal) && line.Contains("outcome=\"circuit_open\"", StringComparison.Ordinal)))
+                break;
+            Assert.True(DateTime.UtcNow < deadline, "the circuit did not open:\n" + string.Join('\n', lines.Where(line => line.Contains("webhooks", StringComparison.Ordinal))));
+            await Task.Delay(100);
+        }
+        var states = lines.Where(line => line.StartsWith("taskrunner_webhooks_circuit_state{", StringComparison.Ordinal) && line.Contains(authority, StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, states.Count);
+        static string Value(string line) => line[(line.IndexOf("} ", StringComparison.Ordinal) + 2)..].Split(' ')[0];
+        // Open, or half-open when the break (1 s here) is over: not closed, since every answer is still a failure.
+        Assert.Single(states, line => Value(line) == "1" && !line.Contains("state=\"closed\"", StringComparison.Ordinal));
+        // Fewer attempts reached the receiver than were made: the open circuit kept the rest from being sent.
+        Assert.True(receiver.Received.Count < 20 * 5, $"{receiver.Received.Count} requests");
+    }
+}

@@ -91,6 +91,8 @@ public sealed partial class DeliveryWorker(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (options.Value.MaxInFlight == 0)
+            return;
         var listener = ListenAsync(stoppingToken);
         var poll = TimeSpan.FromSeconds(options.Value.PollSeconds);
         var nextRelease = DateTime.MinValue;

@@ -41,7 +41,7 @@ public static class OptionsRegistration
         services.AddOptions<WebhooksOptions>().BindConfiguration(WebhooksOptions.Section)
             .Validate(options => WebhooksOptions.ParseSchedule(options.RetrySchedule) is not null,
                 "RetrySchedule must be 1 to 50 comma-separated whole numbers of seconds, each between 1 and 604800")
-            .Validate(options => options.MaxInFlightPerHost <= options.MaxInFlight, "MaxInFlightPerHost must not exceed MaxInFlight")
+            .Validate(options => options.MaxInFlight == 0 || options.MaxInFlightPerHost <= options.MaxInFlight, "MaxInFlightPerHost must not exceed MaxInFlight")
             .Validate(options => options.AttemptTimeoutSeconds <= options.TotalTimeoutSeconds, "AttemptTimeoutSeconds must not exceed TotalTimeoutSeconds")
             .Validate(options => options.LeaseSeconds >= options.TotalTimeoutSeconds + 5,
                 "LeaseSeconds must exceed TotalTimeoutSeconds by at least 5, so a lease outlives the attempt it covers")

@@ -9,8 +9,11 @@ public sealed class WebhooksOptions
 {
     public const string Section = "Webhooks";
 
-    /// <summary>Deliveries one node sends at once. At the bound the node stops claiming; the rest waits in the outbox.</summary>
-    [Range(1, 10_000, ErrorMessage = "must be between 1 and 10000")]
+    /// <summary>
+    /// Deliveries one node sends at once. At the bound the node stops claiming; the rest waits in the outbox. 0: this node
+    /// sends none (an API-only node; the other nodes deliver).
+    /// </summary>
+    [Range(0, 10_000, ErrorMessage = "must be between 0 and 10000")]
     public int MaxInFlight { get; set; } = 64;
 
     /// <summary>Deliveries one node sends to one host at once, so a slow receiver cannot take every slot.</summary>
