@@ -203,6 +203,19 @@ public static partial class TaskRules
         }
     }
 
+    /// <summary>Where an action sends, as stored: its URL, its method (POST unless given) and its custom headers, if any.</summary>
+    public static void WriteTarget(Utf8JsonWriter writer, string? url, string? method, Dictionary<string, string>? headers)
+    {
+        writer.WriteString("url", url);
+        writer.WriteString("method", method ?? "POST");
+        if (headers is not { Count: > 0 })
+            return;
+        writer.WriteStartObject("headers");
+        foreach (var (name, value) in headers)
+            writer.WriteString(name, value);
+        writer.WriteEndObject();
+    }
+
     private static string ActionsJson(IReadOnlyList<ActionRequest?> actions)
     {
         var buffer = new ArrayBufferWriter<byte>();
@@ -222,15 +235,7 @@ public static partial class TaskRules
                     continue;
                 }
                 writer.WriteString("trigger", action.Trigger);
-                writer.WriteString("url", action.Url);
-                writer.WriteString("method", action.Method ?? "POST");
-                if (action.Headers is { Count: > 0 } headers)
-                {
-                    writer.WriteStartObject("headers");
-                    foreach (var (name, value) in headers)
-                        writer.WriteString(name, value);
-                    writer.WriteEndObject();
-                }
+                WriteTarget(writer, action.Url, action.Method, action.Headers);
                 FollowUpActions.Write(writer, action.Then);
                 writer.WriteEndObject();
             }

@@ -161,66 +161,63 @@ public static partial class FollowUpActions
             if (followUp?.When is not { } when)
                 continue;
             writer.WriteStartObject();
-            writer.WriteStartObject("when");
-            if (when.Status.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null))
-            {
-                writer.WriteStartArray("status");
-                foreach (var entry in StatusEntries(when.Status) ?? [])
-                    entry.WriteTo(writer);
-                writer.WriteEndArray();
-            }
-            if (when.Outcome is not null)
-                writer.WriteString("outcome", when.Outcome);
-            if (when.Json is { Length: > 0 } conditions)
-            {
-                writer.WriteStartArray("json");
-                foreach (var condition in conditions)
-                {
-                    if (condition is null)
-                        continue;
-                    writer.WriteStartObject();
-                    writer.WriteString("path", condition.Path);
-                    if (Given(condition.EqualTo))
-                    {
-                        writer.WritePropertyName("equals");
-                        condition.EqualTo.WriteTo(writer);
-                    }
-                    if (Given(condition.NotEquals))
-                    {
-                        writer.WritePropertyName("not_equals");
-                        condition.NotEquals.WriteTo(writer);
-                    }
-                    if (condition.In is not null)
-                    {
-                        writer.WriteStartArray("in");
-                        foreach (var value in condition.In)
-                            value.WriteTo(writer);
-                        writer.WriteEndArray();
-                    }
-                    if (condition.Exists is { } exists)
-                        writer.WriteBoolean("exists", exists);
-                    writer.WriteEndObject();
-                }
-                writer.WriteEndArray();
-            }
-            writer.WriteEndObject();
+            WriteCondition(writer, when);
             if (followUp.TemplateId is { } templateId)
                 writer.WriteString("template_id", templateId);
             else
-            {
-                writer.WriteString("url", followUp.Url);
-                writer.WriteString("method", followUp.Method ?? "POST");
-                if (followUp.Headers is { Count: > 0 } headers)
-                {
-                    writer.WriteStartObject("headers");
-                    foreach (var (name, value) in headers)
-                        writer.WriteString(name, value);
-                    writer.WriteEndObject();
-                }
-            }
+                TaskRules.WriteTarget(writer, followUp.Url, followUp.Method, followUp.Headers);
             writer.WriteEndObject();
         }
         writer.WriteEndArray();
+    }
+
+    private static void WriteCondition(Utf8JsonWriter writer, FollowUpCondition when)
+    {
+        writer.WriteStartObject("when");
+        if (when.Status.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null))
+        {
+            writer.WriteStartArray("status");
+            foreach (var entry in StatusEntries(when.Status) ?? [])
+                entry.WriteTo(writer);
+            writer.WriteEndArray();
+        }
+        if (when.Outcome is not null)
+            writer.WriteString("outcome", when.Outcome);
+        if (when.Json is { Length: > 0 } conditions)
+        {
+            writer.WriteStartArray("json");
+            foreach (var condition in conditions)
+                if (condition is not null)
+                    WriteFieldTest(writer, condition);
+            writer.WriteEndArray();
+        }
+        writer.WriteEndObject();
+    }
+
+    private static void WriteFieldTest(Utf8JsonWriter writer, JsonFieldCondition condition)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("path", condition.Path);
+        if (Given(condition.EqualTo))
+        {
+            writer.WritePropertyName("equals");
+            condition.EqualTo.WriteTo(writer);
+        }
+        if (Given(condition.NotEquals))
+        {
+            writer.WritePropertyName("not_equals");
+            condition.NotEquals.WriteTo(writer);
+        }
+        if (condition.In is not null)
+        {
+            writer.WriteStartArray("in");
+            foreach (var value in condition.In)
+                value.WriteTo(writer);
+            writer.WriteEndArray();
+        }
+        if (condition.Exists is { } exists)
+            writer.WriteBoolean("exists", exists);
+        writer.WriteEndObject();
     }
 
     /// <summary>Whether a stored action has follow-ups (so its answer is read far enough to test them).</summary>
