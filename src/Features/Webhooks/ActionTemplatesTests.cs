@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using TaskRunner.Features.Execution;
 using TaskRunner.Tests.Harness;
@@ -48,6 +49,32 @@ public sealed class ActionTemplatesTests(FastDeliveryService service) : IClassFi
         Assert.True(WebhookReceiver.IsSignedWith(webhook, oldSecret));
         var detail = await owner.Client.WaitForDeliveryAsync(id, "delivered");
         Assert.Equal(templateId.ToString(), detail.GetProperty("delivery").GetProperty("template_id").GetString());
+    }
+
+    [Fact]
+    public async Task ATemplateWithALongUrlAnswered410IsRetiredSoItsLaterDeliveriesAreNotSent()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.Answer = (_, _) => new ReceiverAnswer(410);
+        using var owner = await EngineWorker.StartAsync(service);
+        var url = receiver.Url("/" + new string('g', 1500));
+        var (templateId, _) = await CreateTemplateAsync(owner, url);
+        var first = await owner.CreateIdAsync("gone", body => body["actions"] = new JsonArray(new JsonObject { ["template_id"] = templateId.ToString() }));
+        await owner.WaitUntilPushedAsync(first);
+        Assert.Equal([410], (await owner.Client.WaitForDeliveryAsync(first, "dead")).StatusCodes());
+
+        using (var template = await owner.Client.GetAsync($"/api/v1/action-templates/{templateId}"))
+        {
+            var retired = await template.ReadJsonAsync();
+            Assert.Equal(JsonValueKind.String, retired.GetProperty("disabled_at").ValueKind);
+            Assert.EndsWith("answered 410 Gone", retired.GetProperty("disabled_reason").GetString());
+            Assert.True(retired.GetProperty("disabled_reason").GetString()!.Length <= 500);
+        }
+        var second = await owner.CreateIdAsync("after gone", body => body["actions"] = new JsonArray(new JsonObject { ["template_id"] = templateId.ToString() }));
+        await owner.WaitUntilPushedAsync(second);
+        var parked = await owner.Client.WaitForDeliveryAsync(second, "dead");
+        Assert.Empty(parked.GetProperty("attempts").EnumerateArray());
+        Assert.Single(receiver.Received);
     }
 
     [Fact]

@@ -38,7 +38,8 @@ public sealed partial class DeliverySender(
 
     // A delivery that ends (delivered or dead) also writes the follow-ups its answer matched, in the same statement: they
     // exist exactly when the end is recorded, once, and carry the task's payload plus what the answer was — but not a start's
-    // lease, which is for the worker the start went to.
+    // lease, which is for the worker the start went to. A 410 retires the action in the same statement too, so a delivery
+    // of it written after this one is seen dead is never sent.
     private const string RecordSql = """
         WITH updated AS (
             UPDATE outbox
@@ -58,6 +59,15 @@ public sealed partial class DeliverySender(
                        'response', @response::jsonb)),
                    u.id
             FROM updated u CROSS JOIN jsonb_array_elements(@followUps::jsonb) AS f (action)
+        ),
+        retired_template AS (
+            UPDATE action_templates SET disabled_at = now(), disabled_reason = @goneReason, updated_at = now()
+            WHERE @goneReason::text IS NOT NULL AND id = @templateId AND disabled_at IS NULL AND EXISTS (SELECT FROM updated)
+        ),
+        retired_inline AS (
+            INSERT INTO disabled_actions (task_id, url)
+            SELECT task_id, @url FROM updated WHERE @goneReason::text IS NOT NULL AND @templateId::uuid IS NULL
+            ON CONFLICT DO NOTHING
         )
         INSERT INTO delivery_attempts (id, delivery_id, attempt, node, started_at, duration_ms, status_code, error, response_excerpt)
         SELECT @attemptId, id, attempts, @node, @startedAt, @durationMs, @statusCode, @error, @excerpt FROM updated
@@ -76,15 +86,6 @@ public sealed partial class DeliverySender(
         UPDATE outbox
         SET status = 'dead', lease_owner = NULL, lease_expires_at = NULL, last_error = @error, updated_at = now()
         WHERE id = @id AND status = 'delivering' AND lease_owner = @node
-        """;
-
-    private const string DisableTemplateSql = """
-        UPDATE action_templates SET disabled_at = now(), disabled_reason = @reason, updated_at = now()
-        WHERE id = @templateId AND disabled_at IS NULL
-        """;
-
-    private const string DisableInlineSql = """
-        INSERT INTO disabled_actions (task_id, url) VALUES (@taskId, @url) ON CONFLICT DO NOTHING
         """;
 
     private sealed record Outcome(string Status, string MetricOutcome, int? StatusCode, string? Error, string? Excerpt, double? RetryDelay);
@@ -192,7 +193,8 @@ public sealed partial class DeliverySender(
             return;
         }
 
-        using var answerJson = ParseAnswer(answer);
+        // Parsed only when something reads it: a start's outcome, or the conditions of follow-ups.
+        using var answerJson = completes || hasFollowUps ? ParseAnswer(answer) : null;
         if (completes && answerJson is not null && await CompleteFromAnswerAsync(delivery, answerJson.RootElement, cancellationToken) is { } refused)
             outcome = outcome with { Error = refused };
 
@@ -204,7 +206,7 @@ public sealed partial class DeliverySender(
         {
             id = delivery.Id, node, status = outcome.Status, retryDelay = outcome.RetryDelay, statusCode = outcome.StatusCode, error = outcome.Error,
             attemptId = Guid.CreateVersion7(), startedAt, durationMs = elapsed.TotalMilliseconds, excerpt = outcome.Excerpt, followUps, response = answered,
-            cancellationToken,
+            goneReason = outcome.MetricOutcome == "gone" ? GoneReason(url) : null, templateId = delivery.TemplateId, url, cancellationToken,
         };
         int recorded;
         try
@@ -218,13 +220,6 @@ public sealed partial class DeliverySender(
         }
         if (recorded > 0 && matched is { } written)
             metrics.FollowUpsWritten(written.Count);
-        if (outcome.MetricOutcome == "gone")
-        {
-            if (delivery.TemplateId is { } templateId)
-                await connection.ExecuteAsync(DisableTemplateSql, new { templateId, reason = $"{url} answered 410 Gone", cancellationToken });
-            else
-                await connection.ExecuteAsync(DisableInlineSql, new { taskId = delivery.TaskId, url, cancellationToken });
-        }
         metrics.Attempted(delivery.Host, outcome.MetricOutcome, elapsed);
         if (outcome.Status == "dead")
             metrics.Dead(delivery.Host);
@@ -341,6 +336,13 @@ public sealed partial class DeliverySender(
     }
 
     private static string Truncate(string text) => text.Length <= 2000 ? text : text[..2000];
+
+    /// <summary>Why a template was retired, within its 500 characters (a URL may be 2,048).</summary>
+    private static string GoneReason(string url)
+    {
+        var reason = $"{url} answered 410 Gone";
+        return reason.Length <= 500 ? reason : "…" + reason[^499..];
+    }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Start webhook answer for task {TaskId} not applied: {Reason}")]
     private static partial void LogAnswerRefused(ILogger logger, Guid taskId, string reason);

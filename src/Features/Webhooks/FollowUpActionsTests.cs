@@ -113,6 +113,24 @@ public sealed class FollowUpActionsTests(FastDeliveryService service) : IClassFi
     }
 
     [Fact]
+    public async Task AnAnswerPostgreSqlCannotStoreStillFiresItsFollowUpWithoutTheAnswer()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.Answer = (webhook, _) => webhook.Path == "/nul" ? new ReceiverAnswer(200, """{"state":"ok","note":"a\u0000b"}""") : ReceiverAnswer.Ok;
+        using var owner = await EngineWorker.StartAsync(service);
+        var action = WithThen(WebhookSteps.Action("start", receiver.Url("/nul")),
+            FollowUp(new JsonObject { ["json"] = new JsonArray(new JsonObject { ["path"] = "state", ["equals"] = "ok" }) }, receiver.Url("/next")));
+        var (id, _) = await owner.StartTaskAsync(action);
+
+        var deliveries = await WaitForEndedDeliveriesAsync(owner.Client, id, 2);
+        Assert.All(deliveries, delivery => Assert.Equal("delivered", delivery.GetProperty("status").GetString()));
+        var next = (await receiver.WaitForAsync(webhooks => webhooks.Any(webhook => webhook.Path == "/next"))).Single(webhook => webhook.Path == "/next");
+        var cause = next.Json.GetProperty("data").GetProperty("follow_up_of");
+        Assert.Equal(JsonValueKind.Null, cause.GetProperty("response").ValueKind);
+        Assert.Equal(200, cause.GetProperty("status_code").GetInt32());
+    }
+
+    [Fact]
     public async Task AFollowUpCanSendThroughATemplateOfTheTasksProject()
     {
         await using var receiver = await WebhookReceiver.StartAsync();
