@@ -18,6 +18,21 @@ public sealed class Migration0010FollowUpActions : Migration
         -- Deleting a delivery (with its task) finds its follow-ups through this; only follow-ups have the column set.
         CREATE INDEX outbox_follow_up_of_idx ON outbox (follow_up_of) WHERE follow_up_of IS NOT NULL;
 
+        -- A statement trigger fires even when its INSERT wrote nothing, and the engine's and the delivery workers' statements
+        -- carry an INSERT INTO outbox that usually writes nothing (no action for that trigger, no follow-up matched): wake
+        -- the delivery workers of every node only when deliveries were written.
+        CREATE OR REPLACE FUNCTION notify_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF EXISTS (SELECT FROM written) THEN
+                PERFORM pg_notify('taskrunner_outbox', '');
+            END IF;
+            RETURN NULL;
+        END
+        $$;
+        DROP TRIGGER outbox_notify_on_insert ON outbox;
+        CREATE TRIGGER outbox_notify_on_insert AFTER INSERT ON outbox REFERENCING NEW TABLE AS written
+            FOR EACH STATEMENT EXECUTE FUNCTION notify_outbox();
+
         -- As in migration 9, and a follow-up's template (in an action's "then") must also be a live template of the
         -- task's project; its trigger is not copied (a follow-up fires on an answer, not on a status).
         CREATE OR REPLACE FUNCTION tasks_resolve_action_templates() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -58,6 +73,14 @@ public sealed class Migration0010FollowUpActions : Migration
         """);
 
     public override void Down() => Execute.Sql("""
+        DROP TRIGGER outbox_notify_on_insert ON outbox;
+        CREATE OR REPLACE FUNCTION notify_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('taskrunner_outbox', '');
+            RETURN NULL;
+        END
+        $$;
+        CREATE TRIGGER outbox_notify_on_insert AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION notify_outbox();
         CREATE OR REPLACE FUNCTION tasks_resolve_action_templates() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE
             resolved jsonb := '[]';

@@ -1,6 +1,8 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Npgsql;
 using TaskRunner.Features.Execution;
 using TaskRunner.Tests.Harness;
 using Xunit;
@@ -306,5 +308,40 @@ public sealed class CircuitBreakerTests(FastDeliveryService service) : IClassFix
         Assert.Single(states, line => Value(line) == "1" && !line.Contains("state=\"closed\"", StringComparison.Ordinal));
         // Fewer attempts reached the receiver than were made: the open circuit kept the rest from being sent.
         Assert.True(receiver.Received.Count < 20 * 5, $"{receiver.Received.Count} requests");
+    }
+}
+
+public sealed class OutboxWakeUpTests(FastDeliveryService service) : IClassFixture<FastDeliveryService>
+{
+    [Fact]
+    public async Task OnlyAStatementThatWritesDeliveriesWakesTheDeliveryWorkers()
+    {
+        using var owner = await EngineWorker.StartAsync(service);
+        var task = await owner.CreateIdAsync("wake-ups");
+        await using var listener = new NpgsqlConnection(service.ConnectionString);
+        await listener.OpenAsync();
+        var payloads = new ConcurrentQueue<string>();
+        listener.Notification += (_, notification) => payloads.Enqueue(notification.Payload);
+        await using (var listen = new NpgsqlCommand("LISTEN taskrunner_outbox", listener))
+            await listen.ExecuteNonQueryAsync();
+
+        // The engine's statements carry such an INSERT for triggers without actions: it writes nothing and must wake no one.
+        const string InsertSql = """
+            INSERT INTO outbox (id, task_id, trigger, action, payload)
+            SELECT uuid_v7(), $1, 'success', jsonb_build_object('trigger', 'success', 'url', 'http://127.0.0.1:9/x', 'method', 'POST'),
+                   jsonb_build_object('task_id', $1::text, 'attempt', 1)
+            FROM generate_series(1, $2)
+            """;
+        await service.ExecuteSqlAsync(InsertSql, task, 0);
+        await service.ExecuteSqlAsync(InsertSql, task, 1);
+        // Notifications arrive in commit order: once the marker is here, every earlier one is too.
+        await service.ExecuteSqlAsync("SELECT pg_notify('taskrunner_outbox', 'marker')");
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!payloads.Contains("marker"))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the marker notification never came");
+            await listener.WaitAsync(TimeSpan.FromMilliseconds(100));
+        }
+        Assert.Equal(["", "marker"], payloads.ToArray());
     }
 }
