@@ -52,7 +52,9 @@ public static class ClaimTasks
     public const int MaxWaitSeconds = 30;
     private const int MaxKinds = 50;
 
-    // The ready queue's head in claim order through tasks_ready_idx, without the pushed tasks.
+    // The ready queue's head in claim order through tasks_ready_idx, without the pushed tasks. Twice the limit while a rule
+    // exists, so a key that fills up during admission leaves room for the tasks behind it; without rules admission turns
+    // nothing away, and every extra candidate would be a row lock written for nothing.
     private const string CandidatesSql = TaskStarts.SaturatedKeysSql + """
 
         SELECT t.id, t.concurrency_key
@@ -69,7 +71,7 @@ public static class ClaimTasks
         """ + ProjectAccess.OnTaskRow + """
 
         ORDER BY t.priority DESC, t.created_at, t.id
-        LIMIT @scan
+        LIMIT CASE WHEN EXISTS (SELECT FROM concurrency_rules) THEN @scan ELSE @limit END
         FOR UPDATE OF t SKIP LOCKED
         """;
 
@@ -137,10 +139,9 @@ public static class ClaimTasks
         NpgsqlConnection connection, NpgsqlTransaction transaction, Claim claim, CancellationToken cancellationToken)
     {
         var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(claim.Caller, ProjectRoles.Editor);
-        // Twice what we want: a key that fills up during admission leaves room for the tasks behind it.
         var candidates = (await connection.QueryAsync<TaskStarts.Candidate>(CandidatesSql, new
         {
-            kinds = PgArray.Of(claim.Kinds), concurrencyKey = claim.ConcurrencyKey, scan = claim.Limit * 2, callerId, callerIsAdmin,
+            kinds = PgArray.Of(claim.Kinds), concurrencyKey = claim.ConcurrencyKey, limit = claim.Limit, scan = claim.Limit * 2, callerId, callerIsAdmin,
             callerCanWrite, requiredRank, cancellationToken,
         }, transaction)).ToList();
         var leases = await TaskStarts.AdmitAndStartAsync(connection, transaction, candidates, claim.Limit, claim.Worker,

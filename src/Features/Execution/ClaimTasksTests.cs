@@ -122,6 +122,31 @@ public sealed class ClaimTasksTests(ServiceFixture service) : IClassFixture<Serv
     }
 
     [Fact]
+    public async Task AKeyThatFillsUpDuringAClaimDoesNotHideTheTasksBehindIt()
+    {
+        var admin = await service.ClientForNewUserAsync("admin");
+        using var worker = await EngineWorker.StartAsync(service);
+        var key = "one-at-a-time-" + Guid.NewGuid().ToString("N");
+        using (var rule = await admin.PostAsync("/api/v1/concurrency-rules", TestJson.Body(("concurrency_key", key), ("max_running", 1))))
+            Assert.Equal(HttpStatusCode.Created, rule.StatusCode);
+        // In claim order: two tasks of the key, then two free ones.
+        var tasks = new (string Title, int Priority, string? Key)[] { ("keyed-1", 90, key), ("keyed-2", 80, key), ("free-1", 70, null), ("free-2", 60, null) };
+        using (var bulk = await worker.Client.PostAsync("/api/v1/tasks/bulk", TestJson.Raw(new JsonObject
+        {
+            ["project_id"] = worker.ProjectId.ToString(),
+            ["tasks"] = new JsonArray(tasks.Select(task => (JsonNode)new JsonObject
+            {
+                ["title"] = task.Title, ["priority"] = task.Priority, ["concurrency_key"] = task.Key,
+            }).ToArray()),
+        }.ToJsonString())))
+            Assert.Equal(HttpStatusCode.Created, bulk.StatusCode);
+
+        var claimed = await worker.ClaimAsync(limit: 2);
+
+        Assert.Equal(["keyed-1", "free-1"], claimed.Select(task => task.GetProperty("title").GetString()));
+    }
+
+    [Fact]
     public async Task ALongPollWakesWhenAReadyTaskIsCreated()
     {
         using var worker = await EngineWorker.StartAsync(service);

@@ -24,6 +24,28 @@ public sealed class CompleteTasksTests(ServiceFixture service) : IClassFixture<S
     }
 
     [Fact]
+    public async Task AReportAboutADeletedTaskIsNotFoundAndChangesNothing()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var id = await worker.CreateIdAsync("deleted while running");
+        var token = (await worker.ClaimOneAsync()).GetProperty("lease_token").GetInt64();
+        using (var deleted = await worker.Client.DeleteAsync($"/api/v1/tasks/{id}"))
+            Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+
+        using var one = await worker.CompleteAsync(id, token);
+        using var batch = await worker.PostAsync("/api/v1/tasks/complete", new JsonObject
+        {
+            ["reports"] = new JsonArray(new JsonObject { ["task_id"] = id.ToString(), ["lease_token"] = token, ["status"] = "succeeded" }),
+        });
+
+        await one.AssertProblemAsync(HttpStatusCode.NotFound);
+        Assert.Equal(HttpStatusCode.OK, batch.StatusCode);
+        Assert.Equal("not_found", (await batch.ReadJsonAsync()).GetProperty("results")[0].GetProperty("status").GetString());
+        Assert.Equal("running", await worker.StatusAsync(id));
+        Assert.Equal(1L, await service.ScalarAsync<long>("SELECT count(*) FROM task_leases WHERE task_id = $1", id));
+    }
+
+    [Fact]
     public async Task SuccessEndsTheTaskDropsTheLeaseAndReleasesOnlyItsChildren()
     {
         using var worker = await EngineWorker.StartAsync(service);

@@ -77,23 +77,38 @@ internal static class Lifecycle
     public static async Task<Ending> EndAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, List<End> ends, CancellationToken cancellationToken)
     {
+        // The first level of propagation rides in the same round trip: which attempts end, and how, is known before the
+        // update (callers hold the tasks' locks, so every end updates its row), and the batch's next statement takes a new
+        // snapshot that sees the update, exactly as a separate statement would.
+        var succeeded = ends.Where(end => end.RetryDelay is null && end.Status == TaskRules.Succeeded).Select(end => end.TaskId).ToArray();
+        var failed = ends.Where(end => end.RetryDelay is null && end.Status is TaskRules.Failed or TaskRules.TimedOut)
+            .Select(end => end.TaskId).ToArray();
         var ended = new List<EndedAttempt>(ends.Count);
-        await using (var command = new NpgsqlCommand(EndSql, connection, transaction))
+        var cancelled = new List<EndedTask>();
+        await using (var batch = new NpgsqlBatch(connection, transaction))
         {
-            command.Parameters.Add(Sql.Parameter("ids", ends.Select(end => end.TaskId).ToArray()));
-            command.Parameters.Add(Sql.Parameter("statuses", ends.Select(end => end.Status).ToArray()));
-            command.Parameters.Add(Sql.Parameter("outputs", ends.Select(end => end.Output).ToArray()));
-            command.Parameters.Add(Sql.Parameter("errors", ends.Select(end => end.Error).ToArray()));
-            command.Parameters.Add(Sql.Parameter("retryDelays", ends.Select(end => end.RetryDelay).ToArray()));
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            batch.BatchCommands.Add(Sql.Command(EndSql,
+                Sql.Parameter("ids", ends.Select(end => end.TaskId).ToArray()),
+                Sql.Parameter("statuses", ends.Select(end => end.Status).ToArray()),
+                Sql.Parameter("outputs", ends.Select(end => end.Output).ToArray()),
+                Sql.Parameter("errors", ends.Select(end => end.Error).ToArray()),
+                Sql.Parameter("retryDelays", ends.Select(end => end.RetryDelay).ToArray())));
+            var propagates = succeeded.Length + failed.Length > 0;
+            if (propagates)
+                batch.BatchCommands.Add(Sql.Command(PropagateLevelSql, Sql.Parameter("succeeded", succeeded), Sql.Parameter("failed", failed)));
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
                 ended.Add(new EndedAttempt(reader.GetGuid(0), reader.GetString(1), reader.GetString(2),
                     reader.IsDBNull(3) ? null : reader.GetFieldValue<DateTime>(3)));
+            if (propagates)
+            {
+                await reader.NextResultAsync(cancellationToken);
+                while (await reader.ReadAsync(cancellationToken))
+                    cancelled.Add(new EndedTask(reader.GetGuid(0), reader.GetString(1)));
+            }
         }
-        var cancelled = await PropagateAsync(connection, transaction,
-            ended.Where(task => task.Status == TaskRules.Succeeded).Select(task => task.Id).ToArray(),
-            ended.Where(task => task.Status is TaskRules.Failed or TaskRules.TimedOut).Select(task => task.Id).ToArray(),
-            cancellationToken);
+        if (cancelled.Count > 0)
+            cancelled.AddRange(await PropagateAsync(connection, transaction, [], cancelled.Select(task => task.Id).ToArray(), cancellationToken));
         return new Ending(ended, cancelled);
     }
 
