@@ -170,6 +170,38 @@ public sealed class ClaimTasksTests(ServiceFixture service) : IClassFixture<Serv
     }
 
     [Fact]
+    public async Task ALongPollWakesWhenATaskOfAFullKeyEndsAndFreesItsSlot()
+    {
+        var admin = await service.ClientForNewUserAsync("admin");
+        using var worker = await EngineWorker.StartAsync(service);
+        var key = "one-slot-" + Guid.NewGuid().ToString("N");
+        using (var rule = await admin.PostAsync("/api/v1/concurrency-rules", TestJson.Body(("concurrency_key", key), ("max_running", 1))))
+            Assert.Equal(HttpStatusCode.Created, rule.StatusCode);
+        var first = await worker.CreateIdAsync("holds the slot", body => body["concurrency_key"] = key);
+        var second = await worker.CreateIdAsync("waits for the slot", body => body["concurrency_key"] = key);
+        var running = await worker.ClaimOneAsync();
+        Assert.Equal(first.ToString(), running.GetProperty("id").GetString());
+
+        using var metrics = service.CreateClient();
+        var looksBefore = await ClaimLooksAsync(metrics);
+        var watch = Stopwatch.StartNew();
+        var polling = worker.ClaimAsync(waitSeconds: 20);
+        // Once the count moves, the poll found the key full and is waiting.
+        while (await ClaimLooksAsync(metrics) == looksBefore)
+        {
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), "the long poll never looked");
+            await Task.Delay(20);
+        }
+        Assert.False(polling.IsCompleted);
+        using (var completed = await worker.CompleteAsync(first, running.GetProperty("lease_token").GetInt64()))
+            Assert.Equal(HttpStatusCode.OK, completed.StatusCode);
+
+        Assert.Equal(second.ToString(), Assert.Single(await polling).GetProperty("id").GetString());
+        // Woken by the end, not found by the last look at its 20 s deadline.
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"took {watch.Elapsed}");
+    }
+
+    [Fact]
     public async Task ALongPollWithNothingReadyAnswersEmptyAtItsDeadline()
     {
         using var worker = await EngineWorker.StartAsync(service);

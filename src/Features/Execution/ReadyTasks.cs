@@ -6,7 +6,8 @@ namespace TaskRunner.Features.Execution;
 
 /// <summary>
 /// Wakes long-polling claimers on this node when tasks become ready anywhere. One LISTEN connection per node on the
-/// channel that the tasks table's triggers notify (migration 6: creation, completion releasing children, resume, retry);
+/// channel that the tasks table's triggers notify (migration 6: creation, completion releasing children, resume, retry;
+/// migration 11: a task of a concurrency key ending, which frees a slot);
 /// every notification completes the current wake-up and installs the next, so waiters never spin.
 /// </summary>
 public sealed partial class ReadyTasks(IOptions<DatabaseOptions> database, ILogger<ReadyTasks> logger) : BackgroundService
