@@ -119,7 +119,8 @@ public sealed class LeaderTakeoverTests(ApiOnlyNodeFixture service, ITestOutputH
 
         // The webhook receiver of pushed tasks: takes each start delivery once and reports with its lease token. The nodes'
         // own delivery workers also try these rows (their URL refuses connections, so they retry later): rows a worker holds
-        // are skipped, and the status is checked again on the row actually updated.
+        // are skipped, and the status is checked again on the row actually updated. ARRAY(...) runs the locking subquery
+        // once: as IN (SELECT ...) a plan may run it again per row, each run skipping other rows, and take more than 50.
         var receiver = Task.Run(async () =>
         {
             using var client = Client(service.BaseAddress);
@@ -130,8 +131,8 @@ public sealed class LeaderTakeoverTests(ApiOnlyNodeFixture service, ITestOutputH
                 var batch = new List<(Guid Id, long Token)>();
                 await using (var take = new NpgsqlCommand("""
                     UPDATE outbox SET status = 'delivered'
-                    WHERE id IN (SELECT id FROM outbox WHERE trigger = 'start' AND status = 'pending' ORDER BY created_at LIMIT 50
-                                 FOR UPDATE SKIP LOCKED)
+                    WHERE id = ANY (ARRAY(SELECT id FROM outbox WHERE trigger = 'start' AND status = 'pending' ORDER BY created_at
+                                          LIMIT 50 FOR UPDATE SKIP LOCKED))
                       AND status = 'pending'
                     RETURNING task_id, (payload->>'lease_token')::bigint
                     """, connection))
