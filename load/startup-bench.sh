@@ -11,14 +11,14 @@
 #
 # Usage:
 #   TASKRUNNER_DB='Host=...;Database=...;Username=...' load/startup-bench.sh
-#   BENCH_START_PG=1 load/startup-bench.sh    # start a private PostgreSQL via scripts/pg.sh,
-#                                             # migrate it with `make migrate`, then measure
+#   BENCH_START_PG=1 load/startup-bench.sh    # start a private PostgreSQL via scripts/pg.sh, create a
+#                                             # fresh database, migrate it, then measure
 #
 # Environment:
 #   BINARY          AOT executable                    default artifacts/aot/TaskRunner
 #   TASKRUNNER_DB   Npgsql connection string of an already migrated database (required,
 #                   unless BENCH_START_PG=1)
-#   BENCH_START_PG  1: start scripts/pg.sh instance "bench", run `make migrate` against it
+#   BENCH_START_PG  1: start scripts/pg.sh instance "bench", create a fresh database there and migrate it
 #   RUNS            number of cold starts               default 10
 #   IDLE_SECONDS    idle time before reading VmRSS      default 5
 #   READY_TIMEOUT   seconds to wait for readiness/run   default 30
@@ -224,12 +224,15 @@ if [[ -z ${TASKRUNNER_DB:-} ]]; then
   log "starting private PostgreSQL instance '$PG_INSTANCE'"
   PG_STARTED=1
   timeout 120 "$REPO_ROOT/scripts/pg.sh" start "$PG_INSTANCE" >&2 || die "scripts/pg.sh start failed"
-  TASKRUNNER_DB=$(timeout 30 "$REPO_ROOT/scripts/pg.sh" connstr taskrunner_bench) ||
+  timeout 60 "$REPO_ROOT/scripts/pg.sh" -i "$PG_INSTANCE" psql -qtAX \
+    -c 'DROP DATABASE IF EXISTS taskrunner_bench WITH (FORCE)' -c 'CREATE DATABASE taskrunner_bench' >/dev/null ||
+    die "creating the database failed"
+  TASKRUNNER_DB=$(timeout 30 "$REPO_ROOT/scripts/pg.sh" connstr taskrunner_bench "$PG_INSTANCE") ||
     die "scripts/pg.sh connstr failed"
   export TASKRUNNER_DB
-  log "migrating (make migrate)"
-  Database__ConnectionString=$TASKRUNNER_DB timeout 300 make -C "$REPO_ROOT" migrate >&2 ||
-    die "make migrate failed"
+  log "migrating (this checkout's migrations)"
+  timeout 300 dotnet run --project "$REPO_ROOT/migrations/TaskRunner.Migrations.csproj" -c Release -- \
+    up --Database:ConnectionString="$TASKRUNNER_DB" >&2 || die "migrating failed"
 fi
 
 # ---------------------------------------------------------------------------------------------
