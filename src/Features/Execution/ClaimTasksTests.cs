@@ -150,17 +150,7 @@ public sealed class ClaimTasksTests(ServiceFixture service) : IClassFixture<Serv
     public async Task ALongPollWakesWhenAReadyTaskIsCreated()
     {
         using var worker = await EngineWorker.StartAsync(service);
-        using var metrics = service.CreateClient();
-        var looksBefore = await ClaimLooksAsync(metrics);
-        var watch = Stopwatch.StartNew();
-        var polling = worker.ClaimAsync(waitSeconds: 20);
-        // The claim records each look before it waits: once the count moves, the poll found nothing and is waiting.
-        while (await ClaimLooksAsync(metrics) == looksBefore)
-        {
-            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), "the long poll never looked");
-            await Task.Delay(20);
-        }
-        Assert.False(polling.IsCompleted);
+        var (polling, watch) = await StartWaitingLongPollAsync(worker);
 
         var created = await worker.CreateIdAsync("wake up");
         var claimed = await polling;
@@ -182,17 +172,7 @@ public sealed class ClaimTasksTests(ServiceFixture service) : IClassFixture<Serv
         var running = await worker.ClaimOneAsync();
         Assert.Equal(first.ToString(), running.GetProperty("id").GetString());
 
-        using var metrics = service.CreateClient();
-        var looksBefore = await ClaimLooksAsync(metrics);
-        var watch = Stopwatch.StartNew();
-        var polling = worker.ClaimAsync(waitSeconds: 20);
-        // Once the count moves, the poll found the key full and is waiting.
-        while (await ClaimLooksAsync(metrics) == looksBefore)
-        {
-            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), "the long poll never looked");
-            await Task.Delay(20);
-        }
-        Assert.False(polling.IsCompleted);
+        var (polling, watch) = await StartWaitingLongPollAsync(worker);
         using (var completed = await worker.CompleteAsync(first, running.GetProperty("lease_token").GetInt64()))
             Assert.Equal(HttpStatusCode.OK, completed.StatusCode);
 
@@ -264,6 +244,25 @@ public sealed class ClaimTasksTests(ServiceFixture service) : IClassFixture<Serv
         Assert.Equal(["must be between 5 and 3600"], problem.Errors("lease_seconds"));
         Assert.Equal(["must be between 0 and 30"], problem.Errors("wait_seconds"));
         Assert.Single(problem.Errors("kinds[0]"));
+    }
+
+    /// <summary>
+    /// Starts a 20 s long poll and returns once it has looked and found nothing (the claim records each look before it
+    /// waits), with a watch started with it.
+    /// </summary>
+    private async Task<(Task<List<JsonElement>> Polling, Stopwatch Watch)> StartWaitingLongPollAsync(EngineWorker worker)
+    {
+        using var metrics = service.CreateClient();
+        var looksBefore = await ClaimLooksAsync(metrics);
+        var watch = Stopwatch.StartNew();
+        var polling = worker.ClaimAsync(waitSeconds: 20);
+        while (await ClaimLooksAsync(metrics) == looksBefore)
+        {
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), "the long poll never looked");
+            await Task.Delay(20);
+        }
+        Assert.False(polling.IsCompleted);
+        return (polling, watch);
     }
 
     /// <summary>How many claim transactions the service has recorded (taskrunner_claim_duration_seconds_count).</summary>
