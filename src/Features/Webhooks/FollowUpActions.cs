@@ -44,6 +44,7 @@ public static partial class FollowUpActions
     public const int MaxJsonConditions = 10;
     public const int MaxInValues = 50;
     public const int MaxPathLength = 200;
+    public const int MaxStatusEntries = 20;
 
     /// <summary>A follow-up condition reads at most this much of an answer; a longer answer is not JSON to it.</summary>
     public const int MaxAnswerBytes = 64 * 1024;
@@ -73,7 +74,7 @@ public static partial class FollowUpActions
                 errors.Add(path, "must be an object");
                 continue;
             }
-            Condition(errors, path + ".when", followUp.When);
+            ValidateCondition(errors, path + ".when", followUp.When);
             if (followUp.TemplateId is not null)
             {
                 if (followUp.Url is not null || followUp.Method is not null || followUp.Headers is not null)
@@ -84,7 +85,7 @@ public static partial class FollowUpActions
         }
     }
 
-    private static void Condition(ValidationErrors errors, string at, FollowUpCondition? when)
+    private static void ValidateCondition(ValidationErrors errors, string at, FollowUpCondition? when)
     {
         if (when is null)
         {
@@ -94,7 +95,7 @@ public static partial class FollowUpActions
         if (when.Status.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null && when.Outcome is null && when.Json is null or [])
             errors.Add(at, "must hold at least one of status, outcome or json");
         if (when.Status.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null) && StatusEntries(when.Status) is null)
-            errors.Add(at + ".status", "must be a status code (100-599) or class (\"1xx\"-\"5xx\"), or a list of at most 20 of them");
+            errors.Add(at + ".status", $"must be a status code (100-599) or class (\"1xx\"-\"5xx\"), or a list of at most {MaxStatusEntries} of them");
         if (when.Outcome is not null && !Outcomes.Contains(when.Outcome))
             errors.Add(at + ".outcome", "must be one of " + string.Join(", ", Outcomes));
         if (when.Json is null)
@@ -134,7 +135,7 @@ public static partial class FollowUpActions
     private static List<JsonElement>? StatusEntries(JsonElement status)
     {
         var entries = status.ValueKind == JsonValueKind.Array ? status.EnumerateArray().ToList() : [status];
-        if (entries.Count is 0 or > 20)
+        if (entries.Count == 0 || entries.Count > MaxStatusEntries)
             return null;
         foreach (var entry in entries)
         {

@@ -158,10 +158,14 @@ public sealed class FollowUpActionsTests(FastDeliveryService service) : IClassFi
     {
         using var owner = await EngineWorker.StartAsync(service);
         var task = await owner.CreateAsync("stored", WebhookSteps.WithActions(WithThen(WebhookSteps.Action("success", "http://127.0.0.1:9/done"),
-            FollowUp(new JsonObject { ["status"] = 409 }, "http://127.0.0.1:9/conflict"))));
+            FollowUp(new JsonObject
+            {
+                ["status"] = 409, ["json"] = new JsonArray(new JsonObject { ["path"] = "reason", ["equals"] = null }),
+            }, "http://127.0.0.1:9/conflict"))));
 
         var stored = task.GetProperty("actions")[0].GetProperty("then")[0];
         Assert.Equal(409, stored.GetProperty("when").GetProperty("status")[0].GetInt32());
+        Assert.Equal(JsonValueKind.Null, stored.GetProperty("when").GetProperty("json")[0].GetProperty("equals").ValueKind);
         Assert.Equal("POST", stored.GetProperty("method").GetString());
         Assert.Equal("http://127.0.0.1:9/conflict", stored.GetProperty("url").GetString());
     }
