@@ -35,6 +35,8 @@ WORK=$(mktemp -d)
 
 log() { printf '[engine-compare] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 2; }
+# shellcheck source=lib/bench-service.sh
+source "$ROOT/load/lib/bench-service.sh"
 
 [[ -x $BINARY ]] || die "no AOT binary at $BINARY (run: make publish)"
 for tool in jq curl node timeout; do command -v "$tool" >/dev/null || die "$tool is required"; done
@@ -71,26 +73,12 @@ GRAPHILE_DB="postgres://postgres@127.0.0.1:$pg_port/graphile_compare"
 timeout 300 dotnet run --project "$ROOT/migrations/TaskRunner.Migrations.csproj" -c Release -- up --Database:ConnectionString="$DB" >/dev/null
 
 log "service on $BASE_URL"
-key=$(head -c 32 /dev/urandom | base64)
-Database__ConnectionString="$DB" Urls=$BASE_URL Auth__JwtSigningKeys__bench="$key" Auth__JwtActiveKeyId=bench \
-    Cursors__SigningKey="$key" RateLimiting__Enabled=false Shutdown__DrainDelaySeconds=0 \
-    Logging__LogLevel__Default=Warning "$BINARY" >"$WORK/service.log" 2>&1 &
-service_pid=$!
-sleep 0.5
-kill -0 "$service_pid" 2>/dev/null || { cat "$WORK/service.log" >&2; die "service exited at start"; }
-for _ in $(seq 100); do curl -sf "$BASE_URL/health/ready" >/dev/null && break; sleep 0.1; done
-curl -sf "$BASE_URL/health/ready" >/dev/null || { cat "$WORK/service.log" >&2; die "service did not become ready"; }
+bench_start_service RateLimiting__Enabled=false
 
-email="bench@example.test" password="benchmark password 123"
-curl -sf -o /dev/null -H 'Content-Type: application/json' \
-    -d "{\"email\":\"$email\",\"password\":\"$password\",\"display_name\":\"Bench\"}" "$BASE_URL/api/v1/auth/register"
-token=$(curl -sf -H 'Content-Type: application/json' -d "{\"email\":\"$email\",\"password\":\"$password\"}" \
-    "$BASE_URL/api/v1/auth/login" | jq -r .access_token)
-api_key=$(curl -sf -H 'Content-Type: application/json' -H "Authorization: Bearer $token" -d '{"name":"bench"}' \
-    "$BASE_URL/api/v1/auth/api-keys" | jq -r .key)
-project=$(curl -sf -H "X-API-Key: $api_key" -H 'Content-Type: application/json' -d '{"name":"Engine comparison"}' \
-    "$BASE_URL/api/v1/projects" | jq -r .id)
-[[ $project =~ ^[0-9a-f-]{36}$ ]] || die "could not create the benchmark project"
+email="bench@example.test"
+bench_register "$email"
+api_key=$(bench_api_key "$email")
+project=$(bench_project "$api_key" "Engine comparison")
 
 tr_node() { timeout $((TIMEOUT + 180)) node "$ROOT/load/engine-compare.mjs" "$1" "$BASE_URL" "$api_key" "$project" "${@:2}"; }
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)

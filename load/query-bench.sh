@@ -23,6 +23,8 @@ WORK=$(mktemp -d)
 
 log() { printf '[query-bench] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 2; }
+# shellcheck source=lib/bench-service.sh
+source "$ROOT/load/lib/bench-service.sh"
 
 [[ -x $BINARY ]] || die "no AOT binary at $BINARY (run: make publish)"
 for tool in wrk jq curl; do command -v "$tool" >/dev/null || die "$tool is required"; done
@@ -39,25 +41,14 @@ cleanup() {
 trap cleanup EXIT
 
 log "service on $BASE_URL against $DATABASE ($tasks tasks)"
-key=$(head -c 32 /dev/urandom | base64)
-Database__ConnectionString="$DB" Urls=$BASE_URL Auth__JwtSigningKeys__bench="$key" Auth__JwtActiveKeyId=bench \
-    Cursors__SigningKey="$key" RateLimiting__Api__PermitLimit=1000000 Shutdown__DrainDelaySeconds=0 \
-    Logging__LogLevel__Default=Warning "$BINARY" >"$WORK/service.log" 2>&1 &
-service_pid=$!
-for _ in $(seq 100); do curl -sf "$BASE_URL/health/ready" >/dev/null && break; sleep 0.1; done
-curl -sf "$BASE_URL/health/ready" >/dev/null || { cat "$WORK/service.log" >&2; die "service did not become ready"; }
+bench_start_service RateLimiting__Api__PermitLimit=1000000
 
 # A caller through the API (registered users are members: the seeded admin exists), given memberships like a seeded
 # member's: 4 of the 40 projects. A second one is made admin in the database.
-api_key_for() { # <email> <role>: register (if new), set role, log in, create a key; prints the key
-    local email=$1 password="benchmark password 123" token
-    curl -s -o /dev/null -H 'Content-Type: application/json' \
-        -d "{\"email\":\"$email\",\"password\":\"$password\",\"display_name\":\"Bench\"}" "$BASE_URL/api/v1/auth/register"
-    psql_db -c "UPDATE users SET role = '$2' WHERE email = '$email'" >/dev/null
-    token=$(curl -sf -H 'Content-Type: application/json' -d "{\"email\":\"$email\",\"password\":\"$password\"}" \
-        "$BASE_URL/api/v1/auth/login" | jq -r .access_token)
-    curl -sf -H 'Content-Type: application/json' -H "Authorization: Bearer $token" -d '{"name":"bench"}' \
-        "$BASE_URL/api/v1/auth/api-keys" | jq -r .key
+api_key_for() { # <email> <role>: register (if new), set role, then a key (logging in after, so the role applies)
+    bench_register "$1"
+    psql_db -c "UPDATE users SET role = '$2' WHERE email = '$1'" >/dev/null
+    bench_api_key "$1"
 }
 member_key=$(api_key_for query-bench-member@example.test member)
 admin_key=$(api_key_for query-bench-admin@example.test admin)

@@ -24,6 +24,8 @@ WORK=$(mktemp -d)
 
 log() { printf '[webhook-bench] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 2; }
+# shellcheck source=lib/bench-service.sh
+source "$ROOT/load/lib/bench-service.sh"
 
 [[ -x $BINARY ]] || die "no AOT binary at $BINARY (run: make publish)"
 for tool in jq curl python3 node; do command -v "$tool" >/dev/null || die "$tool is required"; done
@@ -67,24 +69,13 @@ receiver_pid=$!
 RECEIVER_URL=http://127.0.0.1:$RECEIVER_PORT/hook
 
 log "service on $BASE_URL"
-key=$(head -c 32 /dev/urandom | base64)
-Database__ConnectionString="$DB" Urls=$BASE_URL Auth__JwtSigningKeys__bench="$key" Auth__JwtActiveKeyId=bench \
-    Cursors__SigningKey="$key" RateLimiting__Api__PermitLimit=1000000 Shutdown__DrainDelaySeconds=0 \
-    Tasks__AllowPrivateActionDestinations=true Logging__LogLevel__Default=Warning "$BINARY" >"$WORK/service.log" 2>&1 &
-service_pid=$!
-for _ in $(seq 100); do curl -sf "$BASE_URL/health/ready" >/dev/null && break; sleep 0.1; done
-curl -sf "$BASE_URL/health/ready" >/dev/null || { cat "$WORK/service.log" >&2; die "service did not become ready"; }
+bench_start_service RateLimiting__Api__PermitLimit=1000000 Tasks__AllowPrivateActionDestinations=true
 
-email="bench@example.test" password="benchmark password 123"
-curl -sf -o /dev/null -H 'Content-Type: application/json' \
-    -d "{\"email\":\"$email\",\"password\":\"$password\",\"display_name\":\"Bench\"}" "$BASE_URL/api/v1/auth/register"
-token=$(curl -sf -H 'Content-Type: application/json' -d "{\"email\":\"$email\",\"password\":\"$password\"}" \
-    "$BASE_URL/api/v1/auth/login" | jq -r .access_token)
-api_key=$(curl -sf -H 'Content-Type: application/json' -H "Authorization: Bearer $token" -d '{"name":"bench"}' \
-    "$BASE_URL/api/v1/auth/api-keys" | jq -r .key)
+email="bench@example.test"
+bench_register "$email"
+api_key=$(bench_api_key "$email")
 auth=(-H "X-API-Key: $api_key" -H 'Content-Type: application/json')
-project=$(curl -sf "${auth[@]}" -d '{"name":"Benchmark"}' "$BASE_URL/api/v1/projects" | jq -r .id)
-[[ $project =~ ^[0-9a-f-]{36}$ ]] || die "could not create the benchmark project"
+project=$(bench_project "$api_key" "Benchmark")
 # Deliveries are signed, as in production.
 curl -sf -o /dev/null "${auth[@]}" -X POST "$BASE_URL/api/v1/projects/$project/webhook-secret"
 anchor=$(curl -sf "${auth[@]}" -d "{\"project_id\":\"$project\",\"title\":\"anchor\"}" "$BASE_URL/api/v1/tasks" | jq -r .id)

@@ -25,10 +25,16 @@ public sealed record ReceivedWebhook(DateTime At, string Method, string Path, IR
     public Guid TaskId => Guid.Parse(Json.GetProperty("data").GetProperty("task_id").GetString()!);
 }
 
-/// <summary>What the receiver answers: a status, optional body and headers, after an optional delay.</summary>
-public sealed record ReceiverAnswer(int Status, string? Body = null, TimeSpan Delay = default, IReadOnlyDictionary<string, string>? Headers = null)
+/// <summary>
+/// What the receiver answers: a status, optional body and headers; with <see cref="Hold"/>, only once that task completes
+/// (a sender that gives up first, or dies, aborts the request and gets no answer).
+/// </summary>
+public sealed record ReceiverAnswer(int Status, string? Body = null, Task? Hold = null, IReadOnlyDictionary<string, string>? Headers = null)
 {
     public static readonly ReceiverAnswer Ok = new(200);
+
+    /// <summary>Never answers: the request stays open until its sender gives up or goes away.</summary>
+    public static readonly ReceiverAnswer Unanswered = new(200, Hold: new TaskCompletionSource().Task);
 }
 
 /// <summary>
@@ -74,11 +80,11 @@ public sealed class WebhookReceiver : IAsyncDisposable
                 context.Request.Headers.ToDictionary(header => header.Key.ToLowerInvariant(), header => header.Value.ToString()), body);
             received.Enqueue(webhook);
             var answer = Answer(webhook, Interlocked.Increment(ref count) - 1);
-            if (answer.Delay > TimeSpan.Zero)
+            if (answer.Hold is { } hold)
             {
                 try
                 {
-                    await Task.Delay(answer.Delay, context.RequestAborted);
+                    await hold.WaitAsync(context.RequestAborted);
                 }
                 catch (OperationCanceledException)
                 {

@@ -266,8 +266,5 @@ public sealed class ClaimTasksTests(ServiceFixture service) : IClassFixture<Serv
     }
 
     /// <summary>How many claim transactions the service has recorded (taskrunner_claim_duration_seconds_count).</summary>
-    private static async Task<double> ClaimLooksAsync(HttpClient client) =>
-        (await client.GetStringAsync("/metrics")).Split('\n')
-            .Where(line => line.StartsWith("taskrunner_claim_duration_seconds_count", StringComparison.Ordinal))
-            .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+    private static Task<double> ClaimLooksAsync(HttpClient client) => MetricsScrape.SumAsync(client, "taskrunner_claim_duration_seconds_count");
 }

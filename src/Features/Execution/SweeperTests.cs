@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 using TaskRunner.Tests.Harness;
@@ -62,19 +63,30 @@ public sealed class SweeperTests(FastEngineFixture service) : IClassFixture<Fast
         using var worker = await EngineWorker.StartAsync(service);
         var id = await worker.CreateIdAsync("long", body => body["timeout_seconds"] = 4);
         var token = (await worker.ClaimOneAsync()).GetProperty("lease_token").GetInt64();
+        var firstDeadline = await service.ScalarAsync<DateTime>("SELECT timeout_at FROM task_leases WHERE task_id = $1", id);
+        using var metrics = service.CreateClient();
 
-        // Six beats a second apart outlive the 4 s timeout; the 3 s between a beat and the deadline it set leave room for
-        // a slow, busy machine.
-        for (var i = 0; i < 6; i++)
+        // Beat until the leader has swept twice after the deadline the claim set; each beat moves it 4 s past itself, room
+        // enough for a busy machine between beats.
+        double? sweepsAtFirstDeadline = null;
+        var watch = Stopwatch.StartNew();
+        while (sweepsAtFirstDeadline is not { } sweeps || await SweeperRunsAsync(metrics) < sweeps + 2)
         {
-            await Task.Delay(1000);
-            using var beat = await worker.PostAsync($"/api/v1/tasks/{id}/heartbeat", new JsonObject { ["lease_token"] = token });
-            Assert.Equal(HttpStatusCode.OK, beat.StatusCode);
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), "the sweeper did not run after the first deadline");
+            using (var beat = await worker.PostAsync($"/api/v1/tasks/{id}/heartbeat", new JsonObject { ["lease_token"] = token }))
+                Assert.Equal(HttpStatusCode.OK, beat.StatusCode);
+            if (sweepsAtFirstDeadline is null && await service.ScalarAsync<bool>("SELECT now() > $1", firstDeadline))
+                sweepsAtFirstDeadline = await SweeperRunsAsync(metrics);
+            await Task.Delay(100);
         }
         Assert.Equal("running", await worker.StatusAsync(id));
+        Assert.True(await service.ScalarAsync<bool>("SELECT timeout_at > $2 FROM task_leases WHERE task_id = $1", id, firstDeadline));
 
+        // Without beats, the last deadline passes and the sweeper times the task out.
         await service.WaitForAsync("SELECT status = 'timed_out' FROM tasks WHERE id = $1", id, seconds: 12);
     }
+
+    private static Task<double> SweeperRunsAsync(HttpClient client) => MetricsScrape.SumAsync(client, "taskrunner_engine_sweeper_runs_total");
 
     [Fact]
     public async Task AnExpiredLeaseWithRetriesLeftIsReadyAgainAndTheOldWorkersReportIsRefused()

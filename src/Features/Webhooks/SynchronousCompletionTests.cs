@@ -56,11 +56,7 @@ public sealed class SynchronousCompletionTests(FastDeliveryService service) : IC
     {
         await using var receiver = await WebhookReceiver.StartAsync();
         var release = new TaskCompletionSource();
-        receiver.Answer = (_, _) =>
-        {
-            release.Task.Wait(TimeSpan.FromSeconds(5));
-            return new ReceiverAnswer(200, """{"status":"succeeded"}""");
-        };
+        receiver.Answer = (_, _) => new ReceiverAnswer(200, """{"status":"succeeded"}""", Hold: release.Task);
         using var owner = await EngineWorker.StartAsync(service);
         var (id, leaseToken) = await owner.StartTaskAsync(WebhookSteps.Action("start", receiver.Url()));
         await receiver.WaitForAsync(received => received.Count == 1);

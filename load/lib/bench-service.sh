@@ -1,0 +1,45 @@
+# Shared by the load scripts that run the AOT binary themselves: start it with benchmark settings, and make a caller.
+# Source it after defining BINARY, BASE_URL, DB, WORK and die(); bench_start_service sets service_pid (stop it in the
+# script's cleanup trap).
+
+# bench_start_service [Setting__Name=value ...]: starts $BINARY on $BASE_URL against $DB with fresh signing keys, no
+# drain delay and warnings-only logs, plus the given settings (a later one wins); returns once /health/ready is 200.
+bench_start_service() {
+    local key
+    key=$(head -c 32 /dev/urandom | base64)
+    env Database__ConnectionString="$DB" Urls="$BASE_URL" Auth__JwtSigningKeys__bench="$key" Auth__JwtActiveKeyId=bench \
+        Cursors__SigningKey="$key" Shutdown__DrainDelaySeconds=0 Logging__LogLevel__Default=Warning "$@" \
+        "$BINARY" >"$WORK/service.log" 2>&1 &
+    service_pid=$!
+    for _ in $(seq 100); do
+        curl -sf "$BASE_URL/health/ready" >/dev/null && return 0
+        sleep 0.1
+    done
+    cat "$WORK/service.log" >&2
+    die "service did not become ready"
+}
+
+readonly BENCH_PASSWORD="benchmark password 123"
+
+# bench_register EMAIL: an account (registered users are members; an existing one is left as it is).
+bench_register() {
+    curl -s -o /dev/null -H 'Content-Type: application/json' \
+        -d "{\"email\":\"$1\",\"password\":\"$BENCH_PASSWORD\",\"display_name\":\"Bench\"}" "$BASE_URL/api/v1/auth/register"
+}
+
+# bench_api_key EMAIL: logs the registered account in and prints a new API key of it.
+bench_api_key() {
+    local token
+    token=$(curl -sf -H 'Content-Type: application/json' -d "{\"email\":\"$1\",\"password\":\"$BENCH_PASSWORD\"}" \
+        "$BASE_URL/api/v1/auth/login" | jq -r .access_token)
+    curl -sf -H 'Content-Type: application/json' -H "Authorization: Bearer $token" -d '{"name":"bench"}' \
+        "$BASE_URL/api/v1/auth/api-keys" | jq -r .key
+}
+
+# bench_project API_KEY NAME: creates a project and prints its id.
+bench_project() {
+    local id
+    id=$(curl -sf -H "X-API-Key: $1" -H 'Content-Type: application/json' -d "{\"name\":\"$2\"}" "$BASE_URL/api/v1/projects" | jq -r .id)
+    [[ $id =~ ^[0-9a-f-]{36}$ ]] || die "could not create the benchmark project"
+    printf '%s\n' "$id"
+}
