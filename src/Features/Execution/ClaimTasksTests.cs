@@ -252,11 +252,11 @@ public sealed class ClaimTasksTests(ServiceFixture service) : IClassFixture<Serv
     /// </summary>
     private async Task<(Task<List<JsonElement>> Polling, Stopwatch Watch)> StartWaitingLongPollAsync(EngineWorker worker)
     {
-        using var metrics = service.CreateClient();
-        var looksBefore = await ClaimLooksAsync(metrics);
+        using var looks = new NodeMeasurements(service, "taskrunner.claim.duration", "taskrunner_claim_duration_seconds_count");
+        var looksBefore = await looks.CountAsync();
         var watch = Stopwatch.StartNew();
         var polling = worker.ClaimAsync(waitSeconds: 20);
-        while (await ClaimLooksAsync(metrics) == looksBefore)
+        while (await looks.CountAsync() == looksBefore)
         {
             Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), "the long poll never looked");
             await Task.Delay(20);
@@ -264,7 +264,4 @@ public sealed class ClaimTasksTests(ServiceFixture service) : IClassFixture<Serv
         Assert.False(polling.IsCompleted);
         return (polling, watch);
     }
-
-    /// <summary>How many claim transactions the service has recorded (taskrunner_claim_duration_seconds_count).</summary>
-    private static Task<double> ClaimLooksAsync(HttpClient client) => MetricsScrape.SumAsync(client, "taskrunner_claim_duration_seconds_count");
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Net;
 using System.Text.Json.Nodes;
@@ -97,55 +96,6 @@ public sealed class SchedulerTests(FastClusterFixture service) : IClassFixture<F
 
     private static string Iso(DateTime time) => time.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
-    /// <summary>
-    /// Counts <c>taskrunner.schedules.skipped_fires</c> of one reason: in-process, from the fixture node's own meters (other
-    /// hosts in this test process publish meters of the same name); in black-box mode, from its /metrics.
-    /// </summary>
-    private sealed class SkippedFires : IDisposable
-    {
-        private readonly ServiceFixture service;
-        private readonly string reason;
-        private readonly MeterListener? listener;
-        private long observed;
-
-        public SkippedFires(ServiceFixture service, string reason)
-        {
-            this.service = service;
-            this.reason = reason;
-            if (service.Services?.GetRequiredService<IMeterFactory>() is not { } meters)
-                return;
-            listener = new MeterListener
-            {
-                InstrumentPublished = (instrument, self) =>
-                {
-                    if (instrument.Meter.Scope == meters && instrument.Name == "taskrunner.schedules.skipped_fires")
-                        self.EnableMeasurementEvents(instrument);
-                },
-            };
-            listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-            {
-                foreach (var tag in tags)
-                    if (tag.Key == "reason" && (string?)tag.Value == reason)
-                        Interlocked.Add(ref observed, value);
-            });
-            listener.Start();
-        }
-
-        /// <summary>In-process: counted since this object was made. Black-box: the exported total.</summary>
-        public async Task<double> CountAsync()
-        {
-            if (listener is not null)
-                return Interlocked.Read(ref observed);
-            using var response = await service.CreateClient().GetAsync("/metrics");
-            var text = await response.Content.ReadAsStringAsync();
-            return text.Split('\n')
-                .Where(line => line.StartsWith("taskrunner_schedules_skipped_fires", StringComparison.Ordinal) && line.Contains($"reason=\"{reason}\""))
-                .Sum(line => double.Parse(line.Split(' ')[1], CultureInfo.InvariantCulture));
-        }
-
-        public void Dispose() => listener?.Dispose();
-    }
-
     [Fact]
     public async Task FiresWithinTheCatchUpWindowAreCreatedAndOlderOnesRecordedAsMissed()
     {
@@ -177,7 +127,7 @@ public sealed class SchedulerTests(FastClusterFixture service) : IClassFixture<F
     {
         var (client, project) = await EditorWithProjectAsync();
         var id = await CreateDisabledAsync(client, project, "* * * * *", ScheduleRules.Skip, catchUpSeconds: 3600);
-        using var overlaps = new SkippedFires(service, "overlap");
+        using var overlaps = new NodeMeasurements(service, "taskrunner.schedules.skipped_fires", "taskrunner_schedules_skipped_fires_total", ("reason", "overlap"));
         var overlapsBefore = await overlaps.CountAsync();
         var from = (await DatabaseNowAsync()).AddMinutes(-5);
 
