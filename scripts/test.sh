@@ -16,6 +16,7 @@ passed=0
 failed=0
 skipped=0
 step_failures=()
+failed_tests=()
 
 log() { printf '\n==> %s\n' "$*"; }
 
@@ -40,6 +41,10 @@ count_results() { # <trx file> <label>
     failed=$((failed + run_failed))
     skipped=$((skipped + total - run_passed - run_failed))
     printf '%s: %s passed, %s failed of %s\n' "$label" "$run_passed" "$run_failed" "$total"
+    local name
+    while IFS= read -r name; do
+        [[ -n $name ]] && failed_tests+=("$label: $name")
+    done < <(grep -o '<UnitTestResult [^>]*outcome="Failed"' "$trx" | sed -E 's/.* testName="([^"]*)".*/\1/')
 }
 
 cleanup() {
@@ -53,6 +58,11 @@ finish() {
     if ((${#step_failures[@]} > 0)); then
         printf '\nfailed steps:\n'
         printf '  - %s\n' "${step_failures[@]}"
+    fi
+    # CI shows only the tail of this output, so the names of failed tests are repeated here, next to the closing line.
+    if ((${#failed_tests[@]} > 0)); then
+        printf '\nfailed tests:\n'
+        printf '  - %s\n' "${failed_tests[@]}"
     fi
     local line="$passed passed, $failed failed"
     ((skipped > 0)) && line+=", $skipped skipped"

@@ -5,27 +5,28 @@ using Microsoft.Extensions.DependencyInjection;
 namespace TaskRunner.Tests.Harness;
 
 /// <summary>
-/// How many measurements one instrument of the fixture's node has recorded (a counter's sum, a histogram's count),
-/// optionally only those with one tag value. In-process, from the node's own meters, counted from when this object is
-/// made: every host in the test process publishes meters of the same name, so /metrics there mixes nodes. Black-box, from
-/// the node's /metrics, the exported total.
+/// What one instrument of the fixture's node has measured, optionally only with the given tag values: a counter's sum
+/// and a histogram's count of observations, or an observable gauge's current value. In-process, from the node's own
+/// meters, counted from when this object is made: every host in the test process publishes meters of the same name, so
+/// /metrics there mixes nodes (the exporter keeps one host's instrument per name). Black-box, from the node's /metrics.
 /// </summary>
 public sealed class NodeMeasurements : IDisposable
 {
     private readonly ServiceFixture service;
     private readonly string exportedSeries;
-    private readonly (string Key, string Value)? tag;
+    private readonly (string Key, string Value)[] tags;
     private readonly MeterListener? listener;
     private readonly Lock gate = new();
     private double observed;
 
     /// <param name="instrument">The instrument's name (<c>taskrunner.claim.duration</c>).</param>
     /// <param name="exportedSeries">Its Prometheus series to sum (<c>taskrunner_claim_duration_seconds_count</c>).</param>
-    public NodeMeasurements(ServiceFixture service, string instrument, string exportedSeries, (string Key, string Value)? tag = null)
+    /// <param name="tags">Tag values a measurement must carry to count.</param>
+    public NodeMeasurements(ServiceFixture service, string instrument, string exportedSeries, params (string Key, string Value)[] tags)
     {
         this.service = service;
         this.exportedSeries = exportedSeries;
-        this.tag = tag;
+        this.tags = tags;
         if (service.Services?.GetRequiredService<IMeterFactory>() is not { } meters)
             return;
         listener = new MeterListener
@@ -36,37 +37,44 @@ public sealed class NodeMeasurements : IDisposable
                     self.EnableMeasurementEvents(published);
             },
         };
-        listener.SetMeasurementEventCallback<long>((published, value, tags, _) => Record(published, value, tags));
-        listener.SetMeasurementEventCallback<double>((published, value, tags, _) => Record(published, value, tags));
+        listener.SetMeasurementEventCallback<long>((published, value, measured, _) => Record(published, value, measured));
+        listener.SetMeasurementEventCallback<double>((published, value, measured, _) => Record(published, value, measured));
         listener.Start();
     }
 
-    private void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    private void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> measured)
     {
-        if (tag is { } wanted)
+        foreach (var (key, wanted) in tags)
         {
             var matches = false;
-            foreach (var pair in tags)
-                matches |= pair.Key == wanted.Key && (string?)pair.Value == wanted.Value;
+            foreach (var pair in measured)
+                matches |= pair.Key == key && (string?)pair.Value == wanted;
             if (!matches)
                 return;
         }
-        // A histogram's measurement is one observation; a counter's adds its value.
-        var amount = instrument is Histogram<double> or Histogram<long> ? 1 : value;
         lock (gate)
-            observed += amount;
+            observed = instrument switch
+            {
+                // A histogram's measurement is one observation; a gauge's is its current value; a counter's adds its value.
+                Histogram<double> or Histogram<long> => observed + 1,
+                ObservableGauge<long> or ObservableGauge<double> => value,
+                _ => observed + value,
+            };
     }
 
-    public async Task<double> CountAsync()
+    public async Task<double> ValueAsync()
     {
         if (listener is not null)
+        {
+            listener.RecordObservableInstruments();
             lock (gate)
                 return observed;
+        }
         using var response = await service.CreateClient().GetAsync("/metrics");
         var text = await response.Content.ReadAsStringAsync();
         return text.Split('\n')
             .Where(line => (line.StartsWith(exportedSeries + "{", StringComparison.Ordinal) || line.StartsWith(exportedSeries + " ", StringComparison.Ordinal))
-                           && (tag is not { } wanted || line.Contains($"{wanted.Key}=\"{wanted.Value}\"", StringComparison.Ordinal)))
+                           && tags.All(tag => line.Contains($"{tag.Key}=\"{tag.Value}\"", StringComparison.Ordinal)))
             .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
     }
 

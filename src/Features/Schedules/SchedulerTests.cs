@@ -128,7 +128,7 @@ public sealed class SchedulerTests(FastClusterFixture service) : IClassFixture<F
         var (client, project) = await EditorWithProjectAsync();
         var id = await CreateDisabledAsync(client, project, "* * * * *", ScheduleRules.Skip, catchUpSeconds: 3600);
         using var overlaps = new NodeMeasurements(service, "taskrunner.schedules.skipped_fires", "taskrunner_schedules_skipped_fires_total", ("reason", "overlap"));
-        var overlapsBefore = await overlaps.CountAsync();
+        var overlapsBefore = await overlaps.ValueAsync();
         var from = (await DatabaseNowAsync()).AddMinutes(-5);
 
         var armedAt = await ArmAsync(id, from);
@@ -140,7 +140,7 @@ public sealed class SchedulerTests(FastClusterFixture service) : IClassFixture<F
         Assert.All(fires.Skip(1), fire => Assert.Equal(("skipped", "overlap"), (fire.Status, fire.Reason)));
         Assert.Equal([Iso(fires[0].FireTime)], (await TaskFireTimesAsync(id)).Where(time => DateTime.Parse(time, CultureInfo.InvariantCulture).ToUniversalTime() <= armedAt));
         var clock = Stopwatch.StartNew();
-        while (await overlaps.CountAsync() - overlapsBefore < fires.Count - 1)
+        while (await overlaps.ValueAsync() - overlapsBefore < fires.Count - 1)
         {
             Assert.True(clock.Elapsed < Patience, "taskrunner.schedules.skipped_fires{reason=overlap} did not grow by the skipped fires");
             await Task.Delay(200);
