@@ -6,8 +6,9 @@ DEV_INSTANCE := dev
 DEV_DATABASE := taskrunner
 URL := http://127.0.0.1:8080
 dev_connection = $$(scripts/pg.sh connstr $(DEV_DATABASE) $(DEV_INSTANCE))
-# A signing key made once per checkout and kept under .data/, never committed.
+# A signing key and a key sealing webhook secrets, made once per checkout and kept under .data/, never committed.
 DEV_JWT_KEY_FILE := .data/dev-jwt-signing-key
+DEV_SEALING_KEY_FILE := .data/dev-webhook-secret-key
 MIGRATOR := dotnet run --project migrations/TaskRunner.Migrations.csproj -c Release --
 
 .PHONY: help run test stop db migrate seed seed-1m build publish k6-check bench-startup bench-ops bench-queries bench-tasks clean
@@ -18,8 +19,10 @@ help: ## list the targets
 run: seed ## private database + migrations + demo data, then the service on http://127.0.0.1:8080 (Ctrl-C stops it)
 	@printf '\n  API      %s/api/v1\n  Docs     %s/api/docs\n  OpenAPI  %s/openapi/v1.json\n  Metrics  %s/metrics\n  Health   %s/health/ready\n  Demo     admin@taskrunner.local / taskrunner-demo\n\n' $(URL) $(URL) $(URL) $(URL) $(URL)
 	@mkdir -p .data && [[ -s $(DEV_JWT_KEY_FILE) ]] || head -c 32 /dev/urandom | base64 > $(DEV_JWT_KEY_FILE)
+	@[[ -s $(DEV_SEALING_KEY_FILE) ]] || head -c 32 /dev/urandom | base64 > $(DEV_SEALING_KEY_FILE)
 	@Database__ConnectionString="$(dev_connection)" Urls=$(URL) ASPNETCORE_ENVIRONMENT=Development \
 		Auth__JwtSigningKeys__dev="$$(cat $(DEV_JWT_KEY_FILE))" Auth__JwtActiveKeyId=dev \
+		Webhooks__SecretEncryptionKeys__dev="$$(cat $(DEV_SEALING_KEY_FILE))" Webhooks__SecretEncryptionKeyId=dev \
 		dotnet run --project TaskRunner.csproj -c Release --no-launch-profile
 
 test: ## the whole suite: in-process tests, AOT publish, black-box tests; ends with "N passed, N failed"

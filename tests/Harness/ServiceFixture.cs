@@ -28,6 +28,8 @@ public class ServiceFixture : IAsyncLifetime
     /// <summary>The signing key test services share, so a test can also mint a token the service must reject.</summary>
     public const string JwtKeyId = "test-1";
 
+    public const string SecretKeyId = "test-sealing";
+    public static readonly string SecretKey = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("taskrunner-test-sealing-key-0123"));
     public static readonly string JwtKey = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("taskrunner-test-signing-key-0123456789"));
 
     /// <summary>What every test service needs: its database, the test signing key, quiet logs, no drain delay.</summary>
@@ -36,6 +38,8 @@ public class ServiceFixture : IAsyncLifetime
         new("Database:ConnectionString", connectionString),
         new("Auth:JwtSigningKeys:" + JwtKeyId, JwtKey),
         new("Auth:JwtActiveKeyId", JwtKeyId),
+        new("Webhooks:SecretEncryptionKeys:" + SecretKeyId, SecretKey),
+        new("Webhooks:SecretEncryptionKeyId", SecretKeyId),
         new("Shutdown:DrainDelaySeconds", "0"),
         // Every test client logs in from 127.0.0.1; the rate-limit tests set their own, smaller limits.
         new("RateLimiting:Api:PermitLimit", "100000"),

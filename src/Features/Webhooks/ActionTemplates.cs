@@ -104,7 +104,7 @@ public static class ActionTemplates
 
     public static async Task<Results<Created<CreatedActionTemplateResponse>, ProblemHttpResult>> Create(
         CreateActionTemplateRequest request, Caller caller, NpgsqlDataSource dataSource, IOptions<TasksOptions> tasks,
-        IOptions<WebhooksOptions> options, CancellationToken cancellationToken)
+        WebhookSecretVault vault, IOptions<WebhooksOptions> options, CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
         if (request.ProjectId is null)
@@ -130,7 +130,7 @@ public static class ActionTemplates
                     id, projectId, name = request.Name!.Trim(), trigger = request.Trigger, url = request.Url, method = request.Method ?? "POST",
                     headers = HeadersJson(request.Headers ?? []), createdBy = caller.UserId, cancellationToken,
                 }, transaction);
-                return await WebhookSecrets.RotateAsync(connection, transaction, id, null, options.Value.SecretGraceHours, cancellationToken);
+                return await WebhookSecrets.RotateAsync(connection, transaction, id, null, vault, options.Value.SecretGraceHours, cancellationToken);
             }, cancellationToken);
             if (secret is null)
                 return Problems.NotFound("No such project, or you are not one of its editors.");
@@ -215,12 +215,12 @@ public static class ActionTemplates
     }
 
     public static async Task<Results<Ok<WebhookSecretResponse>, ProblemHttpResult>> RotateSecret(
-        Guid id, Caller caller, NpgsqlDataSource dataSource, IOptions<WebhooksOptions> options, CancellationToken cancellationToken)
+        Guid id, Caller caller, NpgsqlDataSource dataSource, WebhookSecretVault vault, IOptions<WebhooksOptions> options, CancellationToken cancellationToken)
     {
         WebhookSecretResponse? rotated = null;
         var problem = await WriteAsync(dataSource, id, caller, async (connection, transaction) =>
         {
-            rotated = await WebhookSecrets.RotateAsync(connection, transaction, id, null, options.Value.SecretGraceHours, cancellationToken);
+            rotated = await WebhookSecrets.RotateAsync(connection, transaction, id, null, vault, options.Value.SecretGraceHours, cancellationToken);
             return 1;
         }, cancellationToken);
         return problem is null ? TypedResults.Ok(rotated!) : problem;

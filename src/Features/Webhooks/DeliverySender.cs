@@ -28,6 +28,7 @@ public sealed partial class DeliverySender(
     EngineMetrics engineMetrics,
     IOptions<WebhooksOptions> options,
     IOptions<EngineOptions> engineOptions,
+    WebhookSecretVault vault,
     TimeProvider clock,
     ILogger<DeliverySender> logger)
 {
@@ -132,7 +133,8 @@ public sealed partial class DeliverySender(
                 request.Headers.TryAddWithoutValidation(header.Name, HeaderTemplates.Fill(header.Value.GetString() ?? "", delivery.Metadata));
         request.Headers.TryAddWithoutValidation("webhook-id", messageId);
         request.Headers.TryAddWithoutValidation("webhook-timestamp", timestamp.ToString(CultureInfo.InvariantCulture));
-        if (WebhookSigning.Signature(delivery.Secrets, messageId, timestamp, body) is { } signature)
+        var secrets = vault.Open(delivery.Secrets, out var unopened);
+        if (secrets is not null && WebhookSigning.Signature(secrets, messageId, timestamp, body) is { } signature)
             request.Headers.TryAddWithoutValidation("webhook-signature", signature);
 
         var startedAt = clock.GetUtcNow().UtcDateTime;
@@ -141,8 +143,14 @@ public sealed partial class DeliverySender(
         byte[]? answer = null;
         var completes = false;
         var hasFollowUps = FollowUpActions.Any(action.RootElement);
-        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        if (unopened is not null)
         {
+            // Never sent unsigned: the attempt fails (and is retried on the schedule) until the operator restores the key.
+            outcome = Failed(delivery, null, "not sent: " + unopened, null, null);
+        }
+        else
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             deadline.CancelAfter(TimeSpan.FromSeconds(settings.TotalTimeoutSeconds));
             try
             {

@@ -111,6 +111,28 @@ public sealed class DeliveryTests(FastDeliveryService service) : IClassFixture<F
     }
 
     [Fact]
+    public async Task SecretsAreStoredSealedAndOneWhoseKeyIsGoneSendsNothingUnsigned()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        using var owner = await EngineWorker.StartAsync(service);
+        using var rotated = await owner.PostAsync($"/api/v1/projects/{owner.ProjectId}/webhook-secret");
+        var secret = (await rotated.ReadJsonAsync()).GetProperty("secret").GetString()!;
+        var stored = Assert.Single(await service.QueryTextAsync("SELECT secret FROM webhook_secrets WHERE project_id = $1", owner.ProjectId));
+        Assert.StartsWith($"aesgcm:{ServiceFixture.SecretKeyId}:", stored);
+        Assert.DoesNotContain(secret[WebhookSigning.SecretPrefix.Length..], stored);
+
+        // As if the key that sealed it had been dropped from the configuration.
+        await service.ExecuteSqlAsync(
+            "UPDATE webhook_secrets SET secret = 'aesgcm:retired:' || split_part(secret, ':', 3) WHERE project_id = $1", owner.ProjectId);
+        var (id, _) = await owner.StartTaskAsync(WebhookSteps.Action("start", receiver.Url()));
+
+        var dead = await owner.Client.WaitForDeliveryAsync(id, "dead");
+        Assert.All(dead.GetProperty("attempts").EnumerateArray(), attempt => Assert.Contains("key 'retired'", attempt.GetProperty("error").GetString()));
+        Assert.Equal([null, null, null, null, null], dead.StatusCodes());
+        Assert.Empty(receiver.Received);
+    }
+
+    [Fact]
     public async Task FailedAttemptsAreRetriedWithTheSameIdUntilDelivered()
     {
         await using var receiver = await WebhookReceiver.StartAsync();

@@ -37,12 +37,14 @@ public static class WebhookSecrets
 
     internal sealed record Rotated(DateTime CreatedAt, DateTime? PreviousRetiresAt);
 
+    /// <summary>Stores a new secret for the template or the project (sealed by the vault) and returns it, to be shown this once.</summary>
     public static async Task<WebhookSecretResponse> RotateAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid? templateId, Guid? projectId, int graceHours, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid? templateId, Guid? projectId, WebhookSecretVault vault, int graceHours,
+        CancellationToken cancellationToken)
     {
         var secret = WebhookSigning.NewSecret();
         var rotated = await connection.QuerySingleAsync<Rotated>(RotateSql,
-            new { id = Ids.New(), templateId, projectId, secret, graceHours, cancellationToken }, transaction);
+            new { id = Ids.New(), templateId, projectId, secret = vault.Seal(secret), graceHours, cancellationToken }, transaction);
         return new WebhookSecretResponse(secret, rotated.CreatedAt, rotated.PreviousRetiresAt);
     }
 
@@ -58,14 +60,14 @@ public static class WebhookSecrets
     /// tasks. Project editors; 404 for a project the caller may not edit or see.
     /// </summary>
     public static async Task<Results<Ok<WebhookSecretResponse>, ProblemHttpResult>> RotateProjectSecret(
-        Guid id, Caller caller, NpgsqlDataSource dataSource, IOptions<WebhooksOptions> options, CancellationToken cancellationToken)
+        Guid id, Caller caller, NpgsqlDataSource dataSource, WebhookSecretVault vault, IOptions<WebhooksOptions> options, CancellationToken cancellationToken)
     {
         var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Editor);
         var created = await dataSource.InTransactionAsync(async (connection, transaction) =>
         {
             var project = await connection.QuerySingleOrDefaultAsync<Guid?>(ProjectSql,
                 new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction);
-            return project is null ? null : await RotateAsync(connection, transaction, null, id, options.Value.SecretGraceHours, cancellationToken);
+            return project is null ? null : await RotateAsync(connection, transaction, null, id, vault, options.Value.SecretGraceHours, cancellationToken);
         }, cancellationToken);
         return created is null ? Problems.NotFound("No such project, or you are not one of its editors.") : TypedResults.Ok(created);
     }

@@ -6,8 +6,10 @@ public static class WebhooksEndpoints
     {
         services.AddSingleton<DeliveryMetrics>();
         services.AddDeliveryHttp();
+        services.AddSingleton<WebhookSecretVault>();
         services.AddSingleton<DeliverySender>();
         services.AddHostedService<DeliveryWorker>();
+        services.AddHostedService<SecretResealing>();
         return services;
     }
 

@@ -49,6 +49,20 @@ public sealed class ConfigurationTests
         Assert.Contains("between 1 and 1000", line);
     }
 
+    [Theory]
+    [InlineData("Webhooks:SecretEncryptionKeyId", "absent", "Webhooks:SecretEncryptionKeyId", "names no key")]
+    [InlineData("Webhooks:SecretEncryptionKeys:short", "c2hvcnQ=", "Webhooks:SecretEncryptionKeys", "exactly 32 bytes")]
+    [InlineData("Webhooks:SecretEncryptionKeys:bad.id", "dGFza3J1bm5lci10ZXN0LXNlYWxpbmcta2V5LTAxMjM=", "Webhooks:SecretEncryptionKeys", "bad.id")]
+    public async Task ABadSecretEncryptionKeyStopsTheProcessNamingIt(string key, string value, string named, string reason)
+    {
+        var (exitCode, output) = await StartWithAsync([.. ServiceFixture.BaseSettings("Host=127.0.0.1;Username=postgres"), Setting(key, value)]);
+
+        Assert.Equal(1, exitCode);
+        var line = Assert.Single(output.Split('\n'), line => line.Contains("Invalid configuration", StringComparison.Ordinal));
+        Assert.Contains(named, line);
+        Assert.Contains(reason, line);
+    }
+
     [Fact]
     public async Task AMalformedConnectionStringStopsTheProcess()
     {

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 namespace TaskRunner.Infrastructure.Configuration;
 
 /// <summary>How every node delivers webhooks from the outbox. Section <c>Webhooks</c>.</summary>
-public sealed class WebhooksOptions
+public sealed class WebhooksOptions : IValidatableObject
 {
     public const string Section = "Webhooks";
 
@@ -55,8 +55,33 @@ public sealed class WebhooksOptions
     [Range(1, 3600, ErrorMessage = "must be between 1 and 3600")]
     public int BreakSeconds { get; set; } = 15;
 
+    /// <summary>
+    /// Keys that encrypt the signing secrets stored in the database (AES-256-GCM), by key id: base64 of 32 bytes each. Old
+    /// keys stay to read the secrets sealed with them. Empty: secrets are stored as they are (a warning at start).
+    /// </summary>
+    public Dictionary<string, string> SecretEncryptionKeys { get; set; } = [];
+
+    /// <summary>The id of the key that seals new secrets; required when <see cref="SecretEncryptionKeys"/> holds any.</summary>
+    public string? SecretEncryptionKeyId { get; set; }
+
     /// <summary>The retry waits in seconds; valid after startup validation.</summary>
     public IReadOnlyList<int> RetryDelays() => ParseSchedule(RetrySchedule) ?? [];
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        foreach (var (keyId, key) in SecretEncryptionKeys)
+        {
+            if (!WebhookSecretKeys.IsKeyId(keyId))
+                yield return new ValidationResult($"key id '{keyId}' must be 1–32 letters, digits, '-' or '_'", [nameof(SecretEncryptionKeys)]);
+            if (WebhookSecretKeys.Decode(key) is null)
+                yield return new ValidationResult($"key '{keyId}' must be base64 of exactly {WebhookSecretKeys.KeyBytes} bytes", [nameof(SecretEncryptionKeys)]);
+        }
+        if (SecretEncryptionKeyId is { } active && !SecretEncryptionKeys.ContainsKey(active))
+            yield return new ValidationResult($"names no key in {Section}:{nameof(SecretEncryptionKeys)}", [nameof(SecretEncryptionKeyId)]);
+        if (SecretEncryptionKeyId is null && SecretEncryptionKeys.Count > 0)
+            yield return new ValidationResult("is required when SecretEncryptionKeys holds keys (the id of the key that seals new secrets)",
+                [nameof(SecretEncryptionKeyId)]);
+    }
 
     public static int[]? ParseSchedule(string? schedule)
     {
@@ -68,6 +93,23 @@ public sealed class WebhooksOptions
             if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out delays[i]) || delays[i] is < 1 or > 604_800)
                 return null;
         return delays.Length <= 50 ? delays : null;
+    }
+}
+
+/// <summary>The shape of a secret encryption key and its id.</summary>
+public static class WebhookSecretKeys
+{
+    public const int KeyBytes = 32;
+
+    /// <summary>Key ids appear in the sealed value between separators, so they are kept to a safe alphabet.</summary>
+    public static bool IsKeyId(string keyId) =>
+        keyId.Length is >= 1 and <= 32 && keyId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
+
+    /// <summary>The key's bytes, or null when it is not base64 of exactly <see cref="KeyBytes"/> bytes.</summary>
+    public static byte[]? Decode(string base64)
+    {
+        var buffer = new byte[base64.Length];
+        return Convert.TryFromBase64String(base64, buffer, out var written) && written == KeyBytes ? buffer[..KeyBytes] : null;
     }
 }
 
