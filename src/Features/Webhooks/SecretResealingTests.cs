@@ -1,6 +1,3 @@
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
-using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Tests.Harness;
 using Xunit;
 
@@ -11,25 +8,18 @@ public sealed class SecretResealingTests(ServiceFixture service) : IClassFixture
     private static readonly string OldKey = Convert.ToBase64String(Enumerable.Range(0, 32).Select(i => (byte)i).ToArray());
     private static readonly string NextKey = Convert.ToBase64String(Enumerable.Range(64, 32).Select(i => (byte)i).ToArray());
 
-    private static WebhookSecretVault Vault(string activeKeyId, params (string Id, string Key)[] keys) =>
-        new(Options.Create(new WebhooksOptions
-        {
-            SecretEncryptionKeys = keys.ToDictionary(key => key.Id, key => key.Key),
-            SecretEncryptionKeyId = activeKeyId,
-        }), NullLogger<WebhookSecretVault>.Instance);
-
     [Fact]
     public async Task ANodeStartedWithANewActiveKeySealsEveryStoredSecretUnderItExceptThoseItCannotOpen()
     {
         var project = await service.CreateProjectAsync();
         var plain = WebhookSigning.NewSecret();
         var underOldKey = WebhookSigning.NewSecret();
-        var underLostKey = Vault("lost", ("lost", NextKey)).Seal(WebhookSigning.NewSecret());
+        var underLostKey = WebhookSecretVaultTests.Vault("lost", ("lost", NextKey)).Seal(WebhookSigning.NewSecret());
         await service.ExecuteSqlAsync("""
             INSERT INTO webhook_secrets (id, project_id, secret, created_at)
             SELECT uuid_v7(), $1, s.secret, now() - make_interval(secs => s.n)
             FROM unnest($2::text[]) WITH ORDINALITY AS s (secret, n)
-            """, project.Id, new[] { plain, Vault("old", ("old", OldKey)).Seal(underOldKey), underLostKey });
+            """, project.Id, new[] { plain, WebhookSecretVaultTests.Vault("old", ("old", OldKey)).Seal(underOldKey), underLostKey });
 
         var settings = ServiceFixture.BaseSettings(service.ConnectionString)
             .Where(setting => !setting.Key.StartsWith("Webhooks:SecretEncryption", StringComparison.Ordinal))
@@ -48,7 +38,7 @@ public sealed class SecretResealingTests(ServiceFixture service) : IClassFixture
             Assert.True(DateTime.UtcNow < deadline, "not resealed: " + string.Join(", ", stored));
             await Task.Delay(50);
         }
-        var next = Vault("next", ("next", NextKey));
+        var next = WebhookSecretVaultTests.Vault("next", ("next", NextKey));
         Assert.Equal([plain, underOldKey], stored.Take(2).Select(secret => next.TryOpen(secret, out var opened, out _) ? opened : "unopened"));
         Assert.Equal(underLostKey, stored[2]);
     }

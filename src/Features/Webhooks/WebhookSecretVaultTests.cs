@@ -10,7 +10,8 @@ public sealed class WebhookSecretVaultTests
     private static readonly string OldKey = Convert.ToBase64String(Enumerable.Range(0, 32).Select(i => (byte)i).ToArray());
     private static readonly string NewKey = Convert.ToBase64String(Enumerable.Range(100, 32).Select(i => (byte)i).ToArray());
 
-    private static WebhookSecretVault Vault(string? activeKeyId, params (string Id, string Key)[] keys) =>
+    /// <summary>A vault as a node with these settings has it.</summary>
+    internal static WebhookSecretVault Vault(string? activeKeyId, params (string Id, string Key)[] keys) =>
         new(Options.Create(new WebhooksOptions
         {
             SecretEncryptionKeys = keys.ToDictionary(key => key.Id, key => key.Key),
