@@ -36,7 +36,7 @@ public sealed class SecretResealing(NpgsqlDataSource dataSource, WebhookSecretVa
             {
                 await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
                 var batch = (await connection.QueryAsync<StoredSecret>(StaleSql,
-                    new { activePrefix, after, batchSize = BatchSize, cancellationToken = stoppingToken })).AsList();
+                    new { activePrefix, after, batchSize = BatchSize, cancellationToken = stoppingToken })).ToList();
                 foreach (var stored in batch)
                 {
                     if (!vault.TryOpen(stored.Secret, out var secret, out var error))
