@@ -4,12 +4,13 @@
 
 # bench_start_service [Setting__Name=value ...]: starts $BINARY on $BASE_URL against $DB with fresh signing keys, no
 # drain delay and warnings-only logs (webhook secrets sealed as in production), plus the given settings (a later one wins); returns once /health/ready is 200.
+# BENCH_SEALED_SECRETS=0 leaves webhook secrets unsealed, to measure what sealing costs.
 bench_start_service() {
-    local key
+    local key sealing=()
     key=$(head -c 32 /dev/urandom | base64)
+    [[ ${BENCH_SEALED_SECRETS:-1} == 0 ]] || sealing=(Webhooks__SecretEncryptionKeys__bench="$key" Webhooks__SecretEncryptionKeyId=bench)
     env Database__ConnectionString="$DB" Urls="$BASE_URL" Auth__JwtSigningKeys__bench="$key" Auth__JwtActiveKeyId=bench \
-        Cursors__SigningKey="$key" Webhooks__SecretEncryptionKeys__bench="$key" Webhooks__SecretEncryptionKeyId=bench \
-        Shutdown__DrainDelaySeconds=0 Logging__LogLevel__Default=Warning "$@" \
+        Cursors__SigningKey="$key" "${sealing[@]}" Shutdown__DrainDelaySeconds=0 Logging__LogLevel__Default=Warning "$@" \
         "$BINARY" >"$WORK/service.log" 2>&1 &
     service_pid=$!
     for _ in $(seq 100); do
