@@ -113,6 +113,30 @@ public sealed class TaskCommandsTests(ServiceFixture service) : IClassFixture<Se
     }
 
     [Fact]
+    public async Task AGrandchildCreatedWhileItsGrandparentsCancelPropagatesIsCancelledToo()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        const int Rounds = 40;
+        var grandchildren = new List<Guid>();
+        for (var round = 0; round < Rounds; round++)
+        {
+            var root = await worker.CreateIdAsync($"root {round}");
+            var child = await worker.CreateIdAsync($"child {round}", EngineWorker.DependsOn(root));
+            // The create and the cancel race: the grandchild's edge is written while the cancel walks down through child.
+            var created = worker.CreateIdAsync($"grandchild {round}", EngineWorker.DependsOn(child));
+            var cancelled = worker.PostAsync($"/api/v1/tasks/{root}/cancel");
+            await Task.WhenAll(created, cancelled);
+            using (var response = await cancelled)
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            grandchildren.Add(await created);
+        }
+
+        // Whichever came first, none is left pending under a cancelled parent.
+        foreach (var grandchild in grandchildren)
+            Assert.Equal("upstream_failed", await worker.CancelReasonAsync(grandchild));
+    }
+
+    [Fact]
     public async Task RetryRevivesTheDescendantsItsFailureCancelled()
     {
         using var worker = await EngineWorker.StartAsync(service);
