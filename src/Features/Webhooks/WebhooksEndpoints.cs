@@ -43,7 +43,8 @@ public static class WebhooksEndpoints
         deliveries.MapPost("/projects/{id:guid}/webhook-secret", WebhookSecrets.RotateProjectSecret)
             .WithName("RotateProjectWebhookSecret")
             .WithSummary("Create or rotate the secret (`whsec_…`, shown once) that signs the inline actions of the project's tasks. The "
-                + "previous secret keeps signing beside it for `Webhooks:SecretGraceHours`. Project editors.")
+                + "previous secret keeps signing beside it for `Webhooks:SecretGraceHours`. Never shown again: the server stores it encrypted "
+                + "when `Webhooks:SecretEncryptionKeys` is configured. Project editors.")
             .ProducesProblem(StatusCodes.Status404NotFound);
 
         var templates = api.MapGroup("/action-templates")
@@ -80,7 +81,8 @@ public static class WebhooksEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound);
         templates.MapPost("/{id:guid}/rotate-secret", ActionTemplates.RotateSecret)
             .WithName("RotateActionTemplateSecret")
-            .WithSummary("A new signing secret, shown once; the previous one keeps signing beside it for `Webhooks:SecretGraceHours`.")
+            .WithSummary("A new signing secret, shown once (stored encrypted when `Webhooks:SecretEncryptionKeys` is configured); the "
+                + "previous one keeps signing beside it for `Webhooks:SecretGraceHours`.")
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound);
         return api;
