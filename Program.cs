@@ -55,6 +55,7 @@ builder.Services.AddWebhooksFeature();
 var app = builder.Build();
 
 // Middleware, outermost first.
+app.UseForwardedClientAddress();
 app.UseRequestId();
 app.UseRequestLogging();
 app.UseProblemResponses();

@@ -45,6 +45,11 @@ public class ServiceFixture : IAsyncLifetime
         new("RateLimiting:Api:PermitLimit", "100000"),
         new("RateLimiting:Login:PermitLimit", "100000"),
         new("RateLimiting:LoginIp:PermitLimit", "100000"),
+        new("RateLimiting:Register:PermitLimit", "100000"),
+        new("RateLimiting:CredentialFailures:PermitLimit", "100000"),
+        // Tests log many users in at once; the hashing cap has its own test class.
+        new("Auth:MaxConcurrentPasswordHashes", "64"),
+        new("Auth:PasswordHashQueueMilliseconds", "30000"),
         // Webhook receivers in tests listen on 127.0.0.1; the private-destination rule has its own test class.
         new("Tasks:AllowPrivateActionDestinations", "true"),
         new("Logging:LogLevel:Default", "Warning"),

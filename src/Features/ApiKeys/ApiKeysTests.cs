@@ -34,6 +34,30 @@ public sealed class ApiKeysTests(ServiceFixture service) : IClassFixture<Service
     }
 
     [Fact]
+    public async Task UsingAKeyRecordsWhenItWasLastUsedAtMostOncePerMinute()
+    {
+        using var owner = await service.ClientForNewUserAsync();
+        var created = await CreateKeyAsync(owner);
+        using var keyClient = service.CreateClient().WithApiKey(created.GetProperty("key").GetString()!);
+        async Task<string?> LastUsedAsync()
+        {
+            using var list = await owner.GetAsync("/api/v1/auth/api-keys");
+            var key = (await list.ReadJsonAsync()).EnumerateArray().Single();
+            return key.TryGetProperty("last_used_at", out var lastUsed) ? lastUsed.GetString() : null;
+        }
+        Assert.Null(await LastUsedAsync());
+
+        using (var first = await keyClient.GetAsync("/api/v1/users/me"))
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        var afterFirstUse = await LastUsedAsync();
+        using (var second = await keyClient.GetAsync("/api/v1/users/me"))
+            Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+
+        Assert.NotNull(afterFirstUse);
+        Assert.Equal(afterFirstUse, await LastUsedAsync());
+    }
+
+    [Fact]
     public async Task ARevokedKeyStopsWorkingAtOnce()
     {
         using var owner = await service.ClientForNewUserAsync();

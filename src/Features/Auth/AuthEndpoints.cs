@@ -5,7 +5,7 @@ namespace TaskRunner.Features.Auth;
 public static class AuthEndpoints
 {
     public static IServiceCollection AddAuthFeature(this IServiceCollection services) =>
-        services.AddSingleton<SessionTokens>();
+        services.AddSingleton<SessionTokens>().AddHostedService<AuthRetention>();
 
     public static IEndpointRouteBuilder MapAuth(this IEndpointRouteBuilder api)
     {
@@ -14,13 +14,30 @@ public static class AuthEndpoints
         auth.MapPost("/register", Register.Handle)
             .WithName("Register")
             .WithSummary("Create an account (201); the first account becomes an admin. 403 when registration is switched off")
+            .WithDescription("""
+                Registrations are limited per client address (the `register` policy, by default 5 per hour): past it the
+                answer is 429 with `Retry-After` and the `RateLimit` fields. Passwords are hashed in a bounded number of slots
+                per node; when none comes free within a short wait the answer is 503 with `Retry-After`, and the same request
+                may be sent again.
+                """)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         auth.MapPost("/login", Login.Handle)
             .WithName("Login")
             .WithSummary("Exchange email and password for an access token and a refresh token; 401 for any bad credential")
+            .WithDescription("""
+                Every wrong password counts towards the account's lockout, also within a parallel burst: once the limit is
+                reached no further password is checked until the lock runs out. Attempts are limited per client address and
+                per address and email (429 with `Retry-After`), and an address with too many failures is blocked for a while
+                (429). Passwords are checked in a bounded number of slots per node; when none comes free within a short wait
+                the answer is 503 with `Retry-After`, and the same request may be sent again.
+                """)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         auth.MapPost("/refresh", Refresh.Handle)
             .WithName("RefreshTokens")

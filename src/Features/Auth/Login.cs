@@ -18,11 +18,14 @@ public sealed record LoginRequest(string? Email, string? Password);
 /// <summary>
 /// Email and password → a session with an access and a refresh token. Unknown email, wrong password, a locked or a
 /// disabled account all answer the same 401 after the same amount of work, so the answer reveals nothing. Repeated failures
-/// lock the account for a while and slow down the client address.
+/// lock the account for a while and slow down the client address. Password checks share a bounded number of slots
+/// (<see cref="PasswordHashingSlots"/>); when none comes free in time the answer is 503 with Retry-After.
 /// </summary>
 public static class Login
 {
     public const string InvalidCredentials = "The email or password is incorrect.";
+
+    public const string Busy = "Too many passwords are being checked right now; retry after the number of seconds in Retry-After.";
 
     /// <summary>Verified when the email is unknown, so that answer takes as long as a wrong password.</summary>
     private static readonly string DecoyHash = PasswordHasher.Hash("decoy password that never matches");
@@ -31,24 +34,26 @@ public static class Login
         SELECT blocked_until FROM login_failures_by_ip WHERE ip = @ip AND blocked_until > now()
         """;
 
-    private const string UserSql = """
-        SELECT id, password_hash, disabled OR deleted_at IS NOT NULL AS disabled, locked_until > now() AS locked
-        FROM users
-        WHERE email = @email
-        """;
-
-    /// <summary>A lock that has run out starts the count again, so one wrong password after it does not lock at once.</summary>
-    private const string RecordUserFailureSql = """
-        WITH counted AS (
-            SELECT id, CASE WHEN locked_until <= now() THEN 1 ELSE failed_logins + 1 END AS failures
-            FROM users WHERE id = @id
+    /// <summary>
+    /// Counts the attempt as a failure before the password is checked, in one statement, so a parallel burst cannot check
+    /// more passwords than the lockout allows: the attempt that reaches the limit locks the account, and every later one
+    /// finds it locked and is not checked at all. A success clears the count again (<see cref="RecordSuccessSql"/>). A lock
+    /// that has run out starts the count again, so one wrong password after it does not lock at once.
+    /// </summary>
+    private const string ReserveAttemptSql = """
+        WITH reserved AS (
+            UPDATE users
+            SET failed_logins = CASE WHEN locked_until <= now() THEN 1 ELSE failed_logins + 1 END,
+                locked_until = CASE WHEN (CASE WHEN locked_until <= now() THEN 1 ELSE failed_logins + 1 END) >= @maxFailures
+                                    THEN now() + make_interval(mins => @lockoutMinutes) END
+            WHERE email = @email AND (locked_until IS NULL OR locked_until <= now())
+            RETURNING id, locked_until IS NOT NULL AS locks
         )
-        UPDATE users u
-        SET failed_logins = c.failures,
-            locked_until = CASE WHEN c.failures >= @maxFailures THEN now() + make_interval(mins => @lockoutMinutes) END
-        FROM counted c
-        WHERE u.id = c.id
-        RETURNING u.locked_until IS NOT NULL
+        SELECT u.id, u.password_hash, u.disabled OR u.deleted_at IS NOT NULL AS disabled,
+               r.id IS NOT NULL AS reserved, coalesce(r.locks, false) AS locks_on_failure
+        FROM users u
+        LEFT JOIN reserved r ON r.id = u.id
+        WHERE u.email = @email
         """;
 
     private const string RecordIpFailureSql = """
@@ -68,7 +73,8 @@ public static class Login
         WHERE id = @id
         """;
 
-    internal sealed record UserCredentials(Guid Id, string PasswordHash, bool Disabled, bool? Locked);
+    /// <summary>The account an attempt is for; <see cref="Reserved"/> is false when it is locked (and so not checked).</summary>
+    internal sealed record LoginAttempt(Guid Id, string PasswordHash, bool Disabled, bool Reserved, bool LocksOnFailure);
 
     public static async Task<Results<Ok<TokenResponse>, ProblemHttpResult>> Handle(
         LoginRequest request,
@@ -76,6 +82,7 @@ public static class Login
         NpgsqlDataSource dataSource,
         SessionTokens sessions,
         RateLimitGate gate,
+        PasswordHashingSlots hashing,
         IOptions<AuthOptions> options,
         CancellationToken cancellationToken)
     {
@@ -100,29 +107,30 @@ public static class Login
             }
         }
 
-        var user = await FindAsync(dataSource, email!, cancellationToken);
-        var passwordMatches = PasswordHasher.Verify(request.Password!, user?.PasswordHash ?? DecoyHash);
-        if (user is null || !passwordMatches || user.Disabled || user.Locked == true)
+        bool passwordMatches;
+        LoginAttempt? user;
+        string? newHash;
+        using (var slot = await hashing.TryTakeAsync(cancellationToken))
+        {
+            if (slot is null)
+                return Problems.ServiceUnavailable(http, PasswordHashingSlots.RetryAfter, Busy);
+            user = await ReserveAttemptAsync(dataSource, email!, settings, cancellationToken);
+            // A locked account's password is not checked, yet the decoy costs the same, so the answer takes as long.
+            var checkedHash = user is { Reserved: true } ? user.PasswordHash : DecoyHash;
+            passwordMatches = PasswordHasher.Verify(request.Password!, checkedHash) && user is { Reserved: true };
+            newHash = passwordMatches && PasswordHasher.NeedsRehash(checkedHash) ? PasswordHasher.Hash(request.Password!) : null;
+        }
+        if (user is null || !passwordMatches || user.Disabled)
         {
             await dataSource.InTransactionAsync(async (connection, transaction) =>
             {
                 var actor = AuditActor.From(http, null);
-                var reason = user is null ? "unknown_email" : !passwordMatches ? "wrong_password" : user.Disabled ? "disabled" : "locked";
+                var reason = user is null ? "unknown_email" : !user.Reserved ? "locked" : !passwordMatches ? "wrong_password" : "disabled";
                 await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("auth.login_failed", "user", user?.Id.ToString(),
                     actor, new AuditDiff().Change("email", null, email).Change("reason", null, reason).ToJson()), cancellationToken);
-                if (user is not null && !passwordMatches && user.Locked != true)
-                {
-                    var nowLocked = await connection.ExecuteScalarAsync<bool>(RecordUserFailureSql, new
-                    {
-                        id = user.Id,
-                        maxFailures = settings.MaxFailedLogins,
-                        lockoutMinutes = settings.LockoutMinutes,
-                        cancellationToken,
-                    }, transaction);
-                    if (nowLocked)
-                        await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("auth.lockout", "user", user.Id.ToString(),
-                            actor, new AuditDiff().Change("locked_for_minutes", null, settings.LockoutMinutes).ToJson()), cancellationToken);
-                }
+                if (user is { LocksOnFailure: true })
+                    await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("auth.lockout", "user", user.Id.ToString(),
+                        actor, new AuditDiff().Change("locked_for_minutes", null, settings.LockoutMinutes).ToJson()), cancellationToken);
                 var addressBlocked = await connection.ExecuteScalarAsync<bool>(RecordIpFailureSql, new
                 {
                     ip,
@@ -141,7 +149,6 @@ public static class Login
 
         var tokens = await dataSource.InTransactionAsync(async (connection, transaction) =>
         {
-            var newHash = PasswordHasher.NeedsRehash(user.PasswordHash) ? PasswordHasher.Hash(request.Password!) : null;
             await connection.ExecuteAsync(RecordSuccessSql, new { id = user.Id, newHash, cancellationToken }, transaction);
             var started = await sessions.StartSessionAsync(connection, transaction, user.Id, http, cancellationToken);
             http.Response.Headers.CacheControl = "no-store";
@@ -153,9 +160,16 @@ public static class Login
         return TypedResults.Ok(tokens);
     }
 
-    private static async Task<UserCredentials?> FindAsync(NpgsqlDataSource dataSource, string email, CancellationToken cancellationToken)
+    private static async Task<LoginAttempt?> ReserveAttemptAsync(
+        NpgsqlDataSource dataSource, string email, AuthOptions settings, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        return await connection.QuerySingleOrDefaultAsync<UserCredentials>(UserSql, new { email, cancellationToken });
+        return await connection.QuerySingleOrDefaultAsync<LoginAttempt>(ReserveAttemptSql, new
+        {
+            email,
+            maxFailures = settings.MaxFailedLogins,
+            lockoutMinutes = settings.LockoutMinutes,
+            cancellationToken,
+        });
     }
 }

@@ -128,3 +128,55 @@ public sealed class LoginThrottlingTests(LoginThrottlingTests.StrictAddressLimit
         Assert.True(response.Headers.RetryAfter?.Delta > TimeSpan.Zero);
     }
 }
+
+public sealed class ParallelLoginTests(ServiceFixture service) : IClassFixture<ServiceFixture>
+{
+    [Fact]
+    public async Task AParallelBurstOfWrongPasswordsChecksNoMoreOfThemThanTheLockoutAllows()
+    {
+        var account = await service.CreateUserAsync();
+        using var client = service.CreateClientFrom(ClientAddresses.Next());
+
+        var burst = await Task.WhenAll(Enumerable.Range(0, 12).Select(attempt =>
+            client.PostAsync("/api/v1/auth/login", TestJson.Body(("email", account.Email), ("password", "wrong password " + attempt)))));
+        using var right = await client.PostAsync("/api/v1/auth/login", TestJson.Body(("email", account.Email), ("password", account.Password)));
+
+        Assert.All(burst, response => Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode));
+        Assert.Equal(HttpStatusCode.Unauthorized, right.StatusCode);
+        Assert.Equal(["5"], await service.QueryTextAsync("""
+            SELECT count(*)::text FROM audit_log
+            WHERE action = 'auth.login_failed' AND resource_id = $1 AND diff->'reason'->>'to' = 'wrong_password'
+            """, account.Id.ToString()));
+        foreach (var response in burst)
+            response.Dispose();
+    }
+}
+
+public sealed class PasswordHashingCapTests(PasswordHashingCapTests.OneHashingSlot service) : IClassFixture<PasswordHashingCapTests.OneHashingSlot>
+{
+    public sealed class OneHashingSlot : ServiceFixture
+    {
+        protected override IEnumerable<KeyValuePair<string, string?>> Settings(string connectionString) =>
+            base.Settings(connectionString).Concat(
+            [
+                new("Auth:MaxConcurrentPasswordHashes", "1"),
+                new("Auth:PasswordHashQueueMilliseconds", "0"),
+            ]);
+    }
+
+    [Fact]
+    public async Task LoginsBeyondTheHashingCapAre503WithRetryAfter()
+    {
+        using var client = service.CreateClientFrom(ClientAddresses.Next());
+
+        var burst = await Task.WhenAll(Enumerable.Range(0, 8).Select(attempt =>
+            client.PostAsync("/api/v1/auth/login", TestJson.Body(("email", $"guess{attempt}@example.test"), ("password", "guessing password")))));
+
+        Assert.All(burst, response => Assert.Contains(response.StatusCode, new[] { HttpStatusCode.Unauthorized, HttpStatusCode.ServiceUnavailable }));
+        var busy = burst.First(response => response.StatusCode == HttpStatusCode.ServiceUnavailable);
+        await busy.AssertProblemAsync(HttpStatusCode.ServiceUnavailable);
+        Assert.Equal(TimeSpan.FromSeconds(1), busy.Headers.RetryAfter?.Delta);
+        foreach (var response in burst)
+            response.Dispose();
+    }
+}

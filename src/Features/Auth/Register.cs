@@ -7,13 +7,17 @@ using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.RateLimiting;
 using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Auth;
 
 public sealed record RegisterRequest(string? Email, string? Password, string? DisplayName);
 
-/// <summary>Self-service accounts (can be switched off). The very first account becomes an admin.</summary>
+/// <summary>
+/// Self-service accounts (can be switched off). The very first account becomes an admin. Limited per client address
+/// (<see cref="RateLimitPolicies.Register"/>), and the password hash takes one of the shared hashing slots.
+/// </summary>
 public static class Register
 {
     private const string InsertSql = """
@@ -32,6 +36,8 @@ public static class Register
         RegisterRequest request,
         HttpContext http,
         NpgsqlDataSource dataSource,
+        RateLimitGate gate,
+        PasswordHashingSlots hashing,
         IOptions<AuthOptions> options,
         CancellationToken cancellationToken)
     {
@@ -45,7 +51,15 @@ public static class Register
         if (!errors.IsEmpty)
             return errors.ToProblem();
 
-        var passwordHash = PasswordHasher.Hash(request.Password!);
+        if (await gate.CheckRegistrationAsync(http, cancellationToken) is { } tooMany)
+            return tooMany;
+        string passwordHash;
+        using (var slot = await hashing.TryTakeAsync(cancellationToken))
+        {
+            if (slot is null)
+                return Problems.ServiceUnavailable(http, PasswordHashingSlots.RetryAfter, Login.Busy);
+            passwordHash = PasswordHasher.Hash(request.Password!);
+        }
         var user = await dataSource.InTransactionAsync(async (connection, transaction) =>
         {
             await connection.ExecuteAsync(LockSql, new { cancellationToken }, transaction);

@@ -87,3 +87,41 @@ public sealed class RegistrationDisabledTests(RegistrationDisabledTests.Closed s
         await response.AssertProblemAsync(HttpStatusCode.Forbidden);
     }
 }
+
+public sealed class RegistrationLimitTests(RegistrationLimitTests.TwoPerAddress service) : IClassFixture<RegistrationLimitTests.TwoPerAddress>
+{
+    public sealed class TwoPerAddress : ServiceFixture
+    {
+        protected override IEnumerable<KeyValuePair<string, string?>> Settings(string connectionString) =>
+            base.Settings(connectionString).Concat(
+            [
+                new("RateLimiting:Register:PermitLimit", "2"),
+                new("RateLimiting:Register:TokensPerPeriod", "1"),
+                new("RateLimiting:Register:PeriodSeconds", "3600"),
+            ]);
+    }
+
+    private static async Task<HttpResponseMessage> RegisterAsync(HttpClient client) =>
+        await client.PostAsync("/api/v1/auth/register",
+            TestJson.Body(("email", $"new-{Guid.NewGuid():N}@example.test"), ("password", Accounts.Password), ("display_name", "New Person")));
+
+    [Fact]
+    public async Task RegistrationsPastTheLimitOfAnAddressAre429WithRetryAfter()
+    {
+        using var client = service.CreateClientFrom(ClientAddresses.Next());
+        for (var registration = 0; registration < 2; registration++)
+        {
+            using var created = await RegisterAsync(client);
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+
+        using var refused = await RegisterAsync(client);
+        using var elsewhere = await RegisterAsync(service.CreateClientFrom(ClientAddresses.Next()));
+
+        var problem = await refused.AssertProblemAsync(HttpStatusCode.TooManyRequests);
+        Assert.Equal("https://tools.ietf.org/html/rfc6585#section-4", problem.GetProperty("type").GetString());
+        Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        Assert.StartsWith("\"register\";q=2", string.Join(", ", refused.Headers.GetValues("RateLimit-Policy")));
+        Assert.Equal(HttpStatusCode.Created, elsewhere.StatusCode);
+    }
+}

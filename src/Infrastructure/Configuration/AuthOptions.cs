@@ -58,6 +58,22 @@ public sealed class AuthOptions : IValidatableObject
     [Range(1, 1440, ErrorMessage = "must be between 1 and 1440")]
     public int IpBlockMinutes { get; set; } = 15;
 
+    /// <summary>Password hashes (logins, registrations) computed at once on this node; each takes a core for a while.</summary>
+    [Range(1, 1024, ErrorMessage = "must be between 1 and 1024")]
+    public int MaxConcurrentPasswordHashes { get; set; } = 4;
+
+    /// <summary>How long a login or registration waits for a hashing slot before it is answered 503 with Retry-After.</summary>
+    [Range(0, 30_000, ErrorMessage = "must be between 0 and 30000")]
+    public int PasswordHashQueueMilliseconds { get; set; } = 1000;
+
+    /// <summary>Days ended sessions (expired or revoked), used refresh tokens and stale login-failure counts are kept.</summary>
+    [Range(1, 3650, ErrorMessage = "must be between 1 and 3650")]
+    public int RetentionDays { get; set; } = 7;
+
+    /// <summary>Minutes between two sweeps of those rows on each node.</summary>
+    [Range(1, 10_080, ErrorMessage = "must be between 1 and 10080")]
+    public int RetentionSweepMinutes { get; set; } = 60;
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (JwtSigningKeys.Count == 0)

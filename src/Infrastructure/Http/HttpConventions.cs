@@ -60,6 +60,7 @@ public static class HttpConventions
         });
 
         services.AddProblemResponses();
+        services.AddSingleton<ForwardedClientAddress>();
         services.AddHostedService<IdempotencyRetention>();
         return services;
     }

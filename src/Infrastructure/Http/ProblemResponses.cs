@@ -20,6 +20,7 @@ public static partial class ProblemResponses
         services.AddProblemDetails(options => options.CustomizeProblemDetails = static context =>
         {
             var problem = context.ProblemDetails;
+            problem.Type ??= TypeOf(problem.Status);
             problem.Instance ??= context.HttpContext.Request.Path;
             problem.Extensions.Remove("traceId");
             problem.Extensions["request_id"] = context.HttpContext.TraceIdentifier;
@@ -29,6 +30,17 @@ public static partial class ProblemResponses
         services.AddExceptionHandler<ExceptionProblems>();
         return services;
     }
+
+    /// <summary>
+    /// The types ASP.NET Core has no default for; it fills the others (400 … 504) with their RFC 9110 sections. Every
+    /// problem should name its type, so clients can tell a rate limit from a body too large without parsing the title.
+    /// </summary>
+    private static string? TypeOf(int? status) => status switch
+    {
+        StatusCodes.Status413PayloadTooLarge => "https://tools.ietf.org/html/rfc9110#section-15.5.14",
+        StatusCodes.Status429TooManyRequests => "https://tools.ietf.org/html/rfc6585#section-4",
+        _ => null,
+    };
 
     public static IApplicationBuilder UseProblemResponses(this IApplicationBuilder app)
     {

@@ -22,10 +22,20 @@ public static class Problems
 
     public static ProblemHttpResult TooManyRequests(HttpContext http, TimeSpan retryAfter, string detail)
     {
-        http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds))
-            .ToString(System.Globalization.CultureInfo.InvariantCulture);
+        SetRetryAfter(http, retryAfter);
         return Create(StatusCodes.Status429TooManyRequests, "Too Many Requests", detail);
     }
+
+    /// <summary>A 503: the service is busy or a dependency is away, and the request may be retried as it is.</summary>
+    public static ProblemHttpResult ServiceUnavailable(HttpContext http, TimeSpan retryAfter, string detail)
+    {
+        SetRetryAfter(http, retryAfter);
+        return Create(StatusCodes.Status503ServiceUnavailable, "Service Unavailable", detail);
+    }
+
+    private static void SetRetryAfter(HttpContext http, TimeSpan retryAfter) =>
+        http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds))
+            .ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     private static ProblemHttpResult Create(int status, string title, string detail) =>
         TypedResults.Problem(new ProblemDetails { Status = status, Title = title, Detail = detail });

@@ -30,14 +30,20 @@ public sealed class RateLimitGate(IRateLimitStore store, IOptions<RateLimitingOp
     /// A login attempt: one token per client address (<see cref="RateLimitPolicies.LoginIp"/>), then one per address and
     /// email (<see cref="RateLimitPolicies.Login"/>). Adds the headers of both; returns the 429 to answer, or null to go on.
     /// </summary>
-    public async ValueTask<ProblemHttpResult?> CheckLoginAsync(HttpContext http, string email, CancellationToken cancellationToken)
+    public ValueTask<ProblemHttpResult?> CheckLoginAsync(HttpContext http, string email, CancellationToken cancellationToken)
     {
-        var address = (http.Connection.RemoteIpAddress ?? IPAddress.Loopback).ToString();
-        foreach (var (policy, partitionKey) in new[]
-                 {
-                     (RateLimitPolicies.LoginIp, address),
-                     (RateLimitPolicies.Login, address + " " + email.ToUpperInvariant()),
-                 })
+        var address = ClientAddress(http);
+        return CheckAsync(http, [(RateLimitPolicies.LoginIp, address), (RateLimitPolicies.Login, address + " " + email.ToUpperInvariant())], cancellationToken);
+    }
+
+    /// <summary>A registration: one token per client address (<see cref="RateLimitPolicies.Register"/>).</summary>
+    public ValueTask<ProblemHttpResult?> CheckRegistrationAsync(HttpContext http, CancellationToken cancellationToken) =>
+        CheckAsync(http, [(RateLimitPolicies.Register, ClientAddress(http))], cancellationToken);
+
+    private async ValueTask<ProblemHttpResult?> CheckAsync(
+        HttpContext http, (string Policy, string PartitionKey)[] buckets, CancellationToken cancellationToken)
+    {
+        foreach (var (policy, partitionKey) in buckets)
         {
             if (await TryAcquireAsync(policy, partitionKey, cancellationToken) is not { } decision)
                 return null;
@@ -47,6 +53,9 @@ public sealed class RateLimitGate(IRateLimitStore store, IOptions<RateLimitingOp
         }
         return null;
     }
+
+    /// <summary>The client's address as the forwarded-headers rules resolved it (see <see cref="ForwardedClientAddress"/>).</summary>
+    private static string ClientAddress(HttpContext http) => (http.Connection.RemoteIpAddress ?? IPAddress.Loopback).ToString();
 }
 
 /// <summary>

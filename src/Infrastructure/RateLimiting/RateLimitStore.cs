@@ -14,6 +14,15 @@ public static class RateLimitPolicies
 
     /// <summary>Login attempts per client address, whatever the email.</summary>
     public const string LoginIp = "login-ip";
+
+    /// <summary>Registrations per client address (consumed by the registration handler through <see cref="RateLimitGate"/>).</summary>
+    public const string Register = "register";
+
+    /// <summary>
+    /// Failed API-key checks per client address, on this node: once spent, keys this node has not cached are refused
+    /// before they are looked up (see <see cref="Security.CredentialFailureLimiter"/>).
+    /// </summary>
+    public const string CredentialFailures = "credential-failures";
 }
 
 /// <summary>One configured policy, with the figures its headers announce.</summary>
@@ -46,6 +55,8 @@ public sealed class TokenBucketPolicy
             [RateLimitPolicies.Api] = new(RateLimitPolicies.Api, options.Api),
             [RateLimitPolicies.Login] = new(RateLimitPolicies.Login, options.Login),
             [RateLimitPolicies.LoginIp] = new(RateLimitPolicies.LoginIp, options.LoginIp),
+            [RateLimitPolicies.Register] = new(RateLimitPolicies.Register, options.Register),
+            [RateLimitPolicies.CredentialFailures] = new(RateLimitPolicies.CredentialFailures, options.CredentialFailures),
         };
 }
 
@@ -110,6 +121,19 @@ public sealed class LocalRateLimitStore : IRateLimitStore, IDisposable
             var decision = RateLimitDecision.Take(policy, ref bucket.Tokens);
             bucket.FullAt = now + (long)(decision.ResetAfter.TotalSeconds * time.TimestampFrequency);
             return decision;
+        }
+    }
+
+    /// <summary>How long until the bucket holds a token again, without taking one; null when it holds one now.</summary>
+    public TimeSpan? TimeUntilToken(TokenBucketPolicy policy, string partitionKey)
+    {
+        if (!buckets.TryGetValue((policy.Name, partitionKey), out var bucket))
+            return null;
+        lock (bucket)
+        {
+            var elapsed = Math.Max(0, time.GetElapsedTime(bucket.UpdatedAt).TotalSeconds);
+            var tokens = Math.Min(policy.Capacity, bucket.Tokens + elapsed * policy.TokensPerSecond);
+            return tokens >= 1 ? null : TimeSpan.FromSeconds((1 - tokens) / policy.TokensPerSecond);
         }
     }
 

@@ -31,6 +31,15 @@ public sealed class RateLimitingOptions : IValidatableObject
     /// <summary>Login attempts per client address, whatever the email: stops one address trying many accounts.</summary>
     public TokenBucketOptions LoginIp { get; set; } = new() { PermitLimit = 20, TokensPerPeriod = 20, PeriodSeconds = 300 };
 
+    /// <summary>Registrations per client address: stops one address creating accounts (and hashing passwords) in bulk.</summary>
+    public TokenBucketOptions Register { get; set; } = new() { PermitLimit = 5, TokensPerPeriod = 5, PeriodSeconds = 3600 };
+
+    /// <summary>
+    /// Failed API-key checks per client address on each node. Once spent, a key the node has not cached is refused with 429
+    /// before it is looked up, so made-up keys cannot turn into a database query each.
+    /// </summary>
+    public TokenBucketOptions CredentialFailures { get; set; } = new() { PermitLimit = 20, TokensPerPeriod = 20, PeriodSeconds = 60 };
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (Store is not (LocalStore or RedisStore))
@@ -41,7 +50,8 @@ public sealed class RateLimitingOptions : IValidatableObject
             yield return new ValidationResult("must be between 10 and 5000", [$"{nameof(Redis)}:{nameof(RedisStoreOptions.DecisionTimeoutMilliseconds)}"]);
         if (string.IsNullOrWhiteSpace(Redis.KeyPrefix))
             yield return new ValidationResult("is required", [$"{nameof(Redis)}:{nameof(RedisStoreOptions.KeyPrefix)}"]);
-        foreach (var result in Api.Validate(nameof(Api)).Concat(Login.Validate(nameof(Login))).Concat(LoginIp.Validate(nameof(LoginIp))))
+        foreach (var result in Api.Validate(nameof(Api)).Concat(Login.Validate(nameof(Login))).Concat(LoginIp.Validate(nameof(LoginIp)))
+                     .Concat(Register.Validate(nameof(Register))).Concat(CredentialFailures.Validate(nameof(CredentialFailures))))
             yield return result;
     }
 

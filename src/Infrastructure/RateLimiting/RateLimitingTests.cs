@@ -87,6 +87,17 @@ public sealed class RateLimitingTests(RateLimitingTests.SmallLimitsService servi
     }
 
     [Fact]
+    public async Task ATooManyRequestsProblemNamesItsTypeLikeEveryOtherProblem()
+    {
+        using var client = service.CreateClientFrom(ClientAddresses.Next());
+
+        using var refused = await client.ExhaustAsync(RateLimitTesting.Me, 3);
+
+        var problem = await refused.AssertProblemAsync(HttpStatusCode.TooManyRequests);
+        Assert.Equal("https://tools.ietf.org/html/rfc6585#section-4", problem.GetProperty("type").GetString());
+    }
+
+    [Fact]
     public async Task EachUserHasABucketOfItsOwnWhateverTheAddress()
     {
         var address = ClientAddresses.Next();

@@ -1,6 +1,7 @@
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
+using TaskRunner.Infrastructure.RateLimiting;
 
 namespace TaskRunner.Infrastructure.Security;
 
@@ -34,6 +35,8 @@ public sealed class ApiKeyAuthenticationHandler(
     ILoggerFactory logger,
     UrlEncoder encoder,
     CallerStateCache cache,
+    CredentialFailureLimiter failures,
+    ApiKeyUsage usage,
     TimeProvider clock) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
@@ -43,21 +46,37 @@ public sealed class ApiKeyAuthenticationHandler(
         var presented = Request.Headers[ApiKeyFormat.HeaderName].ToString();
         if (presented.Length == 0)
             return AuthenticateResult.NoResult();
-        if (!ApiKeyFormat.TryParse(presented, out var prefix, out var secret))
-            return AuthenticateResult.Fail("malformed API key");
-        var key = await cache.GetApiKeyAsync(prefix, Context.RequestAborted);
+        var wellFormed = ApiKeyFormat.TryParse(presented, out var prefix, out var secret);
+        ApiKeyState? key = null;
+        if (!wellFormed || !cache.TryGetCachedApiKey(prefix, out key))
+        {
+            if (failures.Refuses(Context))
+                return AuthenticateResult.Fail(CredentialFailureLimiter.RefusedBeforeLookup);
+            if (wellFormed)
+                key = await cache.GetApiKeyAsync(prefix, Context.RequestAborted);
+        }
+        if (!wellFormed)
+            return Failed("malformed API key");
         if (key is null || !OpaqueTokens.HashEquals(secret, key.SecretHash))
-            return AuthenticateResult.Fail("unknown API key");
+            return Failed("unknown API key");
         if (!key.Active || key.ExpiresAt is { } expires && expires <= clock.GetUtcNow().UtcDateTime)
-            return AuthenticateResult.Fail("revoked or expired API key");
+            return Failed("revoked or expired API key");
+        await usage.RecordAsync(key.Id, Context.RequestAborted);
         var principal = CallerPrincipal.Create(key.UserId, key.EffectiveRole, null, key.Id, SchemeName);
         return AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName));
     }
 
-    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
+    private AuthenticateResult Failed(string reason)
     {
+        failures.RecordFailure(Context);
+        return AuthenticateResult.Fail(reason);
+    }
+
+    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        if (await CredentialFailureLimiter.TryAnswerRefusalAsync(Context))
+            return;
         Response.StatusCode = StatusCodes.Status401Unauthorized;
         Response.Headers.WWWAuthenticate = $"ApiKey header=\"{ApiKeyFormat.HeaderName}\"";
-        return Task.CompletedTask;
     }
 }

@@ -10,7 +10,9 @@ namespace TaskRunner.Infrastructure.Security;
 /// <summary>
 /// Rejected credentials (a forged, expired or malformed token, a revoked key) and forbidden attempts (a member calling an
 /// admin endpoint) are security events: each is written to the audit log before the usual 401 or 403 is answered.
-/// Anonymous requests without credentials are not: that is every unauthenticated probe, and says nothing.
+/// Anonymous requests without credentials are not: that is every unauthenticated probe, and says nothing. Nor are credentials
+/// refused before their lookup (<see cref="CredentialFailureLimiter.RefusedBeforeLookup"/>): writing a row for each
+/// would be the per-request database work that refusal exists to prevent; the failures that spent the budget are audited.
 /// </summary>
 public sealed class AuditedAuthorizationResults(NpgsqlDataSource dataSource) : IAuthorizationMiddlewareResultHandler
 {
@@ -20,6 +22,8 @@ public sealed class AuditedAuthorizationResults(NpgsqlDataSource dataSource) : I
     {
         // Handlers cache their result per request, so asking again costs nothing and tells why credentials failed.
         var rejected = authorizeResult.Challenged ? (await context.AuthenticateAsync()).Failure : null;
+        if (rejected?.Message == CredentialFailureLimiter.RefusedBeforeLookup)
+            rejected = null;
         var entry = (authorizeResult.Challenged, authorizeResult.Forbidden, rejected) switch
         {
             (true, _, { } failure) => Entry(context, "auth.credentials_rejected", null, failure.Message),

@@ -17,6 +17,9 @@ public static class AuthSetup
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<AccessTokens>();
         services.AddSingleton<CallerStateCache>();
+        services.AddSingleton<CredentialFailureLimiter>();
+        services.AddSingleton<ApiKeyUsage>();
+        services.AddSingleton<PasswordHashingSlots>();
         services.AddHostedService<AuthChangeListener>();
 
         services.AddAuthentication(Scheme)
@@ -34,13 +37,46 @@ public static class AuthSetup
                 jwt.TokenHandlers.Clear();
                 jwt.TokenHandlers.Add(new CachingTokenHandler(clock) { MapInboundClaims = false });
                 jwt.TokenValidationParameters = AccessTokens.ValidationParameters(auth.Value);
-                jwt.Events = new JwtBearerEvents { OnTokenValidated = ApplyCurrentSessionStateAsync };
+                jwt.Events = new JwtBearerEvents
+                {
+                    OnTokenValidated = ApplyCurrentSessionStateAsync,
+                    OnAuthenticationFailed = CountFailure,
+                    OnChallenge = AnswerRefusalAsync,
+                };
             });
 
         services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationMiddlewareResultHandler, AuditedAuthorizationResults>();
         services.AddAuthorizationBuilder()
             .AddPolicy(AdminPolicy, policy => policy.RequireRole(Roles.Admin));
         return services;
+    }
+
+    /// <summary>
+    /// A forged, expired or malformed token. Checking a signature costs no query, so tokens are always checked (a valid
+    /// one from a busy address still works), but past the client's budget of failures (see
+    /// <see cref="CredentialFailureLimiter"/>) a failure is answered 429 and not audited.
+    /// </summary>
+    private static Task CountFailure(AuthenticationFailedContext context)
+    {
+        if (Refused(context.HttpContext))
+            context.Fail(CredentialFailureLimiter.RefusedBeforeLookup);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>True when the client has spent its budget of failed checks; otherwise this failure is counted.</summary>
+    private static bool Refused(HttpContext http)
+    {
+        var limiter = http.RequestServices.GetRequiredService<CredentialFailureLimiter>();
+        if (limiter.Refuses(http))
+            return true;
+        limiter.RecordFailure(http);
+        return false;
+    }
+
+    private static async Task AnswerRefusalAsync(JwtBearerChallengeContext context)
+    {
+        if (await CredentialFailureLimiter.TryAnswerRefusalAsync(context.HttpContext))
+            context.HandleResponse();
     }
 
     /// <summary>
@@ -60,7 +96,7 @@ public static class AuthSetup
         var session = await cache.GetSessionAsync(sessionId, context.HttpContext.RequestAborted);
         if (session is not { Active: true } || session.UserId != userId)
         {
-            context.Fail("session ended");
+            context.Fail(Refused(context.HttpContext) ? CredentialFailureLimiter.RefusedBeforeLookup : "session ended");
             return;
         }
         context.Principal = CallerPrincipal.Create(userId, session.Role, sessionId, null, JwtBearerDefaults.AuthenticationScheme);

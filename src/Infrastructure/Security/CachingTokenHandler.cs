@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
@@ -8,25 +7,20 @@ namespace TaskRunner.Infrastructure.Security;
 /// Validating a JWT (base64, JSON, HMAC, claims) costs more than the rest of authentication, yet a signed token's
 /// validity cannot change before it expires: a successful result is kept per token string, for at most its lifetime.
 /// The session behind the token is still checked on every request (<see cref="AuthSetup"/>), so logout and revocation
-/// stay immediate. Bounded: when full, the cache starts over.
+/// stay immediate. Only valid tokens are kept, and at most <see cref="MaxEntries"/> of them.
 /// </summary>
 public sealed class CachingTokenHandler(TimeProvider clock) : JsonWebTokenHandler
 {
     private const int MaxEntries = 10_000;
-    private readonly ConcurrentDictionary<string, (TokenValidationResult Result, DateTime ValidTo)> validated = new(StringComparer.Ordinal);
+    private readonly ExpiringCache<string, TokenValidationResult> validated = new(MaxEntries, clock);
 
     public override async Task<TokenValidationResult> ValidateTokenAsync(string token, TokenValidationParameters validationParameters)
     {
-        var now = clock.GetUtcNow().UtcDateTime;
-        if (validated.TryGetValue(token, out var cached) && cached.ValidTo > now)
-            return cached.Result;
+        if (validated.TryGet(token, out var cached))
+            return cached;
         var result = await base.ValidateTokenAsync(token, validationParameters);
         if (result.IsValid && result.SecurityToken is { } securityToken)
-        {
-            if (validated.Count >= MaxEntries)
-                validated.Clear();
-            validated[token] = (result, securityToken.ValidTo);
-        }
+            validated.Set(token, result, new DateTimeOffset(DateTime.SpecifyKind(securityToken.ValidTo, DateTimeKind.Utc)));
         return result;
     }
 }

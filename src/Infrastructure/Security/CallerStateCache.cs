@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Dapper;
 using Npgsql;
 
@@ -18,13 +17,22 @@ public sealed record ApiKeyState(Guid Id, Guid UserId, string KeyRole, string Us
 /// Every authenticated request needs its session's or key's current state. Reading it from PostgreSQL each time would cost
 /// a query per request, so it is cached in memory; a revocation, a role change or a disabled user is published with
 /// NOTIFY (<see cref="AuthChanges"/>) and drops the entry on every node at once. The short lifetime bounds staleness
-/// should a notification ever be missed.
+/// should a notification ever be missed. Anyone can send a made-up API key, so the caches are bounded in size, and a
+/// lookup that finds nothing is not kept: an unknown key costs a query every time, which the caller's budget of failed
+/// credential checks (<see cref="CredentialFailureLimiter"/>) bounds before the query.
 /// </summary>
 public sealed class CallerStateCache(NpgsqlDataSource dataSource, TimeProvider clock)
 {
     private static readonly TimeSpan Lifetime = TimeSpan.FromSeconds(60);
-    private readonly ConcurrentDictionary<Guid, Cached<SessionState?>> sessions = new();
-    private readonly ConcurrentDictionary<string, Cached<ApiKeyState?>> apiKeys = new(StringComparer.Ordinal);
+
+    /// <summary>Entries per cache: far more than the sessions and keys active within a minute on one node.</summary>
+    public const int Capacity = 10_000;
+
+    private readonly ExpiringCache<Guid, SessionState> sessions = new(Capacity, clock);
+    private readonly ExpiringCache<string, ApiKeyState> apiKeys = new(Capacity, clock);
+
+    /// <summary>Sessions and API keys held right now (for tests and diagnostics).</summary>
+    public int Count => sessions.Count + apiKeys.Count;
 
     private const string SessionSql = """
         SELECT u.id AS user_id, u.role,
@@ -44,21 +52,26 @@ public sealed class CallerStateCache(NpgsqlDataSource dataSource, TimeProvider c
 
     public async ValueTask<SessionState?> GetSessionAsync(Guid sessionId, CancellationToken cancellationToken)
     {
-        if (sessions.TryGetValue(sessionId, out var cached) && cached.IsFresh(clock))
-            return cached.Value;
+        if (sessions.TryGet(sessionId, out var cached))
+            return cached;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var state = await connection.QuerySingleOrDefaultAsync<SessionState>(SessionSql, new { sessionId, cancellationToken });
-        sessions[sessionId] = new Cached<SessionState?>(state, clock.GetUtcNow() + Lifetime);
+        if (state is not null)
+            sessions.Set(sessionId, state, clock.GetUtcNow() + Lifetime);
         return state;
     }
 
+    /// <summary>A key already in the cache, without any lookup.</summary>
+    public bool TryGetCachedApiKey(string prefix, out ApiKeyState key) => apiKeys.TryGet(prefix, out key);
+
     public async ValueTask<ApiKeyState?> GetApiKeyAsync(string prefix, CancellationToken cancellationToken)
     {
-        if (apiKeys.TryGetValue(prefix, out var cached) && cached.IsFresh(clock))
-            return cached.Value;
+        if (apiKeys.TryGet(prefix, out var cached))
+            return cached;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var state = await connection.QuerySingleOrDefaultAsync<ApiKeyState>(ApiKeySql, new { prefix, cancellationToken });
-        apiKeys[prefix] = new Cached<ApiKeyState?>(state, clock.GetUtcNow() + Lifetime);
+        if (state is not null)
+            apiKeys.Set(prefix, state, clock.GetUtcNow() + Lifetime);
         return state;
     }
 
@@ -67,9 +80,9 @@ public sealed class CallerStateCache(NpgsqlDataSource dataSource, TimeProvider c
     {
         if (change.StartsWith(AuthChanges.SessionPrefix, StringComparison.Ordinal)
             && Guid.TryParse(change.AsSpan(AuthChanges.SessionPrefix.Length), out var sessionId))
-            sessions.TryRemove(sessionId, out _);
+            sessions.Remove(sessionId);
         else if (change.StartsWith(AuthChanges.ApiKeyPrefix, StringComparison.Ordinal))
-            apiKeys.TryRemove(change[AuthChanges.ApiKeyPrefix.Length..], out _);
+            apiKeys.Remove(change[AuthChanges.ApiKeyPrefix.Length..]);
         else
             Clear();
     }
@@ -79,10 +92,5 @@ public sealed class CallerStateCache(NpgsqlDataSource dataSource, TimeProvider c
     {
         sessions.Clear();
         apiKeys.Clear();
-    }
-
-    private readonly record struct Cached<T>(T Value, DateTimeOffset ExpiresAt)
-    {
-        public bool IsFresh(TimeProvider clock) => clock.GetUtcNow() < ExpiresAt;
     }
 }

@@ -1,0 +1,63 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Observability;
+
+namespace TaskRunner.Features.Auth;
+
+/// <summary>
+/// Purges what authentication leaves behind once it can no longer matter, <see cref="AuthOptions.RetentionDays"/> after
+/// it ended, every <see cref="AuthOptions.RetentionSweepMinutes"/> (see <see cref="RetentionSweep"/>): sessions that expired
+/// or were revoked (their refresh tokens go with them), refresh tokens already used in live sessions (a used token
+/// presented again revokes its session only while it is kept), and per-address login-failure counts whose window and
+/// block are over.
+/// </summary>
+public sealed class AuthRetention(
+    NpgsqlDataSource dataSource, IOptions<AuthOptions> options, TimeProvider clock, IMeterFactory meters, ILogger<AuthRetention> logger)
+    : RetentionSweep(dataSource, clock, logger, TimeSpan.FromMinutes(options.Value.RetentionSweepMinutes),
+        options.Value.RetentionDays, BatchSize)
+{
+    private const int BatchSize = 1000;
+
+    // Through sessions_expires_idx and sessions_revoked_idx (a BitmapOr), then each row through the primary key.
+    private const string DeleteSessionsSql = """
+        DELETE FROM sessions
+        WHERE id = ANY (ARRAY(
+            SELECT id FROM sessions
+            WHERE expires_at < now() - make_interval(days => @retentionDays)
+               OR revoked_at < now() - make_interval(days => @retentionDays)
+            LIMIT @batchSize
+            FOR UPDATE SKIP LOCKED))
+        """;
+
+    private const string DeleteRefreshTokensSql = """
+        DELETE FROM refresh_tokens
+        WHERE token_hash = ANY (ARRAY(
+            SELECT token_hash FROM refresh_tokens
+            WHERE used_at < now() - make_interval(days => @retentionDays)
+            LIMIT @batchSize
+            FOR UPDATE SKIP LOCKED))
+        """;
+
+    private const string DeleteLoginFailuresSql = """
+        DELETE FROM login_failures_by_ip
+        WHERE ip = ANY (ARRAY(
+            SELECT ip FROM login_failures_by_ip
+            WHERE window_start < now() - make_interval(days => @retentionDays)
+              AND (blocked_until IS NULL OR blocked_until < now())
+            LIMIT @batchSize
+            FOR UPDATE SKIP LOCKED))
+        """;
+
+    private readonly Counter<long> deleted = meters.Create(Telemetry.ServiceName)
+        .CreateCounter<long>("taskrunner.auth.retention.deleted", "{row}", "Ended sessions, used refresh tokens and stale login-failure counts deleted");
+
+    protected override IReadOnlyList<RetentionTarget> Targets =>
+    [
+        new("ended sessions", DeleteSessionsSql, deleted),
+        new("used refresh tokens", DeleteRefreshTokensSql, deleted),
+        new("stale login failures", DeleteLoginFailuresSql, deleted),
+    ];
+}
