@@ -77,7 +77,7 @@ public sealed class CredentialFailureLimiterTests(CredentialFailureLimiterTests.
         using var owner = await service.ClientForNewUserAsync();
         using var created = await owner.PostAsync("/api/v1/auth/api-keys", TestJson.Body(("name", "real")));
         var key = (await created.ReadJsonAsync()).GetProperty("key").GetString()!;
-        ApiKeyFormat.TryParse(key, out var prefix, out _);
+        Assert.True(ApiKeyFormat.TryParse(key, out var prefix, out _));
         using var guesser = service.CreateClientFrom(ClientAddresses.Next());
         for (var guess = 0; guess < 3; guess++)
         {

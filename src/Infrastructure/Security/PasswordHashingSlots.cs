@@ -8,7 +8,7 @@ namespace TaskRunner.Infrastructure.Security;
 /// take every core from every other request. At most <see cref="AuthOptions.MaxConcurrentPasswordHashes"/> run at once;
 /// a request waits up to <see cref="AuthOptions.PasswordHashQueueMilliseconds"/> for a slot and is otherwise answered 503.
 /// </summary>
-public sealed class PasswordHashingSlots(IOptions<AuthOptions> options)
+public sealed class PasswordHashingSlots(IOptions<AuthOptions> options) : IDisposable
 {
     /// <summary>What a refused request is told to wait: about the time a few hashes take.</summary>
     public static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(1);
@@ -19,6 +19,8 @@ public sealed class PasswordHashingSlots(IOptions<AuthOptions> options)
     /// <summary>A slot to hash in, released on dispose; null when none came free in time.</summary>
     public async Task<Slot?> TryTakeAsync(CancellationToken cancellationToken) =>
         await slots.WaitAsync(queueTime, cancellationToken) ? new Slot(slots) : null;
+
+    public void Dispose() => slots.Dispose();
 
     public sealed class Slot(SemaphoreSlim slots) : IDisposable
     {
