@@ -16,9 +16,11 @@ public static class ApiDocumentation
 
         Authentication: `Authorization: Bearer <access_token>` (15-minute JWT from /auth/login, renewed with the
         one-time refresh token at /auth/refresh) or `X-API-Key: <key>`. Resources the caller may not see answer 404.
+        A client address whose credentials keep failing (unknown or wrong API keys, forged or expired tokens) is refused
+        for a while: a route that needs authentication then answers 429 with `Retry-After` instead of 401.
 
         Rate limits: every /api/v1 route is limited by a token bucket per API key, else per user, else per client address;
-        login attempts also per address and per address + email. Responses to limited routes carry the fields of the IETF
+        login attempts also per address and per address + email, registrations per address. Responses to limited routes carry the fields of the IETF
         draft-ietf-httpapi-ratelimit-headers (structured-field form, draft 08 and later): `RateLimit-Policy: "api";q=120;w=12`
         (a burst of q requests, refilled in w seconds) and `RateLimit: "api";r=57;t=3` (r requests left, the bucket full again
         in t seconds). Past the limit the answer is a 429 problem with `Retry-After` in seconds.
