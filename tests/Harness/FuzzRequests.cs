@@ -118,7 +118,7 @@ public sealed class FuzzRequests(OpenApiDocument document, FuzzIds ids)
     private static readonly string[] FuzzedHeaders = ["If-Match", "If-None-Match", "Idempotency-Key", "X-Request-ID", "traceparent", "Accept", "Range"];
 
     /// <summary>The service's operations; the in-process host's test-only endpoints (<c>/_test/…</c>) are not the service.</summary>
-    private readonly IReadOnlyList<OpenApiOperation> operations =
+    private readonly List<OpenApiOperation> operations =
         document.Operations.Where(operation => !operation.PathTemplate.StartsWith("/_test/", StringComparison.Ordinal)).ToList();
 
     public FuzzRequest Generate(ulong seed, int number)

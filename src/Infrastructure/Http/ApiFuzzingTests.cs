@@ -79,10 +79,28 @@ public sealed class ApiFuzzingTests(FuzzService service, ITestOutputHelper outpu
     private static int Setting(string name, int fallback) =>
         Environment.GetEnvironmentVariable(name) is { Length: > 0 } value ? int.Parse(value, CultureInfo.InvariantCulture) : fallback;
 
-    /// <summary>The status, and what went wrong if anything did.</summary>
+    /// <summary>
+    /// The status, and what went wrong if anything did. A connection that fails without an answer is tried once more on a
+    /// connection of its own: a keep-alive connection the server closed as the client reused it is not the request's fault.
+    /// </summary>
     private static async Task<(int Status, string? Problem)> SendAsync(HttpClient client, FuzzCallers callers, FuzzRequest request, TimeSpan timeout)
     {
         var credential = callers.CredentialFor(request.Caller);
+        var (status, problem, dropped) = await SendOnceAsync(client, request, credential, timeout);
+        if (dropped)
+        {
+            using var fresh = ClientAddresses.From(client.BaseAddress!, ClientAddresses.Next());
+            fresh.Timeout = Timeout.InfiniteTimeSpan;
+            (status, problem, _) = await SendOnceAsync(fresh, request, credential, timeout);
+        }
+        if (status == 401 && credential is not null)
+            await callers.RenewAsync(request.Caller, credential.Value);
+        return (status, problem);
+    }
+
+    private static async Task<(int Status, string? Problem, bool Dropped)> SendOnceAsync(
+        HttpClient client, FuzzRequest request, KeyValuePair<string, string>? credential, TimeSpan timeout)
+    {
         using var message = new HttpRequestMessage(new HttpMethod(request.Method), new Uri(request.PathAndQuery, UriKind.Relative));
         foreach (var (name, value) in request.Headers)
             message.Headers.TryAddWithoutValidation(name, value);
@@ -100,24 +118,22 @@ public sealed class ApiFuzzingTests(FuzzService service, ITestOutputHelper outpu
             using var response = await client.SendAsync(message, deadline.Token);
             var body = await response.Content.ReadAsStringAsync(deadline.Token);
             var status = (int)response.StatusCode;
-            if (status == 401 && credential is not null)
-                await callers.RenewAsync(request.Caller, credential.Value);
             return status is >= 500 and not 503
-                ? (status, $"HTTP {status}: {(body.Length > 600 ? body[..600] : body)}")
-                : (status, null);
+                ? (status, $"HTTP {status}: {(body.Length > 600 ? body[..600] : body)}", false)
+                : (status, null, false);
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
         {
-            return (0, $"no answer within {timeout.TotalSeconds:F0} s (a hang)");
+            return (0, $"no answer within {timeout.TotalSeconds:F0} s (a hang)", false);
         }
         catch (HttpRequestException) when (request.Body is { Length: > MaxRequestBodyBytes })
         {
             // A body past the limit may be answered 413 and the connection closed while the client still sends.
-            return (413, null);
+            return (413, null, false);
         }
         catch (HttpRequestException error)
         {
-            return (0, $"the connection failed without an answer: {error.Message}");
+            return (0, $"the connection failed without an answer: {error.Message} {error.InnerException?.Message}", true);
         }
     }
 
