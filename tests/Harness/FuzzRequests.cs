@@ -121,6 +121,8 @@ public sealed class FuzzRequests(OpenApiDocument document, FuzzIds ids)
     private readonly List<OpenApiOperation> operations =
         document.Operations.Where(operation => !operation.PathTemplate.StartsWith("/_test/", StringComparison.Ordinal)).ToList();
 
+    public int OperationCount => operations.Count;
+
     public FuzzRequest Generate(ulong seed, int number)
     {
         var pcg = new PCG((uint)number, seed);

@@ -9,7 +9,7 @@ using TaskRunner.Tests.Harness;
 using Xunit;
 using Xunit.Abstractions;
 
-namespace TaskRunner.Tests.Infrastructure.Http;
+namespace TaskRunner.Infrastructure.Http;
 
 /// <summary>
 /// The fuzz run's service: the test settings, except that actions may not target private addresses (a fuzzed URL must not
@@ -70,7 +70,7 @@ public sealed class ApiFuzzingTests(FuzzService service, ITestOutputHelper outpu
             });
         }
 
-        output.WriteLine($"{cases.Length} requests over {document.Operations.Count} operations in {clock.Elapsed.TotalSeconds:F0} s (seed {seed}); "
+        output.WriteLine($"{cases.Length} requests over {requests.OperationCount} operations in {clock.Elapsed.TotalSeconds:F0} s (seed {seed}); "
             + "by status: " + string.Join(", ", statuses.OrderBy(pair => pair.Key).Select(pair => $"{pair.Key}: {pair.Value}")));
         Assert.True(failures.IsEmpty, $"{failures.Count} of {cases.Length} fuzzed requests failed (5xx other than 503, a hang, or a dropped connection):\n"
             + string.Join('\n', failures.OrderBy(failure => failure, StringComparer.Ordinal).Take(40)));
