@@ -63,6 +63,12 @@ public static class ActionTemplates
 
     private const string LockSql = OneSql + "\nFOR UPDATE OF a";
 
+    /// <summary>
+    /// The row as this transaction wrote it, for the response: read after commit, a project or template deleted meanwhile
+    /// would leave nothing to answer with.
+    /// </summary>
+    private const string WrittenSql = "SELECT " + Columns + "\nFROM action_templates a WHERE a.id = @id";
+
     private const string ProjectSql = """
         SELECT EXISTS (SELECT FROM projects p WHERE p.id = @projectId AND p.deleted_at IS NULL AND
         """ + ProjectAccess.OnProjectRow + ")";
@@ -117,30 +123,31 @@ public static class ActionTemplates
 
         var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Editor);
         var id = Ids.New();
-        WebhookSecretResponse? secret;
+        CreatedActionTemplateResponse? created;
         try
         {
-            secret = await dataSource.InTransactionAsync(async (connection, transaction) =>
+            created = await dataSource.InTransactionAsync(async (connection, transaction) =>
             {
                 var projectId = request.ProjectId!.Value;
                 if (!await connection.ExecuteScalarAsync<bool>(ProjectSql, new { projectId, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction))
-                    return (WebhookSecretResponse?)null;
+                    return null;
                 await connection.ExecuteAsync(InsertSql, new
                 {
                     id, projectId, name = request.Name!.Trim(), trigger = request.Trigger, url = request.Url, method = request.Method ?? "POST",
                     headers = HeadersJson(request.Headers ?? []), createdBy = caller.UserId, cancellationToken,
                 }, transaction);
-                return await WebhookSecrets.RotateAsync(connection, transaction, id, null, vault, options.Value.SecretGraceHours, cancellationToken);
+                var secret = await WebhookSecrets.RotateAsync(connection, transaction, id, null, vault, options.Value.SecretGraceHours, cancellationToken);
+                var row = await connection.QuerySingleAsync<ActionTemplateRow>(WrittenSql, new { id, cancellationToken }, transaction);
+                return new CreatedActionTemplateResponse(row.ToResponse(), secret.Secret);
             }, cancellationToken);
-            if (secret is null)
+            if (created is null)
                 return Problems.NotFound("No such project, or you are not one of its editors.");
         }
         catch (PostgresException e) when (PgErrors.IsUniqueViolation(e, NameTaken))
         {
             return Problems.Conflict("The project already has an action template with this name.");
         }
-        var created = await ReadAsync(dataSource, id, caller, cancellationToken);
-        return TypedResults.Created($"/api/v1/action-templates/{id}", new CreatedActionTemplateResponse(created!.ToResponse(), secret.Secret));
+        return TypedResults.Created($"/api/v1/action-templates/{id}", created);
     }
 
     public static async Task<Results<Ok<ActionTemplateResponse>, ProblemHttpResult>> Get(
@@ -188,13 +195,19 @@ public static class ActionTemplates
         Validate(errors, request.Name, false, request.Url, false, request.Method, request.Headers, tasks.Value.AllowPrivateActionDestinations);
         if (!errors.IsEmpty)
             return errors.ToProblem();
+        ActionTemplateRow? updated = null;
         try
         {
-            var problem = await WriteAsync(dataSource, id, caller, (connection, transaction) => connection.ExecuteAsync(UpdateSql, new
+            var problem = await WriteAsync(dataSource, id, caller, async (connection, transaction) =>
             {
-                id, name = request.Name?.Trim(), url = request.Url, method = request.Method,
-                headers = request.Headers is null ? null : HeadersJson(request.Headers), cancellationToken,
-            }, transaction), cancellationToken);
+                var changed = await connection.ExecuteAsync(UpdateSql, new
+                {
+                    id, name = request.Name?.Trim(), url = request.Url, method = request.Method,
+                    headers = request.Headers is null ? null : HeadersJson(request.Headers), cancellationToken,
+                }, transaction);
+                updated = await connection.QuerySingleAsync<ActionTemplateRow>(WrittenSql, new { id, cancellationToken }, transaction);
+                return changed;
+            }, cancellationToken);
             if (problem is not null)
                 return problem;
         }
@@ -202,7 +215,7 @@ public static class ActionTemplates
         {
             return Problems.Conflict("The project already has an action template with this name.");
         }
-        return TypedResults.Ok((await ReadAsync(dataSource, id, caller, cancellationToken))!.ToResponse());
+        return TypedResults.Ok(updated!.ToResponse());
     }
 
     /// <summary>Tasks that reference the template keep their actions; their later deliveries are parked as dead (template deleted).</summary>

@@ -143,4 +143,33 @@ public sealed class ActionTemplatesTests(FastDeliveryService service) : IClassFi
         using (var deleted = await owner.Client.DeleteAsync($"/api/v1/action-templates/{templateId}"))
             Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
     }
+
+    [Fact]
+    public async Task CreatingOrChangingATemplateWhileItsProjectIsDeletedAnswersWithoutAServerError()
+    {
+        // The response used to be read again after the commit: a project deleted in between left nothing to read (a 500).
+        using var project = await service.CreateProjectAsync();
+        for (var round = 0; round < 40; round++)
+        {
+            var projectId = Guid.CreateVersion7();
+            await service.ExecuteSqlAsync("INSERT INTO projects (id, name, created_by) VALUES ($1, $2, $3)", projectId, "race " + projectId, project.Owner.Id);
+            await service.AddMemberAsync(projectId, project.Owner.Id, "owner");
+            var templateId = Guid.CreateVersion7();
+            await service.ExecuteSqlAsync("INSERT INTO action_templates (id, project_id, name, trigger, url) VALUES ($1, $2, 'race', 'success', 'https://hooks.example.test/a')",
+                templateId, projectId);
+
+            var create = project.OwnerClient.PostAsync("/api/v1/action-templates", TestJson.Body(
+                ("project_id", projectId), ("name", "created"), ("trigger", "success"), ("url", "https://hooks.example.test/b")));
+            var change = project.OwnerClient.PatchAsync($"/api/v1/action-templates/{templateId}", TestJson.Body(("name", "renamed")));
+            var delete = project.OwnerClient.DeleteAsync($"/api/v1/projects/{projectId}");
+            await Task.WhenAll(create, change, delete);
+
+            using var created = await create;
+            using var changed = await change;
+            using var deleted = await delete;
+            Assert.Contains(created.StatusCode, new[] { HttpStatusCode.Created, HttpStatusCode.NotFound });
+            Assert.Contains(changed.StatusCode, new[] { HttpStatusCode.OK, HttpStatusCode.NotFound });
+            Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        }
+    }
 }

@@ -23,6 +23,7 @@ public static class HttpConventions
             json.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
             json.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
             json.NumberHandling = JsonNumberHandling.Strict;
+            json.Converters.Add(new ValidUtf8JsonElementConverter());
         });
 
         // Bad bodies throw instead of answering a bare 400, so ProblemResponses can name the field that failed.

@@ -126,6 +126,22 @@ public sealed class ProblemResponsesTests(ServiceFixture service) : IClassFixtur
     }
 
     [Fact]
+    public async Task InvalidUtf8InsideFreeJsonIsA400NotAServerError()
+    {
+        // Free JSON (output, metadata) is bound as a JsonElement, whose strings System.Text.Json does not check until read.
+        using var project = await service.CreateProjectAsync();
+        var body = new List<byte>(Encoding.UTF8.GetBytes("""{"status":"succeeded","output":{"note":"a"""));
+        body.AddRange([0xff, 0xfe]);
+        body.AddRange(Encoding.UTF8.GetBytes("\"}}"));
+        using var content = new ByteArrayContent([.. body]);
+        content.Headers.ContentType = new("application/json");
+
+        using var response = await project.OwnerClient.PostAsync($"/api/v1/tasks/{Guid.CreateVersion7()}/complete", content);
+
+        await response.AssertProblemAsync(HttpStatusCode.BadRequest);
+    }
+
+    [Fact]
     [Trait(TestMode.Trait, TestMode.InProcessOnly)]
     public async Task AValueOfTheWrongTypeIsA400NamingTheField()
     {
