@@ -15,16 +15,19 @@ public static class StorableJson
         "must not contain NUL (\\u0000) or an unpaired UTF-16 surrogate (such as \\ud800): PostgreSQL cannot store them";
 
     /// <summary>
-    /// Adds a validation error keyed by the JSON path of the first string or key under <paramref name="path"/> that PostgreSQL
-    /// cannot store (<c>metadata.items[2].name</c>); returns whether the value is storable.
+    /// Adds a validation error on the field <paramref name="path"/> that names the JSON path of the first string or key in
+    /// it that PostgreSQL cannot store (<c>… (at metadata.items[2].name)</c>); returns whether the value is storable.
     /// </summary>
     public static bool Check(ValidationErrors errors, string path, JsonElement element)
     {
         if (FindUnstorable(element, path) is not { } at)
             return true;
-        errors.Add(at, Problem);
+        errors.Add(path, Message(at));
         return false;
     }
+
+    /// <summary>The validation message for an unstorable value found at the JSON path <paramref name="at"/>.</summary>
+    public static string Message(string at) => $"{Problem} (at {at})";
 
     /// <summary>The JSON path (under <paramref name="path"/>) of the first string or key PostgreSQL cannot store, or null.</summary>
     public static string? FindUnstorable(JsonElement element, string path)

@@ -22,10 +22,11 @@ public sealed class StorableJsonTests(ServiceFixture service) : IClassFixture<Se
         { """{"deep":{"items":[1,{"\ud800":true}]}}""", @".deep.items[1].\ud800" },
     };
 
-    private static async Task AssertRefusedAtAsync(HttpResponseMessage response, string field)
+    /// <summary>A 422 on the field whose message names the exact path inside it.</summary>
+    private static async Task AssertRefusedAtAsync(HttpResponseMessage response, string field, string path)
     {
         var problem = await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity);
-        Assert.Equal([StorableJson.Problem], problem.Errors(field));
+        Assert.Equal([StorableJson.Message(field + path)], problem.Errors(field));
     }
 
     [Theory]
@@ -36,13 +37,13 @@ public sealed class StorableJsonTests(ServiceFixture service) : IClassFixture<Se
         var body = $$"""{"project_id":"{{worker.ProjectId}}","title":"t","metadata":{{json}}}""";
 
         using (var created = await worker.Client.PostAsync("/api/v1/tasks", TestJson.Raw(body)))
-            await AssertRefusedAtAsync(created, "metadata" + path);
+            await AssertRefusedAtAsync(created, "metadata", path);
         using (var bulk = await worker.Client.PostAsync("/api/v1/tasks/bulk", TestJson.Raw($$"""{"tasks":[{"title":"ok"},{{body}}]}""")))
-            await AssertRefusedAtAsync(bulk, "tasks[1].metadata" + path);
+            await AssertRefusedAtAsync(bulk, "tasks[1].metadata", path);
 
         var id = await worker.CreateIdAsync("stored");
         using var patched = await worker.Client.PatchAsync($"/api/v1/tasks/{id}", TestJson.Raw($$"""{"metadata":{{json}}}"""));
-        await AssertRefusedAtAsync(patched, "metadata" + path);
+        await AssertRefusedAtAsync(patched, "metadata", path);
     }
 
     [Theory]
@@ -55,10 +56,10 @@ public sealed class StorableJsonTests(ServiceFixture service) : IClassFixture<Se
 
         using (var single = await worker.Client.PostAsync($"/api/v1/tasks/{id}/complete",
                    TestJson.Raw($$"""{"status":"succeeded","lease_token":{{leaseToken}},"output":{{json}}}""")))
-            await AssertRefusedAtAsync(single, "output" + path);
+            await AssertRefusedAtAsync(single, "output", path);
         using (var batch = await worker.Client.PostAsync("/api/v1/tasks/complete", TestJson.Raw(
                    $$"""{"reports":[{"task_id":"{{id}}","lease_token":{{leaseToken}},"status":"succeeded","output":{{json}}}]}""")))
-            await AssertRefusedAtAsync(batch, "reports[0].output" + path);
+            await AssertRefusedAtAsync(batch, "reports[0].output", path);
 
         Assert.Equal("running", await worker.StatusAsync(id));
         using var fine = await worker.CompleteAsync(id, leaseToken);
@@ -73,7 +74,7 @@ public sealed class StorableJsonTests(ServiceFixture service) : IClassFixture<Se
         using var response = await worker.Client.PostAsync("/api/v1/schedules", TestJson.Raw($$$"""
             {"project_id":"{{{worker.ProjectId}}}","cron":"0 9 * * *","timezone":"UTC","task":{"title":"nightly","metadata":{{{json}}}}}
             """));
-        await AssertRefusedAtAsync(response, "task.metadata" + path);
+        await AssertRefusedAtAsync(response, "task.metadata", path);
     }
 
     [Theory]
@@ -85,6 +86,6 @@ public sealed class StorableJsonTests(ServiceFixture service) : IClassFixture<Se
             {"project_id":"{{{worker.ProjectId}}}","title":"t","actions":[{"trigger":"end","url":"https://example.com/hook",
              "then":[{"when":{"json":[{"path":"result","equals":{{{json}}}}]},"url":"https://example.com/next"}]}]}
             """));
-        await AssertRefusedAtAsync(response, "actions[0].then[0].when.json[0].equals" + path);
+        await AssertRefusedAtAsync(response, "actions[0].then[0].when.json[0].equals", path);
     }
 }
