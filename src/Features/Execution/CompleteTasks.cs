@@ -140,7 +140,7 @@ public static class CompleteTasks
         var errors = new ValidationErrors();
         if (Validate(errors, "", taskId, leaseToken, status, output, error) is not { } report)
             return Conflict(taskId, TaskRules.Running,
-                "The answer is not a valid report: status must be succeeded or failed, output at most 256 KiB of JSON without NUL.");
+                "The answer is not a valid report: " + errors.Describe());
         var outcome = await dataSource.InTransactionAsync(async (connection, transaction) =>
         {
             await using (var check = new NpgsqlCommand(LockAttemptSql, connection, transaction))
@@ -172,12 +172,8 @@ public static class CompleteTasks
                 errors.Add(prefix + "output", $"must be at most {MaxOutputBytes} bytes of JSON");
                 valid = false;
             }
-            // PostgreSQL's jsonb cannot hold NUL, escaped or not.
-            else if (outputText.Contains("\\u0000", StringComparison.Ordinal))
-            {
-                errors.Add(prefix + "output", "must not contain NUL characters (\\u0000)");
+            else if (!StorableJson.Check(errors, prefix + "output", element))
                 valid = false;
-            }
         }
         if (error is { Length: > MaxErrorLength })
         {

@@ -71,6 +71,7 @@ public static class ExecutionEndpoints
         tasks.MapGet("/{id:guid}/graph", TaskGraph.Handle)
             .WithName("GetTaskGraph")
             .WithSummary("The task's ancestors and descendants (at most 1,000 each) with their statuses, and the edges between them.")
+            .WithDescription("Only tasks the caller may read are listed, and only the edges between the listed tasks.")
             .ProducesProblem(StatusCodes.Status404NotFound);
 
         var batches = api.MapGroup("/batches")

@@ -119,6 +119,10 @@ internal static class Lifecycle
     // Driven from the arrays through task_dependencies_parent_idx, and the "blocked by a failed parent" test is one set
     // computed once: right after a bulk create the edges' statistics are stale, and a NOT EXISTS subplan per child then
     // scanned the whole edge table for every candidate (a 10,000-task DAG took 52 s to cancel; now one pass per level).
+    // The level's children are locked in id order first (the CTE's rows are locked as they are produced, sorted), and
+    // each update joins them, so it only changes rows already locked: two levels racing through shared children (a
+    // diamond's bottom, siblings of two parents) wait for each other in one order instead of deadlocking, whatever order
+    // the plans of the updates visit them in.
     private const string PropagateLevelSql = """
         WITH blocked AS (
             SELECT DISTINCT d.child_id
@@ -126,10 +130,19 @@ internal static class Lifecycle
             JOIN task_dependencies d ON d.parent_id = f.id
             WHERE d.require = 'success'
         ),
+        locked AS (
+            SELECT t.id
+            FROM tasks t
+            WHERE t.id IN (SELECT d.child_id FROM task_dependencies d
+                           WHERE d.parent_id = ANY (@succeeded::uuid[]) OR d.parent_id = ANY (@failed::uuid[]))
+              AND t.status IN ('pending', 'paused')
+            ORDER BY t.id
+            FOR UPDATE OF t
+        ),
         doomed AS (
             UPDATE tasks t
             SET status = 'cancelled', cancel_reason = 'upstream_failed', ended_at = now()
-            FROM blocked b
+            FROM blocked b JOIN locked l ON l.id = b.child_id
             WHERE t.id = b.child_id AND t.status IN ('pending', 'paused')
             RETURNING t.id, t.status, t.kind, t.attempt, t.actions, t.output, t.error
         ),
@@ -143,6 +156,7 @@ internal static class Lifecycle
                   JOIN task_dependencies d ON d.parent_id = p.id
                   WHERE p.succeeded OR d.require = 'completion'
                   GROUP BY d.child_id) e
+            JOIN locked l ON l.id = e.child_id
             WHERE t.id = e.child_id AND t.status IN ('pending', 'paused')
               AND t.id NOT IN (SELECT child_id FROM blocked)
             RETURNING t.id

@@ -22,7 +22,9 @@ public sealed record TaskGraphResponse(
 /// <summary>
 /// GET /tasks/{id}/graph. Recursive CTEs over task_dependencies (its primary key upwards, task_dependencies_parent_idx
 /// downwards); UNION without a depth column visits each task once, so diamonds do not multiply paths, and the LIMIT stops
-/// the recursion as soon as enough tasks were found. Dependencies never cross projects, so reading the task is enough.
+/// the recursion as soon as enough tasks were found. Live dependencies never cross projects (migration 13), but a deleted
+/// task may have stayed behind when its neighbour moved: every node shown is one the caller may read, and the edges are
+/// those between the nodes shown.
 /// </summary>
 public static class TaskGraph
 {
@@ -42,6 +44,9 @@ public static class TaskGraph
         )
         SELECT t.id, t.title, t.kind, t.status, t.cancel_reason
         FROM (SELECT id FROM ancestors LIMIT @limit) a JOIN tasks t ON t.id = a.id
+        WHERE
+        """ + ProjectAccess.OnTaskRow + """
+
         ORDER BY t.created_at, t.id
         """;
 
@@ -53,6 +58,9 @@ public static class TaskGraph
         )
         SELECT t.id, t.title, t.kind, t.status, t.cancel_reason
         FROM (SELECT id FROM descendants LIMIT @limit) x JOIN tasks t ON t.id = x.id
+        WHERE
+        """ + ProjectAccess.OnTaskRow + """
+
         ORDER BY t.created_at, t.id
         """;
 
@@ -81,8 +89,10 @@ public static class TaskGraph
             return Problems.NotFound("No such task.");
 
         var limit = MaxNodes + 1;
-        var ancestors = (await connection.QueryAsync<NodeRow>(AncestorsSql, new { id, limit, cancellationToken }, transaction)).ToList();
-        var descendants = (await connection.QueryAsync<NodeRow>(DescendantsSql, new { id, limit, cancellationToken }, transaction)).ToList();
+        var ancestors = (await connection.QueryAsync<NodeRow>(AncestorsSql,
+            new { id, limit, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction)).ToList();
+        var descendants = (await connection.QueryAsync<NodeRow>(DescendantsSql,
+            new { id, limit, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction)).ToList();
         var truncated = ancestors.Count > MaxNodes || descendants.Count > MaxNodes;
         ancestors = ancestors.Take(MaxNodes).ToList();
         descendants = descendants.Take(MaxNodes).ToList();

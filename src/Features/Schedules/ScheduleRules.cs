@@ -143,6 +143,8 @@ public static class ScheduleRules
             errors.Add(path + ".dedupe_key", "is not supported in a schedule's template; overlap_policy decides about unfinished runs");
         if (task.ScheduledAt is not null)
             errors.Add(path + ".scheduled_at", "is not supported in a schedule's template; the fire time is when the task is created");
+        if (task.Metadata is { } metadata && !StorableJson.Check(errors, path + ".metadata", metadata))
+            return null; // stamping decodes the metadata's strings, and a lone surrogate cannot be decoded
         TaskPlan.BuildStandalone(Stamp(task, scheduleId, DateTime.UtcNow), projectId, path, allowPrivateDestinations, errors);
         return JsonSerializer.Serialize(task, AppJsonContext.Default.CreateTaskRequest);
     }

@@ -10,8 +10,10 @@ using TaskRunner.Infrastructure.Security;
 namespace TaskRunner.Features.Tasks;
 
 /// <summary>
-/// POST /tasks/{id}/restore: undoes a soft delete (project editors). A task whose parent is still deleted cannot come back
-/// (409 listing them in <c>parents</c>: restore those first). Without <c>cascade=true</c> only this task is restored; with it,
+/// POST /tasks/{id}/restore: undoes a soft delete (project editors). A task of a deleted project cannot come back alone (409:
+/// restore the project, which brings back the tasks deleted with it). A task whose parent is still deleted, or has moved to
+/// another project meanwhile, cannot come back either (409 listing them in <c>parents</c>: restore them, or move them back,
+/// first): a live dependency never joins two projects. Without <c>cascade=true</c> only this task is restored; with it,
 /// also the descendants deleted at the very same instant (by the cascading delete that took it), as far as each one's
 /// parents are then live.
 /// </summary>
@@ -21,7 +23,12 @@ public static class RestoreTask
         UPDATE tasks SET deleted_at = NULL WHERE id = ANY (@ids::uuid[]) AND deleted_at = @deletedAt
         """;
 
-    private enum Outcome { Restored, NotFound, ReadOnly, NotDeleted, ParentsDeleted }
+    // FOR SHARE: the project cannot be deleted while this restore runs (its delete stamps the project's live tasks).
+    private const string ProjectDeletedSql = """
+        SELECT deleted_at IS NOT NULL FROM projects WHERE id = @projectId FOR SHARE
+        """;
+
+    private enum Outcome { Restored, NotFound, ReadOnly, NotDeleted, ProjectDeleted, ParentsBlocking }
 
     public static async Task<Results<Ok<TaskResponse>, ProblemHttpResult>> Handle(
         Guid id,
@@ -43,9 +50,11 @@ public static class RestoreTask
                     return (Outcome.ReadOnly, (TaskRow?)null, (List<Guid>?)null);
                 if (task.Row.DeletedAt is not { } deletedAt)
                     return (Outcome.NotDeleted, null, null);
-                var deletedParents = await TaskGraph.DeletedParentsAsync(connection, transaction, [id], cancellationToken);
-                if (deletedParents.Count > 0)
-                    return (Outcome.ParentsDeleted, null, deletedParents.Select(edge => edge.ParentId).ToList());
+                if (await connection.ExecuteScalarAsync<bool>(ProjectDeletedSql, new { projectId = task.Row.ProjectId, cancellationToken }, transaction))
+                    return (Outcome.ProjectDeleted, null, null);
+                var blockingParents = await TaskGraph.BlockingParentsAsync(connection, transaction, [id], cancellationToken);
+                if (blockingParents.Count > 0)
+                    return (Outcome.ParentsBlocking, null, blockingParents.Select(edge => edge.ParentId).ToList());
 
                 var restored = new HashSet<Guid> { id };
                 if (cascade == true)
@@ -74,9 +83,12 @@ public static class RestoreTask
                 return TaskProblems.ReadOnly();
             case Outcome.NotDeleted:
                 return Problems.Conflict("The task is not deleted.");
-            case Outcome.ParentsDeleted:
+            case Outcome.ProjectDeleted:
+                return Problems.Conflict("The task's project is deleted: restore the project, which brings back the tasks deleted with it.");
+            case Outcome.ParentsBlocking:
                 return TaskProblems.ConflictWith(
-                    "Tasks this one depends on are deleted (listed in parents); restore them first.", "parents", result.Parents!);
+                    "Tasks this one depends on are deleted or now belong to another project (listed in parents): restore them, or move them back, first.",
+                    "parents", result.Parents!);
         }
         ETags.Set(http, result.Row!.Version);
         return TypedResults.Ok(result.Row.ToResponse());
@@ -84,7 +96,8 @@ public static class RestoreTask
 
     /// <summary>
     /// Adds the descendants deleted together with the root, dropping any that would come back under a parent still
-    /// deleted (one deleted separately); dropping one may strand its own children, hence the loop to a fixed point.
+    /// deleted (one deleted separately) or in another project; dropping one may strand its own children, hence the loop
+    /// to a fixed point.
     /// </summary>
     private static async Task AddDeletedTogetherAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, DateTime deletedAt, HashSet<Guid> restored,
@@ -94,7 +107,7 @@ public static class RestoreTask
         if (candidates.Count == 0)
             return;
         restored.UnionWith(candidates);
-        var deletedParentEdges = await TaskGraph.DeletedParentsAsync(connection, transaction, [.. candidates], cancellationToken);
+        var deletedParentEdges = await TaskGraph.BlockingParentsAsync(connection, transaction, [.. candidates], cancellationToken);
         bool changed;
         do
         {

@@ -46,7 +46,7 @@ public static class TaskEditingEndpoints
             .ProducesProblem(StatusCodes.Status412PreconditionFailed);
         tasks.MapPost("/{id:guid}/restore", RestoreTask.Handle)
             .WithName("RestoreTask")
-            .WithSummary("Undo a soft delete (project editors); 409 while a parent is deleted; `cascade=true` also restores what was deleted with it")
+            .WithSummary("Undo a soft delete (project editors); 409 while a parent is deleted or in another project, or the task's project is deleted; `cascade=true` also restores what was deleted with it")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound)

@@ -122,7 +122,7 @@ public static partial class TaskRules
             errors.Add(path, "must not contain NUL characters");
     }
 
-    /// <summary>Metadata: a JSON object of at most 16 KiB holding no NUL anywhere. Returns its text for storage.</summary>
+    /// <summary>Metadata: a JSON object of at most 16 KiB that PostgreSQL can store (<see cref="StorableJson"/>). Returns its text for storage.</summary>
     public static string? Metadata(ValidationErrors errors, string path, JsonElement? metadata)
     {
         if (metadata is not { } element || element.ValueKind == JsonValueKind.Null)
@@ -135,8 +135,8 @@ public static partial class TaskRules
         var text = element.GetRawText();
         if (Encoding.UTF8.GetByteCount(text) > MaxMetadataBytes)
             errors.Add(path, $"must be at most {MaxMetadataBytes} bytes of JSON");
-        else if (ContainsNul(element))
-            errors.Add(path, "must not contain NUL characters (\\u0000) in keys or strings");
+        else
+            StorableJson.Check(errors, path, element);
         return text;
     }
 
@@ -150,6 +150,7 @@ public static partial class TaskRules
             errors.Add(path, $"must hold at most {MaxActions} actions");
             return "[]";
         }
+        var errorsBefore = errors.Count;
         for (var i = 0; i < actions.Count; i++)
         {
             var at = $"{path}[{i}]";
@@ -170,7 +171,8 @@ public static partial class TaskRules
                 errors.Add(at + ".trigger", "must be one of " + string.Join(", ", Triggers));
             ActionTarget(errors, at, action.Url, action.Method, action.Headers, allowPrivateDestinations);
         }
-        return ActionsJson(actions);
+        // Only valid actions are written: writing a follow-up's condition decodes its strings, which a lone surrogate breaks.
+        return errors.Count == errorsBefore ? ActionsJson(actions) : "[]";
     }
 
     /// <summary>Where an action (or an action template) sends: URL, method and custom headers.</summary>
@@ -243,14 +245,4 @@ public static partial class TaskRules
         }
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
-
-    /// <summary>Whether a NUL (which PostgreSQL cannot store) is anywhere in the JSON value, keys included.</summary>
-    public static bool ContainsNul(JsonElement element) => element.ValueKind switch
-    {
-        JsonValueKind.Object => element.EnumerateObject().Any(property =>
-            property.Name.Contains('\0', StringComparison.Ordinal) || ContainsNul(property.Value)),
-        JsonValueKind.Array => element.EnumerateArray().Any(ContainsNul),
-        JsonValueKind.String => element.GetString()!.Contains('\0', StringComparison.Ordinal),
-        _ => false,
-    };
 }

@@ -12,6 +12,7 @@ using Polly.CircuitBreaker;
 using Polly.Timeout;
 using TaskRunner.Features.Execution;
 using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Http;
 
 namespace TaskRunner.Features.Webhooks;
 
@@ -209,23 +210,18 @@ public sealed partial class DeliverySender(
         var ends = outcome.Status is "delivered" or "dead";
         var matched = ends ? FollowUpActions.Matching(action.RootElement, outcome.Status, outcome.StatusCode, FollowUpAnswer(answerJson, answer)) : null;
         var followUps = matched?.Json;
-        var answered = matched is null ? null : FollowUpAnswer(answerJson, answer)?.GetRawText();
+        // JSON that PostgreSQL will not store (a NUL or a lone surrogate escaped in a string): the follow-ups go without it.
+        var answered = matched is not null && FollowUpAnswer(answerJson, answer) is { } answerElement
+                       && StorableJson.FindUnstorable(answerElement, "response") is null
+            ? answerElement.GetRawText()
+            : null;
         var record = new
         {
             id = delivery.Id, node, status = outcome.Status, retryDelay = outcome.RetryDelay, statusCode = outcome.StatusCode, error = outcome.Error,
             attemptId = Guid.CreateVersion7(), startedAt, durationMs = elapsed.TotalMilliseconds, excerpt = outcome.Excerpt, followUps, response = answered,
             goneReason = outcome.MetricOutcome == "gone" ? GoneReason(url) : null, templateId = delivery.TemplateId, url, cancellationToken,
         };
-        int recorded;
-        try
-        {
-            recorded = await connection.ExecuteAsync(RecordSql, record);
-        }
-        catch (PostgresException e) when (answered is not null && e.SqlState.StartsWith("22", StringComparison.Ordinal))
-        {
-            // JSON that PostgreSQL will not store (a NUL or a lone surrogate escaped in a string): the follow-ups go without it.
-            recorded = await connection.ExecuteAsync(RecordSql, record with { response = (string?)null });
-        }
+        var recorded = await connection.ExecuteAsync(RecordSql, record);
         if (recorded > 0 && matched is { } written)
             metrics.FollowUpsWritten(written.Count);
         metrics.Attempted(delivery.Host, outcome.MetricOutcome, elapsed);
@@ -266,6 +262,17 @@ public sealed partial class DeliverySender(
     {
         if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("status", out var status) || status.ValueKind != JsonValueKind.String)
             return null;
+        // Decoding a lone surrogate throws, and PostgreSQL stores neither it nor NUL: such an answer is refused, with where.
+        var unstorable = new ValidationErrors();
+        StorableJson.Check(unstorable, "status", status);
+        if (root.TryGetProperty("error", out var sentError))
+            StorableJson.Check(unstorable, "error", sentError);
+        if (!unstorable.IsEmpty)
+        {
+            metrics.CompletedSynchronously("conflict");
+            LogAnswerRefused(logger, delivery.TaskId, unstorable.Describe());
+            return Truncate("answer not applied: " + unstorable.Describe());
+        }
         using var payload = JsonDocument.Parse(delivery.Payload);
         var attempt = payload.RootElement.GetProperty("attempt").GetInt32();
         JsonElement? output = root.TryGetProperty("output", out var outputElement) ? outputElement : null;

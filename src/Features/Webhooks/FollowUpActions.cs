@@ -121,10 +121,12 @@ public static partial class FollowUpActions
                 errors.Add(path, "must hold exactly one of equals, not_equals, in or exists");
             if (condition.In is { Length: 0 or > MaxInValues })
                 errors.Add(path + ".in", $"must hold between 1 and {MaxInValues} values");
-            if ((Given(condition.EqualTo) && TaskRules.ContainsNul(condition.EqualTo))
-                || (Given(condition.NotEquals) && TaskRules.ContainsNul(condition.NotEquals))
-                || (condition.In is not null && condition.In.Any(TaskRules.ContainsNul)))
-                errors.Add(path, "must not contain NUL characters (\\u0000)");
+            if (Given(condition.EqualTo))
+                StorableJson.Check(errors, path + ".equals", condition.EqualTo);
+            if (Given(condition.NotEquals))
+                StorableJson.Check(errors, path + ".not_equals", condition.NotEquals);
+            for (var j = 0; j < (condition.In?.Length ?? 0); j++)
+                StorableJson.Check(errors, $"{path}.in[{j}]", condition.In![j]);
         }
     }
 

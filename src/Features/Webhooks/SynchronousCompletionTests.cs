@@ -51,6 +51,24 @@ public sealed class SynchronousCompletionTests(FastDeliveryService service) : IC
         Assert.Equal(HttpStatusCode.OK, completed.StatusCode);
     }
 
+    [Theory]
+    [InlineData("""{"status":"succeeded","output":{"note":["ok","\ud800"]}}""", "output.note[1]")]
+    [InlineData("""{"status":"succeeded","output":{"note":"a\u0000b"}}""", "output.note")]
+    [InlineData("""{"status":"failed","error":"lost \udc00"}""", "error")]
+    public async Task AnAnswerPostgresCannotStoreIsRefusedWithWhereAndTheDeliveryEnds(string answer, string path)
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.Answer = (_, _) => new ReceiverAnswer(200, answer);
+        using var owner = await EngineWorker.StartAsync(service);
+        var (id, _) = await owner.StartTaskAsync(WebhookSteps.Action("start", receiver.Url()));
+
+        // Delivered is final: the delivery is not sent again (before, the failed write left it to be resent forever).
+        var detail = await owner.Client.WaitForDeliveryAsync(id, "delivered");
+        var errors = detail.GetProperty("attempts").EnumerateArray().Select(attempt => attempt.GetProperty("error").GetString() ?? "").ToList();
+        Assert.Contains(errors, error => error.StartsWith("answer not applied", StringComparison.Ordinal) && error.Contains($"(at {path})", StringComparison.Ordinal));
+        Assert.Equal("running", await owner.StatusAsync(id));
+    }
+
     [Fact]
     public async Task LateAnswerForAnAttemptThatAlreadyEndedChangesNothing()
     {

@@ -15,6 +15,9 @@ public static class PgErrors
     /// <summary>Raised (as a foreign key violation) by the tasks trigger when an action names no template of the task's project.</summary>
     public const string ActionTemplateReference = "tasks_actions_template";
 
+    /// <summary>Raised (as a check violation) by the triggers that keep live dependency edges within one project.</summary>
+    public const string EdgeWithinProject = "task_dependencies_within_project";
+
     /// <summary>
     /// True when the database cannot serve us right now — unreachable, starting or shutting down, out of connections, or our
     /// pool has no free connection within the timeout. The request should get 503 with Retry-After, not 500.

@@ -99,6 +99,13 @@ public static partial class ProblemResponses
                         Title = "Validation Failed",
                         Detail = "One or more fields are invalid; see errors.",
                     },
+                // The schema's guard behind the slices' own checks: a write that would join projects by an edge is a conflict.
+                Npgsql.PostgresException { SqlState: PgErrors.CheckViolation, ConstraintName: PgErrors.EdgeWithinProject } => new ProblemDetails
+                {
+                    Status = StatusCodes.Status409Conflict,
+                    Title = "Conflict",
+                    Detail = "Dependencies never join tasks of different projects; this change would make one that does.",
+                },
                 _ => Unexpected(exception),
             };
             return await WriteAsync(http, problem, exception);

@@ -48,6 +48,9 @@ public sealed class ValidationErrors
 
     public bool IsEmpty => errors.Count == 0;
 
+    /// <summary>How many fields have errors so far.</summary>
+    public int Count => errors.Count;
+
     public void Add(string field, string message)
     {
         if (!errors.TryGetValue(field, out var messages))
@@ -75,6 +78,9 @@ public sealed class ValidationErrors
         }
         return true;
     }
+
+    /// <summary>Every error on one line (<c>output.a: must …</c>), for a record outside HTTP such as a refused webhook answer.</summary>
+    public string Describe() => string.Join("; ", errors.Select(pair => pair.Key + ": " + string.Join(", ", pair.Value)));
 
     /// <summary>Malformed query parameters (a bad limit, date or cursor) are a 400 that names each parameter, unlike a body's 422.</summary>
     public ProblemHttpResult ToQueryProblem() => TypedResults.Problem(

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using TaskRunner.Infrastructure.Http;
 using TaskRunner.Tests.Harness;
 using Xunit;
 
@@ -99,8 +100,8 @@ public sealed class CreateTaskTests(ServiceFixture service) : IClassFixture<Serv
         }, HttpStatusCode.UnprocessableEntity);
 
         Assert.Equal(["must be at most 16384 bytes of JSON"], tooLarge.Errors("metadata"));
-        Assert.Equal(["must not contain NUL characters (\\u0000) in keys or strings"], nulInKey.Errors("metadata"));
-        Assert.Equal(["must not contain NUL characters (\\u0000) in keys or strings"], nulInNestedValue.Errors("metadata"));
+        Assert.Equal([StorableJson.Message("metadata.a\\u0000b")], nulInKey.Errors("metadata"));
+        Assert.Equal([StorableJson.Message("metadata.list[0].v")], nulInNestedValue.Errors("metadata"));
     }
 
     [Fact]
