@@ -72,7 +72,7 @@ public static class UpdateSchedule
             var changes = new ValidationErrors();
             var template = request.Task is null
                 ? before!.TaskTemplate
-                : ScheduleRules.Template(changes, "task", request.Task, before!.ProjectId, id, tasks.Value.AllowPrivateActionDestinations);
+                : ScheduleRules.Template(changes, "task", request.Task, before!.ProjectId, id, tasks.Value.ActionDestinations());
             if (request.Task?.AssigneeId is { } assignee && !await ScheduleAccess.AssigneeExistsAsync(connection, transaction, assignee, cancellationToken))
                 changes.Add("task.assignee_id", "no such user");
 

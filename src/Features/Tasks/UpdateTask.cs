@@ -97,7 +97,7 @@ public static class UpdateTask
         CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
-        var changes = Validate(request, errors, options.Value.AllowPrivateActionDestinations);
+        var changes = Validate(request, errors, options.Value.ActionDestinations());
         if (!errors.IsEmpty)
             return errors.ToProblem();
         var versions = ETags.IfMatchVersions(http.Request);
@@ -182,7 +182,7 @@ public static class UpdateTask
     /// <summary>The values a change stores after normalising (trimmed title, JSON text, UTC time).</summary>
     private sealed record TaskChanges(string? Title, string? Metadata, DateTime? ScheduledAt, string? Actions);
 
-    private static TaskChanges Validate(UpdateTaskRequest request, ValidationErrors errors, bool allowPrivateDestinations)
+    private static TaskChanges Validate(UpdateTaskRequest request, ValidationErrors errors, DestinationPolicy destinations)
     {
         if (request.IsEmpty)
             errors.Add("body", "must set at least one field");
@@ -237,7 +237,7 @@ public static class UpdateTask
             if (request.Actions is null)
                 errors.Add("actions", "cannot be null; send [] to remove every action");
             else
-                actions = TaskRules.Actions(errors, "actions", request.Actions, allowPrivateDestinations);
+                actions = TaskRules.Actions(errors, "actions", request.Actions, destinations);
         }
         return new TaskChanges(title, metadata, scheduledAt, actions);
     }

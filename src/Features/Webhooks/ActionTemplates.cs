@@ -91,12 +91,14 @@ public static class ActionTemplates
         new ResponseFields<ActionTemplateResponse>(AppJsonContext.Default.ActionTemplateResponse));
 
     private static void Validate(ValidationErrors errors, string? name, bool nameRequired, string? url, bool urlRequired, string? method,
-        Dictionary<string, string>? headers, bool allowPrivate)
+        Dictionary<string, string>? headers, DestinationPolicy destinations)
     {
         if (nameRequired || name is not null)
             errors.RequireLength("name", name?.Trim(), 1, 200);
         // A PATCH without url still has its method and headers checked; the stored URL was checked when it was written.
-        TaskRules.ActionTarget(errors, "", urlRequired || url is not null ? url : "https://unchanged.example", method, headers, allowPrivate);
+        if (urlRequired || url is not null)
+            TaskRules.ActionUrl(errors, "", url, destinations);
+        TaskRules.ActionMethodAndHeaders(errors, "", method, headers);
     }
 
     private static string HeadersJson(Dictionary<string, string> headers) =>
@@ -111,7 +113,7 @@ public static class ActionTemplates
             errors.Add("project_id", "is required");
         if (request.Trigger is null || !TaskRules.Triggers.Contains(request.Trigger))
             errors.Add("trigger", "must be one of " + string.Join(", ", TaskRules.Triggers));
-        Validate(errors, request.Name, true, request.Url, true, request.Method, request.Headers, tasks.Value.AllowPrivateActionDestinations);
+        Validate(errors, request.Name, true, request.Url, true, request.Method, request.Headers, tasks.Value.ActionDestinations());
         if (!errors.IsEmpty)
             return errors.ToProblem();
 
@@ -185,7 +187,7 @@ public static class ActionTemplates
         CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
-        Validate(errors, request.Name, false, request.Url, false, request.Method, request.Headers, tasks.Value.AllowPrivateActionDestinations);
+        Validate(errors, request.Name, false, request.Url, false, request.Method, request.Headers, tasks.Value.ActionDestinations());
         if (!errors.IsEmpty)
             return errors.ToProblem();
         try

@@ -36,7 +36,7 @@ public static class CreateTasks
         if (!caller.CanWrite)
             return Problems.Forbidden("Viewers cannot create tasks.");
         var errors = new ValidationErrors();
-        var plan = TaskPlan.Build([request], null, bulk: false, options.Value.AllowPrivateActionDestinations, errors);
+        var plan = TaskPlan.Build([request], null, bulk: false, options.Value.ActionDestinations(), errors);
         if (plan is null)
             return errors.ToProblem();
 
@@ -75,7 +75,7 @@ public static class CreateTasks
             errors.Add("tasks", $"must hold at most {max} tasks (got {items.Length})");
             return errors.ToProblem();
         }
-        var plan = TaskPlan.Build(items, request.ProjectId, bulk: true, options.Value.AllowPrivateActionDestinations, errors);
+        var plan = TaskPlan.Build(items, request.ProjectId, bulk: true, options.Value.ActionDestinations(), errors);
         if (plan is null)
             return errors.ToProblem();
 
