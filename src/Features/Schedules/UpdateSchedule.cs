@@ -109,7 +109,9 @@ public static class UpdateSchedule
                 new AuditDiff()
                     .Change("cron", before.Cron, after.Cron)
                     .Change("timezone", before.Timezone, after.Timezone)
-                    .Change("task", JsonNode.Parse(before.TaskTemplate), JsonNode.Parse(after.TaskTemplate))
+                    .Change("task", ScheduleRow.RedactedTemplateNode(JsonNode.Parse(before.TaskTemplate)),
+                        ScheduleRow.RedactedTemplateNode(JsonNode.Parse(after.TaskTemplate)),
+                        changed: !JsonNode.DeepEquals(JsonNode.Parse(before.TaskTemplate), JsonNode.Parse(after.TaskTemplate)))
                     .Change("enabled", before.Enabled, after.Enabled)
                     .Change("overlap_policy", before.OverlapPolicy, after.OverlapPolicy)
                     .Change("catch_up_seconds", before.CatchUpSeconds, after.CatchUpSeconds)

@@ -4,6 +4,7 @@ using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using TaskRunner.Features.Webhooks;
 using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
@@ -85,7 +86,7 @@ public static class UpdateTask
         WHERE id = @id AND deleted_at IS NULL AND (@anyVersion OR version = ANY (@versions::bigint[]))
         """;
 
-    private enum Outcome { Updated, NotFound, ReadOnly, PreconditionFailed, UnknownAssignee }
+    private enum Outcome { Updated, NotFound, ReadOnly, PreconditionFailed, UnknownAssignee, Invalid }
 
     public static async Task<Results<Ok<TaskResponse>, ProblemHttpResult>> Handle(
         Guid id,
@@ -115,6 +116,9 @@ public static class UpdateTask
                 if (request.Has("assignee_id") && request.AssigneeId is { } assigneeId
                     && !await connection.ExecuteScalarAsync<bool>(AssigneeExistsSql, new { assigneeId, cancellationToken }, transaction))
                     return (Outcome.UnknownAssignee, null);
+                var actions = changes.Actions is null ? null : ActionHeaders.KeepRedacted(changes.Actions, task.Row.Actions, "actions", errors);
+                if (!errors.IsEmpty)
+                    return (Outcome.Invalid, null);
 
                 var updated = await connection.ExecuteAsync(UpdateSql, new
                 {
@@ -144,7 +148,7 @@ public static class UpdateTask
                     setAssigneeId = request.Has("assignee_id"),
                     assigneeId = request.AssigneeId,
                     setActions = request.Has("actions"),
-                    actions = changes.Actions,
+                    actions,
                     cancellationToken,
                 }, transaction);
                 // The row is locked and live, so a miss can only be the version.
@@ -170,6 +174,8 @@ public static class UpdateTask
                 return TaskProblems.ReadOnly();
             case Outcome.PreconditionFailed:
                 return ETags.PreconditionFailed();
+            case Outcome.Invalid:
+                return errors.ToProblem();
             case Outcome.UnknownAssignee:
                 errors.Add("assignee_id", "must be the id of an existing user");
                 return errors.ToProblem();
@@ -254,6 +260,7 @@ public static class UpdateTask
         .Change("concurrency_key", before.ConcurrencyKey, after.ConcurrencyKey)
         .Change("dedupe_key", before.DedupeKey, after.DedupeKey)
         .Change("assignee_id", before.AssigneeId, after.AssigneeId)
-        .Change("actions", JsonNode.Parse(before.Actions), JsonNode.Parse(after.Actions))
+        .Change("actions", ActionHeaders.RedactActionsNode(JsonNode.Parse(before.Actions)), ActionHeaders.RedactActionsNode(JsonNode.Parse(after.Actions)),
+            changed: !JsonNode.DeepEquals(JsonNode.Parse(before.Actions), JsonNode.Parse(after.Actions)))
         .ToJson();
 }

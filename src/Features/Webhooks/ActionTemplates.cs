@@ -17,7 +17,7 @@ public sealed record CreateActionTemplateRequest(
 /// <summary>A PATCH: fields present are changed. The trigger is fixed (tasks copied it). Any change re-enables a template a 410 disabled.</summary>
 public sealed record UpdateActionTemplateRequest(string? Name, string? Url, string? Method, Dictionary<string, string>? Headers);
 
-/// <summary>A template as reads show it: never its secret.</summary>
+/// <summary>A template as reads show it: never its secret, and its header values redacted (<see cref="ActionHeaders"/>).</summary>
 public sealed record ActionTemplateResponse(
     Guid Id, Guid ProjectId, string Name, string Trigger, string Url, string Method, RawJson Headers, DateTime? DisabledAt,
     string? DisabledReason, DateTime CreatedAt, DateTime UpdatedAt);
@@ -30,7 +30,7 @@ public sealed record ActionTemplateRow(
     string? DisabledReason, DateTime CreatedAt, DateTime UpdatedAt)
 {
     public ActionTemplateResponse ToResponse() =>
-        new(Id, ProjectId, Name, Trigger, Url, Method, new RawJson(Headers), DisabledAt, DisabledReason, CreatedAt, UpdatedAt);
+        new(Id, ProjectId, Name, Trigger, Url, Method, ActionHeaders.RedactHeaders(Headers), DisabledAt, DisabledReason, CreatedAt, UpdatedAt);
 }
 
 public sealed record ListActionTemplatesQuery : IListQuery

@@ -5,6 +5,7 @@ using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using TaskRunner.Features.Webhooks;
 using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
@@ -229,7 +230,7 @@ public static class CreateTasks
     private static TaskResponse Response(PlannedTask task, TaskStore.Inserted inserted, List<PlannedTask> byIndex, Caller caller, Guid? batchId) => new(
         task.Id, task.ProjectId, task.Title, task.Description, task.Kind, task.Status, task.Priority, new RawJson(inserted.Metadata),
         task.TimeoutSeconds, task.ScheduledAt, task.MaxRetries, Attempt: 0, task.ConcurrencyKey, batchId, task.DedupeKey,
-        task.AssigneeId, DependsOnJson(task, byIndex), new RawJson(inserted.Actions), Output: null, Error: null, task.CancelReason,
+        task.AssigneeId, DependsOnJson(task, byIndex), new RawJson(ActionHeaders.RedactActions(inserted.Actions)), Output: null, Error: null, task.CancelReason,
         caller.UserId, inserted.CreatedAt, inserted.CreatedAt, StartedAt: null,
         EndedAt: task.Status == TaskRules.Cancelled ? inserted.CreatedAt : null, DeletedAt: null,
         WaitingOn: WaitingOn(task, inserted.CreatedAt));
