@@ -125,3 +125,39 @@ public sealed class RegistrationLimitTests(RegistrationLimitTests.TwoPerAddress 
         Assert.Equal(HttpStatusCode.Created, elsewhere.StatusCode);
     }
 }
+
+/// <summary>The service configured as deploy/configmap.yaml configures it (then the test basics: database, keys, no drain delay).</summary>
+public sealed class DeployedConfigurationTests(DeployedConfigurationTests.Deployed service) : IClassFixture<DeployedConfigurationTests.Deployed>
+{
+    public sealed class Deployed : ServiceFixture
+    {
+        protected override IEnumerable<KeyValuePair<string, string?>> Settings(string connectionString) =>
+            ConfigMapSettings().Concat(BaseSettings(connectionString));
+
+        /// <summary>The ConfigMap's data entries as configuration keys (<c>Auth__RegistrationEnabled</c> is <c>Auth:RegistrationEnabled</c>).</summary>
+        private static IEnumerable<KeyValuePair<string, string?>> ConfigMapSettings()
+        {
+            var inData = false;
+            foreach (var line in File.ReadLines(Path.Combine(Repository.Root, "deploy", "configmap.yaml")))
+            {
+                if (line.StartsWith("data:", StringComparison.Ordinal))
+                    inData = true;
+                else if (inData && line.StartsWith("  ", StringComparison.Ordinal) && !line.TrimStart().StartsWith('#') && line.Contains(':'))
+                {
+                    var separator = line.IndexOf(':');
+                    yield return new(line[..separator].Trim().Replace("__", ":"), line[(separator + 1)..].Trim().Trim('"'));
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public async Task TheDeployedConfigurationKeepsRegistrationClosed()
+    {
+        using var client = service.CreateClient();
+
+        using var response = await client.PostAsync("/api/v1/auth/register", TestJson.Body(("email", "stranger@example.test"), ("password", Accounts.Password), ("display_name", "Stranger")));
+
+        await response.AssertProblemAsync(HttpStatusCode.Forbidden);
+    }
+}

@@ -1,6 +1,9 @@
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 using Npgsql;
+using TaskRunner.Features.Webhooks;
+using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
@@ -10,7 +13,10 @@ namespace TaskRunner.Features.Projects;
 
 public sealed record CreateProjectRequest(string? Name, string? Description);
 
-/// <summary>Members and admins create projects; the creator becomes the project's owner in the same transaction.</summary>
+/// <summary>
+/// Members and admins create projects; the creator becomes the project's owner, and the project gets the secret that signs
+/// its deliveries (sealed like every signing secret), in the same transaction. The secret is answered this once.
+/// </summary>
 public static class CreateProject
 {
     private const string InsertSql = """
@@ -24,11 +30,13 @@ public static class CreateProject
         VALUES (@projectId, @userId, 'owner', @userId)
         """;
 
-    public static async Task<Results<Created<ProjectResponse>, ProblemHttpResult>> Handle(
+    public static async Task<Results<Created<CreatedProjectResponse>, ProblemHttpResult>> Handle(
         CreateProjectRequest request,
         Caller caller,
         HttpContext http,
         NpgsqlDataSource dataSource,
+        WebhookSecretVault vault,
+        IOptions<WebhooksOptions> webhooks,
         CancellationToken cancellationToken)
     {
         if (!caller.CanWrite)
@@ -40,7 +48,7 @@ public static class CreateProject
             return errors.ToProblem();
 
         var id = Ids.New();
-        var project = await dataSource.InTransactionAsync(async (connection, transaction) =>
+        var (project, secret) = await dataSource.InTransactionAsync(async (connection, transaction) =>
         {
             var created = await connection.QuerySingleAsync<ProjectRow>(InsertSql, new
             {
@@ -51,13 +59,14 @@ public static class CreateProject
                 cancellationToken,
             }, transaction);
             await connection.ExecuteAsync(InsertOwnerSql, new { projectId = id, userId = caller.UserId, cancellationToken }, transaction);
+            var secret = await WebhookSecrets.RotateAsync(connection, transaction, null, id, vault, webhooks.Value.SecretGraceHours, cancellationToken);
             await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("project.create", "project", id.ToString(),
                 AuditActor.From(http, caller),
                 new AuditDiff().Change("name", null, created.Name).Change("description", null, created.Description).ToJson()),
                 cancellationToken);
-            return created;
+            return (created, secret.Secret);
         }, cancellationToken);
         ETags.Set(http, project.Version);
-        return TypedResults.Created($"/api/v1/projects/{id}", project.ToResponse());
+        return TypedResults.Created($"/api/v1/projects/{id}", project.ToCreatedResponse(secret));
     }
 }

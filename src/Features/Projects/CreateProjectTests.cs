@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using TaskRunner.Infrastructure.Security;
 using TaskRunner.Tests.Harness;
 using Xunit;
@@ -57,6 +58,26 @@ public static class ProjectTestData
 public sealed class CreateProjectTests(ServiceFixture service) : IClassFixture<ServiceFixture>
 {
     [Fact]
+    public async Task ANewProjectAnswersItsWebhookSecretOnceAndStoresItSealed()
+    {
+        var account = await service.CreateUserAsync();
+        using var member = await service.ClientForAsync(account);
+
+        using var created = await member.PostAsync(ProjectTestData.Path, TestJson.Body(("name", ProjectTestData.UniqueName())));
+        var project = await created.ReadJsonAsync();
+        using var read = await member.GetAsync(created.Headers.Location);
+        using var list = await member.GetAsync(ProjectTestData.Path);
+
+        var secret = project.GetProperty("webhook_secret").GetString()!;
+        Assert.StartsWith("whsec_", secret);
+        Assert.False((await read.ReadJsonAsync()).TryGetProperty("webhook_secret", out _));
+        Assert.DoesNotContain("webhook_secret", await list.Content.ReadAsStringAsync());
+        var stored = Assert.Single(await service.QueryTextAsync("SELECT secret FROM webhook_secrets WHERE project_id = $1", Guid.Parse(project.Id())));
+        Assert.StartsWith($"aesgcm:{ServiceFixture.SecretKeyId}:", stored);
+        Assert.DoesNotContain(secret["whsec_".Length..], stored);
+    }
+
+    [Fact]
     public async Task AMemberCreatesAProjectAndBecomesItsOwner()
     {
         var account = await service.CreateUserAsync();
@@ -76,7 +97,9 @@ public sealed class CreateProjectTests(ServiceFixture service) : IClassFixture<S
         Assert.Equal(account.Id, project.GetProperty("created_by").GetGuid());
         Assert.EndsWith("Z", project.GetProperty("created_at").GetString());
         Assert.Equal(HttpStatusCode.OK, read.StatusCode);
-        Assert.Equal(project.GetRawText(), (await read.ReadJsonAsync()).GetRawText());
+        var shownOnce = JsonNode.Parse(project.GetRawText())!.AsObject();
+        Assert.True(shownOnce.Remove("webhook_secret"));
+        Assert.True(JsonNode.DeepEquals(shownOnce, JsonNode.Parse((await read.ReadJsonAsync()).GetRawText())));
         var owner = Assert.Single((await members.ReadJsonAsync()).GetProperty("data").EnumerateArray());
         Assert.Equal(account.Id, owner.GetProperty("user_id").GetGuid());
         Assert.Equal("owner", owner.GetProperty("role").GetString());

@@ -10,6 +10,20 @@ public sealed record ProjectResponse(
     DateTime UpdatedAt,
     DateTime? DeletedAt);
 
+/// <summary>
+/// A project just created: its public shape plus <see cref="WebhookSecret"/>, the secret that signs the deliveries of its
+/// tasks' inline actions, shown this once (rotate it with POST /projects/{id}/webhook-secret).
+/// </summary>
+public sealed record CreatedProjectResponse(
+    Guid Id,
+    string Name,
+    string? Description,
+    Guid CreatedBy,
+    DateTime CreatedAt,
+    DateTime UpdatedAt,
+    DateTime? DeletedAt,
+    string WebhookSecret);
+
 /// <summary>A projects row as the queries read it.</summary>
 public sealed record ProjectRow(
     Guid Id,
@@ -22,4 +36,7 @@ public sealed record ProjectRow(
     long Version)
 {
     public ProjectResponse ToResponse() => new(Id, Name, Description, CreatedBy, CreatedAt, UpdatedAt, DeletedAt);
+
+    public CreatedProjectResponse ToCreatedResponse(string webhookSecret) =>
+        new(Id, Name, Description, CreatedBy, CreatedAt, UpdatedAt, DeletedAt, webhookSecret);
 }

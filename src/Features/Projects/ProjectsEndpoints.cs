@@ -17,8 +17,9 @@ public static class ProjectsEndpoints
         projects.MapPost("/", CreateProject.Handle)
             .Idempotent()
             .WithName("CreateProject")
-            .WithSummary("Create a project (members and admins; viewers get 403); the caller becomes its owner. Answers its ETag. "
-                + "Honours Idempotency-Key")
+            .WithSummary("Create a project (members and admins; viewers get 403); the caller becomes its owner. Answers its ETag and, "
+                + "this once, `webhook_secret`: the `whsec_…` secret that signs its tasks' inline-action deliveries (stored sealed; "
+                + "rotate with POST /projects/{id}/webhook-secret). Honours Idempotency-Key")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);

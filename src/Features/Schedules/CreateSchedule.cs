@@ -57,7 +57,7 @@ public static class CreateSchedule
         ScheduleRules.OverlapPolicy(errors, "overlap_policy", request.OverlapPolicy);
         ScheduleRules.CatchUpSeconds(errors, "catch_up_seconds", request.CatchUpSeconds);
         var template = ScheduleRules.Template(errors, "task", request.Task, request.ProjectId ?? Guid.Empty, id,
-            tasks.Value.AllowPrivateActionDestinations);
+            tasks.Value.ActionDestinations());
         var enabled = request.Enabled ?? true;
         DateTime? nextFireAt = null;
         if (cron is not null && zone is not null)

@@ -1,9 +1,11 @@
+using System.Text.Json.Nodes;
+using TaskRunner.Features.Webhooks;
 using TaskRunner.Infrastructure.Http;
 
 namespace TaskRunner.Features.Schedules;
 
 /// <summary>
-/// The public shape of a schedule. <c>task</c> is the template as stored; <c>next_fire_at</c> is null while disabled or
+/// The public shape of a schedule. <c>task</c> is the template as stored, header values of its actions redacted; <c>next_fire_at</c> is null while disabled or
 /// when the expression has no future occurrence.
 /// </summary>
 public sealed record ScheduleResponse(
@@ -39,8 +41,18 @@ public sealed record ScheduleRow(
     long Version)
 {
     public ScheduleResponse ToResponse() => new(
-        Id, ProjectId, Cron, Timezone, new RawJson(TaskTemplate), Enabled, OverlapPolicy, CatchUpSeconds, NextFireAt, LastFireAt,
+        Id, ProjectId, Cron, Timezone, new RawJson(RedactedTemplate(TaskTemplate)), Enabled, OverlapPolicy, CatchUpSeconds, NextFireAt, LastFireAt,
         CreatedBy, CreatedAt, UpdatedAt);
+
+    /// <summary>A task template (a JSON object) with the header values of its actions redacted.</summary>
+    public static string RedactedTemplate(string template) => RedactedTemplateNode(JsonNode.Parse(template))!.ToJsonString();
+
+    public static JsonNode? RedactedTemplateNode(JsonNode? template)
+    {
+        if (template is JsonObject task)
+            ActionHeaders.RedactActionsNode(task["actions"]);
+        return template;
+    }
 }
 
 /// <summary>

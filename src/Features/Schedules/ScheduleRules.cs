@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Cronos;
 using TaskRunner.Features.Tasks.CreateTasks;
 using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Schedules;
 
@@ -128,7 +129,7 @@ public static class ScheduleRules
     /// (overlap_policy decides about unfinished runs) and no scheduled_at (the fire time is the schedule).
     /// </summary>
     public static string? Template(
-        ValidationErrors errors, string path, CreateTaskRequest? task, Guid projectId, Guid scheduleId, bool allowPrivateDestinations)
+        ValidationErrors errors, string path, CreateTaskRequest? task, Guid projectId, Guid scheduleId, DestinationPolicy destinations)
     {
         if (task is null)
         {
@@ -145,7 +146,7 @@ public static class ScheduleRules
             errors.Add(path + ".scheduled_at", "is not supported in a schedule's template; the fire time is when the task is created");
         if (task.Metadata is { } metadata && !StorableJson.Check(errors, path + ".metadata", metadata))
             return null; // stamping decodes the metadata's strings, and a lone surrogate cannot be decoded
-        TaskPlan.BuildStandalone(Stamp(task, scheduleId, DateTime.UtcNow), projectId, path, allowPrivateDestinations, errors);
+        TaskPlan.BuildStandalone(Stamp(task, scheduleId, DateTime.UtcNow), projectId, path, destinations, errors);
         return JsonSerializer.Serialize(task, AppJsonContext.Default.CreateTaskRequest);
     }
 

@@ -256,7 +256,7 @@ public sealed partial class Scheduler : IDisposable
             return null;
         var errors = new ValidationErrors();
         var task = TaskPlan.BuildStandalone(ScheduleRules.Stamp(template, schedule.Id, fireTime), schedule.ProjectId, "task",
-            tasks.Value.AllowPrivateActionDestinations, errors);
+            tasks.Value.ActionDestinations(), errors);
         if (errors.IsEmpty)
             return task;
         LogInvalidTemplate(logger, schedule.Id);

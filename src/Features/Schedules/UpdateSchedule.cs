@@ -72,7 +72,7 @@ public static class UpdateSchedule
             var changes = new ValidationErrors();
             var template = request.Task is null
                 ? before!.TaskTemplate
-                : ScheduleRules.Template(changes, "task", request.Task, before!.ProjectId, id, tasks.Value.AllowPrivateActionDestinations);
+                : ScheduleRules.Template(changes, "task", request.Task, before!.ProjectId, id, tasks.Value.ActionDestinations());
             if (request.Task?.AssigneeId is { } assignee && !await ScheduleAccess.AssigneeExistsAsync(connection, transaction, assignee, cancellationToken))
                 changes.Add("task.assignee_id", "no such user");
 
@@ -109,7 +109,9 @@ public static class UpdateSchedule
                 new AuditDiff()
                     .Change("cron", before.Cron, after.Cron)
                     .Change("timezone", before.Timezone, after.Timezone)
-                    .Change("task", JsonNode.Parse(before.TaskTemplate), JsonNode.Parse(after.TaskTemplate))
+                    .Change("task", ScheduleRow.RedactedTemplateNode(JsonNode.Parse(before.TaskTemplate)),
+                        ScheduleRow.RedactedTemplateNode(JsonNode.Parse(after.TaskTemplate)),
+                        changed: !JsonNode.DeepEquals(JsonNode.Parse(before.TaskTemplate), JsonNode.Parse(after.TaskTemplate)))
                     .Change("enabled", before.Enabled, after.Enabled)
                     .Change("overlap_policy", before.OverlapPolicy, after.OverlapPolicy)
                     .Change("catch_up_seconds", before.CatchUpSeconds, after.CatchUpSeconds)

@@ -29,7 +29,9 @@ public static class TaskEditingEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound);
         tasks.MapPatch("/{id:guid}", UpdateTask.Handle)
             .WithName("UpdateTask")
-            .WithSummary("Change a task's editable fields (absent: unchanged, null: cleared); project editors; honours If-Match")
+            .WithSummary("Change a task's editable fields (absent: unchanged, null: cleared); project editors; honours If-Match. "
+                + "Action header values are write-only: answers show `[redacted]`, and `[redacted]` sent back keeps the value stored "
+                + "under that header name for the same URL (422 for another URL)")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound)

@@ -1,3 +1,4 @@
+using TaskRunner.Features.Webhooks;
 using TaskRunner.Infrastructure.Http;
 
 namespace TaskRunner.Features.Tasks;
@@ -6,7 +7,8 @@ namespace TaskRunner.Features.Tasks;
 public sealed record TaskDependencyResponse(Guid TaskId, string Require);
 
 /// <summary>
-/// The public shape of a task (API.md, "Tasks"). JSON columns travel as raw text from PostgreSQL to the client.
+/// The public shape of a task (API.md, "Tasks"). JSON columns travel as raw text from PostgreSQL to the client; the
+/// header values of actions are redacted (<see cref="ActionHeaders"/>).
 /// <see cref="WaitingOn"/> says why a pending task does not run yet (<see cref="TaskReads.WaitingOnSql"/>). Not sealed: a
 /// claimed task is this shape plus its lease (Execution's ClaimedTaskResponse).
 /// </summary>
@@ -74,7 +76,7 @@ internal sealed record TaskRow(
 {
     public TaskResponse ToResponse() => new(
         Id, ProjectId, Title, Description, Kind, Status, Priority, new RawJson(Metadata), TimeoutSeconds, ScheduledAt,
-        MaxRetries, Attempt, ConcurrencyKey, BatchId, DedupeKey, AssigneeId, new RawJson(DependsOn), new RawJson(Actions),
+        MaxRetries, Attempt, ConcurrencyKey, BatchId, DedupeKey, AssigneeId, new RawJson(DependsOn), new RawJson(ActionHeaders.RedactActions(Actions)),
         RawJson.From(Output), Error, CancelReason, CreatedBy, CreatedAt, UpdatedAt, StartedAt, EndedAt, DeletedAt,
         RawJson.From(WaitingOn));
 }

@@ -141,7 +141,7 @@ public static partial class TaskRules
     }
 
     /// <summary>Actions: up to 10, each a trigger and an absolute http(s) URL without credentials; returns their JSON for storage.</summary>
-    public static string Actions(ValidationErrors errors, string path, IReadOnlyList<ActionRequest?>? actions, bool allowPrivateDestinations)
+    public static string Actions(ValidationErrors errors, string path, IReadOnlyList<ActionRequest?>? actions, DestinationPolicy destinations)
     {
         if (actions is null || actions.Count == 0)
             return "[]";
@@ -159,7 +159,7 @@ public static partial class TaskRules
                 errors.Add(at, "must be an object");
                 continue;
             }
-            FollowUpActions.Validate(errors, at + ".then", action.Then, allowPrivateDestinations);
+            FollowUpActions.Validate(errors, at + ".then", action.Then, destinations);
             if (action.TemplateId is not null)
             {
                 // The template is looked up when the task is written (its trigger is copied into the action then).
@@ -169,7 +169,7 @@ public static partial class TaskRules
             }
             if (action.Trigger is null || !Triggers.Contains(action.Trigger))
                 errors.Add(at + ".trigger", "must be one of " + string.Join(", ", Triggers));
-            ActionTarget(errors, at, action.Url, action.Method, action.Headers, allowPrivateDestinations);
+            ActionTarget(errors, at, action.Url, action.Method, action.Headers, destinations);
         }
         // Only valid actions are written: writing a follow-up's condition decodes its strings, which a lone surrogate breaks.
         return errors.Count == errorsBefore ? ActionsJson(actions) : "[]";
@@ -177,7 +177,14 @@ public static partial class TaskRules
 
     /// <summary>Where an action (or an action template) sends: URL, method and custom headers.</summary>
     public static void ActionTarget(
-        ValidationErrors errors, string at, string? url, string? method, Dictionary<string, string>? headers, bool allowPrivateDestinations)
+        ValidationErrors errors, string at, string? url, string? method, Dictionary<string, string>? headers, DestinationPolicy destinations)
+    {
+        ActionUrl(errors, at, url, destinations);
+        ActionMethodAndHeaders(errors, at, method, headers);
+    }
+
+    /// <summary>Where an action sends: an acceptable URL for <paramref name="destinations"/>.</summary>
+    public static void ActionUrl(ValidationErrors errors, string at, string? url, DestinationPolicy destinations)
     {
         var prefix = at.Length == 0 ? "" : at + ".";
         if (string.IsNullOrWhiteSpace(url))
@@ -186,8 +193,14 @@ public static partial class TaskRules
             errors.Add(prefix + "url", "must be at most 2048 characters");
         else if (url.Contains('\0', StringComparison.Ordinal))
             errors.Add(prefix + "url", "must not contain NUL characters");
-        else if (Destinations.CheckUrl(url, allowPrivateDestinations) is { } problem)
+        else if (Destinations.CheckUrl(url, destinations) is { } problem)
             errors.Add(prefix + "url", problem);
+    }
+
+    /// <summary>How an action sends: its method and custom headers.</summary>
+    public static void ActionMethodAndHeaders(ValidationErrors errors, string at, string? method, Dictionary<string, string>? headers)
+    {
+        var prefix = at.Length == 0 ? "" : at + ".";
         if (method is not null && !Methods.Contains(method))
             errors.Add(prefix + "method", "must be one of " + string.Join(", ", Methods));
         if (headers is null)

@@ -25,7 +25,8 @@ public static class TasksEndpoints
                 + "With a `dedupe_key` held by a live, unfinished task of the project, that task is returned instead (200, `Deduplicated: true`). "
                 + "`actions` are webhooks `{trigger, url, method?, headers?}` or `{template_id}`; each may carry `then`, follow-up webhooks "
                 + "`{when: {status?, outcome?, json?: [{path, equals|not_equals|in|exists}]}, url|template_id}` sent once when its delivery "
-                + "ends with an answer matching every condition given (docs/webhooks.md).")
+                + "ends with an answer matching every condition given (docs/webhooks.md). Header values are write-only: every answer "
+                + "shows `[redacted]` in their place.")
             .Produces<TaskResponse>(StatusCodes.Status200OK)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);

@@ -4,6 +4,7 @@ using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using TaskRunner.Features.Webhooks;
 using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
@@ -85,7 +86,7 @@ public static class UpdateTask
         WHERE id = @id AND deleted_at IS NULL AND (@anyVersion OR version = ANY (@versions::bigint[]))
         """;
 
-    private enum Outcome { Updated, NotFound, ReadOnly, PreconditionFailed, UnknownAssignee }
+    private enum Outcome { Updated, NotFound, ReadOnly, PreconditionFailed, UnknownAssignee, Invalid }
 
     public static async Task<Results<Ok<TaskResponse>, ProblemHttpResult>> Handle(
         Guid id,
@@ -97,7 +98,7 @@ public static class UpdateTask
         CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
-        var changes = Validate(request, errors, options.Value.AllowPrivateActionDestinations);
+        var changes = Validate(request, errors, options.Value.ActionDestinations());
         if (!errors.IsEmpty)
             return errors.ToProblem();
         var versions = ETags.IfMatchVersions(http.Request);
@@ -115,6 +116,9 @@ public static class UpdateTask
                 if (request.Has("assignee_id") && request.AssigneeId is { } assigneeId
                     && !await connection.ExecuteScalarAsync<bool>(AssigneeExistsSql, new { assigneeId, cancellationToken }, transaction))
                     return (Outcome.UnknownAssignee, null);
+                var actions = changes.Actions is null ? null : ActionHeaders.KeepRedacted(changes.Actions, task.Row.Actions, "actions", errors);
+                if (!errors.IsEmpty)
+                    return (Outcome.Invalid, null);
 
                 var updated = await connection.ExecuteAsync(UpdateSql, new
                 {
@@ -144,7 +148,7 @@ public static class UpdateTask
                     setAssigneeId = request.Has("assignee_id"),
                     assigneeId = request.AssigneeId,
                     setActions = request.Has("actions"),
-                    actions = changes.Actions,
+                    actions,
                     cancellationToken,
                 }, transaction);
                 // The row is locked and live, so a miss can only be the version.
@@ -170,6 +174,8 @@ public static class UpdateTask
                 return TaskProblems.ReadOnly();
             case Outcome.PreconditionFailed:
                 return ETags.PreconditionFailed();
+            case Outcome.Invalid:
+                return errors.ToProblem();
             case Outcome.UnknownAssignee:
                 errors.Add("assignee_id", "must be the id of an existing user");
                 return errors.ToProblem();
@@ -182,7 +188,7 @@ public static class UpdateTask
     /// <summary>The values a change stores after normalising (trimmed title, JSON text, UTC time).</summary>
     private sealed record TaskChanges(string? Title, string? Metadata, DateTime? ScheduledAt, string? Actions);
 
-    private static TaskChanges Validate(UpdateTaskRequest request, ValidationErrors errors, bool allowPrivateDestinations)
+    private static TaskChanges Validate(UpdateTaskRequest request, ValidationErrors errors, DestinationPolicy destinations)
     {
         if (request.IsEmpty)
             errors.Add("body", "must set at least one field");
@@ -237,7 +243,7 @@ public static class UpdateTask
             if (request.Actions is null)
                 errors.Add("actions", "cannot be null; send [] to remove every action");
             else
-                actions = TaskRules.Actions(errors, "actions", request.Actions, allowPrivateDestinations);
+                actions = TaskRules.Actions(errors, "actions", request.Actions, destinations);
         }
         return new TaskChanges(title, metadata, scheduledAt, actions);
     }
@@ -254,6 +260,7 @@ public static class UpdateTask
         .Change("concurrency_key", before.ConcurrencyKey, after.ConcurrencyKey)
         .Change("dedupe_key", before.DedupeKey, after.DedupeKey)
         .Change("assignee_id", before.AssigneeId, after.AssigneeId)
-        .Change("actions", JsonNode.Parse(before.Actions), JsonNode.Parse(after.Actions))
+        .Change("actions", ActionHeaders.RedactActionsNode(JsonNode.Parse(before.Actions)), ActionHeaders.RedactActionsNode(JsonNode.Parse(after.Actions)),
+            changed: !JsonNode.DeepEquals(JsonNode.Parse(before.Actions), JsonNode.Parse(after.Actions)))
         .ToJson();
 }

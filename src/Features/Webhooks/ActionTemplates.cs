@@ -17,7 +17,7 @@ public sealed record CreateActionTemplateRequest(
 /// <summary>A PATCH: fields present are changed. The trigger is fixed (tasks copied it). Any change re-enables a template a 410 disabled.</summary>
 public sealed record UpdateActionTemplateRequest(string? Name, string? Url, string? Method, Dictionary<string, string>? Headers);
 
-/// <summary>A template as reads show it: never its secret.</summary>
+/// <summary>A template as reads show it: never its secret, and its header values redacted (<see cref="ActionHeaders"/>).</summary>
 public sealed record ActionTemplateResponse(
     Guid Id, Guid ProjectId, string Name, string Trigger, string Url, string Method, RawJson Headers, DateTime? DisabledAt,
     string? DisabledReason, DateTime CreatedAt, DateTime UpdatedAt);
@@ -30,7 +30,7 @@ public sealed record ActionTemplateRow(
     string? DisabledReason, DateTime CreatedAt, DateTime UpdatedAt)
 {
     public ActionTemplateResponse ToResponse() =>
-        new(Id, ProjectId, Name, Trigger, Url, Method, new RawJson(Headers), DisabledAt, DisabledReason, CreatedAt, UpdatedAt);
+        new(Id, ProjectId, Name, Trigger, Url, Method, ActionHeaders.RedactHeaders(Headers), DisabledAt, DisabledReason, CreatedAt, UpdatedAt);
 }
 
 public sealed record ListActionTemplatesQuery : IListQuery
@@ -97,12 +97,14 @@ public static class ActionTemplates
         new ResponseFields<ActionTemplateResponse>(AppJsonContext.Default.ActionTemplateResponse));
 
     private static void Validate(ValidationErrors errors, string? name, bool nameRequired, string? url, bool urlRequired, string? method,
-        Dictionary<string, string>? headers, bool allowPrivate)
+        Dictionary<string, string>? headers, DestinationPolicy destinations)
     {
         if (nameRequired || name is not null)
             errors.RequireLength("name", name?.Trim(), 1, 200);
         // A PATCH without url still has its method and headers checked; the stored URL was checked when it was written.
-        TaskRules.ActionTarget(errors, "", urlRequired || url is not null ? url : "https://unchanged.example", method, headers, allowPrivate);
+        if (urlRequired || url is not null)
+            TaskRules.ActionUrl(errors, "", url, destinations);
+        TaskRules.ActionMethodAndHeaders(errors, "", method, headers);
     }
 
     private static string HeadersJson(Dictionary<string, string> headers) =>
@@ -117,7 +119,7 @@ public static class ActionTemplates
             errors.Add("project_id", "is required");
         if (request.Trigger is null || !TaskRules.Triggers.Contains(request.Trigger))
             errors.Add("trigger", "must be one of " + string.Join(", ", TaskRules.Triggers));
-        Validate(errors, request.Name, true, request.Url, true, request.Method, request.Headers, tasks.Value.AllowPrivateActionDestinations);
+        Validate(errors, request.Name, true, request.Url, true, request.Method, request.Headers, tasks.Value.ActionDestinations());
         if (!errors.IsEmpty)
             return errors.ToProblem();
 
@@ -192,7 +194,7 @@ public static class ActionTemplates
         CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
-        Validate(errors, request.Name, false, request.Url, false, request.Method, request.Headers, tasks.Value.AllowPrivateActionDestinations);
+        Validate(errors, request.Name, false, request.Url, false, request.Method, request.Headers, tasks.Value.ActionDestinations());
         if (!errors.IsEmpty)
             return errors.ToProblem();
         ActionTemplateRow? updated = null;

@@ -31,7 +31,7 @@ public static class DeliveryHttp
                 client.DefaultRequestHeaders.UserAgent.ParseAdd($"TaskRunner-Webhooks/{ServiceVersion.Current}");
             })
             .ConfigurePrimaryHttpMessageHandler(provider => CreateHandler(
-                provider.GetRequiredService<IOptions<TasksOptions>>().Value.AllowPrivateActionDestinations))
+                provider.GetRequiredService<IOptions<TasksOptions>>().Value.ActionDestinations()))
             .AddResilienceHandler("webhook-delivery", (pipeline, context) =>
             {
                 var options = context.ServiceProvider.GetRequiredService<IOptions<WebhooksOptions>>().Value;
@@ -72,7 +72,7 @@ public static class DeliveryHttp
     /// The handler: connects only to addresses it has checked itself, so a name that resolved to a public address when the
     /// action was saved (or a moment ago) cannot point at the internal network now (DNS rebinding).
     /// </summary>
-    public static SocketsHttpHandler CreateHandler(bool allowPrivate) => new()
+    public static SocketsHttpHandler CreateHandler(DestinationPolicy destinations) => new()
     {
         AllowAutoRedirect = false,
         UseCookies = false,
@@ -80,11 +80,13 @@ public static class DeliveryHttp
         AutomaticDecompression = DecompressionMethods.None,
         PooledConnectionLifetime = TimeSpan.FromMinutes(2),
         ConnectTimeout = TimeSpan.FromSeconds(10),
-        ConnectCallback = (context, cancellationToken) => ConnectAsync(context.DnsEndPoint, allowPrivate, cancellationToken),
+        ConnectCallback = (context, cancellationToken) => ConnectAsync(context.DnsEndPoint, destinations, cancellationToken),
     };
 
-    private static async ValueTask<Stream> ConnectAsync(DnsEndPoint endPoint, bool allowPrivate, CancellationToken cancellationToken)
+    private static async ValueTask<Stream> ConnectAsync(DnsEndPoint endPoint, DestinationPolicy destinations, CancellationToken cancellationToken)
     {
+        if (!destinations.AllowsPort(endPoint.Port))
+            throw new DestinationRejectedException($"port {endPoint.Port} is not allowed: {Destinations.PortProblem(destinations)}");
         var host = endPoint.Host.Trim('[', ']');
         var addresses = IPAddress.TryParse(host, out var literal)
             ? [literal]
@@ -92,8 +94,8 @@ public static class DeliveryHttp
         if (addresses.Length == 0)
             throw new DestinationRejectedException($"{endPoint.Host} has no address");
         // Every address, not only the first: the socket may fall back to any of them.
-        if (!allowPrivate && addresses.FirstOrDefault(Destinations.IsPrivate) is { } internalAddress)
-            throw new DestinationRejectedException($"{endPoint.Host} resolves to {internalAddress}, a loopback, private or link-local address");
+        if (!destinations.AllowPrivate && addresses.FirstOrDefault(Destinations.IsNonPublic) is { } internalAddress)
+            throw new DestinationRejectedException($"{endPoint.Host} resolves to {internalAddress}, a loopback, private, link-local or otherwise non-public address");
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {

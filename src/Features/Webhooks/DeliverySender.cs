@@ -134,9 +134,14 @@ public sealed partial class DeliverySender(
                 request.Headers.TryAddWithoutValidation(header.Name, HeaderTemplates.Fill(header.Value.GetString() ?? "", delivery.Metadata));
         request.Headers.TryAddWithoutValidation("webhook-id", messageId);
         request.Headers.TryAddWithoutValidation("webhook-timestamp", timestamp.ToString(CultureInfo.InvariantCulture));
-        var secrets = vault.Open(delivery.Secrets, out var unopened);
+        var stored = delivery.Secrets.Length == 0 && delivery.TemplateId is null
+            ? await WebhookSecrets.EnsureProjectSecretAsync(dataSource, delivery.ProjectId, vault, cancellationToken)
+            : delivery.Secrets;
+        var secrets = vault.Open(stored, out var unsigned);
         if (secrets is not null && WebhookSigning.Signature(secrets, messageId, timestamp, body) is { } signature)
             request.Headers.TryAddWithoutValidation("webhook-signature", signature);
+        else
+            unsigned ??= "it has no signing secret";
 
         var startedAt = clock.GetUtcNow().UtcDateTime;
         var started = Stopwatch.GetTimestamp();
@@ -144,10 +149,10 @@ public sealed partial class DeliverySender(
         byte[]? answer = null;
         var completes = false;
         var hasFollowUps = FollowUpActions.Any(action.RootElement);
-        if (unopened is not null)
+        if (unsigned is not null)
         {
             // Never sent unsigned: the attempt fails (and is retried on the schedule) until the operator restores the key.
-            outcome = Failed(delivery, null, "not sent: " + unopened, null, null);
+            outcome = Failed(delivery, null, "not sent: " + unsigned, null, null);
         }
         else
         {

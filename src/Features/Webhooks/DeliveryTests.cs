@@ -111,6 +111,43 @@ public sealed class DeliveryTests(FastDeliveryService service) : IClassFixture<F
     }
 
     [Fact]
+    public async Task AnInlineActionOfANewProjectArrivesSignedWithTheSecretItsCreationAnswered()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var account = await service.CreateUserAsync();
+        var client = await service.ClientForAsync(account);
+        using var created = await client.PostAsync("/api/v1/projects", TestJson.Body(("name", "signed from the start")));
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var project = await created.ReadJsonAsync();
+        var secret = project.GetProperty("webhook_secret").GetString()!;
+        using var owner = new EngineWorker(service, client, Guid.Parse(project.GetProperty("id").GetString()!), account);
+
+        await owner.StartTaskAsync(WebhookSteps.Action("start", receiver.Url()));
+
+        var webhook = (await receiver.WaitForAsync(received => received.Count == 1)).Single();
+        Assert.True(WebhookReceiver.IsSignedWith(webhook, secret), webhook.Header("webhook-signature"));
+    }
+
+    [Fact]
+    public async Task AProjectWithoutASecretGetsASealedOneAtItsFirstDeliveryAndNothingGoesOutUnsigned()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        // Written straight into the database: a project from before every project got a secret at creation.
+        using var owner = await EngineWorker.StartAsync(service);
+        Assert.Empty(await service.QueryTextAsync("SELECT secret FROM webhook_secrets WHERE project_id = $1", owner.ProjectId));
+
+        await owner.StartTaskAsync(WebhookSteps.Action("start", receiver.Url()));
+        await owner.StartTaskAsync(WebhookSteps.Action("start", receiver.Url()));
+
+        var webhooks = await receiver.WaitForAsync(received => received.Count == 2);
+        var stored = Assert.Single(await service.QueryTextAsync("SELECT secret FROM webhook_secrets WHERE project_id = $1", owner.ProjectId));
+        Assert.StartsWith($"aesgcm:{ServiceFixture.SecretKeyId}:", stored);
+        var vault = WebhookSecretVaultTests.Vault(ServiceFixture.SecretKeyId, (ServiceFixture.SecretKeyId, ServiceFixture.SecretKey));
+        Assert.True(vault.TryOpen(stored, out var secret, out _));
+        Assert.All(webhooks, webhook => Assert.True(WebhookReceiver.IsSignedWith(webhook, secret), webhook.Header("webhook-signature")));
+    }
+
+    [Fact]
     public async Task SecretsAreStoredSealedAndOneWhoseKeyIsGoneSendsNothingUnsigned()
     {
         await using var receiver = await WebhookReceiver.StartAsync();

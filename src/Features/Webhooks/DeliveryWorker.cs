@@ -8,7 +8,7 @@ namespace TaskRunner.Features.Webhooks;
 /// <summary>A claimed delivery with everything sending it needs, read in the claim statement.</summary>
 public sealed record ClaimedDelivery(
     Guid Id, Guid TaskId, string Trigger, string Action, string Payload, int Attempts, Guid? TemplateId, string Host,
-    DateTime CreatedAt, string? Metadata, long? LeaseToken, bool Disabled, string[] Secrets);
+    DateTime CreatedAt, string? Metadata, long? LeaseToken, bool Disabled, string[] Secrets, Guid ProjectId);
 
 /// <summary>
 /// Delivery on every node (not only the leader: sending is parallel work, and the outbox hands each row to one node).
@@ -71,7 +71,8 @@ public sealed partial class DeliveryWorker(
                   ARRAY(SELECT s.secret FROM webhook_secrets s
                         WHERE (s.template_id = o.template_id OR (o.template_id IS NULL AND s.project_id = t.project_id))
                           AND (s.retires_at IS NULL OR s.retires_at > now())
-                        ORDER BY s.created_at DESC)
+                        ORDER BY s.created_at DESC),
+                  t.project_id
         """;
 
     private readonly Lock gate = new();
@@ -169,7 +170,7 @@ public sealed partial class DeliveryWorker(
                     reader.GetGuid(0), reader.GetGuid(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetInt32(5),
                     reader.IsDBNull(6) ? null : reader.GetGuid(6), reader.GetString(7), reader.GetDateTime(8),
                     reader.IsDBNull(9) ? null : reader.GetString(9), reader.IsDBNull(10) ? null : reader.GetInt64(10), reader.GetBoolean(11),
-                    reader.GetFieldValue<string[]>(12)));
+                    reader.GetFieldValue<string[]>(12), reader.GetGuid(13)));
         }
 
         lock (gate)

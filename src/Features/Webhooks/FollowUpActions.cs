@@ -6,6 +6,7 @@ using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Webhooks;
 
@@ -57,7 +58,7 @@ public static partial class FollowUpActions
     [GeneratedRegex(@"^[^.\s\x00-\x1f]+(\.[^.\s\x00-\x1f]+)*$")]
     private static partial Regex PathFormat();
 
-    public static void Validate(ValidationErrors errors, string at, IReadOnlyList<FollowUpRequest?>? followUps, bool allowPrivateDestinations)
+    public static void Validate(ValidationErrors errors, string at, IReadOnlyList<FollowUpRequest?>? followUps, DestinationPolicy destinations)
     {
         if (followUps is null)
             return;
@@ -81,7 +82,7 @@ public static partial class FollowUpActions
                     errors.Add(path + ".template_id", "must stand alone beside when: the template defines url, method and headers");
                 continue;
             }
-            TaskRules.ActionTarget(errors, path, followUp.Url, followUp.Method, followUp.Headers, allowPrivateDestinations);
+            TaskRules.ActionTarget(errors, path, followUp.Url, followUp.Method, followUp.Headers, destinations);
         }
     }
 

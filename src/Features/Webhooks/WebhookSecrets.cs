@@ -48,6 +48,38 @@ public static class WebhookSecrets
         return new WebhookSecretResponse(secret, rotated.CreatedAt, rotated.PreviousRetiresAt);
     }
 
+    // The lock rotation takes too, so a secret created here and a rotation never both become the active one.
+    private const string LockProjectSql = "SELECT id FROM projects WHERE id = @projectId FOR NO KEY UPDATE";
+
+    // A statement of its own after the lock: it sees a secret committed while we waited for it.
+    private const string CreateMissingSql = """
+        INSERT INTO webhook_secrets (id, project_id, secret)
+        SELECT @id, @projectId, @secret
+        WHERE EXISTS (SELECT FROM projects WHERE id = @projectId)
+          AND NOT EXISTS (SELECT FROM webhook_secrets WHERE project_id = @projectId AND (retires_at IS NULL OR retires_at > now()))
+        """;
+
+    private const string ActiveProjectSecretsSql = """
+        SELECT secret FROM webhook_secrets
+        WHERE project_id = @projectId AND (retires_at IS NULL OR retires_at > now())
+        ORDER BY created_at DESC
+        """;
+
+    /// <summary>
+    /// The project's active secrets as stored (newest first), after giving it one when it had none: a project created before
+    /// every project got a secret at creation (or written by an older node during an upgrade). Nobody has seen that secret;
+    /// the project's editors learn one by rotating. Empty only when the project is gone.
+    /// </summary>
+    public static async Task<string[]> EnsureProjectSecretAsync(
+        NpgsqlDataSource dataSource, Guid projectId, WebhookSecretVault vault, CancellationToken cancellationToken) =>
+        await dataSource.InTransactionAsync(async (connection, transaction) =>
+        {
+            await connection.QuerySingleOrDefaultAsync<Guid?>(LockProjectSql, new { projectId, cancellationToken }, transaction);
+            await connection.ExecuteAsync(CreateMissingSql,
+                new { id = Ids.New(), projectId, secret = vault.Seal(WebhookSigning.NewSecret()), cancellationToken }, transaction);
+            return (await connection.QueryAsync<string>(ActiveProjectSecretsSql, new { projectId, cancellationToken }, transaction)).ToArray();
+        }, cancellationToken);
+
     private const string ProjectSql = """
         SELECT p.id FROM projects p WHERE p.id = @id AND p.deleted_at IS NULL AND
         """ + ProjectAccess.OnProjectRow + """

@@ -42,7 +42,8 @@ public static class WebhooksEndpoints
             .ProducesProblem(StatusCodes.Status409Conflict);
         deliveries.MapPost("/projects/{id:guid}/webhook-secret", WebhookSecrets.RotateProjectSecret)
             .WithName("RotateProjectWebhookSecret")
-            .WithSummary("Create or rotate the secret (`whsec_…`, shown once) that signs the inline actions of the project's tasks. The "
+            .WithSummary("Rotate the secret (`whsec_…`, shown once) that signs the inline actions of the project's tasks (a project gets its "
+                + "first one at creation, answered as `webhook_secret`; one without any gets one at its first delivery, so nothing goes out unsigned). The "
                 + "previous secret keeps signing beside it for `Webhooks:SecretGraceHours`. Never shown again: the server stores it encrypted "
                 + "when `Webhooks:SecretEncryptionKeys` is configured. Project editors.")
             .ProducesProblem(StatusCodes.Status404NotFound);

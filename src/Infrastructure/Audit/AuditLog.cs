@@ -46,6 +46,17 @@ public sealed class AuditDiff
         return this;
     }
 
+    /// <summary>
+    /// Records the field when <paramref name="changed"/> says so, even if the values shown are equal: a change hidden by
+    /// redaction (a header value) is still recorded as a change.
+    /// </summary>
+    public AuditDiff Change(string field, JsonNode? from, JsonNode? to, bool changed)
+    {
+        if (changed)
+            changes[field] = new JsonObject { ["from"] = Detached(from), ["to"] = Detached(to) };
+        return this;
+    }
+
     /// <summary>The diff, or null when nothing changed.</summary>
     public JsonObject? ToJson() => changes.Count == 0 ? null : changes;
 

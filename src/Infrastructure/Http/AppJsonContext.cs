@@ -43,6 +43,7 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(CreateProjectRequest))]
 [JsonSerializable(typeof(UpdateProjectRequest))]
 [JsonSerializable(typeof(ProjectResponse))]
+[JsonSerializable(typeof(CreatedProjectResponse))]
 [JsonSerializable(typeof(ListResponse<ProjectResponse>))]
 [JsonSerializable(typeof(AddProjectMemberRequest))]
 [JsonSerializable(typeof(ProjectMemberResponse))]

@@ -5,6 +5,7 @@ using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using TaskRunner.Features.Webhooks;
 using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
@@ -36,7 +37,7 @@ public static class CreateTasks
         if (!caller.CanWrite)
             return Problems.Forbidden("Viewers cannot create tasks.");
         var errors = new ValidationErrors();
-        var plan = TaskPlan.Build([request], null, bulk: false, options.Value.AllowPrivateActionDestinations, errors);
+        var plan = TaskPlan.Build([request], null, bulk: false, options.Value.ActionDestinations(), errors);
         if (plan is null)
             return errors.ToProblem();
 
@@ -75,7 +76,7 @@ public static class CreateTasks
             errors.Add("tasks", $"must hold at most {max} tasks (got {items.Length})");
             return errors.ToProblem();
         }
-        var plan = TaskPlan.Build(items, request.ProjectId, bulk: true, options.Value.AllowPrivateActionDestinations, errors);
+        var plan = TaskPlan.Build(items, request.ProjectId, bulk: true, options.Value.ActionDestinations(), errors);
         if (plan is null)
             return errors.ToProblem();
 
@@ -229,7 +230,7 @@ public static class CreateTasks
     private static TaskResponse Response(PlannedTask task, TaskStore.Inserted inserted, List<PlannedTask> byIndex, Caller caller, Guid? batchId) => new(
         task.Id, task.ProjectId, task.Title, task.Description, task.Kind, task.Status, task.Priority, new RawJson(inserted.Metadata),
         task.TimeoutSeconds, task.ScheduledAt, task.MaxRetries, Attempt: 0, task.ConcurrencyKey, batchId, task.DedupeKey,
-        task.AssigneeId, DependsOnJson(task, byIndex), new RawJson(inserted.Actions), Output: null, Error: null, task.CancelReason,
+        task.AssigneeId, DependsOnJson(task, byIndex), new RawJson(ActionHeaders.RedactActions(inserted.Actions)), Output: null, Error: null, task.CancelReason,
         caller.UserId, inserted.CreatedAt, inserted.CreatedAt, StartedAt: null,
         EndedAt: task.Status == TaskRules.Cancelled ? inserted.CreatedAt : null, DeletedAt: null,
         WaitingOn: WaitingOn(task, inserted.CreatedAt));

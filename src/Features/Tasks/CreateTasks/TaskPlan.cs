@@ -1,5 +1,6 @@
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Tasks.CreateTasks;
 
@@ -50,7 +51,7 @@ internal static class TaskPlan
     /// the tasks in an order where every sibling parent comes before its children, or null with <paramref name="errors"/> filled.
     /// </summary>
     public static List<PlannedTask>? Build(
-        IReadOnlyList<CreateTaskRequest?> requests, Guid? defaultProjectId, bool bulk, bool allowPrivateDestinations, ValidationErrors errors)
+        IReadOnlyList<CreateTaskRequest?> requests, Guid? defaultProjectId, bool bulk, DestinationPolicy destinations, ValidationErrors errors)
     {
         var tasks = new List<PlannedTask>(requests.Count);
         var refs = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -62,7 +63,7 @@ internal static class TaskPlan
                 errors.Add(path, "must be a task object");
                 continue;
             }
-            var task = Validate(request, i, path, defaultProjectId, bulk, allowPrivateDestinations, errors);
+            var task = Validate(request, i, path, defaultProjectId, bulk, destinations, errors);
             if (task.Ref is { } reference && !refs.TryAdd(reference, i))
                 errors.Add(Field(path, "ref"), $"duplicates the ref of tasks[{refs[reference]}]");
             tasks.Add(task);
@@ -85,11 +86,11 @@ internal static class TaskPlan
     /// parents are the caller's to refuse. Check <paramref name="errors"/> before using the result.
     /// </summary>
     public static PlannedTask BuildStandalone(
-        CreateTaskRequest request, Guid projectId, string path, bool allowPrivateDestinations, ValidationErrors errors) =>
-        Validate(request, 0, path, projectId, bulk: false, allowPrivateDestinations, errors);
+        CreateTaskRequest request, Guid projectId, string path, DestinationPolicy destinations, ValidationErrors errors) =>
+        Validate(request, 0, path, projectId, bulk: false, destinations, errors);
 
     private static PlannedTask Validate(
-        CreateTaskRequest request, int index, string path, Guid? defaultProjectId, bool bulk, bool allowPrivate, ValidationErrors errors)
+        CreateTaskRequest request, int index, string path, Guid? defaultProjectId, bool bulk, DestinationPolicy destinations, ValidationErrors errors)
     {
         if (request.Ref is { } reference)
         {
@@ -113,7 +114,7 @@ internal static class TaskPlan
         var scheduledAt = TaskRules.Timestamp(errors, Field(path, "scheduled_at"), request.ScheduledAt);
         TaskRules.Key(errors, Field(path, "concurrency_key"), request.ConcurrencyKey);
         TaskRules.Key(errors, Field(path, "dedupe_key"), request.DedupeKey);
-        var actions = TaskRules.Actions(errors, Field(path, "actions"), request.Actions, allowPrivate);
+        var actions = TaskRules.Actions(errors, Field(path, "actions"), request.Actions, destinations);
         if (request.DependsOn is { Length: > MaxDependencies })
             errors.Add(Field(path, "depends_on"), $"must list at most {MaxDependencies} parents");
 
