@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
-using Npgsql;
 using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Hosting;
 
 namespace TaskRunner.Features.Execution;
 
@@ -10,7 +11,7 @@ namespace TaskRunner.Features.Execution;
 /// migration 11: a task of a concurrency key ending, which frees a slot);
 /// every notification completes the current wake-up and installs the next, so waiters never spin.
 /// </summary>
-public sealed partial class ReadyTasks(IOptions<DatabaseOptions> database, ILogger<ReadyTasks> logger) : BackgroundService
+public sealed class ReadyTasks(IOptions<DatabaseOptions> database, BackgroundFailures failures) : BackgroundService
 {
     /// <summary>A constant identifier (LISTEN takes no parameters); the triggers' pg_notify names the same channel.</summary>
     private const string ListenSql = "LISTEN taskrunner_ready";
@@ -28,15 +29,6 @@ public sealed partial class ReadyTasks(IOptions<DatabaseOptions> database, ILogg
 
     private void WakeAll() => Interlocked.Exchange(ref wake, NewWake()).TrySetResult();
 
-    /// <summary>Its own unpooled connection: a LISTEN holds it for the life of the process, outside the request pool.</summary>
-    private string ListenConnectionString => new NpgsqlConnectionStringBuilder(database.Value.ConnectionString)
-    {
-        Pooling = false,
-        KeepAlive = 30,
-        Timeout = database.Value.ConnectionTimeoutSeconds,
-        ApplicationName = "taskrunner-ready-listener",
-    }.ConnectionString;
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var onStop = stoppingToken.Register(() =>
@@ -45,33 +37,9 @@ public sealed partial class ReadyTasks(IOptions<DatabaseOptions> database, ILogg
             stopping = true;
             WakeAll();
         });
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await using var connection = new NpgsqlConnection(ListenConnectionString);
-                await connection.OpenAsync(stoppingToken);
-                connection.Notification += (_, _) => WakeAll();
-                await using (var listen = new NpgsqlCommand(ListenSql, connection))
-                    await listen.ExecuteNonQueryAsync(stoppingToken);
-                // Tasks that became ready while we were not listening: let waiters look again.
-                WakeAll();
-                while (!stoppingToken.IsCancellationRequested)
-                    await connection.WaitAsync(stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
-            {
-                // Waiters still end at their deadline; they only lose the early wake-up until we are back.
-                LogListenerFailed(logger, e.Message);
-                await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken).ContinueWith(static _ => { }, TaskScheduler.Default);
-            }
-        }
+        // Tasks that became ready while we were not listening: let waiters look again. While the listener is down,
+        // waiters still end at their deadline; they only lose the early wake-up until it is back.
+        await NotificationListener.RunAsync(database.Value, "taskrunner-ready-listener", ListenSql, _ => WakeAll(), WakeAll,
+            failures.For("ready-listener"), stoppingToken);
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Ready-task listener lost its connection, retrying: {reason}")]
-    private static partial void LogListenerFailed(ILogger logger, string reason);
 }

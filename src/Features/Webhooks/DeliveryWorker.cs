@@ -2,6 +2,8 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using TaskRunner.Infrastructure.Cluster;
 using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Hosting;
 
 namespace TaskRunner.Features.Webhooks;
 
@@ -22,6 +24,7 @@ public sealed partial class DeliveryWorker(
     NpgsqlDataSource dataSource,
     DeliverySender sender,
     NodeIdentity node,
+    BackgroundFailures failures,
     IOptions<WebhooksOptions> options,
     IOptions<DatabaseOptions> database,
     ILogger<DeliveryWorker> logger) : BackgroundService
@@ -93,7 +96,11 @@ public sealed partial class DeliveryWorker(
     {
         if (options.Value.MaxInFlight == 0)
             return;
-        var listener = ListenAsync(stoppingToken);
+        // Deliveries written while we were not listening are found by the next look; while the listener is down the poll
+        // still finds every delivery, only the immediate wake-up is lost.
+        var listener = Task.Run(() => NotificationListener.RunAsync(database.Value, "taskrunner-outbox-listener", ListenSql, _ => Wake(), Wake,
+            failures.For("outbox-listener"), stoppingToken), CancellationToken.None);
+        var guard = failures.For("webhook-delivery");
         var poll = TimeSpan.FromSeconds(options.Value.PollSeconds);
         var nextRelease = DateTime.MinValue;
         try
@@ -103,21 +110,19 @@ public sealed partial class DeliveryWorker(
                 // Taken before looking, so a notification arriving while we look wakes the wait below.
                 var next = Volatile.Read(ref wake).Task;
                 var claimedAll = false;
-                try
-                {
-                    if (DateTime.UtcNow >= nextRelease)
+                // After a failure nothing was claimed (or the claim rolled back): the rows are still pending, and the
+                // guard has waited its backoff, so the next look does not wait on a wake-up as well.
+                if (!await guard.RunAsync(async cancellationToken =>
                     {
-                        await using (var release = dataSource.CreateCommand(ReleaseExpiredSql))
-                            await release.ExecuteNonQueryAsync(stoppingToken);
-                        nextRelease = DateTime.UtcNow + poll;
-                    }
-                    claimedAll = await ClaimAndSendAsync(stoppingToken);
-                }
-                catch (Exception e) when (e is NpgsqlException or TimeoutException && !stoppingToken.IsCancellationRequested)
-                {
-                    // Nothing was claimed (or the claim rolled back): the rows are still pending; look again after the poll.
-                    LogClaimFailed(logger, e.Message);
-                }
+                        if (DateTime.UtcNow >= nextRelease)
+                        {
+                            await using (var release = dataSource.CreateCommand(ReleaseExpiredSql))
+                                await release.ExecuteNonQueryAsync(cancellationToken);
+                            nextRelease = DateTime.UtcNow + poll;
+                        }
+                        claimedAll = await ClaimAndSendAsync(cancellationToken);
+                    }, stoppingToken))
+                    continue;
                 // A full claim means more may be due right away.
                 if (!claimedAll)
                     await Task.WhenAny(next, Task.Delay(poll, stoppingToken));
@@ -228,51 +233,6 @@ public sealed partial class DeliveryWorker(
         }
     }
 
-    /// <summary>Its own unpooled connection: a LISTEN holds it for the life of the process, outside the request pool.</summary>
-    private string ListenConnectionString => new NpgsqlConnectionStringBuilder(database.Value.ConnectionString)
-    {
-        Pooling = false,
-        KeepAlive = 30,
-        Timeout = database.Value.ConnectionTimeoutSeconds,
-        ApplicationName = "taskrunner-outbox-listener",
-    }.ConnectionString;
-
-    private async Task ListenAsync(CancellationToken stoppingToken)
-    {
-        await Task.Yield();
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await using var connection = new NpgsqlConnection(ListenConnectionString);
-                await connection.OpenAsync(stoppingToken);
-                connection.Notification += (_, _) => Wake();
-                await using (var listen = new NpgsqlCommand(ListenSql, connection))
-                    await listen.ExecuteNonQueryAsync(stoppingToken);
-                // Deliveries written while we were not listening.
-                Wake();
-                while (!stoppingToken.IsCancellationRequested)
-                    await connection.WaitAsync(stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
-            {
-                // The poll still finds every delivery; only the immediate wake-up is lost until we are back.
-                LogListenerFailed(logger, e.Message);
-                await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken).ContinueWith(static _ => { }, TaskScheduler.Default);
-            }
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Claiming webhook deliveries failed, retrying at the next poll: {Reason}")]
-    private static partial void LogClaimFailed(ILogger logger, string reason);
-
     [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook delivery {DeliveryId} failed unexpectedly; it is sent again when its lease expires: {Reason}")]
     private static partial void LogSendFailed(ILogger logger, Guid deliveryId, string reason);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Outbox listener lost its connection, retrying: {Reason}")]
-    private static partial void LogListenerFailed(ILogger logger, string reason);
 }

@@ -53,9 +53,15 @@ public static partial class GracefulShutdown
     public static IServiceCollection AddGracefulShutdown(this IServiceCollection services)
     {
         services.AddSingleton<ShutdownState>();
+        services.AddSingleton<BackgroundFailures>();
         services.AddHostedService<DrainOnShutdown>();
         services.AddOptions<HostOptions>().Configure<IOptions<ShutdownOptions>>((host, shutdown) =>
-            host.ShutdownTimeout = TimeSpan.FromSeconds(shutdown.Value.DrainDelaySeconds + shutdown.Value.TimeoutSeconds));
+        {
+            host.ShutdownTimeout = TimeSpan.FromSeconds(shutdown.Value.DrainDelaySeconds + shutdown.Value.TimeoutSeconds);
+            // Loops catch their own failures (BackgroundFailures); a service that still dies is logged and the node goes on
+            // serving, rather than stopping the host (and, with the leader's work, the next leader after it).
+            host.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.Ignore;
+        });
         return services;
     }
 
