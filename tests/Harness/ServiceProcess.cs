@@ -96,6 +96,23 @@ public sealed partial class ServiceProcess : IAsyncDisposable
             process.Kill();
     }
 
+    /// <summary>
+    /// Freezes the process (SIGSTOP): it sends nothing, yet its kernel keeps its TCP connections open and acknowledged —
+    /// to the database it looks like a node cut off by a partition.
+    /// </summary>
+    public void Pause()
+    {
+        if (!process.HasExited)
+            _ = Kill(process.Id, Sigstop);
+    }
+
+    /// <summary>Thaws a paused process (SIGCONT).</summary>
+    public void Resume()
+    {
+        if (!process.HasExited)
+            _ = Kill(process.Id, Sigcont);
+    }
+
     /// <summary>The exit code, or null if it did not exit in time.</summary>
     public async Task<int?> WaitForExitAsync(TimeSpan timeout)
     {
@@ -135,6 +152,8 @@ public sealed partial class ServiceProcess : IAsyncDisposable
     }
 
     private const int Sigterm = 15;
+    private const int Sigcont = 18;
+    private const int Sigstop = 19;
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);

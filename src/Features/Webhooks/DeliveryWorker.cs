@@ -25,10 +25,15 @@ public sealed partial class DeliveryWorker(
     DeliverySender sender,
     NodeIdentity node,
     BackgroundFailures failures,
+    ShutdownState shutdown,
+    IOptions<ShutdownOptions> shutdownOptions,
     IOptions<WebhooksOptions> options,
     IOptions<DatabaseOptions> database,
     ILogger<DeliveryWorker> logger) : BackgroundService
 {
+    /// <summary>What an interrupted send keeps of the shutdown budget to record its attempt before the host gives up on it.</summary>
+    private static readonly TimeSpan RecordingTime = TimeSpan.FromSeconds(2);
+
     private const string ListenSql = "LISTEN taskrunner_outbox";
 
     // Deliveries whose node died mid-send: back to pending, sent again (receivers deduplicate on webhook-id).
@@ -80,6 +85,7 @@ public sealed partial class DeliveryWorker(
     private readonly Lock gate = new();
     private readonly Dictionary<string, int> perHost = new(StringComparer.Ordinal);
     private readonly Dictionary<Guid, Task> sends = [];
+    private readonly CancellationTokenSource interrupt = new();
     private int inFlight;
     private bool behindNodeBound;
     private readonly HashSet<string> hostsBehindBound = new(StringComparer.Ordinal);
@@ -130,13 +136,23 @@ public sealed partial class DeliveryWorker(
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            // Shutdown: no new claims. Sends in flight finish (each bounded by the total timeout) and record their outcome.
+            // Shutdown: no new claims. Sends in flight finish (each bounded by the total timeout) and record their outcome;
+            // one still waiting on its receiver when the shutdown budget runs low is interrupted and recorded as a failed
+            // attempt (retried on the schedule), so nothing is left leased by a node that is gone.
         }
+        var budget = TimeSpan.FromSeconds(shutdownOptions.Value.DrainDelaySeconds + shutdownOptions.Value.TimeoutSeconds) - shutdown.Elapsed - RecordingTime;
+        interrupt.CancelAfter(budget > TimeSpan.Zero ? budget : TimeSpan.Zero);
         Task[] pending;
         lock (gate)
             pending = [.. sends.Values];
         await Task.WhenAll(pending);
         await listener;
+    }
+
+    public override void Dispose()
+    {
+        interrupt.Dispose();
+        base.Dispose();
     }
 
     /// <summary>Claims as much as there is room for and starts sending it. True when it got all it asked for.</summary>
@@ -205,8 +221,9 @@ public sealed partial class DeliveryWorker(
         await Task.Yield();
         try
         {
-            // Not the stopping token: a send under way finishes and records its outcome even during shutdown.
-            await sender.DeliverAsync(delivery, Owner, CancellationToken.None);
+            // Not the stopping token: a send under way finishes and records its outcome even during shutdown, unless the
+            // shutdown budget runs out first.
+            await sender.DeliverAsync(delivery, Owner, interrupt.Token);
         }
         catch (Exception e)
         {

@@ -20,6 +20,8 @@ public static class OptionsRegistration
                 "FailureBackoffMilliseconds must not exceed MaxFailureBackoffSeconds")
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<BackgroundOptions>, BackgroundOptionsValidator>();
+        services.AddOptions<MetricsOptions>().BindConfiguration(MetricsOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<MetricsOptions>, MetricsOptionsValidator>();
         services.AddOptions<RateLimitingOptions>().BindConfiguration(RateLimitingOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<RateLimitingOptions>, RateLimitingOptionsValidator>();
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateOnStart();

@@ -5,16 +5,26 @@ using TaskRunner.Infrastructure.Configuration;
 namespace TaskRunner.Infrastructure.Hosting;
 
 /// <summary>Whether this node is draining for shutdown; readiness reports 503 from the moment SIGTERM arrives.</summary>
-public sealed class ShutdownState
+public sealed class ShutdownState : IDisposable
 {
+    private readonly CancellationTokenSource drain = new();
     private long drainStartedTimestamp;
+
+    /// <summary>Cancelled when the drain begins: what waits on clients (long polls) answers now instead of at its deadline.</summary>
+    public CancellationToken DrainStarted => drain.Token;
 
     public bool IsDraining => Interlocked.Read(ref drainStartedTimestamp) != 0;
 
     /// <summary>Time since the drain began, for the shutdown log line.</summary>
     public TimeSpan Elapsed => IsDraining ? Stopwatch.GetElapsedTime(Interlocked.Read(ref drainStartedTimestamp)) : TimeSpan.Zero;
 
-    public void BeginDrain() => Interlocked.CompareExchange(ref drainStartedTimestamp, Stopwatch.GetTimestamp(), 0);
+    public void BeginDrain()
+    {
+        if (Interlocked.CompareExchange(ref drainStartedTimestamp, Stopwatch.GetTimestamp(), 0) == 0)
+            drain.Cancel();
+    }
+
+    public void Dispose() => drain.Dispose();
 }
 
 /// <summary>
