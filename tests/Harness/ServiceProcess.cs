@@ -74,8 +74,9 @@ public sealed partial class ServiceProcess : IAsyncDisposable
                 if (response.IsSuccessStatusCode)
                     return true;
             }
-            catch (HttpRequestException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
+                // Not listening yet, or too busy starting (a loaded machine) to answer within the probe's 2 s: ask again.
             }
             await Task.Delay(25);
         }
