@@ -90,8 +90,11 @@ public sealed class ShutdownUnderLoadTests(PassiveNodeFixture service) : IClassF
     private static async Task<ServiceProcess> StartNodeAsync(IEnumerable<KeyValuePair<string, string?>> settings)
     {
         var node = ServiceProcess.Start(settings);
-        Assert.True(await node.WaitUntilListeningAsync(TimeSpan.FromSeconds(30)), node.Output);
-        return node;
+        if (await node.WaitUntilListeningAsync(TimeSpan.FromSeconds(30)))
+            return node;
+        var output = node.Output;
+        await node.DisposeAsync();
+        throw new InvalidOperationException("the node did not start:\n" + output);
     }
 
     [Fact]
