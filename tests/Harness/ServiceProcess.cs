@@ -74,8 +74,9 @@ public sealed partial class ServiceProcess : IAsyncDisposable
                 if (response.IsSuccessStatusCode)
                     return true;
             }
-            catch (HttpRequestException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
+                // Not listening yet, or too busy starting (a loaded machine) to answer within the probe's 2 s: ask again.
             }
             await Task.Delay(25);
         }
@@ -94,6 +95,23 @@ public sealed partial class ServiceProcess : IAsyncDisposable
     {
         if (!process.HasExited)
             process.Kill();
+    }
+
+    /// <summary>
+    /// Freezes the process (SIGSTOP): it sends nothing, yet its kernel keeps its TCP connections open and acknowledged —
+    /// to the database it looks like a node cut off by a partition.
+    /// </summary>
+    public void Pause()
+    {
+        if (!process.HasExited)
+            _ = Kill(process.Id, Sigstop);
+    }
+
+    /// <summary>Thaws a paused process (SIGCONT).</summary>
+    public void Resume()
+    {
+        if (!process.HasExited)
+            _ = Kill(process.Id, Sigcont);
     }
 
     /// <summary>The exit code, or null if it did not exit in time.</summary>
@@ -135,6 +153,8 @@ public sealed partial class ServiceProcess : IAsyncDisposable
     }
 
     private const int Sigterm = 15;
+    private const int Sigcont = 18;
+    private const int Sigstop = 19;
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Hosting;
 using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Features.Audit;
@@ -12,8 +13,9 @@ namespace TaskRunner.Features.Audit;
 /// in batches of <see cref="AuditOptions.RetentionBatchSize"/> rows (see <see cref="RetentionSweep"/>).
 /// </summary>
 public sealed class AuditRetention(
-    NpgsqlDataSource dataSource, IOptions<AuditOptions> options, TimeProvider clock, IMeterFactory meters, ILogger<AuditRetention> logger)
-    : RetentionSweep(dataSource, clock, logger, TimeSpan.FromMinutes(options.Value.RetentionSweepMinutes),
+    NpgsqlDataSource dataSource, BackgroundFailures failures, IOptions<AuditOptions> options, TimeProvider clock, IMeterFactory meters,
+    ILogger<AuditRetention> logger)
+    : RetentionSweep(dataSource, failures, "audit-retention", clock, logger, TimeSpan.FromMinutes(options.Value.RetentionSweepMinutes),
         options.Value.RetentionDays, options.Value.RetentionBatchSize)
 {
     // The oldest expired ids through audit_log_keyset_idx (scanned backwards), then each row through the primary key.

@@ -32,6 +32,7 @@ public sealed class AuditRetentionTests : IAsyncLifetime
 
     private AuditRetention Retention(int days = 365, int batchSize = 1000) => new(
         dataSource,
+        TestBackground.Failures(metrics),
         Options.Create(new AuditOptions { RetentionDays = days, RetentionBatchSize = batchSize, RetentionSweepMinutes = 60 }),
         TimeProvider.System,
         metrics.GetRequiredService<IMeterFactory>(),

@@ -119,7 +119,8 @@ public static class ClaimTasks
             foreach (var (task, lease) in claimed)
                 metrics.Started(lease.Kind, (lease.StartedAt - lease.ReadyAt).TotalSeconds, "pull");
             var remaining = deadline - clock.GetUtcNow();
-            if (claimed.Count > 0 || remaining <= TimeSpan.Zero)
+            // A draining node answers at once: the long poll must not hold its shutdown (nor spin on a completed wake-up).
+            if (claimed.Count > 0 || remaining <= TimeSpan.Zero || readyTasks.IsClosing)
                 return TypedResults.Ok(new ClaimTasksResponse(claimed.Select(pair => pair.Task).ToList()));
             try
             {

@@ -4,6 +4,7 @@ using Npgsql;
 using TaskRunner.Infrastructure.Cluster;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Hosting;
 
 namespace TaskRunner.Features.Execution;
 
@@ -18,9 +19,9 @@ namespace TaskRunner.Features.Execution;
 /// <see cref="EngineOptions.DispatchPollSeconds"/>. Two nodes that both believe they lead (briefly, after a partition)
 /// still never start a task twice: candidates are locked FOR UPDATE SKIP LOCKED and re-checked as pending.</para>
 /// </summary>
-public sealed partial class Dispatcher(
-    LeaderElection election, NpgsqlDataSource dataSource, ReadyTasks readyTasks, EngineMetrics metrics, IOptions<EngineOptions> options,
-    ILogger<Dispatcher> logger) : LeaderOnlyService(election)
+public sealed class Dispatcher(
+    LeaderElection election, BackgroundFailures failures, NpgsqlDataSource dataSource, ReadyTasks readyTasks, EngineMetrics metrics,
+    IOptions<EngineOptions> options) : LeaderOnlyService(election, failures, "dispatcher")
 {
     // The ready queue's head in start order through tasks_ready_idx, only the pushed tasks; no project filter (the system
     // starts them for their owners).
@@ -54,17 +55,19 @@ public sealed partial class Dispatcher(
             // Taken before looking, so a task that becomes ready while we look still wakes the wait below.
             var wake = readyTasks.NextWake();
             var delay = TimeSpan.FromSeconds(options.Value.DispatchPollSeconds);
-            try
-            {
-                // A full batch means more may be waiting: look again at once.
-                if (await DispatchOnceAsync(leadership) == options.Value.DispatchBatchSize)
-                    continue;
-                delay = await DelayUntilNextDueAsync(delay, leadership);
-            }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException && !leadership.IsCancellationRequested)
-            {
-                LogDispatchFailed(logger, e.Message);
-            }
+            var fullBatch = false;
+            // A failed iteration has waited its backoff already: look again rather than sleep on a wake-up that may be
+            // the very notification of the task that failed.
+            if (!await Guard.RunAsync(async cancellationToken =>
+                {
+                    fullBatch = await DispatchOnceAsync(cancellationToken) == options.Value.DispatchBatchSize;
+                    if (!fullBatch)
+                        delay = await DelayUntilNextDueAsync(delay, cancellationToken);
+                }, leadership))
+                continue;
+            // A full batch means more may be waiting: look again at once.
+            if (fullBatch)
+                continue;
             try
             {
                 await wake.WaitAsync(delay, leadership);
@@ -102,7 +105,4 @@ public sealed partial class Dispatcher(
         // A little after the due time, so the task is due by the database's clock when we look.
         return seconds is { } due && due < poll.TotalSeconds ? TimeSpan.FromSeconds(Math.Max(0, due) + 0.01) : poll;
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Dispatch failed, retrying: {reason}")]
-    private static partial void LogDispatchFailed(ILogger logger, string reason);
 }

@@ -1,16 +1,20 @@
 using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Options;
 using TaskRunner.Features.Tasks;
+using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Features.Execution;
 
 /// <summary>
 /// The engine's instruments, recorded after the transaction that made the change committed (a rolled-back claim started
-/// nothing). Tagged by task kind: kinds are a format-checked, operator-chosen vocabulary, not free text per task.
+/// nothing). Tagged by task kind: kinds are a format-checked vocabulary, but chosen by clients, so the label is bounded
+/// (<see cref="MetricsOptions.MaxLabelValues"/>; later kinds are reported as <c>other</c>).
 /// </summary>
 public sealed class EngineMetrics
 {
     private readonly TimeProvider clock;
+    private readonly BoundedLabel kinds;
     private readonly Counter<long> started;
     private readonly Counter<long> finished;
     private readonly Counter<long> retried;
@@ -32,9 +36,10 @@ public sealed class EngineMetrics
         HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     };
 
-    public EngineMetrics(IMeterFactory meters, TimeProvider clock)
+    public EngineMetrics(IMeterFactory meters, TimeProvider clock, IOptions<MetricsOptions> options)
     {
         this.clock = clock;
+        kinds = new BoundedLabel(options.Value.MaxLabelValues);
         var meter = meters.Create(Telemetry.ServiceName);
         started = meter.CreateCounter<long>("taskrunner.tasks.started", "{task}",
             "Tasks started, by kind and how (via=pull: claimed by a worker; via=push: dispatched by the leader)");
@@ -59,7 +64,7 @@ public sealed class EngineMetrics
 
     public void Started(string kind, double secondsSinceReady, string via)
     {
-        var kindTag = new KeyValuePair<string, object?>("kind", kind);
+        var kindTag = new KeyValuePair<string, object?>("kind", kinds.Of(kind));
         started.Add(1, kindTag, new KeyValuePair<string, object?>("via", via));
         readyToStarted.Record(Math.Max(0, secondsSinceReady), kindTag);
     }
@@ -70,7 +75,7 @@ public sealed class EngineMetrics
         foreach (var task in ending.Ended)
         {
             if (task.Status == TaskRules.Pending)
-                retried.Add(1, new KeyValuePair<string, object?>("kind", task.Kind));
+                retried.Add(1, new KeyValuePair<string, object?>("kind", kinds.Of(task.Kind)));
             else
                 Finished(task.Kind, task.Status);
         }
@@ -80,7 +85,7 @@ public sealed class EngineMetrics
     }
 
     public void Finished(string kind, string status) =>
-        finished.Add(1, new KeyValuePair<string, object?>("kind", kind), new KeyValuePair<string, object?>("status", status));
+        finished.Add(1, new KeyValuePair<string, object?>("kind", kinds.Of(kind)), new KeyValuePair<string, object?>("status", status));
 
     public void Propagated(string outcome, int count)
     {

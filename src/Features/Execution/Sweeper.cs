@@ -5,6 +5,7 @@ using TaskRunner.Features.Tasks;
 using TaskRunner.Infrastructure.Cluster;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Hosting;
 
 namespace TaskRunner.Features.Execution;
 
@@ -24,9 +25,9 @@ namespace TaskRunner.Features.Execution;
 /// </list>
 /// Each sweep also counts the ready queue for <c>taskrunner.engine.ready_queue.depth</c>.
 /// </summary>
-public sealed partial class Sweeper(
-    LeaderElection election, NpgsqlDataSource dataSource, EngineMetrics metrics, IOptions<EngineOptions> options, ILogger<Sweeper> logger)
-    : LeaderOnlyService(election)
+public sealed class Sweeper(
+    LeaderElection election, BackgroundFailures failures, NpgsqlDataSource dataSource, EngineMetrics metrics, IOptions<EngineOptions> options)
+    : LeaderOnlyService(election, failures, "sweeper")
 {
     public const string TimedOutError = "timed out: no report within the task's timeout_seconds";
     public const string LeaseExpiredError = "lease expired: the worker stopped reporting and heartbeating";
@@ -83,16 +84,14 @@ public sealed partial class Sweeper(
         var interval = TimeSpan.FromSeconds(options.Value.SweepIntervalSeconds);
         while (!leadership.IsCancellationRequested)
         {
-            try
+            var swept = await Guard.RunAsync(async cancellationToken =>
             {
-                await SweepAsync(leadership);
-                await CountReadyQueueAsync(interval, leadership);
-            }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException && !leadership.IsCancellationRequested)
-            {
-                LogSweepFailed(logger, e.Message);
-            }
-            await Task.Delay(interval, leadership);
+                await SweepAsync(cancellationToken);
+                await CountReadyQueueAsync(interval, cancellationToken);
+            }, leadership);
+            // After a failure the backoff has been waited already (and grows while the failure repeats).
+            if (swept)
+                await Task.Delay(interval, leadership);
         }
     }
 
@@ -146,7 +145,4 @@ public sealed partial class Sweeper(
         // Valid for a few sweeps: a node that stops leading (and sweeping) stops reporting.
         metrics.ReadyQueue(depth.Push, depth.Pull, interval * 3);
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sweep failed, retrying: {reason}")]
-    private static partial void LogSweepFailed(ILogger logger, string reason);
 }

@@ -4,10 +4,13 @@ using TaskRunner.Infrastructure.Database;
 
 namespace TaskRunner.Features.Health;
 
-/// <summary>Ready only when PostgreSQL answers within a short timeout and its schema is the version this build expects.</summary>
-public sealed class DatabaseHealthCheck(NpgsqlDataSource dataSource, SchemaVersion schema) : IHealthCheck
+/// <summary>
+/// Ready only when PostgreSQL answers within a short timeout and its schema is the version this build expects. Asked
+/// through <see cref="ReadinessDatabase"/>, not the request pool.
+/// </summary>
+public sealed class DatabaseHealthCheck(ReadinessDatabase readiness, SchemaVersion schema) : IHealthCheck
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(ReadinessDatabase.TimeoutSeconds);
 
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken)
     {
@@ -17,7 +20,7 @@ public sealed class DatabaseHealthCheck(NpgsqlDataSource dataSource, SchemaVersi
         {
             if (await schema.CheckAsync(timeout.Token) is { } problem)
                 return HealthCheckResult.Unhealthy(problem);
-            await using var command = dataSource.CreateCommand("SELECT 1");
+            await using var command = readiness.DataSource.CreateCommand("SELECT 1");
             await command.ExecuteScalarAsync(timeout.Token);
             return HealthCheckResult.Healthy();
         }

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using TaskRunner.Infrastructure.Database;
 
 namespace TaskRunner.Features.Health;
 
@@ -13,6 +14,8 @@ public static class HealthEndpoints
     public static IServiceCollection AddHealth(this IServiceCollection services)
     {
         services.AddSingleton<PoolStatistics>();
+        services.AddSingleton<ReadinessDatabase>();
+        services.AddSingleton(provider => new SchemaVersion(provider.GetRequiredService<ReadinessDatabase>().DataSource));
         services.AddHealthChecks()
             .AddCheck<DatabaseHealthCheck>("database", tags: [ReadyTag])
             .AddCheck<ShutdownHealthCheck>("shutdown", tags: [ReadyTag]);

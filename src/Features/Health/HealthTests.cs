@@ -133,3 +133,53 @@ public sealed class ReadinessWithOldSchemaTests(ReadinessWithOldSchemaTests.Sche
             description);
     }
 }
+
+[Trait(TestMode.Trait, TestMode.InProcessOnly)]
+public sealed class ReadinessWithSaturatedPoolTests(ReadinessWithSaturatedPoolTests.SmallPool service)
+    : IClassFixture<ReadinessWithSaturatedPoolTests.SmallPool>
+{
+    /// <summary>A request pool of three connections that gives up waiting for one after a second.</summary>
+    public sealed class SmallPool : ServiceFixture
+    {
+        public const int PoolSize = 3;
+
+        protected override IEnumerable<KeyValuePair<string, string?>> Settings(string connectionString) =>
+            base.Settings(connectionString)
+                .Append(new("Database:MaxPoolSize", PoolSize.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+                .Append(new("Database:ConnectionTimeoutSeconds", "1"));
+    }
+
+    [Fact]
+    public async Task ReadinessStays200WhileEveryConnectionOfTheRequestPoolIsTaken()
+    {
+        using var client = service.CreateClient();
+        var pool = (Npgsql.NpgsqlDataSource)service.Services!.GetService(typeof(Npgsql.NpgsqlDataSource))!;
+        var held = new List<Npgsql.NpgsqlConnection>();
+        try
+        {
+            // Background loops use the pool too: take whatever they leave, until none is left.
+            while (held.Count < SmallPool.PoolSize)
+            {
+                try
+                {
+                    held.Add(await pool.OpenConnectionAsync());
+                }
+                catch (Npgsql.NpgsqlException)
+                {
+                    // Held by a loop for a moment; it comes back.
+                }
+            }
+            using (var saturated = await client.GetAsync(TestEndpoints.Query))
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, saturated.StatusCode);
+
+            using var ready = await client.GetAsync("/health/ready");
+
+            Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        }
+        finally
+        {
+            foreach (var connection in held)
+                await connection.DisposeAsync();
+        }
+    }
+}

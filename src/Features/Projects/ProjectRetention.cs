@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Hosting;
 using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Features.Projects;
@@ -14,8 +15,9 @@ namespace TaskRunner.Features.Projects;
 /// cascade); SKIP LOCKED also keeps a sweep from waiting on a restore in progress.
 /// </summary>
 public sealed class ProjectRetention(
-    NpgsqlDataSource dataSource, IOptions<ProjectsOptions> options, TimeProvider clock, IMeterFactory meters, ILogger<ProjectRetention> logger)
-    : RetentionSweep(dataSource, clock, logger, TimeSpan.FromMinutes(options.Value.RetentionSweepMinutes),
+    NpgsqlDataSource dataSource, BackgroundFailures failures, IOptions<ProjectsOptions> options, TimeProvider clock, IMeterFactory meters,
+    ILogger<ProjectRetention> logger)
+    : RetentionSweep(dataSource, failures, "project-retention", clock, logger, TimeSpan.FromMinutes(options.Value.RetentionSweepMinutes),
         options.Value.RetentionDays, options.Value.RetentionBatchSize)
 {
     // The oldest expired ids through projects_deleted_idx, then each row through the primary key.

@@ -27,6 +27,7 @@ public sealed class ProjectRetentionTests : DatabaseTest
 
     private ProjectRetention Retention(int days = 30, int batchSize = 500) => new(
         DataSource,
+        TestBackground.Failures(metrics),
         Options.Create(new ProjectsOptions { RetentionDays = days, RetentionBatchSize = batchSize, RetentionSweepMinutes = 60 }),
         TimeProvider.System,
         metrics.GetRequiredService<IMeterFactory>(),

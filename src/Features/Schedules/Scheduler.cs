@@ -9,6 +9,7 @@ using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Cluster;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Hosting;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Observability;
 using TaskRunner.Infrastructure.Security;
@@ -155,9 +156,9 @@ public sealed partial class Scheduler : IDisposable
                     total += outcome.Created;
                     progressed |= outcome.Advanced;
                 }
-                catch (Exception e) when (e is PostgresException or JsonException or CronFormatException)
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested)
                 {
-                    // One broken schedule must not stop the others; it is tried again at the next tick.
+                    // One broken schedule (whatever breaks it) must not stop the others; it is tried again at the next tick.
                     failed.Add(id);
                     LogScheduleFailed(logger, id, e.Message);
                 }
@@ -305,28 +306,22 @@ public sealed partial class Scheduler : IDisposable
 }
 
 /// <summary>The scheduler's loop on the leader: a tick, then sleep until the next fire time, a poll interval, or a wake-up.</summary>
-public sealed partial class SchedulerService(
-    LeaderElection election, Scheduler scheduler, IOptions<SchedulesOptions> options, ILogger<SchedulerService> logger)
-    : LeaderOnlyService(election)
+public sealed class SchedulerService(
+    LeaderElection election, BackgroundFailures failures, Scheduler scheduler, IOptions<SchedulesOptions> options)
+    : LeaderOnlyService(election, failures, "scheduler")
 {
     protected override async Task LeadAsync(CancellationToken leadership)
     {
         while (!leadership.IsCancellationRequested)
         {
             var delay = TimeSpan.FromSeconds(options.Value.PollSeconds);
-            try
-            {
-                await scheduler.RunDueAsync(leadership);
-                delay = await scheduler.DelayUntilNextAsync(leadership);
-            }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException)
-            {
-                LogTickFailed(logger, e.Message);
-            }
-            await scheduler.WaitAsync(delay, leadership);
+            // A failed tick has waited its backoff already.
+            if (await Guard.RunAsync(async cancellationToken =>
+                {
+                    await scheduler.RunDueAsync(cancellationToken);
+                    delay = await scheduler.DelayUntilNextAsync(cancellationToken);
+                }, leadership))
+                await scheduler.WaitAsync(delay, leadership);
         }
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Scheduler tick failed, retrying: {reason}")]
-    private static partial void LogTickFailed(ILogger logger, string reason);
 }

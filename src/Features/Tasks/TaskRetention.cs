@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Hosting;
 using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Features.Tasks;
@@ -14,8 +15,9 @@ namespace TaskRunner.Features.Tasks;
 /// depend on a deleted one (deleting needs their deletion first, or cascade), so no waiting counter is left dangling.
 /// </summary>
 public sealed class TaskRetention(
-    NpgsqlDataSource dataSource, IOptions<TasksOptions> options, TimeProvider clock, IMeterFactory meters, ILogger<TaskRetention> logger)
-    : RetentionSweep(dataSource, clock, logger, TimeSpan.FromMinutes(options.Value.RetentionSweepMinutes),
+    NpgsqlDataSource dataSource, BackgroundFailures failures, IOptions<TasksOptions> options, TimeProvider clock, IMeterFactory meters,
+    ILogger<TaskRetention> logger)
+    : RetentionSweep(dataSource, failures, "task-retention", clock, logger, TimeSpan.FromMinutes(options.Value.RetentionSweepMinutes),
         options.Value.RetentionDays, options.Value.RetentionBatchSize)
 {
     // The oldest expired ids through tasks_deleted_idx, then each row through the primary key.

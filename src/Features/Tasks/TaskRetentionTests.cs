@@ -33,6 +33,7 @@ public sealed class TaskRetentionTests : DatabaseTest
 
     private TaskRetention Retention(int days = 30, int batchSize = 500) => new(
         DataSource,
+        TestBackground.Failures(metrics),
         Options.Create(new TasksOptions { RetentionDays = days, RetentionBatchSize = batchSize, RetentionSweepMinutes = 60 }),
         TimeProvider.System,
         metrics.GetRequiredService<IMeterFactory>(),
@@ -127,7 +128,7 @@ public sealed class TaskRetentionTests : DatabaseTest
             insert.Parameters.AddWithValue(userId);
             await insert.ExecuteNonQueryAsync();
         }
-        var retention = new IdempotencyRetention(DataSource, TimeProvider.System, metrics.GetRequiredService<IMeterFactory>(),
+        var retention = new IdempotencyRetention(DataSource, TestBackground.Failures(metrics), TimeProvider.System, metrics.GetRequiredService<IMeterFactory>(),
             NullLogger<IdempotencyRetention>.Instance);
 
         var deleted = await retention.SweepAsync(CancellationToken.None);

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Hosting;
 using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Users;
@@ -14,6 +15,7 @@ namespace TaskRunner.Features.Users;
 public sealed partial class BootstrapAdmin(
     NpgsqlDataSource dataSource,
     IOptions<AuthOptions> options,
+    BackgroundFailures failures,
     ILogger<BootstrapAdmin> logger) : BackgroundService
 {
     private const string InsertSql = """
@@ -29,19 +31,21 @@ public sealed partial class BootstrapAdmin(
             return;
         var email = configuredEmail.Trim().ToLowerInvariant();
         var passwordHash = PasswordHasher.Hash(password);
-        while (!stoppingToken.IsCancellationRequested)
+        var guard = failures.For("bootstrap-admin");
+        try
         {
-            try
+            // Until the database answers (and is migrated).
+            while (!await guard.RunAsync(async cancellationToken =>
+                {
+                    await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+                    if (await connection.ExecuteAsync(InsertSql, new { id = Ids.New(), email, passwordHash, cancellationToken }) > 0)
+                        LogCreated(logger, email);
+                }, stoppingToken))
             {
-                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
-                if (await connection.ExecuteAsync(InsertSql, new { id = Ids.New(), email, passwordHash, cancellationToken = stoppingToken }) > 0)
-                    LogCreated(logger, email);
-                return;
             }
-            catch (Exception e) when (PgErrors.IsUnavailable(e) || e is PostgresException { SqlState: "42P01" })
-            {
-                await Task.Delay(TimeSpan.FromSeconds(5), stoppingToken).ContinueWith(static _ => { }, TaskScheduler.Default);
-            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
         }
     }
 

@@ -14,8 +14,8 @@ public sealed class DestinationRejectedException(string message) : Exception(mes
 
 /// <summary>
 /// The HttpClient deliveries go through. Retries are not its business (the outbox retries on its own schedule, across
-/// nodes and restarts), so its resilience pipeline holds an attempt timeout and a circuit breaker per destination authority:
-/// a receiver that keeps failing is left alone for a while instead of tying up slots. Redirects are not followed (a 3xx
+/// nodes and restarts), so its resilience pipeline holds an attempt timeout; the circuit per destination is
+/// <see cref="DestinationCircuits"/> (which forgets idle destinations, as a pipeline registry would not). Redirects are not followed (a 3xx
 /// is a failed attempt), cookies are not kept, and every connection is checked after DNS resolution.
 /// </summary>
 public static class DeliveryHttp
@@ -35,36 +35,8 @@ public static class DeliveryHttp
             .AddResilienceHandler("webhook-delivery", (pipeline, context) =>
             {
                 var options = context.ServiceProvider.GetRequiredService<IOptions<WebhooksOptions>>().Value;
-                var metrics = context.ServiceProvider.GetRequiredService<DeliveryMetrics>();
-                // The pipeline's instance is its destination's authority (SelectPipelineByAuthority below).
-                var authority = context.InstanceName;
-                pipeline
-                    .AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
-                    {
-                        FailureRatio = 0.5,
-                        MinimumThroughput = 10,
-                        SamplingDuration = TimeSpan.FromSeconds(30),
-                        BreakDuration = TimeSpan.FromSeconds(options.BreakSeconds),
-                        OnOpened = _ =>
-                        {
-                            metrics.CircuitChanged(authority, DeliveryMetrics.CircuitOpen);
-                            return ValueTask.CompletedTask;
-                        },
-                        OnHalfOpened = _ =>
-                        {
-                            metrics.CircuitChanged(authority, DeliveryMetrics.CircuitHalfOpen);
-                            return ValueTask.CompletedTask;
-                        },
-                        OnClosed = _ =>
-                        {
-                            metrics.CircuitChanged(authority, DeliveryMetrics.CircuitClosed);
-                            return ValueTask.CompletedTask;
-                        },
-                    })
-                    .AddTimeout(TimeSpan.FromSeconds(options.AttemptTimeoutSeconds));
-            })
-            // One pipeline (so one circuit) per scheme + host + port.
-            .SelectPipelineByAuthority();
+                pipeline.AddTimeout(TimeSpan.FromSeconds(options.AttemptTimeoutSeconds));
+            });
         return services;
     }
 

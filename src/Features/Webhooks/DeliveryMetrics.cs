@@ -1,14 +1,18 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Options;
+using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Features.Webhooks;
 
 /// <summary>
-/// Delivery instruments. Tagged by destination host (operators configure a handful of receivers; a per-host view is what
-/// finds the slow one) and by outcome: <c>delivered</c>, <c>retry</c>, <c>dead</c>, <c>gone</c> (410), <c>rejected</c>
+/// Delivery instruments. Tagged by destination host (a per-host view is what finds the slow receiver; hosts come from
+/// clients' actions, so the label is bounded by <see cref="MetricsOptions.MaxLabelValues"/>, later hosts reported as
+/// <c>other</c>) and by outcome: <c>delivered</c>, <c>retry</c>, <c>dead</c>, <c>gone</c> (410), <c>rejected</c>
 /// (destination refused by policy), <c>circuit_open</c> (not sent, the host's circuit is open), <c>disabled</c>.
-/// Circuits are per authority (scheme, host and port), so their instruments are tagged by authority.
+/// Circuits are per authority (scheme, host and port), so their instruments are tagged by authority (bounded the same
+/// way; the state series of a circuit goes when <see cref="DestinationCircuits"/> forgets it).
 /// </summary>
 public sealed class DeliveryMetrics
 {
@@ -20,14 +24,18 @@ public sealed class DeliveryMetrics
     private readonly ConcurrentDictionary<string, string> circuits = new(StringComparer.Ordinal);
     private readonly Counter<long> completedSynchronously;
     private readonly Counter<long> followUps;
+    private readonly BoundedLabel hosts;
+    private readonly BoundedLabel authorities;
 
     public const string CircuitClosed = "closed";
     public const string CircuitOpen = "open";
     public const string CircuitHalfOpen = "half_open";
     private static readonly string[] CircuitStates = [CircuitClosed, CircuitOpen, CircuitHalfOpen];
 
-    public DeliveryMetrics(IMeterFactory meters)
+    public DeliveryMetrics(IMeterFactory meters, IOptions<MetricsOptions> options)
     {
+        hosts = new BoundedLabel(options.Value.MaxLabelValues);
+        authorities = new BoundedLabel(options.Value.MaxLabelValues);
         var meter = meters.Create(Telemetry.ServiceName);
         attempts = meter.CreateCounter<long>("taskrunner.webhooks.attempts", "{attempt}", "Delivery attempts, by host and outcome");
         dead = meter.CreateCounter<long>("taskrunner.webhooks.dead", "{delivery}", "Deliveries parked as dead (last attempt failed, 410, refused or disabled)");
@@ -49,13 +57,13 @@ public sealed class DeliveryMetrics
 
     public void Attempted(string host, string outcome, TimeSpan elapsed)
     {
-        var hostTag = new KeyValuePair<string, object?>("host", host);
+        var hostTag = new KeyValuePair<string, object?>("host", hosts.Of(host));
         attempts.Add(1, hostTag, new KeyValuePair<string, object?>("outcome", outcome));
         if (outcome is not ("circuit_open" or "disabled"))
             duration.Record(elapsed.TotalSeconds, hostTag);
     }
 
-    public void Dead(string host) => dead.Add(1, new KeyValuePair<string, object?>("host", host));
+    public void Dead(string host) => dead.Add(1, new KeyValuePair<string, object?>("host", hosts.Of(host)));
 
     public void Started() => inFlight.Add(1);
 
@@ -63,10 +71,15 @@ public sealed class DeliveryMetrics
 
     public void CircuitChanged(string authority, string state)
     {
-        circuits[authority] = state;
+        var label = authorities.Of(authority);
+        // One state series per known authority; the circuits counted as other have no single state to show.
+        if (label != BoundedLabel.Other)
+            circuits[authority] = state;
         if (state == CircuitOpen)
-            circuitsOpened.Add(1, new KeyValuePair<string, object?>("authority", authority));
+            circuitsOpened.Add(1, new KeyValuePair<string, object?>("authority", label));
     }
+
+    public void CircuitForgotten(string authority) => circuits.TryRemove(authority, out _);
 
     public void FollowUpsWritten(int count) => followUps.Add(count);
 

@@ -8,7 +8,6 @@ using System.Text.RegularExpressions;
 using Dapper;
 using Microsoft.Extensions.Options;
 using Npgsql;
-using Polly.CircuitBreaker;
 using Polly.Timeout;
 using TaskRunner.Features.Execution;
 using TaskRunner.Infrastructure.Configuration;
@@ -26,6 +25,7 @@ public sealed partial class DeliverySender(
     NpgsqlDataSource dataSource,
     IHttpClientFactory httpClients,
     DeliveryMetrics metrics,
+    DestinationCircuits circuits,
     EngineMetrics engineMetrics,
     IOptions<WebhooksOptions> options,
     IOptions<EngineOptions> engineOptions,
@@ -90,14 +90,21 @@ public sealed partial class DeliverySender(
         WHERE id = @id AND status = 'delivering' AND lease_owner = @node
         """;
 
+    public const string InterruptedError = "interrupted: this node shut down before the receiver answered";
+
     private sealed record Outcome(string Status, string MetricOutcome, int? StatusCode, string? Error, string? Excerpt, double? RetryDelay);
 
-    public async Task DeliverAsync(ClaimedDelivery delivery, string node, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends and records one delivery. <paramref name="interrupt"/> cuts the exchange with the receiver short (the node is
+    /// shutting down): the attempt is then recorded as failed, to be retried, rather than left leased. The statements that
+    /// record it take no token, so they happen even then (bounded by the command timeout).
+    /// </summary>
+    public async Task DeliverAsync(ClaimedDelivery delivery, string node, CancellationToken interrupt)
     {
         metrics.Started();
         try
         {
-            await DeliverCoreAsync(delivery, node, cancellationToken);
+            await DeliverCoreAsync(delivery, node, interrupt);
         }
         finally
         {
@@ -105,8 +112,9 @@ public sealed partial class DeliverySender(
         }
     }
 
-    private async Task DeliverCoreAsync(ClaimedDelivery delivery, string node, CancellationToken cancellationToken)
+    private async Task DeliverCoreAsync(ClaimedDelivery delivery, string node, CancellationToken interrupt)
     {
+        var cancellationToken = CancellationToken.None;
         using var action = JsonDocument.Parse(delivery.Action);
         var url = action.RootElement.TryGetProperty("url", out var urlElement) ? urlElement.GetString() : null;
         if (delivery.Disabled || url is null)
@@ -149,53 +157,70 @@ public sealed partial class DeliverySender(
         byte[]? answer = null;
         var completes = false;
         var hasFollowUps = FollowUpActions.Any(action.RootElement);
+        var authority = Uri.TryCreate(url, UriKind.Absolute, out var destination) ? destination.GetLeftPart(UriPartial.Authority) : url;
         if (unsigned is not null)
         {
             // Never sent unsigned: the attempt fails (and is retried on the schedule) until the operator restores the key.
             outcome = Failed(delivery, null, "not sent: " + unsigned, null, null);
         }
+        else if (!circuits.TryEnter(authority))
+        {
+            // The host's circuit is open: nothing was sent, so no attempt is used up; look again when it may close.
+            outcome = new Outcome("pending", "circuit_open", null, "not sent: the destination's circuit is open after repeated failures", null,
+                settings.BreakSeconds);
+        }
         else
         {
-            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            deadline.CancelAfter(TimeSpan.FromSeconds(settings.TotalTimeoutSeconds));
+            // Every attempt let through is recorded, whatever ends it, or a half-open circuit would wait on its trial forever.
+            var failedTransiently = true;
             try
             {
-                using var response = await httpClients.CreateClient(DeliveryHttp.ClientName)
-                    .SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
-                var status = (int)response.StatusCode;
-                completes = delivery.Trigger == "start" && response.IsSuccessStatusCode && response.StatusCode != HttpStatusCode.Accepted;
-                // One byte past the limit tells a whole answer from a cut one (which is not JSON to a follow-up).
-                answer = await ReadAsync(response,
-                    Math.Max(completes ? MaxAnswerBytes : ExcerptBytes, hasFollowUps ? FollowUpActions.MaxAnswerBytes + 1 : 0), deadline.Token);
-                var excerpt = Excerpt(answer);
-                if (response.IsSuccessStatusCode)
-                    outcome = new Outcome("delivered", "delivered", status, null, excerpt, null);
-                else if (response.StatusCode == HttpStatusCode.Gone)
-                    outcome = new Outcome("dead", "gone", status, "410 Gone: the action is disabled", excerpt, null);
-                else
-                    outcome = Failed(delivery, status, ErrorOf(response), excerpt, RetryAfter(response));
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(interrupt);
+                deadline.CancelAfter(TimeSpan.FromSeconds(settings.TotalTimeoutSeconds));
+                try
+                {
+                    using var response = await httpClients.CreateClient(DeliveryHttp.ClientName)
+                        .SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
+                    var status = (int)response.StatusCode;
+                    completes = delivery.Trigger == "start" && response.IsSuccessStatusCode && response.StatusCode != HttpStatusCode.Accepted;
+                    // One byte past the limit tells a whole answer from a cut one (which is not JSON to a follow-up).
+                    answer = await ReadAsync(response,
+                        Math.Max(completes ? MaxAnswerBytes : ExcerptBytes, hasFollowUps ? FollowUpActions.MaxAnswerBytes + 1 : 0), deadline.Token);
+                    var excerpt = Excerpt(answer);
+                    if (response.IsSuccessStatusCode)
+                        outcome = new Outcome("delivered", "delivered", status, null, excerpt, null);
+                    else if (response.StatusCode == HttpStatusCode.Gone)
+                        outcome = new Outcome("dead", "gone", status, "410 Gone: the action is disabled", excerpt, null);
+                    else
+                        outcome = Failed(delivery, status, ErrorOf(response), excerpt, RetryAfter(response));
+                }
+                catch (HttpRequestException e) when (e.InnerException is DestinationRejectedException rejected)
+                {
+                    outcome = new Outcome("dead", "rejected", null, "refused: " + rejected.Message, null, null);
+                }
+                catch (TimeoutRejectedException)
+                {
+                    outcome = Failed(delivery, null, $"no response within {settings.AttemptTimeoutSeconds} s", null, null);
+                }
+                catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
+                {
+                    outcome = Failed(delivery, null, InterruptedError, null, null);
+                }
+                catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+                {
+                    outcome = Failed(delivery, null, $"the attempt did not finish within {settings.TotalTimeoutSeconds} s", null, null);
+                }
+                catch (HttpRequestException e)
+                {
+                    outcome = Failed(delivery, null, Truncate(e.Message), null, null);
+                }
+                // What the circuit counts as a failure of the destination: no answer, or 5xx, 408, 429 (not a shutdown).
+                failedTransiently = outcome.StatusCode is >= 500 or 408 or 429
+                    || (outcome.StatusCode is null && outcome.MetricOutcome is "retry" or "dead" && !interrupt.IsCancellationRequested);
             }
-            catch (BrokenCircuitException)
+            finally
             {
-                // The host's circuit is open: nothing was sent, so no attempt is used up; look again when it may close.
-                outcome = new Outcome("pending", "circuit_open", null, "not sent: the destination's circuit is open after repeated failures", null,
-                    settings.BreakSeconds);
-            }
-            catch (HttpRequestException e) when (e.InnerException is DestinationRejectedException rejected)
-            {
-                outcome = new Outcome("dead", "rejected", null, "refused: " + rejected.Message, null, null);
-            }
-            catch (TimeoutRejectedException)
-            {
-                outcome = Failed(delivery, null, $"no response within {settings.AttemptTimeoutSeconds} s", null, null);
-            }
-            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-            {
-                outcome = Failed(delivery, null, $"the attempt did not finish within {settings.TotalTimeoutSeconds} s", null, null);
-            }
-            catch (HttpRequestException e)
-            {
-                outcome = Failed(delivery, null, Truncate(e.Message), null, null);
+                circuits.Record(authority, failedTransiently);
             }
         }
         var elapsed = Stopwatch.GetElapsedTime(started);

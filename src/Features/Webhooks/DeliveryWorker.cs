@@ -2,6 +2,8 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using TaskRunner.Infrastructure.Cluster;
 using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Hosting;
 
 namespace TaskRunner.Features.Webhooks;
 
@@ -22,10 +24,16 @@ public sealed partial class DeliveryWorker(
     NpgsqlDataSource dataSource,
     DeliverySender sender,
     NodeIdentity node,
+    BackgroundFailures failures,
+    ShutdownState shutdown,
+    IOptions<ShutdownOptions> shutdownOptions,
     IOptions<WebhooksOptions> options,
     IOptions<DatabaseOptions> database,
     ILogger<DeliveryWorker> logger) : BackgroundService
 {
+    /// <summary>What an interrupted send keeps of the shutdown budget to record its attempt before the host gives up on it.</summary>
+    private static readonly TimeSpan RecordingTime = TimeSpan.FromSeconds(2);
+
     private const string ListenSql = "LISTEN taskrunner_outbox";
 
     // Deliveries whose node died mid-send: back to pending, sent again (receivers deduplicate on webhook-id).
@@ -78,6 +86,7 @@ public sealed partial class DeliveryWorker(
     private readonly Lock gate = new();
     private readonly Dictionary<string, int> perHost = new(StringComparer.Ordinal);
     private readonly Dictionary<Guid, Task> sends = [];
+    private readonly CancellationTokenSource interrupt = new();
     private int inFlight;
     private bool behindNodeBound;
     private readonly HashSet<string> hostsBehindBound = new(StringComparer.Ordinal);
@@ -94,7 +103,11 @@ public sealed partial class DeliveryWorker(
     {
         if (options.Value.MaxInFlight == 0)
             return;
-        var listener = ListenAsync(stoppingToken);
+        // Deliveries written while we were not listening are found by the next look; while the listener is down the poll
+        // still finds every delivery, only the immediate wake-up is lost.
+        var listener = Task.Run(() => NotificationListener.RunAsync(database.Value, "taskrunner-outbox-listener", ListenSql, _ => Wake(), Wake,
+            failures.For("outbox-listener"), stoppingToken), CancellationToken.None);
+        var guard = failures.For("webhook-delivery");
         var poll = TimeSpan.FromSeconds(options.Value.PollSeconds);
         var nextRelease = DateTime.MinValue;
         try
@@ -104,21 +117,19 @@ public sealed partial class DeliveryWorker(
                 // Taken before looking, so a notification arriving while we look wakes the wait below.
                 var next = Volatile.Read(ref wake).Task;
                 var claimedAll = false;
-                try
-                {
-                    if (DateTime.UtcNow >= nextRelease)
+                // After a failure nothing was claimed (or the claim rolled back): the rows are still pending, and the
+                // guard has waited its backoff, so the next look does not wait on a wake-up as well.
+                if (!await guard.RunAsync(async cancellationToken =>
                     {
-                        await using (var release = dataSource.CreateCommand(ReleaseExpiredSql))
-                            await release.ExecuteNonQueryAsync(stoppingToken);
-                        nextRelease = DateTime.UtcNow + poll;
-                    }
-                    claimedAll = await ClaimAndSendAsync(stoppingToken);
-                }
-                catch (Exception e) when (e is NpgsqlException or TimeoutException && !stoppingToken.IsCancellationRequested)
-                {
-                    // Nothing was claimed (or the claim rolled back): the rows are still pending; look again after the poll.
-                    LogClaimFailed(logger, e.Message);
-                }
+                        if (DateTime.UtcNow >= nextRelease)
+                        {
+                            await using (var release = dataSource.CreateCommand(ReleaseExpiredSql))
+                                await release.ExecuteNonQueryAsync(cancellationToken);
+                            nextRelease = DateTime.UtcNow + poll;
+                        }
+                        claimedAll = await ClaimAndSendAsync(cancellationToken);
+                    }, stoppingToken))
+                    continue;
                 // A full claim means more may be due right away.
                 if (!claimedAll)
                     await Task.WhenAny(next, Task.Delay(poll, stoppingToken));
@@ -126,13 +137,23 @@ public sealed partial class DeliveryWorker(
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            // Shutdown: no new claims. Sends in flight finish (each bounded by the total timeout) and record their outcome.
+            // Shutdown: no new claims. Sends in flight finish (each bounded by the total timeout) and record their outcome;
+            // one still waiting on its receiver when the shutdown budget runs low is interrupted and recorded as a failed
+            // attempt (retried on the schedule), so nothing is left leased by a node that is gone.
         }
+        var budget = TimeSpan.FromSeconds(shutdownOptions.Value.DrainDelaySeconds + shutdownOptions.Value.TimeoutSeconds) - shutdown.Elapsed - RecordingTime;
+        interrupt.CancelAfter(budget > TimeSpan.Zero ? budget : TimeSpan.Zero);
         Task[] pending;
         lock (gate)
             pending = [.. sends.Values];
         await Task.WhenAll(pending);
         await listener;
+    }
+
+    public override void Dispose()
+    {
+        interrupt.Dispose();
+        base.Dispose();
     }
 
     /// <summary>Claims as much as there is room for and starts sending it. True when it got all it asked for.</summary>
@@ -201,8 +222,9 @@ public sealed partial class DeliveryWorker(
         await Task.Yield();
         try
         {
-            // Not the stopping token: a send under way finishes and records its outcome even during shutdown.
-            await sender.DeliverAsync(delivery, Owner, CancellationToken.None);
+            // Not the stopping token: a send under way finishes and records its outcome even during shutdown, unless the
+            // shutdown budget runs out first.
+            await sender.DeliverAsync(delivery, Owner, interrupt.Token);
         }
         catch (Exception e)
         {
@@ -229,51 +251,6 @@ public sealed partial class DeliveryWorker(
         }
     }
 
-    /// <summary>Its own unpooled connection: a LISTEN holds it for the life of the process, outside the request pool.</summary>
-    private string ListenConnectionString => new NpgsqlConnectionStringBuilder(database.Value.ConnectionString)
-    {
-        Pooling = false,
-        KeepAlive = 30,
-        Timeout = database.Value.ConnectionTimeoutSeconds,
-        ApplicationName = "taskrunner-outbox-listener",
-    }.ConnectionString;
-
-    private async Task ListenAsync(CancellationToken stoppingToken)
-    {
-        await Task.Yield();
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await using var connection = new NpgsqlConnection(ListenConnectionString);
-                await connection.OpenAsync(stoppingToken);
-                connection.Notification += (_, _) => Wake();
-                await using (var listen = new NpgsqlCommand(ListenSql, connection))
-                    await listen.ExecuteNonQueryAsync(stoppingToken);
-                // Deliveries written while we were not listening.
-                Wake();
-                while (!stoppingToken.IsCancellationRequested)
-                    await connection.WaitAsync(stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
-            {
-                // The poll still finds every delivery; only the immediate wake-up is lost until we are back.
-                LogListenerFailed(logger, e.Message);
-                await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken).ContinueWith(static _ => { }, TaskScheduler.Default);
-            }
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Claiming webhook deliveries failed, retrying at the next poll: {Reason}")]
-    private static partial void LogClaimFailed(ILogger logger, string reason);
-
     [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook delivery {DeliveryId} failed unexpectedly; it is sent again when its lease expires: {Reason}")]
     private static partial void LogSendFailed(ILogger logger, Guid deliveryId, string reason);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Outbox listener lost its connection, retrying: {Reason}")]
-    private static partial void LogListenerFailed(ILogger logger, string reason);
 }

@@ -1,5 +1,6 @@
 using Dapper;
 using Npgsql;
+using TaskRunner.Infrastructure.Hosting;
 
 namespace TaskRunner.Features.Webhooks;
 
@@ -7,9 +8,10 @@ namespace TaskRunner.Features.Webhooks;
 /// At start, seals under the active key every stored signing secret that is not yet: plain ones stored before a key was
 /// configured, and ones sealed under an older key. Once one node with the new active key has started, the old key can be
 /// dropped from the configuration. Several nodes starting at once do the same work; each row is replaced only if it still
-/// holds the value read, so none is written twice.
+/// holds the value read, so none is written twice. A pass that fails is started again after a backoff until one completes.
 /// </summary>
-public sealed class SecretResealing(NpgsqlDataSource dataSource, WebhookSecretVault vault, ILogger<SecretResealing> logger) : BackgroundService
+public sealed class SecretResealing(
+    NpgsqlDataSource dataSource, WebhookSecretVault vault, BackgroundFailures failures, ILogger<SecretResealing> logger) : BackgroundService
 {
     private const int BatchSize = 500;
 
@@ -28,35 +30,41 @@ public sealed class SecretResealing(NpgsqlDataSource dataSource, WebhookSecretVa
     {
         if (vault.ActivePrefix is not { } activePrefix)
             return;
-        var (resealed, unopened) = (0, 0);
+        var guard = failures.For("secret-resealing");
         try
         {
-            var after = Guid.Empty;
-            while (true)
+            while (!await guard.RunAsync(cancellationToken => ResealAsync(activePrefix, cancellationToken), stoppingToken))
             {
-                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
-                var batch = (await connection.QueryAsync<StoredSecret>(StaleSql,
-                    new { activePrefix, after, batchSize = BatchSize, cancellationToken = stoppingToken })).ToList();
-                foreach (var stored in batch)
-                {
-                    if (!vault.TryOpen(stored.Secret, out var secret, out var error))
-                    {
-                        unopened++;
-                        logger.LogWarning("Webhook secret {SecretId} was not resealed: {Reason}", stored.Id, error);
-                        continue;
-                    }
-                    resealed += await connection.ExecuteAsync(ResealSql,
-                        new { id = stored.Id, stored = stored.Secret, replacement = vault.Seal(secret), cancellationToken = stoppingToken });
-                }
-                if (batch.Count < BatchSize)
-                    break;
-                after = batch[^1].Id;
             }
         }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException && !stoppingToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            logger.LogWarning(e, "Resealing webhook secrets stopped after {Resealed}; the next start goes on", resealed);
-            return;
+        }
+    }
+
+    private async Task ResealAsync(string activePrefix, CancellationToken stoppingToken)
+    {
+        var (resealed, unopened) = (0, 0);
+        var after = Guid.Empty;
+        while (true)
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
+            var batch = (await connection.QueryAsync<StoredSecret>(StaleSql,
+                new { activePrefix, after, batchSize = BatchSize, cancellationToken = stoppingToken })).ToList();
+            foreach (var stored in batch)
+            {
+                if (!vault.TryOpen(stored.Secret, out var secret, out var error))
+                {
+                    unopened++;
+                    logger.LogWarning("Webhook secret {SecretId} was not resealed: {Reason}", stored.Id, error);
+                    continue;
+                }
+                resealed += await connection.ExecuteAsync(ResealSql,
+                    new { id = stored.Id, stored = stored.Secret, replacement = vault.Seal(secret), cancellationToken = stoppingToken });
+            }
+            if (batch.Count < BatchSize)
+                break;
+            after = batch[^1].Id;
         }
         if (resealed > 0 || unopened > 0)
             logger.LogInformation("Webhook secrets resealed under the active key: {Resealed}; left as they were: {Unopened}", resealed, unopened);

@@ -5,6 +5,7 @@ public static class WebhooksEndpoints
     public static IServiceCollection AddWebhooksFeature(this IServiceCollection services)
     {
         services.AddSingleton<DeliveryMetrics>();
+        services.AddSingleton<DestinationCircuits>();
         services.AddDeliveryHttp();
         services.AddSingleton<WebhookSecretVault>();
         services.AddSingleton<DeliverySender>();

@@ -3,6 +3,7 @@ using Dapper;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Hosting;
 using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Infrastructure.Cluster;
@@ -30,6 +31,7 @@ public sealed partial class LeaderElection : BackgroundService
     private readonly ClusterOptions options;
     private readonly NodeRegistry registry;
     private readonly ILogger<LeaderElection> logger;
+    private readonly LoopGuard guard;
     private readonly Counter<long> changes;
     private readonly Lock gate = new();
     private TaskCompletionSource<CancellationToken> acquired = NewWaiter();
@@ -37,12 +39,13 @@ public sealed partial class LeaderElection : BackgroundService
 
     public LeaderElection(
         IOptions<DatabaseOptions> database, IOptions<ClusterOptions> options, NodeRegistry registry, IMeterFactory meters,
-        ILogger<LeaderElection> logger)
+        BackgroundFailures failures, ILogger<LeaderElection> logger)
     {
         this.database = database;
         this.options = options.Value;
         this.registry = registry;
         this.logger = logger;
+        guard = failures.For("leader-election");
         var meter = meters.Create(Telemetry.ServiceName);
         changes = meter.CreateCounter<long>("taskrunner.cluster.leader_changes", "{change}",
             "Times this node took (change=acquired) or lost (change=lost) the leadership");
@@ -71,56 +74,84 @@ public sealed partial class LeaderElection : BackgroundService
         return waiter.WaitAsync(cancellationToken);
     }
 
-    /// <summary>Its own unpooled connection: closing it ends the session, which is what releases the lock.</summary>
-    private string LockConnectionString => new NpgsqlConnectionStringBuilder(database.Value.ConnectionString)
+    /// <summary>
+    /// Its own unpooled connection: closing it ends the session, which is what releases the lock. A node cut off from the
+    /// database (a partition, a frozen process) cannot close it, so both ends watch the session: this node pings every
+    /// retry interval and steps down when a ping fails or times out; the server ends a session that has been silent for
+    /// <see cref="ServerIdleSeconds"/> (<c>idle_session_timeout</c>, longer than this node takes to step down) or whose
+    /// peer stops answering TCP keepalives, and so frees the lock for the next leader.
+    /// </summary>
+    private string LockConnectionString
     {
-        Pooling = false,
-        KeepAlive = options.LeaderRetrySeconds,
-        Timeout = database.Value.ConnectionTimeoutSeconds,
-        CommandTimeout = Math.Max(1, options.LeaderRetrySeconds),
-        ApplicationName = "taskrunner-leader",
-    }.ConnectionString;
+        get
+        {
+            var retry = options.LeaderRetrySeconds;
+            var builder = new NpgsqlConnectionStringBuilder(database.Value.ConnectionString)
+            {
+                Pooling = false,
+                KeepAlive = retry,
+                TcpKeepAlive = true,
+                TcpKeepAliveTime = retry,
+                TcpKeepAliveInterval = retry,
+                Timeout = database.Value.ConnectionTimeoutSeconds,
+                CommandTimeout = retry,
+                // A timed-out ping breaks the connection at once instead of waiting for the server to confirm a cancel.
+                CancellationTimeout = -1,
+                ApplicationName = "taskrunner-leader",
+            };
+            var idle = ServerIdleSeconds * 1000;
+            var sessionTimeouts = $"-c idle_session_timeout={idle} -c idle_in_transaction_session_timeout={idle} "
+                + $"-c tcp_keepalives_idle={retry} -c tcp_keepalives_interval={retry} -c tcp_keepalives_count=3 -c tcp_user_timeout={idle}";
+            builder.Options = string.IsNullOrEmpty(builder.Options) ? sessionTimeouts : builder.Options + " " + sessionTimeouts;
+            return builder.ConnectionString;
+        }
+    }
+
+    /// <summary>
+    /// How long the server keeps a silent lock session: three ping intervals, while this node gives up after at most two
+    /// (one wait, one ping timing out), so it has stopped acting as leader before another node can take the lock.
+    /// </summary>
+    private int ServerIdleSeconds => 3 * options.LeaderRetrySeconds;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (!options.CanLead)
             return;
-        var retry = TimeSpan.FromSeconds(options.LeaderRetrySeconds);
-        while (!stoppingToken.IsCancellationRequested)
+        try
         {
-            try
+            while (!stoppingToken.IsCancellationRequested)
+                await guard.RunAsync(HoldLockAsync, stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>One session on the lock connection: waits for the lock, leads while the session lives, steps down when it ends.</summary>
+    private async Task HoldLockAsync(CancellationToken stoppingToken)
+    {
+        var retry = TimeSpan.FromSeconds(options.LeaderRetrySeconds);
+        await using var connection = new NpgsqlConnection(LockConnectionString);
+        await connection.OpenAsync(stoppingToken);
+        guard.Succeeded();
+        while (!await connection.ExecuteScalarAsync<bool>(TryLockSql, new { key = LockKey, cancellationToken = stoppingToken }))
+            await Task.Delay(retry, stoppingToken);
+        try
+        {
+            Acquire();
+            await MarkLeaderAsync(stoppingToken);
+            while (true)
             {
-                await using var connection = new NpgsqlConnection(LockConnectionString);
-                await connection.OpenAsync(stoppingToken);
-                while (!await connection.ExecuteScalarAsync<bool>(TryLockSql, new { key = LockKey, cancellationToken = stoppingToken }))
-                    await Task.Delay(retry, stoppingToken);
-                try
-                {
-                    Acquire();
-                    await MarkLeaderAsync(stoppingToken);
-                    while (true)
-                    {
-                        // Returns at once with an error if the server ends the session (its socket closes); otherwise
-                        // times out and the ping proves the session, and so the lock, is still there.
-                        await connection.WaitAsync(retry, stoppingToken);
-                        await connection.ExecuteScalarAsync<int>(PingSql, new { cancellationToken = stoppingToken });
-                    }
-                }
-                finally
-                {
-                    Lose();
-                    await StepDownAsync();
-                }
+                // Returns at once with an error if the server ends the session (its socket closes); otherwise
+                // times out and the ping proves the session, and so the lock, is still there.
+                await connection.WaitAsync(retry, stoppingToken);
+                await connection.ExecuteScalarAsync<int>(PingSql, new { cancellationToken = stoppingToken });
             }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
-            {
-                LogConnectionFailed(logger, e.Message);
-                await Task.Delay(retry, stoppingToken).ContinueWith(static _ => { }, TaskScheduler.Default);
-            }
+        }
+        finally
+        {
+            Lose();
+            await StepDownAsync();
         }
     }
 
@@ -186,9 +217,6 @@ public sealed partial class LeaderElection : BackgroundService
     [LoggerMessage(Level = LogLevel.Warning, Message = "This node is no longer the leader")]
     private static partial void LogLost(ILogger logger);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Leader election lost its connection, retrying: {reason}")]
-    private static partial void LogConnectionFailed(ILogger logger, string reason);
-
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record the leadership in the node registry: {reason}")]
     private static partial void LogRegistryFailed(ILogger logger, string reason);
 }
@@ -197,8 +225,11 @@ public sealed partial class LeaderElection : BackgroundService
 /// A background service that runs only on the leader: <see cref="LeadAsync"/> starts when this node becomes leader and is
 /// cancelled the moment it stops being leader (or the host stops); it starts again at the next leadership.
 /// </summary>
-public abstract class LeaderOnlyService(LeaderElection election) : BackgroundService
+public abstract class LeaderOnlyService(LeaderElection election, BackgroundFailures failures, string service) : BackgroundService
 {
+    /// <summary>Runs each iteration of the leader's work; also restarts <see cref="LeadAsync"/>, after a backoff, if it throws.</summary>
+    protected LoopGuard Guard { get; } = failures.For(service);
+
     /// <summary>The leader's work, until <paramref name="leadership"/> is cancelled.</summary>
     protected abstract Task LeadAsync(CancellationToken leadership);
 
@@ -218,8 +249,11 @@ public abstract class LeaderOnlyService(LeaderElection election) : BackgroundSer
             using var leadership = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, term);
             try
             {
-                await LeadAsync(leadership.Token);
-                // Work that ends by itself waits for the next term rather than restarting in a loop.
+                // Work that escapes its own guard is counted, backed off and started again while this node leads; work that
+                // ends by itself waits for the next term rather than restarting in a loop.
+                while (!await Guard.RunAsync(LeadAsync, leadership.Token))
+                {
+                }
                 await Task.Delay(Timeout.Infinite, leadership.Token);
             }
             catch (OperationCanceledException) when (leadership.IsCancellationRequested)

@@ -107,6 +107,52 @@ public sealed class LeaderElectionTests(FollowerFixture service) : IClassFixture
     }
 
     [Fact]
+    public async Task TheServerFreesTheLockOfAFrozenLeaderAnotherNodeTakesOverAndTheThawedNodeDoesNotLead()
+    {
+        var admin = await service.ClientForNewUserAsync(Roles.Admin);
+        var before = AliveIds(await NodesAsync(admin));
+        await using var frozen = ServiceProcess.Start(FastClusterFixture.FastSettings(service.ConnectionString));
+        Assert.True(await frozen.WaitUntilListeningAsync(TimeSpan.FromSeconds(30)), frozen.Output);
+        var nodes = await WaitForNodesAsync(admin, list => LeaderId(list) is { } id && !before.Contains(id), Takeover);
+        var frozenId = LeaderId(nodes)!;
+        await using var standby = await SecondNode.StartAsync(service, FastClusterFixture.FastSettings(service.ConnectionString));
+        nodes = await WaitForNodesAsync(admin, list => AliveIds(list).Except(before).Count() == 2, Takeover);
+        var standbyId = AliveIds(nodes).Except(before).Single(id => id != frozenId);
+
+        // Cut off as by a partition: its lock session stays open, idle, with nobody to close it but the server.
+        frozen.Pause();
+        try
+        {
+            await WaitForNodesAsync(admin, list => LeaderId(list) == standbyId, Takeover);
+        }
+        finally
+        {
+            frozen.Resume();
+        }
+
+        using var frozenClient = new HttpClient { BaseAddress = frozen.BaseAddress };
+        var clock = Stopwatch.StartNew();
+        while (!await ReportsFollowerAsync(frozenClient))
+        {
+            Assert.True(clock.Elapsed < Takeover, "the thawed node still reports itself leader");
+            await Task.Delay(100);
+        }
+        Assert.Equal(1, await service.ScalarAsync<long>("""
+            SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND ((classid::bigint << 32) | objid::bigint) = $1
+            """, LeaderElection.LockKey));
+        Assert.Equal(standbyId, LeaderId(await NodesAsync(admin)));
+    }
+
+    /// <summary>Whether the node's own gauge says it does not lead (taskrunner_cluster_is_leader 0).</summary>
+    private static async Task<bool> ReportsFollowerAsync(HttpClient node)
+    {
+        var metrics = await node.GetStringAsync("/metrics");
+        return metrics.Split('\n').Any(line => line.StartsWith("taskrunner_cluster_is_leader", StringComparison.Ordinal)
+            && line.EndsWith(" 0", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task OnlyAdminsListTheNodesWithVersionHeartbeatAndStaleness()
     {
         var member = await service.ClientForNewUserAsync();

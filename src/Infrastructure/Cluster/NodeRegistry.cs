@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Hosting;
 using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Infrastructure.Cluster;
@@ -80,24 +81,17 @@ public sealed class NodeRegistry(NpgsqlDataSource dataSource, NodeIdentity node,
 
 /// <summary>Every node: a heartbeat every <see cref="ClusterOptions.HeartbeatSeconds"/>, and a clean-stop mark on shutdown.</summary>
 public sealed partial class NodeHeartbeat(
-    NodeRegistry registry, IOptions<ClusterOptions> options, TimeProvider clock, ILogger<NodeHeartbeat> logger) : BackgroundService
+    NodeRegistry registry, BackgroundFailures failures, IOptions<ClusterOptions> options, TimeProvider clock, ILogger<NodeHeartbeat> logger)
+    : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var guard = failures.For("node-heartbeat");
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.Value.HeartbeatSeconds), clock);
         try
         {
             do
-            {
-                try
-                {
-                    await registry.HeartbeatAsync(stoppingToken);
-                }
-                catch (Exception e) when (e is NpgsqlException or TimeoutException)
-                {
-                    LogHeartbeatFailed(logger, e.Message);
-                }
-            }
+                await guard.RunAsync(registry.HeartbeatAsync, stoppingToken);
             while (await timer.WaitForNextTickAsync(stoppingToken));
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -117,10 +111,10 @@ public sealed partial class NodeHeartbeat(
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or OperationCanceledException)
         {
-            LogHeartbeatFailed(logger, e.Message);
+            LogGoodbyeFailed(logger, e.Message);
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Node heartbeat failed, retrying at the next beat: {reason}")]
-    private static partial void LogHeartbeatFailed(ILogger logger, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not mark this node stopped in the registry: {reason}")]
+    private static partial void LogGoodbyeFailed(ILogger logger, string reason);
 }

@@ -15,6 +15,13 @@ public static class OptionsRegistration
         services.AddSingleton<IValidateOptions<HttpOptions>, HttpOptionsValidator>();
         services.AddOptions<ShutdownOptions>().BindConfiguration(ShutdownOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ShutdownOptions>, ShutdownOptionsValidator>();
+        services.AddOptions<BackgroundOptions>().BindConfiguration(BackgroundOptions.Section)
+            .Validate(options => options.FailureBackoffMilliseconds <= options.MaxFailureBackoffSeconds * 1000,
+                "FailureBackoffMilliseconds must not exceed MaxFailureBackoffSeconds")
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<BackgroundOptions>, BackgroundOptionsValidator>();
+        services.AddOptions<MetricsOptions>().BindConfiguration(MetricsOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<MetricsOptions>, MetricsOptionsValidator>();
         services.AddOptions<RateLimitingOptions>().BindConfiguration(RateLimitingOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<RateLimitingOptions>, RateLimitingOptionsValidator>();
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateOnStart();

@@ -31,7 +31,6 @@ public static class DatabaseSetup
             builder.Name = "taskrunner";
             return builder.Build();
         });
-        services.AddSingleton<SchemaVersion>();
         services.AddSingleton<CursorCodec>();
         services.AddSingleton<Http.ListPaging>();
         services.AddHostedService<DatabaseWarmUp>();

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Npgsql;
+using TaskRunner.Infrastructure.Hosting;
 
 namespace TaskRunner.Infrastructure.Database;
 
@@ -21,7 +22,8 @@ public sealed record RetentionTarget(string Name, string DeleteBatchSql, Counter
 /// the prepared statement joined the batch against a sequential scan of the whole table, on every batch.
 /// </remarks>
 public abstract partial class RetentionSweep(
-    NpgsqlDataSource dataSource, TimeProvider clock, ILogger logger, TimeSpan interval, int retentionDays, int batchSize)
+    NpgsqlDataSource dataSource, BackgroundFailures failures, string service, TimeProvider clock, ILogger logger, TimeSpan interval,
+    int retentionDays, int batchSize)
     : BackgroundService
 {
     /// <summary>Lets autovacuum, replicas and other writers keep up between batches.</summary>
@@ -60,21 +62,13 @@ public abstract partial class RetentionSweep(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var guard = failures.For(service);
         using var timer = new PeriodicTimer(interval, clock);
         try
         {
+            // After a failure, batches already deleted stay deleted; the next sweep carries on where this one stopped.
             do
-            {
-                try
-                {
-                    await SweepAsync(stoppingToken);
-                }
-                catch (Exception e) when (e is NpgsqlException or TimeoutException)
-                {
-                    // Batches already deleted stay deleted; the next sweep carries on where this one stopped.
-                    LogSweepFailed(logger, e.Message);
-                }
-            }
+                await guard.RunAsync(SweepAsync, stoppingToken);
             while (await timer.WaitForNextTickAsync(stoppingToken));
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -85,7 +79,4 @@ public abstract partial class RetentionSweep(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Retention deleted {Deleted} {Target}")]
     private static partial void LogSwept(ILogger logger, long deleted, string target);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Retention sweep failed, retrying at the next sweep: {Reason}")]
-    private static partial void LogSweepFailed(ILogger logger, string reason);
 }

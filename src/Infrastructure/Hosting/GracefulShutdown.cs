@@ -5,16 +5,26 @@ using TaskRunner.Infrastructure.Configuration;
 namespace TaskRunner.Infrastructure.Hosting;
 
 /// <summary>Whether this node is draining for shutdown; readiness reports 503 from the moment SIGTERM arrives.</summary>
-public sealed class ShutdownState
+public sealed class ShutdownState : IDisposable
 {
+    private readonly CancellationTokenSource drain = new();
     private long drainStartedTimestamp;
+
+    /// <summary>Cancelled when the drain begins: what waits on clients (long polls) answers now instead of at its deadline.</summary>
+    public CancellationToken DrainStarted => drain.Token;
 
     public bool IsDraining => Interlocked.Read(ref drainStartedTimestamp) != 0;
 
     /// <summary>Time since the drain began, for the shutdown log line.</summary>
     public TimeSpan Elapsed => IsDraining ? Stopwatch.GetElapsedTime(Interlocked.Read(ref drainStartedTimestamp)) : TimeSpan.Zero;
 
-    public void BeginDrain() => Interlocked.CompareExchange(ref drainStartedTimestamp, Stopwatch.GetTimestamp(), 0);
+    public void BeginDrain()
+    {
+        if (Interlocked.CompareExchange(ref drainStartedTimestamp, Stopwatch.GetTimestamp(), 0) == 0)
+            drain.Cancel();
+    }
+
+    public void Dispose() => drain.Dispose();
 }
 
 /// <summary>
@@ -53,9 +63,15 @@ public static partial class GracefulShutdown
     public static IServiceCollection AddGracefulShutdown(this IServiceCollection services)
     {
         services.AddSingleton<ShutdownState>();
+        services.AddSingleton<BackgroundFailures>();
         services.AddHostedService<DrainOnShutdown>();
         services.AddOptions<HostOptions>().Configure<IOptions<ShutdownOptions>>((host, shutdown) =>
-            host.ShutdownTimeout = TimeSpan.FromSeconds(shutdown.Value.DrainDelaySeconds + shutdown.Value.TimeoutSeconds));
+        {
+            host.ShutdownTimeout = TimeSpan.FromSeconds(shutdown.Value.DrainDelaySeconds + shutdown.Value.TimeoutSeconds);
+            // Loops catch their own failures (BackgroundFailures); a service that still dies is logged and the node goes on
+            // serving, rather than stopping the host (and, with the leader's work, the next leader after it).
+            host.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.Ignore;
+        });
         return services;
     }
 

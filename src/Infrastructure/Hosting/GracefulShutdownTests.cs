@@ -74,3 +74,81 @@ public sealed class InFlightRequestsTests
         }
     }
 }
+
+/// <summary>The fixture's own node neither leads nor delivers: the node a test starts and stops does that work.</summary>
+public sealed class PassiveNodeFixture : ServiceFixture
+{
+    protected override IEnumerable<KeyValuePair<string, string?>> Settings(string connectionString) =>
+        base.Settings(connectionString)
+            .Append(new("Cluster:CanLead", "false"))
+            .Append(new("Webhooks:MaxInFlight", "0"));
+}
+
+/// <summary>SIGTERM while work is in flight: a long poll and a delivery waiting on its receiver.</summary>
+public sealed class ShutdownUnderLoadTests(PassiveNodeFixture service) : IClassFixture<PassiveNodeFixture>
+{
+    private static async Task<ServiceProcess> StartNodeAsync(IEnumerable<KeyValuePair<string, string?>> settings)
+    {
+        var node = ServiceProcess.Start(settings);
+        if (await node.WaitUntilListeningAsync(TimeSpan.FromSeconds(30)))
+            return node;
+        var output = node.Output;
+        await node.DisposeAsync();
+        throw new InvalidOperationException("the node did not start:\n" + output);
+    }
+
+    [Fact]
+    public async Task ALongPollAnswersEmptyAsTheDrainBeginsNotAtItsDeadline()
+    {
+        await using var node = await StartNodeAsync(ServiceFixture.BaseSettings(service.ConnectionString)
+            .Append(new("Shutdown:DrainDelaySeconds", "10"))
+            .Append(new("Shutdown:TimeoutSeconds", "5")));
+        var account = await service.CreateUserAsync();
+        using var client = new HttpClient { BaseAddress = node.BaseAddress };
+        client.WithBearer((await client.LoginAsync(account.Email, account.Password)).GetProperty("access_token").GetString()!);
+        var polling = client.PostAsync("/api/v1/tasks/claim", TestJson.Body(("limit", 1), ("wait_seconds", 30)));
+        await WaitUntilAsync(async () => (await client.GetStringAsync("/metrics")).Contains("taskrunner_claim_duration_seconds_count", StringComparison.Ordinal));
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        node.Terminate();
+        using var response = await polling;
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(0, (await response.ReadJsonAsync()).GetProperty("tasks").GetArrayLength());
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"the long poll answered {watch.Elapsed} after SIGTERM, with a 10 s drain");
+    }
+
+    [Fact]
+    public async Task ADeliveryStillWaitingOnItsReceiverAtShutdownIsRecordedAsAFailedAttemptNotLeftLeased()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.Answer = (_, _) => ReceiverAnswer.Unanswered;
+        await using var node = await StartNodeAsync(ServiceFixture.BaseSettings(service.ConnectionString)
+            .Append(new("Shutdown:DrainDelaySeconds", "0"))
+            .Append(new("Shutdown:TimeoutSeconds", "4"))
+            .Append(new("Webhooks:AttemptTimeoutSeconds", "60"))
+            .Append(new("Webhooks:TotalTimeoutSeconds", "60"))
+            .Append(new("Webhooks:LeaseSeconds", "120")));
+        using var owner = await Features.Execution.EngineWorker.StartAsync(service);
+        var taskId = await owner.CreateIdAsync("slow receiver", Features.Webhooks.WebhookSteps.WithActions(
+            Features.Webhooks.WebhookSteps.Action("start", receiver.Url())));
+        await receiver.WaitForAsync(received => received.Count > 0);
+
+        node.Terminate();
+
+        Assert.Equal(0, await node.WaitForExitAsync(TimeSpan.FromSeconds(15)));
+        Assert.Equal(["pending"], await service.QueryTextAsync("SELECT status FROM outbox WHERE task_id = $1", taskId));
+        Assert.Equal([Features.Webhooks.DeliverySender.InterruptedError], await service.QueryTextAsync(
+            "SELECT a.error FROM delivery_attempts a JOIN outbox o ON o.id = a.delivery_id WHERE o.task_id = $1", taskId));
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        while (!await condition())
+        {
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(15), "the condition never held");
+            await Task.Delay(50);
+        }
+    }
+}

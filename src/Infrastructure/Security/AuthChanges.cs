@@ -2,6 +2,8 @@ using Dapper;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Hosting;
 
 namespace TaskRunner.Infrastructure.Security;
 
@@ -33,50 +35,10 @@ public static class AuthChanges
 }
 
 /// <summary>Listens for <see cref="AuthChanges"/> on a dedicated connection; reconnects, and forgets the cache, after a failure.</summary>
-public sealed partial class AuthChangeListener(
-    IOptions<DatabaseOptions> database,
-    CallerStateCache cache,
-    ILogger<AuthChangeListener> logger) : BackgroundService
+public sealed class AuthChangeListener(IOptions<DatabaseOptions> database, CallerStateCache cache, BackgroundFailures failures) : BackgroundService
 {
-    /// <summary>Its own unpooled connection: a LISTEN holds a connection for the life of the process, which must not
-    /// take a slot from the request pool.</summary>
-    private string ListenConnectionString => new NpgsqlConnectionStringBuilder(database.Value.ConnectionString)
-    {
-        Pooling = false,
-        KeepAlive = 30,
-        Timeout = database.Value.ConnectionTimeoutSeconds,
-        ApplicationName = "taskrunner-listener",
-    }.ConnectionString;
-
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await using var connection = new NpgsqlConnection(ListenConnectionString);
-                await connection.OpenAsync(stoppingToken);
-                connection.Notification += (_, notification) => cache.Apply(notification.Payload);
-                await using (var listen = new NpgsqlCommand(AuthChanges.ListenSql, connection))
-                    await listen.ExecuteNonQueryAsync(stoppingToken);
-                // Anything cached before LISTEN took effect may have missed a change.
-                cache.Clear();
-                while (!stoppingToken.IsCancellationRequested)
-                    await connection.WaitAsync(stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
-            {
-                cache.Clear();
-                LogListenerFailed(logger, e.Message);
-                await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken).ContinueWith(static _ => { }, TaskScheduler.Default);
-            }
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Auth change listener lost its connection, retrying: {reason}")]
-    private static partial void LogListenerFailed(ILogger logger, string reason);
+    // Anything cached before LISTEN took effect, or while the connection was down, may have missed a change.
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        NotificationListener.RunAsync(database.Value, "taskrunner-listener", AuthChanges.ListenSql, cache.Apply, cache.Clear,
+            failures.For("auth-listener"), stoppingToken, _ => cache.Clear());
 }

@@ -1,0 +1,26 @@
+using Microsoft.Extensions.Options;
+using Npgsql;
+using TaskRunner.Infrastructure.Configuration;
+
+namespace TaskRunner.Features.Health;
+
+/// <summary>
+/// Readiness's own connections: a pool of at most two, apart from the request pool, with a short timeout. A saturated
+/// request pool slows this node's requests, but must not fail every node's probe at once: the load balancer would take
+/// the whole cluster out. A database that is really gone still fails the probe, through these connections.
+/// </summary>
+public sealed class ReadinessDatabase(IOptions<DatabaseOptions> options) : IDisposable
+{
+    public const int TimeoutSeconds = 2;
+
+    public NpgsqlDataSource DataSource { get; } = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(options.Value.ConnectionString)
+    {
+        MaxPoolSize = 2,
+        MinPoolSize = 0,
+        Timeout = TimeoutSeconds,
+        CommandTimeout = TimeoutSeconds,
+        ApplicationName = "taskrunner-readiness",
+    }.ConnectionString);
+
+    public void Dispose() => DataSource.Dispose();
+}
