@@ -57,6 +57,9 @@ public class ServiceFixture : IAsyncLifetime
     /// <summary>A migrated database; override to prepare something else (for example a schema that is behind).</summary>
     protected virtual Task<string> CreateDatabaseAsync() => TestDatabases.CreateAsync();
 
+    /// <summary>Removes what <see cref="CreateDatabaseAsync"/> made.</summary>
+    protected virtual Task DropDatabaseAsync() => TestDatabases.DropAsync(ConnectionString);
+
     public async Task InitializeAsync()
     {
         ConnectionString = await CreateDatabaseAsync();
@@ -81,7 +84,7 @@ public class ServiceFixture : IAsyncLifetime
             await blackBox.DisposeAsync();
         if (inProcess is not null)
             await inProcess.DisposeAsync();
-        await TestDatabases.DropAsync(ConnectionString);
+        await DropDatabaseAsync();
     }
 
     /// <summary>
