@@ -74,8 +74,9 @@ public sealed partial class ServiceProcess : IAsyncDisposable
                 if (response.IsSuccessStatusCode)
                     return true;
             }
-            catch (HttpRequestException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
+                // Not listening yet, or too busy starting to answer within the client's timeout (a loaded box).
             }
             await Task.Delay(25);
         }
