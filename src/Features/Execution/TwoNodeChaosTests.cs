@@ -158,7 +158,7 @@ public sealed class TwoNodeChaosTests(BystanderNodeFixture service, ITestOutputH
     private async Task<ServiceProcess> StartNodeAsync()
     {
         var node = ServiceProcess.Start(EngineNode());
-        Assert.True(await node.WaitUntilListeningAsync(TimeSpan.FromSeconds(60)), node.Output);
+        Assert.True(await node.WaitUntilListeningAsync(TimeSpan.FromSeconds(120)), node.Output);
         return node;
     }
 

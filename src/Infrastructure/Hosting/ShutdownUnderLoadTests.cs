@@ -44,7 +44,7 @@ public sealed class ShutdownUnderLoadTests(BystanderNodeFixture service, ITestOu
             new("Shutdown:TimeoutSeconds", TimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)),
             new("Logging:LogLevel:TaskRunner.Host", "Information"),
         ]);
-        Assert.True(await node.WaitUntilListeningAsync(TimeSpan.FromSeconds(60)), node.Output);
+        Assert.True(await node.WaitUntilListeningAsync(TimeSpan.FromSeconds(120)), node.Output);
 
         var load = new LoadRecorder();
         using var stop = new CancellationTokenSource();
