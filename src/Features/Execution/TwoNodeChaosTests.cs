@@ -158,8 +158,10 @@ public sealed class TwoNodeChaosTests(BystanderNodeFixture service, ITestOutputH
     private async Task<ServiceProcess> StartNodeAsync()
     {
         var node = ServiceProcess.Start(EngineNode());
-        Assert.True(await node.WaitUntilListeningAsync(TimeSpan.FromSeconds(120)), node.Output);
-        return node;
+        if (await node.WaitUntilListeningAsync(TimeSpan.FromSeconds(120)))
+            return node;
+        await node.DisposeAsync();
+        throw new InvalidOperationException("an engine node did not start:\n" + node.Output);
     }
 
     /// <summary>Chains of ten, each task depending on the one before; every other chain pushed to the receiver.</summary>
