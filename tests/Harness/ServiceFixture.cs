@@ -80,11 +80,18 @@ public class ServiceFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        if (blackBox is not null)
-            await blackBox.DisposeAsync();
-        if (inProcess is not null)
-            await inProcess.DisposeAsync();
-        await DropDatabaseAsync();
+        try
+        {
+            if (blackBox is not null)
+                await blackBox.DisposeAsync();
+            if (inProcess is not null)
+                await inProcess.DisposeAsync();
+        }
+        finally
+        {
+            // Also after a host that failed to stop: a private database server must not outlive the run.
+            await DropDatabaseAsync();
+        }
     }
 
     /// <summary>
