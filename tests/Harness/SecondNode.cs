@@ -29,7 +29,11 @@ public sealed class SecondNode : IAsyncDisposable
         }
         var started = ServiceProcess.Start(settings);
         if (!await started.WaitUntilListeningAsync(TimeSpan.FromSeconds(30)))
+        {
+            // Not left running for the rest of the test run.
+            await started.DisposeAsync();
             throw new InvalidOperationException("the second node did not start:\n" + started.Output);
+        }
         return new SecondNode(null, started, started.BaseAddress);
     }
 

@@ -62,6 +62,9 @@ public class ServiceFixture : IAsyncLifetime
     /// <summary>A migrated database; override to prepare something else (for example a schema that is behind).</summary>
     protected virtual Task<string> CreateDatabaseAsync() => TestDatabases.CreateAsync();
 
+    /// <summary>Removes what <see cref="CreateDatabaseAsync"/> made.</summary>
+    protected virtual Task DropDatabaseAsync() => TestDatabases.DropAsync(ConnectionString);
+
     public async Task InitializeAsync()
     {
         ConnectionString = await CreateDatabaseAsync();
@@ -82,11 +85,18 @@ public class ServiceFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        if (blackBox is not null)
-            await blackBox.DisposeAsync();
-        if (inProcess is not null)
-            await inProcess.DisposeAsync();
-        await TestDatabases.DropAsync(ConnectionString);
+        try
+        {
+            if (blackBox is not null)
+                await blackBox.DisposeAsync();
+            if (inProcess is not null)
+                await inProcess.DisposeAsync();
+        }
+        finally
+        {
+            // Also after a host that failed to stop: a private database server must not outlive the run.
+            await DropDatabaseAsync();
+        }
     }
 
     /// <summary>
