@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Hosting;
 using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Features.Auth;
@@ -15,8 +16,9 @@ namespace TaskRunner.Features.Auth;
 /// block are over.
 /// </summary>
 public sealed class AuthRetention(
-    NpgsqlDataSource dataSource, IOptions<AuthOptions> options, TimeProvider clock, IMeterFactory meters, ILogger<AuthRetention> logger)
-    : RetentionSweep(dataSource, clock, logger, TimeSpan.FromMinutes(options.Value.RetentionSweepMinutes),
+    NpgsqlDataSource dataSource, BackgroundFailures failures, IOptions<AuthOptions> options, TimeProvider clock, IMeterFactory meters,
+    ILogger<AuthRetention> logger)
+    : RetentionSweep(dataSource, failures, "auth-retention", clock, logger, TimeSpan.FromMinutes(options.Value.RetentionSweepMinutes),
         options.Value.RetentionDays, BatchSize)
 {
     private const int BatchSize = 1000;

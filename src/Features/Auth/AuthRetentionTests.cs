@@ -60,7 +60,7 @@ public sealed class AuthRetentionTests : DatabaseTest
                 ('192.0.2.3', 3, now() - interval '1 hour', NULL)
             """);
         using var metrics = new ServiceCollection().AddMetrics().BuildServiceProvider();
-        var retention = new AuthRetention(DataSource, Options.Create(new AuthOptions { RetentionDays = 7, RetentionSweepMinutes = 60 }),
+        var retention = new AuthRetention(DataSource, TestBackground.Failures(metrics), Options.Create(new AuthOptions { RetentionDays = 7, RetentionSweepMinutes = 60 }),
             TimeProvider.System, metrics.GetRequiredService<IMeterFactory>(), NullLogger<AuthRetention>.Instance);
 
         var deleted = await retention.SweepAsync(CancellationToken.None);

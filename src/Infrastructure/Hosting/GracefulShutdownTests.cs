@@ -85,7 +85,7 @@ public sealed class PassiveNodeFixture : ServiceFixture
 }
 
 /// <summary>SIGTERM while work is in flight: a long poll and a delivery waiting on its receiver.</summary>
-public sealed class ShutdownUnderLoadTests(PassiveNodeFixture service) : IClassFixture<PassiveNodeFixture>
+public sealed class ShutdownDrainTests(PassiveNodeFixture service) : IClassFixture<PassiveNodeFixture>
 {
     private static async Task<ServiceProcess> StartNodeAsync(IEnumerable<KeyValuePair<string, string?>> settings)
     {

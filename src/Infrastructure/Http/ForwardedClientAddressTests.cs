@@ -9,7 +9,7 @@ namespace TaskRunner.Infrastructure.Http;
 /// <summary>Logs in through <paramref name="client"/> with a forwarding header and reads back the address the session was recorded at.</summary>
 internal static class ForwardedLogins
 {
-    public static async Task<HttpResponseMessage> LoginAsync(
+    public static async Task<HttpResponseMessage> LoginForwardedAsync(
         this HttpClient client, string email, string password, params (string Name, string Value)[] headers)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/auth/login")
@@ -25,7 +25,7 @@ internal static class ForwardedLogins
     public static async Task<string?> SessionAddressAsync(this ServiceFixture service, HttpClient client, params (string Name, string Value)[] headers)
     {
         var account = await service.CreateUserAsync();
-        using var login = await client.LoginAsync(account.Email, account.Password, headers);
+        using var login = await client.LoginForwardedAsync(account.Email, account.Password, headers);
         Assert.Equal(HttpStatusCode.OK, login.StatusCode);
         var token = (await login.ReadJsonAsync()).GetProperty("access_token").GetString()!;
         using var reader = service.CreateClient().WithBearer(token);
@@ -87,12 +87,12 @@ public sealed class ForwardedForTests(ForwardedForTests.BehindAProxy service) : 
         var account = await service.CreateUserAsync();
         for (var attempt = 0; attempt < 2; attempt++)
         {
-            using var failure = await proxy.LoginAsync(account.Email, "wrong password " + attempt, ("X-Forwarded-For", "203.0.113.20"));
+            using var failure = await proxy.LoginForwardedAsync(account.Email, "wrong password " + attempt, ("X-Forwarded-For", "203.0.113.20"));
             Assert.Equal(HttpStatusCode.Unauthorized, failure.StatusCode);
         }
 
-        using var blocked = await proxy.LoginAsync(account.Email, account.Password, ("X-Forwarded-For", "203.0.113.20"));
-        using var neighbour = await proxy.LoginAsync(account.Email, "wrong password again", ("X-Forwarded-For", "203.0.113.21"));
+        using var blocked = await proxy.LoginForwardedAsync(account.Email, account.Password, ("X-Forwarded-For", "203.0.113.20"));
+        using var neighbour = await proxy.LoginForwardedAsync(account.Email, "wrong password again", ("X-Forwarded-For", "203.0.113.21"));
 
         await blocked.AssertProblemAsync(HttpStatusCode.TooManyRequests);
         Assert.Equal(HttpStatusCode.Unauthorized, neighbour.StatusCode);
