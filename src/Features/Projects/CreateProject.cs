@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -67,6 +68,8 @@ public static class CreateProject
             return (created, secret.Secret);
         }, cancellationToken);
         ETags.Set(http, project.Version);
+        // A replay under the same Idempotency-Key answers the project without its secret: the stored copy must not keep it.
+        http.ReplayWith(JsonSerializer.SerializeToUtf8Bytes(project.ToResponse(), AppJsonContext.Default.ProjectResponse));
         return TypedResults.Created($"/api/v1/projects/{id}", project.ToCreatedResponse(secret));
     }
 }

@@ -19,7 +19,8 @@ public static class ProjectsEndpoints
             .WithName("CreateProject")
             .WithSummary("Create a project (members and admins; viewers get 403); the caller becomes its owner. Answers its ETag and, "
                 + "this once, `webhook_secret`: the `whsec_…` secret that signs its tasks' inline-action deliveries (stored sealed; "
-                + "rotate with POST /projects/{id}/webhook-secret). Honours Idempotency-Key")
+                + "rotate with POST /projects/{id}/webhook-secret). Honours Idempotency-Key; a replay answers the project without "
+                + "`webhook_secret`, which is never kept outside the sealed store")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);

@@ -3,6 +3,7 @@ using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using TaskRunner.Features.Webhooks;
 using TaskRunner.Features.Tasks.CreateTasks;
 using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Configuration;
@@ -73,6 +74,8 @@ public static class UpdateSchedule
             var template = request.Task is null
                 ? before!.TaskTemplate
                 : ScheduleRules.Template(changes, "task", request.Task, before!.ProjectId, id, tasks.Value.ActionDestinations());
+            if (request.Task is not null && template is not null)
+                template = ActionHeaders.KeepRedactedInTemplate(template, before.TaskTemplate, "task", changes);
             if (request.Task?.AssigneeId is { } assignee && !await ScheduleAccess.AssigneeExistsAsync(connection, transaction, assignee, cancellationToken))
                 changes.Add("task.assignee_id", "no such user");
 

@@ -107,4 +107,55 @@ public sealed class ActionHeaderRedactionTests(ServiceFixture service) : IClassF
         Assert.DoesNotContain("sch3dule", scheduleText);
         Assert.Contains(ActionHeaders.Redacted, scheduleText);
     }
+
+    [Fact]
+    public async Task ThePlaceholderSentBackToATemplateOrScheduleKeepsTheStoredValueAndNeverFollowsAnotherUrl()
+    {
+        using var owner = await EngineWorker.StartAsync(service);
+        using var template = await owner.PostAsync("/api/v1/action-templates", new JsonObject
+        {
+            ["project_id"] = owner.ProjectId.ToString(), ["name"] = "kept credentials", ["trigger"] = "end",
+            ["url"] = "https://hooks.example.com/t", ["headers"] = new JsonObject { ["X-Token"] = "t0ken" },
+        });
+        using var schedule = await owner.PostAsync("/api/v1/schedules", new JsonObject
+        {
+            ["project_id"] = owner.ProjectId.ToString(), ["cron"] = "0 0 1 1 *", ["timezone"] = "UTC",
+            ["task"] = new JsonObject { ["title"] = "yearly", ["actions"] = new JsonArray(Action("https://hooks.example.com/s", "Bearer sch3dule")) },
+        });
+        var templateText = await template.Content.ReadAsStringAsync();
+        var scheduleText = await schedule.Content.ReadAsStringAsync();
+        Assert.True(template.StatusCode == HttpStatusCode.Created, templateText);
+        Assert.True(schedule.StatusCode == HttpStatusCode.Created, scheduleText);
+        var templateId = JsonNode.Parse(templateText)!["template"]!["id"]!.GetValue<string>();
+        var scheduleId = JsonNode.Parse(scheduleText)!["id"]!.GetValue<string>();
+
+        using var templateKept = await owner.Client.PatchAsync($"/api/v1/action-templates/{templateId}", TestJson.Raw(new JsonObject
+        {
+            ["name"] = "renamed", ["headers"] = new JsonObject { ["X-Token"] = ActionHeaders.Redacted, ["X-New"] = "plain" },
+        }.ToJsonString()));
+        using var templateMoved = await owner.Client.PatchAsync($"/api/v1/action-templates/{templateId}", TestJson.Raw(new JsonObject
+        {
+            ["url"] = "https://elsewhere.example.com/t", ["headers"] = new JsonObject { ["X-Token"] = ActionHeaders.Redacted },
+        }.ToJsonString()));
+        using var scheduleKept = await owner.Client.PatchAsync($"/api/v1/schedules/{scheduleId}", TestJson.Raw(new JsonObject
+        {
+            ["task"] = new JsonObject { ["title"] = "yearly, renamed", ["actions"] = new JsonArray(Action("https://hooks.example.com/s", ActionHeaders.Redacted)) },
+        }.ToJsonString()));
+        using var scheduleMoved = await owner.Client.PatchAsync($"/api/v1/schedules/{scheduleId}", TestJson.Raw(new JsonObject
+        {
+            ["task"] = new JsonObject { ["title"] = "yearly", ["actions"] = new JsonArray(Action("https://elsewhere.example.com/s", ActionHeaders.Redacted)) },
+        }.ToJsonString()));
+
+        Assert.Equal(HttpStatusCode.OK, templateKept.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, scheduleKept.StatusCode);
+        var templateProblem = await templateMoved.AssertProblemAsync(HttpStatusCode.UnprocessableEntity);
+        Assert.True(templateProblem.GetProperty("errors").TryGetProperty("headers.X-Token", out _), templateProblem.GetRawText());
+        var scheduleProblem = await scheduleMoved.AssertProblemAsync(HttpStatusCode.UnprocessableEntity);
+        Assert.True(scheduleProblem.GetProperty("errors").TryGetProperty("task.actions[0].headers.Authorization", out _), scheduleProblem.GetRawText());
+        Assert.Equal(["{\"X-New\": \"plain\", \"X-Token\": \"t0ken\"}|https://hooks.example.com/t"],
+            await service.QueryTextAsync("SELECT headers::text || '|' || url FROM action_templates WHERE id = $1", Guid.Parse(templateId)));
+        Assert.Equal(["Bearer sch3dule|yearly, renamed"],
+            await service.QueryTextAsync("SELECT (task_template -> 'actions' -> 0 -> 'headers' ->> 'Authorization') || '|' || (task_template ->> 'title') FROM schedules WHERE id = $1",
+                Guid.Parse(scheduleId)));
+    }
 }

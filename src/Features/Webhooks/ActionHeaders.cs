@@ -45,30 +45,61 @@ public static class ActionHeaders
             return actionsJson;
         var stored = new Dictionary<(string Url, string Name), HashSet<string>>();
         foreach (var target in Targets(JsonNode.Parse(storedActionsJson)))
-            if (target["url"]?.GetValue<string>() is { } url && target["headers"] is JsonObject headers)
-                foreach (var (name, value) in headers)
-                    if (value?.GetValue<string>() is { } text)
-                    {
-                        var key = (url, name.ToLowerInvariant());
-                        if (!stored.TryGetValue(key, out var values))
-                            stored[key] = values = [];
-                        values.Add(text);
-                    }
+            if (target["url"]?.GetValue<string>() is { } url)
+                Collect(stored, url, target["headers"] as JsonObject);
 
         var actions = JsonNode.Parse(actionsJson);
         var index = 0;
         foreach (var action in actions as JsonArray ?? [])
         {
             var at = $"{path}[{index++}]";
-            Restore(action as JsonObject, at, stored, errors);
+            Restore(action as JsonObject, at + ".headers", stored, errors);
             var followUp = 0;
             foreach (var then in action?["then"] as JsonArray ?? [])
-                Restore(then as JsonObject, $"{at}.then[{followUp++}]", stored, errors);
+                Restore(then as JsonObject, $"{at}.then[{followUp++}].headers", stored, errors);
         }
         return actions!.ToJsonString();
     }
 
-    private static void Restore(JsonObject? target, string at, Dictionary<(string Url, string Name), HashSet<string>> stored, ValidationErrors errors)
+    /// <summary>A schedule's new task template (JSON) with the placeholders of its actions replaced as <see cref="KeepRedacted"/> does.</summary>
+    public static string KeepRedactedInTemplate(string templateJson, string storedTemplateJson, string path, ValidationErrors errors)
+    {
+        if (!templateJson.Contains(Redacted, StringComparison.Ordinal) || JsonNode.Parse(templateJson) is not JsonObject template
+            || template["actions"] is not JsonArray actions)
+            return templateJson;
+        var storedActions = JsonNode.Parse(storedTemplateJson)?["actions"]?.ToJsonString() ?? "[]";
+        template["actions"] = JsonNode.Parse(KeepRedacted(actions.ToJsonString(), storedActions, path + ".actions", errors));
+        return template.ToJsonString();
+    }
+
+    /// <summary>
+    /// An action template's new headers (a JSON object) with each placeholder replaced by the stored value of that header,
+    /// only while the template keeps its URL.
+    /// </summary>
+    public static string KeepRedactedHeaders(string headersJson, string url, string storedHeadersJson, string storedUrl, ValidationErrors errors)
+    {
+        if (!headersJson.Contains(Redacted, StringComparison.Ordinal))
+            return headersJson;
+        var stored = new Dictionary<(string Url, string Name), HashSet<string>>();
+        Collect(stored, storedUrl, JsonNode.Parse(storedHeadersJson) as JsonObject);
+        var target = new JsonObject { ["url"] = url, ["headers"] = JsonNode.Parse(headersJson) };
+        Restore(target, "headers", stored, errors);
+        return target["headers"]!.ToJsonString();
+    }
+
+    private static void Collect(Dictionary<(string Url, string Name), HashSet<string>> stored, string url, JsonObject? headers)
+    {
+        foreach (var (name, value) in headers ?? [])
+            if (value?.GetValue<string>() is { } text)
+            {
+                var key = (url, name.ToLowerInvariant());
+                if (!stored.TryGetValue(key, out var values))
+                    stored[key] = values = [];
+                values.Add(text);
+            }
+    }
+
+    private static void Restore(JsonObject? target, string headersPath, Dictionary<(string Url, string Name), HashSet<string>> stored, ValidationErrors errors)
     {
         if (target?["headers"] is not JsonObject headers || target["url"]?.GetValue<string>() is not { } url)
             return;
@@ -79,7 +110,7 @@ public static class ActionHeaders
             if (stored.TryGetValue((url, name.ToLowerInvariant()), out var values) && values.Count == 1)
                 headers[name] = values.Single();
             else
-                errors.Add($"{at}.headers.{name}", "is the redacted placeholder, but no stored action sends one value of this header to this URL: send the value");
+                errors.Add($"{headersPath}.{name}", "is the redacted placeholder, but no stored action sends one value of this header to this URL: send the value");
         }
     }
 

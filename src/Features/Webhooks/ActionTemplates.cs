@@ -200,15 +200,19 @@ public static class ActionTemplates
         ActionTemplateRow? updated = null;
         try
         {
-            var problem = await WriteAsync(dataSource, id, caller, async (connection, transaction) =>
+            var problem = await WriteAsync(dataSource, id, caller, async (connection, transaction, stored) =>
             {
-                var changed = await connection.ExecuteAsync(UpdateSql, new
+                var restored = new ValidationErrors();
+                var headers = request.Headers is null ? null
+                    : ActionHeaders.KeepRedactedHeaders(HeadersJson(request.Headers), request.Url ?? stored.Url, stored.Headers, stored.Url, restored);
+                if (!restored.IsEmpty)
+                    return restored.ToProblem();
+                await connection.ExecuteAsync(UpdateSql, new
                 {
-                    id, name = request.Name?.Trim(), url = request.Url, method = request.Method,
-                    headers = request.Headers is null ? null : HeadersJson(request.Headers), cancellationToken,
+                    id, name = request.Name?.Trim(), url = request.Url, method = request.Method, headers, cancellationToken,
                 }, transaction);
                 updated = await connection.QuerySingleAsync<ActionTemplateRow>(WrittenSql, new { id, cancellationToken }, transaction);
-                return changed;
+                return null;
             }, cancellationToken);
             if (problem is not null)
                 return problem;
@@ -225,7 +229,11 @@ public static class ActionTemplates
         Guid id, Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
     {
         var problem = await WriteAsync(dataSource, id, caller,
-            (connection, transaction) => connection.ExecuteAsync(DeleteSql, new { id, cancellationToken }, transaction), cancellationToken);
+            async (connection, transaction, _) =>
+            {
+                await connection.ExecuteAsync(DeleteSql, new { id, cancellationToken }, transaction);
+                return null;
+            }, cancellationToken);
         return problem is null ? TypedResults.NoContent() : problem;
     }
 
@@ -233,17 +241,18 @@ public static class ActionTemplates
         Guid id, Caller caller, NpgsqlDataSource dataSource, WebhookSecretVault vault, IOptions<WebhooksOptions> options, CancellationToken cancellationToken)
     {
         WebhookSecretResponse? rotated = null;
-        var problem = await WriteAsync(dataSource, id, caller, async (connection, transaction) =>
+        var problem = await WriteAsync(dataSource, id, caller, async (connection, transaction, _) =>
         {
             rotated = await WebhookSecrets.RotateAsync(connection, transaction, id, null, vault, options.Value.SecretGraceHours, cancellationToken);
-            return 1;
+            return null;
         }, cancellationToken);
         return problem is null ? TypedResults.Ok(rotated!) : problem;
     }
 
     /// <summary>Locks the template, checks the caller edits its project (404 unseen, 403 read-only), then runs the change.</summary>
     private static async Task<ProblemHttpResult?> WriteAsync(
-        NpgsqlDataSource dataSource, Guid id, Caller caller, Func<NpgsqlConnection, NpgsqlTransaction, Task<int>> change, CancellationToken cancellationToken)
+        NpgsqlDataSource dataSource, Guid id, Caller caller, Func<NpgsqlConnection, NpgsqlTransaction, ActionTemplateRow, Task<ProblemHttpResult?>> change,
+        CancellationToken cancellationToken)
     {
         var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
         return await dataSource.InTransactionAsync<ProblemHttpResult?>(async (connection, transaction) =>
@@ -256,8 +265,7 @@ public static class ActionTemplates
                 : await connection.QuerySingleOrDefaultAsync<string>(MembershipSql, new { projectId = row.ProjectId, userId = caller.UserId, cancellationToken }, transaction);
             if (!ProjectAccess.Allows(caller, role, ProjectRoles.Editor))
                 return Problems.Forbidden("Changing an action template needs the editor role in its project.");
-            await change(connection, transaction);
-            return null;
+            return await change(connection, transaction, row);
         }, cancellationToken);
     }
 

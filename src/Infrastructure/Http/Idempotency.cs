@@ -17,6 +17,15 @@ public sealed class IdempotentCreateMetadata
 }
 
 /// <summary>
+/// What a replay answers instead of the first response, set by a handler whose answer shows something once (a new secret):
+/// the stored copy must not keep it for the 24 hours of the key.
+/// </summary>
+public sealed class IdempotentReplayBody(byte[] body)
+{
+    public byte[] Body { get; } = body;
+}
+
+/// <summary>
 /// <c>Idempotency-Key</c> on creating POSTs (API.md): for 24 hours the same caller, key and request (method, path, body)
 /// replay the first response byte for byte with <c>Idempotent-Replayed: true</c>; the same key with another request is a
 /// 409; while the first request is still running, a duplicate is a 409 with <c>Retry-After</c>. The primary key
@@ -62,6 +71,12 @@ public static class Idempotency
         """;
 
     private const string ReleaseSql = "DELETE FROM idempotency_keys WHERE user_id = @userId AND key = @key AND status_code IS NULL";
+
+    /// <summary>
+    /// Stores <paramref name="body"/> for replays of this request instead of the response sent now (same status and headers).
+    /// Without an <c>Idempotency-Key</c> it costs nothing.
+    /// </summary>
+    public static void ReplayWith(this HttpContext http, byte[] body) => http.Features.Set(new IdempotentReplayBody(body));
 
     /// <summary>Opts a route in.</summary>
     public static RouteHandlerBuilder Idempotent(this RouteHandlerBuilder route) =>
@@ -116,7 +131,8 @@ public static class Idempotency
             await next(http);
             if (http.Response.StatusCode is >= 200 and < 500)
             {
-                await StoreAsync(dataSource, caller.UserId, key, http.Response, captured.ToArray(), CancellationToken.None);
+                var replayed = http.Features.Get<IdempotentReplayBody>()?.Body ?? captured.ToArray();
+                await StoreAsync(dataSource, caller.UserId, key, http.Response, replayed, CancellationToken.None);
                 stored = true;
             }
         }
