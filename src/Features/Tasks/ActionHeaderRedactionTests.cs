@@ -21,6 +21,26 @@ public sealed class ActionHeaderRedactionTests(ServiceFixture service) : IClassF
     private static Task<HttpResponseMessage> PatchAsync(EngineWorker owner, string id, JsonObject body) =>
         owner.Client.PatchAsync($"/api/v1/tasks/{id}", TestJson.Raw(body.ToJsonString()));
 
+    /// <summary>An action template sending <c>X-Token: t0ken</c> and a schedule whose action sends <c>Authorization: Bearer sch3dule</c>; their created answers.</summary>
+    private static async Task<(string Template, string Schedule)> CreateTemplateAndScheduleWithCredentialsAsync(EngineWorker owner)
+    {
+        using var template = await owner.PostAsync("/api/v1/action-templates", new JsonObject
+        {
+            ["project_id"] = owner.ProjectId.ToString(), ["name"] = "with credentials", ["trigger"] = "end",
+            ["url"] = "https://hooks.example.com/t", ["headers"] = new JsonObject { ["X-Token"] = "t0ken" },
+        });
+        using var schedule = await owner.PostAsync("/api/v1/schedules", new JsonObject
+        {
+            ["project_id"] = owner.ProjectId.ToString(), ["cron"] = "0 0 1 1 *", ["timezone"] = "UTC",
+            ["task"] = new JsonObject { ["title"] = "yearly", ["actions"] = new JsonArray(Action("https://hooks.example.com/s", "Bearer sch3dule")) },
+        });
+        var templateText = await template.Content.ReadAsStringAsync();
+        var scheduleText = await schedule.Content.ReadAsStringAsync();
+        Assert.True(template.StatusCode == HttpStatusCode.Created, templateText);
+        Assert.True(schedule.StatusCode == HttpStatusCode.Created, scheduleText);
+        return (templateText, scheduleText);
+    }
+
     [Fact]
     public async Task HeaderValuesAreRedactedInReadsAndAuditAndThePlaceholderSentBackKeepsTheStoredValue()
     {
@@ -87,21 +107,8 @@ public sealed class ActionHeaderRedactionTests(ServiceFixture service) : IClassF
     public async Task TemplateAndScheduleReadsRedactHeaderValues()
     {
         using var owner = await EngineWorker.StartAsync(service);
-        using var template = await owner.PostAsync("/api/v1/action-templates", new JsonObject
-        {
-            ["project_id"] = owner.ProjectId.ToString(), ["name"] = "with credentials", ["trigger"] = "end",
-            ["url"] = "https://hooks.example.com/t", ["headers"] = new JsonObject { ["X-Token"] = "t0ken" },
-        });
-        using var schedule = await owner.PostAsync("/api/v1/schedules", new JsonObject
-        {
-            ["project_id"] = owner.ProjectId.ToString(), ["cron"] = "0 0 1 1 *", ["timezone"] = "UTC",
-            ["task"] = new JsonObject { ["title"] = "yearly", ["actions"] = new JsonArray(Action("https://hooks.example.com/s", "Bearer sch3dule")) },
-        });
+        var (templateText, scheduleText) = await CreateTemplateAndScheduleWithCredentialsAsync(owner);
 
-        var templateText = await template.Content.ReadAsStringAsync();
-        var scheduleText = await schedule.Content.ReadAsStringAsync();
-        Assert.True(template.StatusCode == HttpStatusCode.Created, templateText);
-        Assert.True(schedule.StatusCode == HttpStatusCode.Created, scheduleText);
         Assert.DoesNotContain("t0ken", templateText);
         Assert.Contains(ActionHeaders.Redacted, templateText);
         Assert.DoesNotContain("sch3dule", scheduleText);
@@ -112,20 +119,7 @@ public sealed class ActionHeaderRedactionTests(ServiceFixture service) : IClassF
     public async Task ThePlaceholderSentBackToATemplateOrScheduleKeepsTheStoredValueAndNeverFollowsAnotherUrl()
     {
         using var owner = await EngineWorker.StartAsync(service);
-        using var template = await owner.PostAsync("/api/v1/action-templates", new JsonObject
-        {
-            ["project_id"] = owner.ProjectId.ToString(), ["name"] = "kept credentials", ["trigger"] = "end",
-            ["url"] = "https://hooks.example.com/t", ["headers"] = new JsonObject { ["X-Token"] = "t0ken" },
-        });
-        using var schedule = await owner.PostAsync("/api/v1/schedules", new JsonObject
-        {
-            ["project_id"] = owner.ProjectId.ToString(), ["cron"] = "0 0 1 1 *", ["timezone"] = "UTC",
-            ["task"] = new JsonObject { ["title"] = "yearly", ["actions"] = new JsonArray(Action("https://hooks.example.com/s", "Bearer sch3dule")) },
-        });
-        var templateText = await template.Content.ReadAsStringAsync();
-        var scheduleText = await schedule.Content.ReadAsStringAsync();
-        Assert.True(template.StatusCode == HttpStatusCode.Created, templateText);
-        Assert.True(schedule.StatusCode == HttpStatusCode.Created, scheduleText);
+        var (templateText, scheduleText) = await CreateTemplateAndScheduleWithCredentialsAsync(owner);
         var templateId = JsonNode.Parse(templateText)!["template"]!["id"]!.GetValue<string>();
         var scheduleId = JsonNode.Parse(scheduleText)!["id"]!.GetValue<string>();
 
