@@ -1,9 +1,11 @@
 using System.Text.Json.Nodes;
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Infrastructure.Audit;
+using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Security;
@@ -40,16 +42,20 @@ public static class BatchCommands
     private sealed record Outcome(ProblemHttpResult? Problem, BatchResponse? Batch, List<Lifecycle.EndedTask> Cancelled, int Affected = 0);
 
     public static async Task<Results<Ok<BatchResponse>, ProblemHttpResult>> Cancel(
-        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, EngineMetrics metrics, CancellationToken cancellationToken)
+        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, IOptions<EngineOptions> options, EngineMetrics metrics,
+        CancellationToken cancellationToken)
     {
+        Guid? walk = null;
         var outcome = await RunAsync("cancel", id, Cancellation.AllowedFrom, caller, http, dataSource, async (connection, transaction, ids) =>
         {
-            var (cancelled, descendants) = await Cancellation.CancelAsync(connection, transaction, ids, "batch_cancelled", cancellationToken);
+            var (cancelled, descendants, rest) = await Cancellation.CancelAsync(connection, transaction, ids, "batch_cancelled", options.Value, cancellationToken);
+            walk = rest;
             return [.. cancelled, .. descendants];
         }, cancellationToken);
         foreach (var task in outcome.Cancelled)
             metrics.Finished(task.Kind, TaskRules.Cancelled);
         metrics.Propagated("cancelled", outcome.Cancelled.Count - outcome.Affected);
+        await GraphWalks.FinishAsync(dataSource, walk, options.Value, metrics, cancellationToken);
         return outcome.Problem is { } problem ? problem : TypedResults.Ok(outcome.Batch!);
     }
 

@@ -1,6 +1,8 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using TaskRunner.Features.Tasks;
+using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Execution;
@@ -13,19 +15,23 @@ namespace TaskRunner.Features.Execution;
 public static class CancelTask
 {
     public static async Task<Results<Ok<TaskResponse>, ProblemHttpResult>> Handle(
-        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, EngineMetrics metrics, CancellationToken cancellationToken)
+        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, IOptions<EngineOptions> options, EngineMetrics metrics,
+        CancellationToken cancellationToken)
     {
         List<Lifecycle.EndedTask> ended = [];
+        Guid? walk = null;
         var result = await TaskCommand.RunAsync("cancel", id, Cancellation.AllowedFrom, caller, http, dataSource,
             async (connection, transaction) =>
             {
-                var (cancelled, descendants) = await Cancellation.CancelAsync(connection, transaction, [id], "requested", cancellationToken);
+                var (cancelled, descendants, rest) = await Cancellation.CancelAsync(connection, transaction, [id], "requested", options.Value, cancellationToken);
                 ended = [.. cancelled, .. descendants];
+                walk = rest;
                 return descendants.Count;
             }, cancellationToken);
         foreach (var task in ended)
             metrics.Finished(task.Kind, TaskRules.Cancelled);
         metrics.Propagated("cancelled", Math.Max(0, ended.Count - 1));
+        await GraphWalks.FinishAsync(dataSource, walk, options.Value, metrics, cancellationToken);
         return result;
     }
 }

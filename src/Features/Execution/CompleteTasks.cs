@@ -77,6 +77,7 @@ public static class CompleteTasks
             (connection, transaction) => ApplyAsync(connection, transaction, caller, [report], options.Value, readBack: true, cancellationToken),
             cancellationToken);
         metrics.Ended(outcome.Ending);
+        await GraphWalks.FinishAsync(dataSource, outcome.Ending.Walk, options.Value, metrics, cancellationToken);
         var result = outcome.Results[0];
         if (result.Status == "not_found")
             return Problems.NotFound("No such task.");
@@ -119,6 +120,7 @@ public static class CompleteTasks
             (connection, transaction) => ApplyAsync(connection, transaction, caller, reports, options.Value, readBack: false, cancellationToken),
             cancellationToken);
         metrics.Ended(outcome.Ending);
+        await GraphWalks.FinishAsync(dataSource, outcome.Ending.Walk, options.Value, metrics, cancellationToken);
         return TypedResults.Ok(new CompleteTasksResponse(outcome.Results));
     }
 
@@ -152,6 +154,7 @@ public static class CompleteTasks
             return await ApplyAsync(connection, transaction, Engine, [report], options, readBack: false, cancellationToken);
         }, cancellationToken);
         metrics.Ended(outcome.Ending);
+        await GraphWalks.FinishAsync(dataSource, outcome.Ending.Walk, options, metrics, cancellationToken);
         return outcome.Results[0];
     }
 
@@ -224,7 +227,7 @@ public static class CompleteTasks
 
         var ending = await Lifecycle.EndAsync(connection, transaction,
             accepted.Select(item => new Lifecycle.End(item.Report.TaskId, item.Report.Status, item.Report.Output, item.Report.Error, item.RetryDelay)).ToList(),
-            cancellationToken);
+            options, cancellationToken);
 
         var byId = ending.Ended.ToDictionary(task => task.Id);
         for (var i = 0; i < results.Count; i++)

@@ -22,6 +22,9 @@ public sealed class EngineMetrics
     private readonly Counter<long> dispatches;
     private readonly Counter<long> sweeperRuns;
     private readonly Counter<long> swept;
+    private readonly Counter<long> walkBatches;
+    private readonly Counter<long> walkRows;
+    private readonly Counter<long> walksResumed;
     private readonly Histogram<double> claimDuration;
     private readonly Histogram<double> readyToStarted;
     private readonly Lock depthGate = new();
@@ -53,6 +56,13 @@ public sealed class EngineMetrics
         sweeperRuns = meter.CreateCounter<long>("taskrunner.engine.sweeper.runs", "{run}", "Sweeps of the leader over timeouts and expired leases");
         swept = meter.CreateCounter<long>("taskrunner.engine.sweeper.tasks", "{task}",
             "Running tasks the sweeper ended, by reason (timed_out, lease_expired) and outcome (retried, ended)");
+        walkBatches = meter.CreateCounter<long>("taskrunner.engine.graph_walk.batches", "{transaction}",
+            "Transactions that continued a propagation walk too large for one (Engine:GraphWalkBatchSize), by who ran them "
+            + "(driver=request: the request that started it; driver=sweeper: the leader, after the request's process stopped)");
+        walkRows = meter.CreateCounter<long>("taskrunner.engine.graph_walk.rows", "{task}",
+            "Tasks those continuing transactions locked (cancelled or released), by driver");
+        walksResumed = meter.CreateCounter<long>("taskrunner.engine.graph_walk.resumed", "{walk}",
+            "Propagation walks the leader's sweeper took over because the process that started them stopped continuing them");
         claimDuration = meter.CreateHistogram<double>("taskrunner.claim.duration", "s", "Time of one claim transaction (without long-poll waiting)",
             tags: null, advice: SecondsBuckets);
         readyToStarted = meter.CreateHistogram<double>("taskrunner.tasks.ready_to_started", "s",
@@ -108,6 +118,16 @@ public sealed class EngineMetrics
     }
 
     public void SweeperRan() => sweeperRuns.Add(1);
+
+    /// <summary>One continuing transaction of a walk; <paramref name="driver"/> is request or sweeper.</summary>
+    public void WalkBatch(string driver, int rows)
+    {
+        var driverTag = new KeyValuePair<string, object?>("driver", driver);
+        walkBatches.Add(1, driverTag);
+        walkRows.Add(rows, driverTag);
+    }
+
+    public void WalkResumed() => walksResumed.Add(1);
 
     /// <summary>
     /// The ready queue as the leader last counted it, reported until <paramref name="validFor"/> passes: a node that stops

@@ -1,6 +1,7 @@
 using Dapper;
 using Npgsql;
 using TaskRunner.Features.Tasks;
+using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 
 namespace TaskRunner.Features.Execution;
@@ -64,8 +65,11 @@ internal static class Lifecycle
     /// <summary>A task after its end: its new status (pending when retried) and, when retried, when it may start again.</summary>
     public sealed record EndedAttempt(Guid Id, string Kind, string Status, DateTime? ScheduledAt);
 
-    /// <summary>What ending some attempts did: the tasks themselves, and the descendants cancelled as upstream_failed.</summary>
-    public sealed record Ending(List<EndedAttempt> Ended, List<EndedTask> Cancelled)
+    /// <summary>
+    /// What ending some attempts did: the tasks themselves, the descendants cancelled as upstream_failed in this transaction,
+    /// and, when the propagation outgrew it, the walk that continues it (<see cref="GraphWalks.FinishAsync"/> after commit).
+    /// </summary>
+    public sealed record Ending(List<EndedAttempt> Ended, List<EndedTask> Cancelled, Guid? Walk = null)
     {
         public static Ending None => new([], []);
     }
@@ -75,16 +79,15 @@ internal static class Lifecycle
     /// timeouts cancel, transitively, the descendants that required their success. Retried tasks propagate nothing.
     /// </summary>
     public static async Task<Ending> EndAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, List<End> ends, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction transaction, List<End> ends, EngineOptions options, CancellationToken cancellationToken)
     {
         // The first level of propagation rides in the same round trip: which attempts end, and how, is known before the
         // update (callers hold the tasks' locks, so every end updates its row), and the batch's next statement takes a new
         // snapshot that sees the update, exactly as a separate statement would.
-        var succeeded = ends.Where(end => end.RetryDelay is null && end.Status == TaskRules.Succeeded).Select(end => end.TaskId).ToArray();
-        var failed = ends.Where(end => end.RetryDelay is null && end.Status is TaskRules.Failed or TaskRules.TimedOut)
-            .Select(end => end.TaskId).ToArray();
+        var level = ends.Where(end => end.RetryDelay is null && end.Status is TaskRules.Succeeded or TaskRules.Failed or TaskRules.TimedOut)
+            .Select(end => new WalkParent(end.TaskId, end.Status == TaskRules.Succeeded, Guid.Empty)).ToList();
         var ended = new List<EndedAttempt>(ends.Count);
-        var cancelled = new List<EndedTask>();
+        LevelResult? first = null;
         await using (var batch = new NpgsqlBatch(connection, transaction))
         {
             batch.BatchCommands.Add(Sql.Command(EndSql,
@@ -93,50 +96,62 @@ internal static class Lifecycle
                 Sql.Parameter("outputs", ends.Select(end => end.Output).ToArray()),
                 Sql.Parameter("errors", ends.Select(end => end.Error).ToArray()),
                 Sql.Parameter("retryDelays", ends.Select(end => end.RetryDelay).ToArray())));
-            var propagates = succeeded.Length + failed.Length > 0;
-            if (propagates)
-                batch.BatchCommands.Add(Sql.Command(PropagateLevelSql, Sql.Parameter("succeeded", succeeded), Sql.Parameter("failed", failed)));
+            if (level.Count > 0)
+                batch.BatchCommands.Add(LevelCommand(level, options.GraphWalkBatchSize));
             await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
                 ended.Add(new EndedAttempt(reader.GetGuid(0), reader.GetString(1), reader.GetString(2),
                     reader.IsDBNull(3) ? null : reader.GetFieldValue<DateTime>(3)));
-            if (propagates)
+            if (level.Count > 0)
             {
                 await reader.NextResultAsync(cancellationToken);
-                while (await reader.ReadAsync(cancellationToken))
-                    cancelled.Add(new EndedTask(reader.GetGuid(0), reader.GetString(1)));
+                first = await ReadLevelAsync(reader, cancellationToken);
             }
         }
-        if (cancelled.Count > 0)
-            cancelled.AddRange(await PropagateAsync(connection, transaction, [], cancelled.Select(task => task.Id).ToArray(), cancellationToken));
-        return new Ending(ended, cancelled);
+        if (first is null)
+            return new Ending(ended, []);
+        var (cancelled, walk) = await WalkAsync(connection, transaction, level, first, options, cancellationToken);
+        return new Ending(ended, cancelled, walk);
     }
 
-    // One level of propagation. Children of failed parents that required their success are cancelled (and are the next
-    // level's failed parents); every other child whose edge the level satisfied counts one parent less. A child with a
-    // success edge to a failed parent is never also counted down, so no row is updated twice in the statement.
-    // Children through task_dependencies_parent_idx; the child rows through their primary key.
-    // Driven from the arrays through task_dependencies_parent_idx, and the "blocked by a failed parent" test is one set
-    // computed once: right after a bulk create the edges' statistics are stale, and a NOT EXISTS subplan per child then
-    // scanned the whole edge table for every candidate (a 10,000-task DAG took 52 s to cancel; now one pass per level).
+    /// <summary>A task whose end is propagated to its children: those after <see cref="After"/> (in id order) are still to visit.</summary>
+    public sealed record WalkParent(Guid Id, bool Succeeded, Guid After);
+
+    /// <summary>
+    /// One statement of a walk: how many children it locked (at most its limit; fewer means the parents' children are all
+    /// visited), the last of them in id order, and those it cancelled.
+    /// </summary>
+    public sealed record LevelResult(int Locked, Guid? Last, List<EndedTask> Doomed);
+
+    // One level of propagation, or its next part. Children of failed parents that required their success are cancelled (and
+    // are the next level's failed parents); every other child whose edge the level satisfied counts one parent less. A
+    // child with a success edge to a failed parent is never also counted down, so no row is updated twice in the statement.
+    // Children through task_dependencies_parent_idx (parent_id, child_id); the child rows through their primary key.
+    // The edges are read once, driven from the arrays, and the "blocked by a failed parent" test is one set computed once:
+    // right after a bulk create the edges' statistics are stale, and a NOT EXISTS subplan per child then scanned the whole
+    // edge table for every candidate (a 10,000-task DAG took 52 s to cancel; now one pass per level).
     // The level's children are locked in id order first (the CTE's rows are locked as they are produced, sorted), and
     // each update joins them, so it only changes rows already locked: two levels racing through shared children (a
     // diamond's bottom, siblings of two parents) wait for each other in one order instead of deadlocking, whatever order
-    // the plans of the updates visit them in.
+    // the plans of the updates visit them in. At most @limit children are locked, the first in id order after each
+    // parent's cursor: every edge of a locked child to the level's parents is applied at once, so a later part resuming
+    // after the last locked child applies each edge exactly once.
     private const string PropagateLevelSql = """
-        WITH blocked AS (
-            SELECT DISTINCT d.child_id
-            FROM unnest(@failed::uuid[]) AS f (id)
-            JOIN task_dependencies d ON d.parent_id = f.id
-            WHERE d.require = 'success'
+        WITH edges AS (
+            SELECT d.child_id, d.require, p.succeeded
+            FROM unnest(@parents::uuid[], @succeeded::boolean[], @after::uuid[]) AS p (id, succeeded, after)
+            JOIN task_dependencies d ON d.parent_id = p.id AND d.child_id > p.after
+        ),
+        blocked AS (
+            SELECT DISTINCT e.child_id FROM edges e WHERE NOT e.succeeded AND e.require = 'success'
         ),
         locked AS (
             SELECT t.id
             FROM tasks t
-            WHERE t.id IN (SELECT d.child_id FROM task_dependencies d
-                           WHERE d.parent_id = ANY (@succeeded::uuid[]) OR d.parent_id = ANY (@failed::uuid[]))
+            WHERE t.id IN (SELECT e.child_id FROM edges e)
               AND t.status IN ('pending', 'paused')
             ORDER BY t.id
+            LIMIT @limit
             FOR UPDATE OF t
         ),
         doomed AS (
@@ -148,16 +163,12 @@ internal static class Lifecycle
         ),
         released AS (
             UPDATE tasks t
-            SET pending_parents = t.pending_parents - e.edges
-            FROM (SELECT d.child_id, count(*)::int AS edges
-                  FROM (SELECT s.id, true AS succeeded FROM unnest(@succeeded::uuid[]) AS s (id)
-                        UNION ALL
-                        SELECT f.id, false FROM unnest(@failed::uuid[]) AS f (id)) p
-                  JOIN task_dependencies d ON d.parent_id = p.id
-                  WHERE p.succeeded OR d.require = 'completion'
-                  GROUP BY d.child_id) e
-            JOIN locked l ON l.id = e.child_id
-            WHERE t.id = e.child_id AND t.status IN ('pending', 'paused')
+            SET pending_parents = t.pending_parents - c.edges
+            FROM (SELECT e.child_id, count(*)::int AS edges FROM edges e
+                  WHERE e.succeeded OR e.require = 'completion'
+                  GROUP BY e.child_id) c
+            JOIN locked l ON l.id = c.child_id
+            WHERE t.id = c.child_id AND t.status IN ('pending', 'paused')
               AND t.id NOT IN (SELECT child_id FROM blocked)
             RETURNING t.id
         ),
@@ -165,27 +176,76 @@ internal static class Lifecycle
         deliveries AS (
         """ + EndDeliveriesSql + """
         )
-        SELECT id, kind FROM doomed
+        SELECT s.locked, s.last, d.id, d.kind
+        FROM (SELECT count(*)::int AS locked, (SELECT l.id FROM locked l ORDER BY l.id DESC LIMIT 1) AS last FROM locked) s
+        LEFT JOIN doomed d ON true
         """;
 
     public sealed record EndedTask(Guid Id, string Kind);
 
+    /// <summary>The statement that visits, for <paramref name="parents"/>, at most <paramref name="limit"/> children.</summary>
+    public static NpgsqlBatchCommand LevelCommand(List<WalkParent> parents, int limit) => Sql.Command(PropagateLevelSql,
+        Sql.Parameter("parents", parents.Select(parent => parent.Id).ToArray()),
+        Sql.Parameter("succeeded", parents.Select(parent => parent.Succeeded).ToArray()),
+        Sql.Parameter("after", parents.Select(parent => parent.After).ToArray()),
+        Sql.Parameter("limit", limit));
+
+    /// <summary>Reads what <see cref="LevelCommand"/> answered.</summary>
+    public static async Task<LevelResult> ReadLevelAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
+    {
+        var result = new LevelResult(0, null, []);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result = result with { Locked = reader.GetInt32(0), Last = reader.IsDBNull(1) ? null : reader.GetGuid(1) };
+            if (!reader.IsDBNull(2))
+                result.Doomed.Add(new EndedTask(reader.GetGuid(2), reader.GetString(3)));
+        }
+        return result;
+    }
+
+    public static async Task<LevelResult> RunLevelAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, List<WalkParent> parents, int limit, CancellationToken cancellationToken)
+    {
+        await using var batch = new NpgsqlBatch(connection, transaction);
+        batch.BatchCommands.Add(LevelCommand(parents, limit));
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        return await ReadLevelAsync(reader, cancellationToken);
+    }
+
     /// <summary>
-    /// Releases and cancels, transitively, what the ends of <paramref name="succeeded"/> and <paramref name="failed"/>
-    /// (failed, cancelled or timed out) tasks decide. Returns the descendants cancelled as upstream_failed.
+    /// Releases and cancels, transitively, what the ends of <paramref name="failed"/> (failed, cancelled or timed out) tasks
+    /// decide. Returns the descendants cancelled as upstream_failed in this transaction, and the walk that continues when
+    /// they are more than <see cref="EngineOptions.GraphWalkBatchSize"/>.
     /// </summary>
-    public static async Task<List<EndedTask>> PropagateAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] succeeded, Guid[] failed, CancellationToken cancellationToken)
+    public static async Task<(List<EndedTask> Cancelled, Guid? Walk)> PropagateAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] failed, EngineOptions options, CancellationToken cancellationToken) =>
+        await WalkAsync(connection, transaction, failed.Select(id => new WalkParent(id, false, Guid.Empty)).ToList(), null, options,
+            cancellationToken);
+
+    // Level after level, until the transaction has locked GraphWalkBatchSize children: then what is left (the level's
+    // parents with their cursor, the next level's) becomes a durable walk, written in this transaction.
+    private static async Task<(List<EndedTask> Cancelled, Guid? Walk)> WalkAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, List<WalkParent> level, LevelResult? first, EngineOptions options,
+        CancellationToken cancellationToken)
     {
         var cancelled = new List<EndedTask>();
-        while (succeeded.Length + failed.Length > 0)
+        var used = 0;
+        while (level.Count > 0)
         {
-            var doomed = (await connection.QueryAsync<EndedTask>(PropagateLevelSql, new { succeeded = PgArray.Of(succeeded), failed = PgArray.Of(failed), cancellationToken }, transaction)).ToList();
-            cancelled.AddRange(doomed);
-            succeeded = [];
-            failed = doomed.Select(task => task.Id).ToArray();
+            var limit = options.GraphWalkBatchSize - used;
+            var result = first ?? await RunLevelAsync(connection, transaction, level, limit, cancellationToken);
+            first = null;
+            used += result.Locked;
+            cancelled.AddRange(result.Doomed);
+            var next = result.Doomed.Select(task => new WalkParent(task.Id, false, Guid.Empty)).ToList();
+            if (result.Locked == limit)
+            {
+                var rest = level.Select(parent => parent with { After = result.Last!.Value }).Concat(next).ToList();
+                return (cancelled, await GraphWalks.StartAsync(connection, transaction, rest, used, options, cancellationToken));
+            }
+            level = next;
         }
-        return cancelled;
+        return (cancelled, null);
     }
 
     // The unfinished parents of task t as its edges count them: a success edge waits for success, a completion edge for any end.
@@ -198,7 +258,10 @@ internal static class Lifecycle
 
     // One level of revival: the children a reopened task had cancelled as upstream_failed come back, unless another
     // parent they require to succeed still failed (a child whose last failed parent is revived later is looked at again
-    // then). Children waiting on a reopened task through a completion edge wait for it again.
+    // then). Children waiting on a reopened task through a completion edge wait for it again — those its end released:
+    // when a walk had not yet visited all its children (the task is in a walk's frontier), only those up to its cursor,
+    // and the walk forgets it. The reopened tasks are locked already, so a batch of that walk that visited them has
+    // committed before this statement's snapshot.
     private const string ReviveLevelSql = """
         WITH revived AS (
             UPDATE tasks t
@@ -212,10 +275,15 @@ internal static class Lifecycle
         waiting_again AS (
             UPDATE tasks c
             SET pending_parents = c.pending_parents + e.edges
-            FROM (SELECT d.child_id, count(*)::int AS edges FROM task_dependencies d
+            FROM (SELECT d.child_id, count(*)::int AS edges
+                  FROM task_dependencies d LEFT JOIN graph_walk_frontier f ON f.task_id = d.parent_id
                   WHERE d.parent_id = ANY (@reopened::uuid[]) AND d.require = 'completion'
+                    AND (f.task_id IS NULL OR d.child_id <= f.after_child)
                   GROUP BY d.child_id) e
             WHERE c.id = e.child_id AND c.status IN ('pending', 'paused')
+        ),
+        unwalked AS (
+            DELETE FROM graph_walk_frontier WHERE task_id = ANY (@reopened::uuid[])
         )
         SELECT id FROM revived
         """;

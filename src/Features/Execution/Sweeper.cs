@@ -22,6 +22,8 @@ namespace TaskRunner.Features.Execution;
 /// before its timeout lost its worker. With retries left it goes back to pending at once — ready for the next claim, or
 /// push for a pushed task — its attempt counted; otherwise it ends <c>failed</c> (error says the lease expired) with the
 /// propagation and deliveries of a failure. The old worker's token no longer matches: its reports get 409.</item>
+/// <item><b>Abandoned walks</b>: a propagation walk larger than one transaction whose process stopped continuing it
+/// (<see cref="GraphWalks"/>) is finished here.</item>
 /// </list>
 /// Each sweep also counts the ready queue for <c>taskrunner.engine.ready_queue.depth</c>.
 /// </summary>
@@ -110,6 +112,9 @@ public sealed class Sweeper(
                     new Lifecycle.End(task.Id, TaskRules.Failed, null, LeaseExpiredError, task.Attempt <= task.MaxRetries ? 0 : null),
                     cancellationToken) < engine.SweepBatchSize)
                 break;
+        for (var walk = 0; walk < MaxBatchesPerSweep; walk++)
+            if (!await GraphWalks.ResumeAsync(dataSource, MaxBatchesPerSweep, engine, metrics, cancellationToken))
+                break;
     }
 
     /// <summary>
@@ -131,9 +136,10 @@ public sealed class Sweeper(
                 ? await connection.QueryAsync<Guid>(DropTimedOutSql, new { ids, cancellationToken }, transaction)
                 : await connection.QueryAsync<Guid>(DropExpiredSql, new { ids, cancellationToken }, transaction)).ToHashSet();
             var ends = tasks.Where(task => dropped.Contains(task.Id)).Select(end).ToList();
-            return (tasks.Count, ends.Count == 0 ? Lifecycle.Ending.None : await Lifecycle.EndAsync(connection, transaction, ends, cancellationToken));
+            return (tasks.Count, ends.Count == 0 ? Lifecycle.Ending.None : await Lifecycle.EndAsync(connection, transaction, ends, options.Value, cancellationToken));
         }, cancellationToken);
         metrics.Ended(ending);
+        await GraphWalks.FinishAsync(dataSource, ending.Walk, options.Value, metrics, cancellationToken);
         metrics.Swept(timeouts ? "timed_out" : "lease_expired", ending);
         return found;
     }

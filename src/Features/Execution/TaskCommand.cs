@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Infrastructure.Audit;
+using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Security;
@@ -106,12 +107,15 @@ internal static class Cancellation
 
     public static readonly string[] AllowedFrom = [TaskRules.Pending, TaskRules.Paused, TaskRules.Running];
 
-    /// <summary>Cancels the tasks and, transitively, the descendants that required their success; returns both.</summary>
-    public static async Task<(List<Lifecycle.EndedTask> Cancelled, List<Lifecycle.EndedTask> Descendants)> CancelAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] ids, string reason, CancellationToken cancellationToken)
+    /// <summary>
+    /// Cancels the tasks and, transitively, the descendants that required their success; returns both, and the walk that
+    /// continues after commit when the descendants outgrow one transaction (<see cref="GraphWalks.FinishAsync"/>).
+    /// </summary>
+    public static async Task<(List<Lifecycle.EndedTask> Cancelled, List<Lifecycle.EndedTask> Descendants, Guid? Walk)> CancelAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] ids, string reason, EngineOptions options, CancellationToken cancellationToken)
     {
         var cancelled = (await connection.QueryAsync<Lifecycle.EndedTask>(CancelSql, new { ids = PgArray.Of(ids), reason, cancellationToken }, transaction)).ToList();
-        var descendants = await Lifecycle.PropagateAsync(connection, transaction, [], cancelled.Select(task => task.Id).ToArray(), cancellationToken);
-        return (cancelled, descendants);
+        var (descendants, walk) = await Lifecycle.PropagateAsync(connection, transaction, cancelled.Select(task => task.Id).ToArray(), options, cancellationToken);
+        return (cancelled, descendants, walk);
     }
 }

@@ -42,6 +42,21 @@ public sealed class EngineOptions
     /// <summary>Tasks one sweep transaction ends at most; a longer backlog continues in the next transaction of the same sweep.</summary>
     [Range(1, 1000, ErrorMessage = "must be between 1 and 1000")]
     public int SweepBatchSize { get; set; } = 100;
+
+    /// <summary>
+    /// Tasks one transaction of a graph walk (failure and cancel propagation) locks at most. A walk that stays within it runs
+    /// in the transaction of the change that caused it; a larger one continues in further transactions of at most this many
+    /// tasks each, before the request answers, its frontier kept in the database.
+    /// </summary>
+    [Range(1, 100_000, ErrorMessage = "must be between 1 and 100000")]
+    public int GraphWalkBatchSize { get; set; } = 1000;
+
+    /// <summary>
+    /// A walk whose process stopped continuing it (a crash) for this long is resumed by the leader's sweeper; each batch
+    /// pushes the moment forward.
+    /// </summary>
+    [Range(1, 3600, ErrorMessage = "must be between 1 and 3600")]
+    public int GraphWalkResumeSeconds { get; set; } = 30;
 }
 
 [OptionsValidator]
