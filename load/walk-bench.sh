@@ -11,7 +11,8 @@
 # Usage (starts its own PostgreSQL instance "walk-bench" and the binary, stops both at the end):
 #   make publish && load/walk-bench.sh
 # Environment: BINARY (artifacts/aot/TaskRunner; any build of the service works, e.g. bin/Release/net10.0/TaskRunner),
-#   PORT (5196), DESCENDANTS (10000, a multiple of 100), SIZES ("100000 1000").
+#   PORT (5196), DESCENDANTS (10000, a multiple of 100), SIZES ("100000 1000"), PG_INSTANCE (a scripts/pg.sh instance
+#   that already runs, used and left running instead of a private one; the script creates its own database there).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,7 +21,7 @@ PORT=${PORT:-5196}
 DESCENDANTS=${DESCENDANTS:-10000}
 SIZES=${SIZES:-100000 1000}
 BASE_URL=http://127.0.0.1:$PORT
-INSTANCE=walk-bench
+INSTANCE=${PG_INSTANCE:-walk-bench}
 DATABASE=taskrunner_walks
 WORK=$(mktemp -d)
 
@@ -45,7 +46,7 @@ stop_service() {
 cleanup() {
     stop_service
     [[ -z $sampler_pid ]] || kill "$sampler_pid" 2>/dev/null || true
-    "$ROOT/scripts/pg.sh" stop "$INSTANCE" >/dev/null 2>&1 || true
+    [[ -n ${PG_INSTANCE:-} ]] || "$ROOT/scripts/pg.sh" stop "$INSTANCE" >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -55,7 +56,7 @@ psql_db() { "$ROOT/scripts/pg.sh" -i "$INSTANCE" psql -qtAX -d "$DATABASE" "$@";
 # metric NAME: the sum of a counter's series on /metrics (0 when it has none yet).
 metric() { curl -sf "$BASE_URL/metrics" | awk -v name="$1" 'index($0, name "{") == 1 { sum += $NF } END { printf "%d\n", sum }'; }
 
-"$ROOT/scripts/pg.sh" start "$INSTANCE" >&2
+[[ -n ${PG_INSTANCE:-} ]] || "$ROOT/scripts/pg.sh" start "$INSTANCE" >&2
 for size in $SIZES; do
     log "GraphWalkBatchSize=$size: a fresh database, migrations, the service"
     "$ROOT/scripts/pg.sh" -i "$INSTANCE" psql -qtAX -c "DROP DATABASE IF EXISTS $DATABASE WITH (FORCE)" -c "CREATE DATABASE $DATABASE" >/dev/null
@@ -68,12 +69,14 @@ for size in $SIZES; do
     project=$(bench_project "$api_key" "Walk benchmark")
 
     log "a DAG of 1 + $DESCENDANTS tasks"
-    previous='[]'
+    echo '[]' >"$WORK/ids.json"
     root=
     for ((first = 0; first <= DESCENDANTS; first += 1000)); do
-        python3 - "$project" "$first" "$DESCENDANTS" "$previous" >"$WORK/bulk.json" <<'PY'
+        python3 - "$project" "$first" "$DESCENDANTS" "$WORK/ids.json" >"$WORK/bulk.json" <<'PY'
 import json, sys
-project, first, descendants, previous = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
+project, first, descendants = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(sys.argv[4]) as ids:
+    previous = json.load(ids)  # the ids of the tasks created so far, by number
 # Task n (0 is the root) is in layer (n - 1) // 100 + 1; layer 1 hangs on the root, a later task on 3 of the layer above.
 def parent_refs(n):
     if n == 0:
@@ -89,10 +92,11 @@ for n in range(first, min(first + 1000, descendants + 1)):
     tasks.append({"ref": f"t{n}", "title": f"walk {n}", "kind": "walk", "max_retries": 0, "depends_on": depends})
 print(json.dumps({"project_id": project, "tasks": tasks}))
 PY
-        created=$(curl -sf "${auth[@]}" --data-binary @"$WORK/bulk.json" "$BASE_URL/api/v1/tasks/bulk") || die "bulk create failed"
-        previous=$(jq -c --argjson previous "$previous" --argjson first "$first" \
-            '$previous + [range($first; $first + (.refs | length)) as $n | .refs["t\($n)"]]' <<<"$created")
-        [[ -n $root ]] || root=$(jq -r '.refs.t0' <<<"$created")
+        curl -sf -o "$WORK/created.json" "${auth[@]}" --data-binary @"$WORK/bulk.json" "$BASE_URL/api/v1/tasks/bulk" || die "bulk create failed"
+        jq -c --slurpfile previous "$WORK/ids.json" --argjson first "$first" \
+            '$previous[0] + [range($first; $first + (.refs | length)) as $n | .refs["t\($n)"]]' "$WORK/created.json" >"$WORK/ids.next.json"
+        mv "$WORK/ids.next.json" "$WORK/ids.json"
+        [[ -n $root ]] || root=$(jq -r '.refs.t0' "$WORK/created.json")
     done
     psql_db -c 'ANALYZE tasks, task_dependencies' >/dev/null
 
