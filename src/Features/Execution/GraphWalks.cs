@@ -9,8 +9,8 @@ namespace TaskRunner.Features.Execution;
 /// Propagation walks larger than one transaction (<see cref="EngineOptions.GraphWalkBatchSize"/> locked tasks). The
 /// transaction that ended the first tasks walks as far as its budget, then writes what is left — the parents whose
 /// children are still to visit, each with a cursor — as a walk (<see cref="StartAsync"/>). After its commit the same
-/// request continues the walk in transactions of at most the same size (<see cref="FinishAsync"/>) and answers when it is
-/// done; each batch applies its part and moves the frontier in one transaction, so a batch is either wholly done or not
+/// request continues the walk in transactions of at most the same size (<see cref="FinishAsync"/>), each level after
+/// level from the frontier while its budget lasts, and answers when it is done; each batch applies its part and moves the frontier in one transaction, so a batch is either wholly done or not
 /// at all, and whoever continues (the request, or the leader's sweeper once <c>resume_at</c> passed because the request's
 /// process died: <see cref="ResumeAsync"/>) starts from a consistent frontier. Batches of one walk take its row's lock,
 /// so they never run at once.
@@ -56,6 +56,8 @@ internal static class GraphWalks
         """;
 
     // Parents whose children are all visited leave the frontier; the others keep the last child visited as their cursor.
+    // Added: the tasks the batch cancelled last (their children are next), and the parents of a later level the batch
+    // stopped in, with its cursor.
     private const string AdvanceSql = """
         WITH finished AS (
             DELETE FROM graph_walk_frontier WHERE task_id = ANY (@finished::uuid[])
@@ -63,9 +65,9 @@ internal static class GraphWalks
         advanced AS (
             UPDATE graph_walk_frontier SET after_child = greatest(after_child, @last::uuid) WHERE task_id = ANY (@unfinished::uuid[])
         ),
-        next_level AS (
-            INSERT INTO graph_walk_frontier (task_id, walk_id, succeeded)
-            SELECT d.id, @walk, false FROM unnest(@doomed::uuid[]) AS d (id)
+        added AS (
+            INSERT INTO graph_walk_frontier (task_id, walk_id, succeeded, after_child)
+            SELECT a.id, @walk, false, a.after FROM unnest(@added::uuid[], @addedAfter::uuid[]) AS a (id, after)
             ON CONFLICT (task_id) DO NOTHING
         )
         UPDATE graph_walks SET rows = rows + @locked WHERE id = @walk
@@ -153,24 +155,41 @@ internal static class GraphWalks
             return null;
         var limit = options.GraphWalkBatchSize;
         var frontier = (await connection.QueryAsync<FrontierRow>(FrontierSql, new { walk, limit, cancellationToken }, transaction)).ToList();
-        var parents = frontier.Where(row => row.Propagates).Select(row => new Lifecycle.WalkParent(row.Id, row.Succeeded, row.After)).ToList();
-        var level = parents.Count == 0
-            ? new Lifecycle.LevelResult(0, null, [])
-            : await Lifecycle.RunLevelAsync(connection, transaction, parents, limit, cancellationToken);
-        // All locked: the parents may have more children after the last one.
-        var unfinished = level.Locked == limit ? parents.Select(parent => parent.Id).ToArray() : [];
-        var finished = frontier.Select(row => row.Id).Except(unfinished).ToArray();
+        // Like the first transaction, level after level while the budget lasts: one batch per level would pay a
+        // transaction for every layer of a deep, narrow graph.
+        var level = frontier.Where(row => row.Propagates).Select(row => new Lifecycle.WalkParent(row.Id, row.Succeeded, row.After)).ToList();
+        var fromFrontier = true;
+        var locked = 0;
+        var cancelled = new List<Lifecycle.EndedTask>();
+        Lifecycle.LevelResult result = new(0, null, []);
+        while (level.Count > 0)
+        {
+            var budget = limit - locked;
+            result = await Lifecycle.RunLevelAsync(connection, transaction, level, budget, cancellationToken);
+            locked += result.Locked;
+            cancelled.AddRange(result.Doomed);
+            if (result.Locked == budget || result.Doomed.Count == 0)
+                break;
+            level = result.Doomed.Select(task => new Lifecycle.WalkParent(task.Id, false, Guid.Empty)).ToList();
+            fromFrontier = false;
+        }
+        // Stopped short of the level's end (all of the budget locked): its parents may have children after the last one.
+        var unfinished = level.Count > 0 && result.Locked == limit - (locked - result.Locked) ? level : [];
+        var finished = frontier.Select(row => row.Id).Except(fromFrontier ? unfinished.Select(parent => parent.Id) : []).ToArray();
+        var added = (fromFrontier ? [] : unfinished.Select(parent => parent with { After = result.Last!.Value }))
+            .Concat(result.Doomed.Select(task => new Lifecycle.WalkParent(task.Id, false, Guid.Empty))).ToList();
         await using (var advance = new NpgsqlCommand(AdvanceSql, connection, transaction))
         {
             advance.Parameters.Add(Sql.Parameter("finished", finished));
-            advance.Parameters.Add(Sql.Parameter("unfinished", unfinished));
-            advance.Parameters.Add(Sql.Parameter("last", level.Last ?? Guid.Empty));
-            advance.Parameters.Add(Sql.Parameter("doomed", level.Doomed.Select(task => task.Id).ToArray()));
+            advance.Parameters.Add(Sql.Parameter("unfinished", fromFrontier ? unfinished.Select(parent => parent.Id).ToArray() : []));
+            advance.Parameters.Add(Sql.Parameter("last", result.Last ?? Guid.Empty));
+            advance.Parameters.Add(Sql.Parameter("added", added.Select(parent => parent.Id).ToArray()));
+            advance.Parameters.Add(Sql.Parameter("addedAfter", added.Select(parent => parent.After).ToArray()));
             advance.Parameters.Add(Sql.Parameter("walk", walk));
-            advance.Parameters.Add(Sql.Parameter("locked", (long)level.Locked));
+            advance.Parameters.Add(Sql.Parameter("locked", (long)locked));
             await advance.ExecuteNonQueryAsync(cancellationToken);
         }
         var done = await connection.QuerySingleOrDefaultAsync<Guid?>(EndSql, new { walk, cancellationToken }, transaction) is not null;
-        return new Batch(done, level.Locked, level.Doomed);
+        return new Batch(done, locked, cancelled);
     }
 }
