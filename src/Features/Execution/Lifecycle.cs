@@ -2,6 +2,7 @@ using Dapper;
 using Npgsql;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Features.Execution;
 
@@ -77,6 +78,7 @@ internal static class Lifecycle
     public static async Task<Ending> EndAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, List<End> ends, CancellationToken cancellationToken)
     {
+        using var span = Tracing.Source.StartActivity("engine.propagate");
         // The first level of propagation rides in the same round trip: which attempts end, and how, is known before the
         // update (callers hold the tasks' locks, so every end updates its row), and the batch's next statement takes a new
         // snapshot that sees the update, exactly as a separate statement would.
@@ -109,6 +111,8 @@ internal static class Lifecycle
         }
         if (cancelled.Count > 0)
             cancelled.AddRange(await PropagateAsync(connection, transaction, [], cancelled.Select(task => task.Id).ToArray(), cancellationToken));
+        span?.SetTag("taskrunner.tasks_ended", ended.Count);
+        span?.SetTag("taskrunner.tasks_cancelled", cancelled.Count);
         return new Ending(ended, cancelled);
     }
 
