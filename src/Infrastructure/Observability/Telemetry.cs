@@ -26,12 +26,29 @@ public static class Telemetry
         ServiceName,
     ];
 
+    private static readonly (string Instrument, string Name)[] Renamed =
+    [
+        ("db.client.connection.count", "db.client.connection.usage"),
+        ("dotnet.assembly.count", "dotnet.assemblies.loaded"),
+        ("dotnet.process.cpu.count", "dotnet.process.cpus"),
+        ("dotnet.thread_pool.thread.count", "dotnet.thread_pool.threads"),
+        ("dotnet.timer.count", "dotnet.timers"),
+    ];
+
     public static IServiceCollection AddTelemetry(this IServiceCollection services, IConfiguration configuration)
     {
         var tracing = configuration.GetSection(TracingOptions.Section).Get<TracingOptions>() ?? new TracingOptions();
         var telemetry = services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(ServiceName, serviceVersion: ServiceVersion.Current))
-            .WithMetrics(metrics => metrics.AddMeter(Meters).AddPrometheusExporter());
+            .WithMetrics(metrics =>
+            {
+                metrics.AddMeter(Meters);
+                // Prometheus reserves the _count suffix for histograms and summaries (promtool check metrics): these gauges
+                // are exported under names without it.
+                foreach (var (instrument, name) in Renamed)
+                    metrics.AddView(instrument, name);
+                metrics.AddPrometheusExporter();
+            });
         if (tracing.Enabled && Uri.TryCreate(tracing.OtlpEndpoint, UriKind.Absolute, out var endpoint))
             telemetry.WithTracing(traces => traces
                 .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(tracing.SampleRatio)))
