@@ -34,7 +34,7 @@ builder.WebHost.UseKestrelHttpsConfiguration();
 builder.AddJsonLogging();
 builder.Services.AddDatabase();
 builder.Services.AddHttpConventions();
-builder.Services.AddTelemetry();
+builder.Services.AddTelemetry(builder.Configuration);
 builder.Services.AddGracefulShutdown();
 builder.Services.AddApiDocumentation();
 builder.Services.AddHealth();

@@ -19,7 +19,16 @@ public class ServiceFixture : IAsyncLifetime
     /// <summary>The in-process host's services; null in black-box mode.</summary>
     public IServiceProvider? Services => inProcess?.Services;
 
-    public HttpClient CreateClient() => new(new HttpClientHandler { AllowAutoRedirect = false, AutomaticDecompression = System.Net.DecompressionMethods.None })
+    /// <summary>
+    /// A client of the service from outside: no redirects followed, no decompression, and no trace headers of its own (in
+    /// process, the service's HTTP client tracing would otherwise add them to the test's requests).
+    /// </summary>
+    public HttpClient CreateClient() => new(new SocketsHttpHandler
+    {
+        AllowAutoRedirect = false,
+        AutomaticDecompression = System.Net.DecompressionMethods.None,
+        ActivityHeadersPropagator = null,
+    })
     {
         BaseAddress = BaseAddress,
         Timeout = TimeSpan.FromSeconds(30),

@@ -5,6 +5,7 @@ using Npgsql;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Observability;
 using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Execution;
@@ -16,12 +17,13 @@ public sealed record ClaimTasksRequest(
 /// <summary>A claimed task: the task as every read shows it, plus its lease and its parents' results.</summary>
 public sealed record ClaimedTaskResponse : TaskResponse
 {
-    public ClaimedTaskResponse(TaskResponse task, long leaseToken, DateTime leaseExpiresAt, RawJson parents)
+    public ClaimedTaskResponse(TaskResponse task, long leaseToken, DateTime leaseExpiresAt, RawJson parents, string? traceparent)
         : base(task)
     {
         LeaseToken = leaseToken;
         LeaseExpiresAt = leaseExpiresAt;
         Parents = parents;
+        Traceparent = traceparent;
     }
 
     /// <summary>The fencing token: every report about this run must carry it.</summary>
@@ -31,6 +33,12 @@ public sealed record ClaimedTaskResponse : TaskResponse
 
     /// <summary><c>[{task_id, status, output}]</c> of every parent, so a DAG passes data downstream.</summary>
     public RawJson Parents { get; init; }
+
+    /// <summary>
+    /// The W3C traceparent of the request that created the task: send it as the <c>traceparent</c> header of the work's
+    /// own calls and of the report, so the run joins the DAG's trace.
+    /// </summary>
+    public string? Traceparent { get; init; }
 }
 
 public sealed record ClaimTasksResponse(IReadOnlyList<ClaimedTaskResponse> Tasks);
@@ -139,6 +147,7 @@ public static class ClaimTasks
     private static async Task<List<(ClaimedTaskResponse Task, TaskStarts.StartedLease Lease)>> ClaimAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Claim claim, CancellationToken cancellationToken)
     {
+        using var span = Tracing.Source.StartActivity("engine.claim");
         var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(claim.Caller, ProjectRoles.Editor);
         var candidates = (await connection.QueryAsync<TaskStarts.Candidate>(CandidatesSql, new
         {
@@ -147,6 +156,8 @@ public static class ClaimTasks
         }, transaction)).ToList();
         var leases = await TaskStarts.AdmitAndStartAsync(connection, transaction, candidates, claim.Limit, claim.Worker,
             claim.LeaseSeconds, claim.LeaseSeconds, cancellationToken);
+        span?.SetTag("taskrunner.tasks_claimed", leases.Count);
+        span.Link(leases.Select(lease => lease.Traceparent));
         if (leases.Count == 0)
             return [];
 
@@ -154,6 +165,6 @@ public static class ClaimTasks
         var rows = (await connection.QueryAsync<TaskRow>(ReadSql, new { ids = PgArray.Of(ids), cancellationToken }, transaction))
             .ToDictionary(row => row.Id);
         return leases.Select(lease => (new ClaimedTaskResponse(rows[lease.TaskId].ToResponse(), lease.LeaseToken, lease.ExpiresAt,
-            new RawJson(lease.Parents)), lease)).ToList();
+            new RawJson(lease.Parents), lease.Traceparent), lease)).ToList();
     }
 }

@@ -7,6 +7,7 @@ using TaskRunner.Features.Tasks;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Observability;
 using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Execution;
@@ -45,7 +46,7 @@ public static class CompleteTasks
     // and on the statistics a bulk create leaves, the planner combined the key lookups with a scan of all of
     // tasks_title_prefix_idx (BitmapAnd, or a hash join), on every report (auto_explain under load/engine-bench.sh).
     private const string LockSql = """
-        SELECT t.id, t.status, t.attempt, t.max_retries, t.deleted_at IS NOT NULL AS deleted
+        SELECT t.id, t.status, t.attempt, t.max_retries, t.deleted_at IS NOT NULL AS deleted, t.traceparent
         FROM tasks t
         WHERE t.id = ANY (@ids::uuid[])
           AND
@@ -60,7 +61,7 @@ public static class CompleteTasks
 
     private sealed record Report(Guid TaskId, long? LeaseToken, string Status, string? Output, string? Error);
 
-    private sealed record LockedTask(string Status, int Attempt, int MaxRetries);
+    private sealed record LockedTask(string Status, int Attempt, int MaxRetries, string? Traceparent);
 
     private sealed record Outcome(List<CompleteResultResponse> Results, Lifecycle.Ending Ending, TaskRow? Task);
 
@@ -195,8 +196,12 @@ public static class CompleteTasks
         NpgsqlConnection connection, NpgsqlTransaction transaction, Caller caller, List<Report> reports, EngineOptions options,
         bool readBack, CancellationToken cancellationToken)
     {
+        using var span = Tracing.Source.StartActivity("engine.complete");
         var ids = reports.Select(report => report.TaskId).Distinct().ToArray();
         var (locked, leases) = await LockAsync(connection, transaction, caller, ids, cancellationToken);
+        // The report may come from anywhere (a worker's own trace): the link leads back to the DAG's trace.
+        span?.SetTag("taskrunner.reports", reports.Count);
+        span.Link(locked.Values.Select(task => task.Traceparent));
 
         var results = new List<CompleteResultResponse>(reports.Count);
         var accepted = new List<(Report Report, double? RetryDelay)>();
@@ -254,7 +259,7 @@ public static class CompleteTasks
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
             if (!reader.GetBoolean(4))
-                tasks[reader.GetGuid(0)] = new LockedTask(reader.GetString(1), reader.GetInt32(2), reader.GetInt32(3));
+                tasks[reader.GetGuid(0)] = new LockedTask(reader.GetString(1), reader.GetInt32(2), reader.GetInt32(3), reader.IsDBNull(5) ? null : reader.GetString(5));
         await reader.NextResultAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
             leases[reader.GetGuid(0)] = reader.GetInt64(1);

@@ -5,6 +5,7 @@ using TaskRunner.Infrastructure.Cluster;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Hosting;
+using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Features.Execution;
 
@@ -82,6 +83,7 @@ public sealed class Dispatcher(
     /// <summary>One dispatch transaction; returns how many tasks it started.</summary>
     private async Task<int> DispatchOnceAsync(CancellationToken cancellationToken)
     {
+        using var span = Tracing.Source.StartActivity("engine.dispatch");
         var batch = options.Value.DispatchBatchSize;
         var pushLeaseSeconds = options.Value.PushLeaseSeconds;
         var started = await dataSource.InTransactionAsync(async (connection, transaction) =>
@@ -91,6 +93,8 @@ public sealed class Dispatcher(
             return await TaskStarts.AdmitAndStartAsync(connection, transaction, candidates, batch, TaskStarts.PushWorker,
                 leaseSeconds: null, pushLeaseSeconds, cancellationToken);
         }, cancellationToken);
+        span?.SetTag("taskrunner.tasks_started", started.Count);
+        span.Link(started.Select(lease => lease.Traceparent));
         if (started.Count > 0)
             metrics.Dispatched();
         foreach (var lease in started)

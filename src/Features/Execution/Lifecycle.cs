@@ -3,6 +3,7 @@ using Npgsql;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Features.Execution;
 
@@ -81,6 +82,7 @@ internal static class Lifecycle
     public static async Task<Ending> EndAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, List<End> ends, EngineOptions options, CancellationToken cancellationToken)
     {
+        using var span = Tracing.Source.StartActivity("engine.propagate");
         // The first level of propagation rides in the same round trip: which attempts end, and how, is known before the
         // update (callers hold the tasks' locks, so every end updates its row), and the batch's next statement takes a new
         // snapshot that sees the update, exactly as a separate statement would.
@@ -108,9 +110,11 @@ internal static class Lifecycle
                 first = await ReadLevelAsync(reader, cancellationToken);
             }
         }
+        span?.SetTag("taskrunner.tasks_ended", ended.Count);
         if (first is null)
             return new Ending(ended, []);
         var (cancelled, walk) = await WalkAsync(connection, transaction, level, first, options, cancellationToken);
+        span?.SetTag("taskrunner.tasks_cancelled", cancelled.Count);
         return new Ending(ended, cancelled, walk);
     }
 

@@ -6,6 +6,7 @@ using TaskRunner.Infrastructure.Cluster;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Hosting;
+using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Features.Execution;
 
@@ -99,6 +100,7 @@ public sealed class Sweeper(
 
     private async Task SweepAsync(CancellationToken cancellationToken)
     {
+        using var span = Tracing.Source.StartActivity("engine.sweep");
         metrics.SweeperRan();
         var engine = options.Value;
         for (var batch = 0; batch < MaxBatchesPerSweep; batch++)

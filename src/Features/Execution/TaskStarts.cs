@@ -58,7 +58,8 @@ internal static class TaskStarts
         """;
 
     // Start: running, one more attempt, a new lease (its token from the sequence), the start deliveries carrying the
-    // parents' results and the lease token (a pushed task's receiver reports and heartbeats with it). A claim passes its
+    // parents' results, the lease token (a pushed task's receiver reports and heartbeats with it) and the traceparent of
+    // the task's creator (the receiver continues that trace). A claim passes its
     // lease_seconds; a push passes none and the lease spans the task's timeout (or the configured default), so a pushed
     // task's lease never runs out before its timeout. The time the task became ready (created, scheduled, or its last
     // parent ended) feeds the ready→started histogram.
@@ -67,7 +68,8 @@ internal static class TaskStarts
             UPDATE tasks t
             SET status = 'running', started_at = now(), attempt = t.attempt + 1
             WHERE t.id = ANY (@ids::uuid[])
-            RETURNING t.id, t.project_id, t.kind, t.title, t.attempt, t.metadata, t.actions, t.timeout_seconds, t.created_at, t.scheduled_at
+            RETURNING t.id, t.project_id, t.kind, t.title, t.attempt, t.metadata, t.actions, t.timeout_seconds, t.created_at, t.scheduled_at,
+                      t.traceparent
         ),
         parents AS (
             SELECT d.child_id,
@@ -90,7 +92,7 @@ internal static class TaskStarts
             SELECT uuid_v7(), s.id, 'start', a.action,
                    jsonb_build_object('task_id', s.id, 'project_id', s.project_id, 'kind', s.kind, 'title', s.title,
                                       'attempt', s.attempt, 'metadata', s.metadata, 'parents', coalesce(p.parents, '[]'),
-                                      'lease_token', l.lease_token, 'lease_expires_at', l.expires_at)
+                                      'lease_token', l.lease_token, 'lease_expires_at', l.expires_at, 'traceparent', s.traceparent)
             FROM started s
             JOIN leases l ON l.task_id = s.id
             LEFT JOIN parents p ON p.child_id = s.id
@@ -98,7 +100,7 @@ internal static class TaskStarts
             WHERE a.action->>'trigger' = 'start'
         )
         SELECT l.task_id, l.lease_token, l.expires_at, coalesce(p.parents, '[]')::text AS parents, s.kind,
-               greatest(s.created_at, s.scheduled_at, p.last_parent_ended_at) AS ready_at, now() AS started_at
+               greatest(s.created_at, s.scheduled_at, p.last_parent_ended_at) AS ready_at, now() AS started_at, s.traceparent
         FROM leases l
         JOIN started s ON s.id = l.task_id
         LEFT JOIN parents p ON p.child_id = l.task_id
@@ -110,7 +112,8 @@ internal static class TaskStarts
 
     internal sealed record RunningCount(string ConcurrencyKey, int Running);
 
-    internal sealed record StartedLease(Guid TaskId, long LeaseToken, DateTime ExpiresAt, string Parents, string Kind, DateTime ReadyAt, DateTime StartedAt);
+    internal sealed record StartedLease(
+        Guid TaskId, long LeaseToken, DateTime ExpiresAt, string Parents, string Kind, DateTime ReadyAt, DateTime StartedAt, string? Traceparent);
 
     /// <summary>
     /// Admits <paramref name="candidates"/> (locked, in start order) against their keys' limits, up to

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Text.Json;
 using Cronos;
@@ -149,9 +150,13 @@ public sealed partial class Scheduler : IDisposable
             var progressed = false;
             foreach (var id in due)
             {
+                // Each fire is a trace of its own, and the tasks it creates keep it as their creator's trace.
+                using var span = Tracing.Source.StartActivity("schedule.fire");
+                span?.SetTag("taskrunner.schedule_id", id.ToString());
                 try
                 {
                     var outcome = await FireAsync(id, cancellationToken);
+                    span?.SetTag("taskrunner.tasks_created", outcome.Created);
                     Record(outcome);
                     total += outcome.Created;
                     progressed |= outcome.Advanced;
@@ -160,6 +165,7 @@ public sealed partial class Scheduler : IDisposable
                 {
                     // One broken schedule (whatever breaks it) must not stop the others; it is tried again at the next tick.
                     failed.Add(id);
+                    span?.SetStatus(ActivityStatusCode.Error, e.Message);
                     LogScheduleFailed(logger, id, e.Message);
                 }
             }

@@ -12,6 +12,7 @@ using Polly.Timeout;
 using TaskRunner.Features.Execution;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Features.Webhooks;
 
@@ -101,6 +102,10 @@ public sealed partial class DeliverySender(
     /// </summary>
     public async Task DeliverAsync(ClaimedDelivery delivery, string node, CancellationToken interrupt)
     {
+        // In the trace of the request that created the task, so the receiver's work joins the DAG's trace.
+        using var span = Tracing.StartInTaskTrace("webhook.deliver", delivery.Traceparent, ActivityKind.Producer);
+        span?.SetTag("taskrunner.task_id", delivery.TaskId.ToString());
+        span?.SetTag("taskrunner.trigger", delivery.Trigger);
         metrics.Started();
         try
         {
@@ -140,6 +145,9 @@ public sealed partial class DeliverySender(
         if (action.RootElement.TryGetProperty("headers", out var headers) && headers.ValueKind == JsonValueKind.Object)
             foreach (var header in headers.EnumerateObject())
                 request.Headers.TryAddWithoutValidation(header.Name, HeaderTemplates.Fill(header.Value.GetString() ?? "", delivery.Metadata));
+        // With tracing on, the HTTP client's span sets traceparent (a child of webhook.deliver); off, the creator's is passed on.
+        if (Activity.Current is null && delivery.Traceparent is { } traceparent)
+            request.Headers.TryAddWithoutValidation("traceparent", traceparent);
         request.Headers.TryAddWithoutValidation("webhook-id", messageId);
         request.Headers.TryAddWithoutValidation("webhook-timestamp", timestamp.ToString(CultureInfo.InvariantCulture));
         var stored = delivery.Secrets.Length == 0 && delivery.TemplateId is null

@@ -10,7 +10,7 @@ namespace TaskRunner.Features.Webhooks;
 /// <summary>A claimed delivery with everything sending it needs, read in the claim statement.</summary>
 public sealed record ClaimedDelivery(
     Guid Id, Guid TaskId, string Trigger, string Action, string Payload, int Attempts, Guid? TemplateId, string Host,
-    DateTime CreatedAt, string? Metadata, long? LeaseToken, bool Disabled, string[] Secrets, Guid ProjectId);
+    DateTime CreatedAt, string? Metadata, long? LeaseToken, bool Disabled, string[] Secrets, Guid ProjectId, string? Traceparent);
 
 /// <summary>
 /// Delivery on every node (not only the leader: sending is parallel work, and the outbox hands each row to one node).
@@ -46,7 +46,8 @@ public sealed partial class DeliveryWorker(
     // Due rows, oldest due first, through outbox_due_idx, skipping hosts this node already has at their bound; then at most
     // the host's remaining room per host and the node's remaining room in all. Candidates not chosen are only locked until
     // commit. Everything the send needs comes back with the lease: the start attempt's lease token (null when the task has
-    // moved on to another attempt), whether the action was retired by a 410, the active secrets (newest first).
+    // moved on to another attempt), whether the action was retired by a 410, the active secrets (newest first), the
+    // traceparent of the task's creator.
     private const string ClaimSql = """
         WITH candidates AS (
             SELECT o.id, coalesce(o.host, '') AS host, o.next_attempt_at
@@ -80,7 +81,7 @@ public sealed partial class DeliveryWorker(
                         WHERE (s.template_id = o.template_id OR (o.template_id IS NULL AND s.project_id = t.project_id))
                           AND (s.retires_at IS NULL OR s.retires_at > now())
                         ORDER BY s.created_at DESC),
-                  t.project_id
+                  t.project_id, t.traceparent
         """;
 
     private readonly Lock gate = new();
@@ -191,7 +192,7 @@ public sealed partial class DeliveryWorker(
                     reader.GetGuid(0), reader.GetGuid(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetInt32(5),
                     reader.IsDBNull(6) ? null : reader.GetGuid(6), reader.GetString(7), reader.GetDateTime(8),
                     reader.IsDBNull(9) ? null : reader.GetString(9), reader.IsDBNull(10) ? null : reader.GetInt64(10), reader.GetBoolean(11),
-                    reader.GetFieldValue<string[]>(12), reader.GetGuid(13)));
+                    reader.GetFieldValue<string[]>(12), reader.GetGuid(13), reader.IsDBNull(14) ? null : reader.GetString(14)));
         }
 
         lock (gate)

@@ -29,6 +29,12 @@ public static class DatabaseSetup
             builder.UseLoggerFactory(provider.GetRequiredService<ILoggerFactory>());
             // Names the pool in metrics; the default name is the connection string (host, database and user).
             builder.Name = "taskrunner";
+            // With tracing on, SQL is traced only as part of a trace (a request, an engine step): the background loops' polls
+            // and the pool's physical opens would each be a trace of their own, several a second, telling nothing.
+            builder.ConfigureTracing(tracing => tracing
+                .EnablePhysicalOpenTracing(false)
+                .ConfigureCommandFilter(static _ => System.Diagnostics.Activity.Current is not null)
+                .ConfigureBatchFilter(static _ => System.Diagnostics.Activity.Current is not null));
             return builder.Build();
         });
         services.AddSingleton<CursorCodec>();

@@ -35,14 +35,16 @@ public sealed class ShutdownState : IDisposable
 /// </summary>
 public sealed partial class DrainOnShutdown(
     ShutdownState state,
+    ShutdownMetrics metrics,
     IOptions<ShutdownOptions> options,
     ILogger<DrainOnShutdown> logger) : IHostedLifecycleService
 {
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
+        var inFlight = metrics.SignalReceived();
         state.BeginDrain();
         var delay = TimeSpan.FromSeconds(options.Value.DrainDelaySeconds);
-        LogDraining(logger, delay.TotalSeconds, options.Value.TimeoutSeconds);
+        LogDraining(logger, delay.TotalSeconds, options.Value.TimeoutSeconds, inFlight.Requests, inFlight.Deliveries);
         if (delay > TimeSpan.Zero)
             await Task.Delay(delay, cancellationToken).ContinueWith(static _ => { }, TaskScheduler.Default);
     }
@@ -54,8 +56,8 @@ public sealed partial class DrainOnShutdown(
     public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     [LoggerMessage(Level = LogLevel.Information,
-        Message = "Shutdown requested: not ready from now on, draining for {drain_seconds} s, then in-flight work gets {timeout_seconds} s")]
-    private static partial void LogDraining(ILogger logger, double drain_seconds, int timeout_seconds);
+        Message = "Shutdown requested: not ready from now on, draining for {drain_seconds} s, then in-flight work gets {timeout_seconds} s; in flight now: {requests_in_flight} requests, {deliveries_in_flight} deliveries")]
+    private static partial void LogDraining(ILogger logger, double drain_seconds, int timeout_seconds, long requests_in_flight, long deliveries_in_flight);
 }
 
 public static partial class GracefulShutdown
@@ -63,6 +65,7 @@ public static partial class GracefulShutdown
     public static IServiceCollection AddGracefulShutdown(this IServiceCollection services)
     {
         services.AddSingleton<ShutdownState>();
+        services.AddSingleton<ShutdownMetrics>();
         services.AddSingleton<BackgroundFailures>();
         services.AddHostedService<DrainOnShutdown>();
         services.AddOptions<HostOptions>().Configure<IOptions<ShutdownOptions>>((host, shutdown) =>

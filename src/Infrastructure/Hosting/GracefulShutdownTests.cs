@@ -43,6 +43,48 @@ public sealed class GracefulShutdownTests
             await TestDatabases.DropAsync(connectionString);
         }
     }
+
+    [Fact]
+    public async Task WhileDrainingMetricsShowTheRequestsInFlightAtSigtermAndTheDrainDuration()
+    {
+        var connectionString = await TestDatabases.CreateAsync();
+        try
+        {
+            await using var service = ServiceProcess.Start(ServiceFixture.BaseSettings(connectionString)
+                .Append(new("Shutdown:DrainDelaySeconds", "3"))
+                .Append(new("Shutdown:TimeoutSeconds", "5")));
+            Assert.True(await service.WaitUntilListeningAsync(TimeSpan.FromSeconds(30)), service.Output);
+            using var client = new HttpClient { BaseAddress = service.BaseAddress };
+            // A request held open across the signal: its body arrives only after the metrics were read.
+            var rest = new TaskCompletionSource();
+            using var body = new TrickledContent(rest.Task);
+            body.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            var slow = client.PostAsync("/api/v1/auth/login", body);
+            await Task.Delay(500);
+
+            service.Terminate();
+
+            var deadline = DateTime.UtcNow.AddSeconds(3);
+            string metrics;
+            do
+            {
+                using var response = await client.GetAsync("/metrics");
+                metrics = await response.Content.ReadAsStringAsync();
+            }
+            while (!metrics.Contains("taskrunner_shutdown_drain_duration_seconds", StringComparison.Ordinal) && DateTime.UtcNow < deadline);
+            Assert.Contains("taskrunner_shutdown_drain_duration_seconds{", metrics);
+            Assert.Matches(@"taskrunner_shutdown_requests_in_flight\{[^}]*\} [1-9]", metrics);
+            Assert.Matches(@"taskrunner_shutdown_deliveries_in_flight\{[^}]*\} 0", metrics);
+            rest.SetResult();
+            using (var answered = await slow)
+                Assert.Equal(HttpStatusCode.Unauthorized, answered.StatusCode);
+            Assert.Equal(0, await service.WaitForExitAsync(TimeSpan.FromSeconds(15)));
+        }
+        finally
+        {
+            await TestDatabases.DropAsync(connectionString);
+        }
+    }
 }
 
 [Trait(TestMode.Trait, TestMode.InProcessOnly)]
@@ -150,5 +192,23 @@ public sealed class ShutdownDrainTests(PassiveNodeFixture service) : IClassFixtu
             Assert.True(watch.Elapsed < TimeSpan.FromSeconds(15), "the condition never held");
             await Task.Delay(50);
         }
+    }
+}
+
+/// <summary>A login body sent in two parts, the second only once <c>rest</c> completes.</summary>
+internal sealed class TrickledContent(Task rest) : HttpContent
+{
+    protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
+    {
+        await stream.WriteAsync("{\"email\":\"nobody@example.com\","u8.ToArray());
+        await stream.FlushAsync();
+        await rest;
+        await stream.WriteAsync("\"password\":\"not-the-password\"}"u8.ToArray());
+    }
+
+    protected override bool TryComputeLength(out long length)
+    {
+        length = 0;
+        return false;
     }
 }

@@ -21,7 +21,7 @@ public static partial class RequestLogging
             }
             finally
             {
-                var level = IsOperational(context.Request.Path) ? LogLevel.Debug : LogLevel.Information;
+                var level = Telemetry.IsOperational(context.Request.Path) ? LogLevel.Debug : LogLevel.Information;
                 if (logger.IsEnabled(level))
                 {
                     var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
@@ -39,9 +39,6 @@ public static partial class RequestLogging
             }
         });
     }
-
-    private static bool IsOperational(PathString path) =>
-        path.StartsWithSegments("/health") || path.StartsWithSegments("/metrics");
 
     [LoggerMessage(EventId = 1, EventName = "Request",
         Message = "{method} {route} {status} {duration_ms} ms request_id={request_id} trace_id={trace_id} caller={caller}")]

@@ -1,6 +1,10 @@
 using System.Diagnostics;
+using Npgsql;
+using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using TaskRunner.Infrastructure.Configuration;
 
 namespace TaskRunner.Infrastructure.Observability;
 
@@ -22,19 +26,55 @@ public static class Telemetry
         ServiceName,
     ];
 
-    public static IServiceCollection AddTelemetry(this IServiceCollection services)
+    private static readonly (string Instrument, string Name)[] Renamed =
+    [
+        ("db.client.connection.count", "db.client.connection.usage"),
+        ("dotnet.assembly.count", "dotnet.assemblies.loaded"),
+        ("dotnet.process.cpu.count", "dotnet.process.cpus"),
+        ("dotnet.thread_pool.thread.count", "dotnet.thread_pool.threads"),
+        ("dotnet.timer.count", "dotnet.timers"),
+    ];
+
+    public static IServiceCollection AddTelemetry(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOpenTelemetry()
+        var tracing = configuration.GetSection(TracingOptions.Section).Get<TracingOptions>() ?? new TracingOptions();
+        var telemetry = services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(ServiceName, serviceVersion: ServiceVersion.Current))
-            .WithMetrics(metrics => metrics.AddMeter(Meters).AddPrometheusExporter());
-        ActivitySource.AddActivityListener(RequestActivities);
+            .WithMetrics(metrics =>
+            {
+                metrics.AddMeter(Meters);
+                // Prometheus reserves the _count suffix for histograms and summaries (promtool check metrics): these gauges
+                // are exported under names without it.
+                foreach (var (instrument, name) in Renamed)
+                    metrics.AddView(instrument, name);
+                metrics.AddPrometheusExporter();
+            });
+        if (tracing.Enabled && Uri.TryCreate(tracing.OtlpEndpoint, UriKind.Absolute, out var endpoint))
+            telemetry.WithTracing(traces => traces
+                .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(tracing.SampleRatio)))
+                .AddSource(Tracing.Source.Name)
+                .AddAspNetCoreInstrumentation(aspNetCore => aspNetCore.Filter = context => !IsOperational(context.Request.Path))
+                .AddHttpClientInstrumentation()
+                .AddNpgsql()
+                .AddOtlpExporter(otlp =>
+                {
+                    otlp.Protocol = OtlpExportProtocol.HttpProtobuf;
+                    otlp.Endpoint = new Uri(endpoint, endpoint.AbsolutePath.TrimEnd('/') + "/v1/traces");
+                    otlp.BatchExportProcessorOptions.ScheduledDelayMilliseconds = tracing.ExportDelayMilliseconds;
+                }));
+        else
+            ActivitySource.AddActivityListener(RequestActivities);
         return services;
     }
 
+    /// <summary>Probes and scrapes: neither traced nor logged at the default level, so they do not drown the rest.</summary>
+    public static bool IsOperational(PathString path) =>
+        path.StartsWithSegments("/health") || path.StartsWithSegments("/metrics");
+
     /// <summary>
-    /// Listening to ASP.NET Core's activity source makes it create a request activity that continues an incoming W3C
-    /// traceparent, so trace_id in logs and problems joins the caller's trace. No spans are exported (no tracing backend
-    /// is configured), so a plain listener does this without a tracer provider.
+    /// With tracing off, listening to ASP.NET Core's activity source still makes it create a request activity that
+    /// continues an incoming W3C traceparent, so trace_id in logs and problems (and the traceparent a task keeps) joins
+    /// the caller's trace. Nothing is recorded or exported.
     /// </summary>
     private static readonly ActivityListener RequestActivities = new()
     {

@@ -1,5 +1,6 @@
 using Npgsql;
 using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Observability;
 using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Tasks.CreateTasks;
@@ -46,10 +47,10 @@ internal static class TaskStore
     private const string InsertTasksSql = """
         INSERT INTO tasks (id, project_id, title, description, kind, status, priority, metadata, timeout_seconds, scheduled_at,
                            max_retries, concurrency_key, batch_id, dedupe_key, assignee_id, actions, cancel_reason,
-                           pending_parents, created_by, ended_at)
+                           pending_parents, created_by, ended_at, traceparent)
         SELECT id, project_id, title, description, kind, status, priority, metadata::jsonb, timeout_seconds, scheduled_at,
                max_retries, concurrency_key, @batchId, dedupe_key, assignee_id, actions::jsonb, cancel_reason,
-               pending_parents, @createdBy, CASE WHEN status = 'cancelled' THEN now() END
+               pending_parents, @createdBy, CASE WHEN status = 'cancelled' THEN now() END, @traceparent
         FROM unnest(@ids::uuid[], @projectIds::uuid[], @titles::text[], @descriptions::text[], @kinds::text[],
                     @statuses::text[], @priorities::smallint[], @metadata::text[], @timeouts::integer[],
                     @scheduledAts::timestamptz[], @maxRetries::integer[], @concurrencyKeys::text[], @dedupeKeys::text[],
@@ -114,7 +115,10 @@ internal static class TaskStore
         return facts;
     }
 
-    /// <summary>Inserts the tasks that are not deduplicated and all their edges; null when a concurrent create took a dedupe key.</summary>
+    /// <summary>
+    /// Inserts the tasks that are not deduplicated and all their edges; null when a concurrent create took a dedupe key.
+    /// Each task keeps the current span's traceparent: the creating request's, or the schedule fire's.
+    /// </summary>
     public static async Task<Dictionary<Guid, Inserted>?> InsertAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Caller caller, Guid? batchId, List<PlannedTask> tasks,
         CancellationToken cancellationToken)
@@ -127,6 +131,7 @@ internal static class TaskStore
         batch.BatchCommands.Add(Command(InsertTasksSql,
             Parameter("batchId", batchId),
             Parameter("createdBy", caller.UserId),
+            Parameter("traceparent", Tracing.CurrentTraceparent),
             Parameter("ids", created.Select(task => task.Id).ToArray()),
             Parameter("projectIds", created.Select(task => task.ProjectId).ToArray()),
             Parameter("titles", created.Select(task => task.Title).ToArray()),
