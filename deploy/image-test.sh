@@ -259,8 +259,14 @@ run_containers() {
     printf 'ready %s ms after `podman start`\n' "$ready_ms"
 
     log "a request through the database: log in, create a project and a task, read the task back"
-    local token project task title
-    token="$(api 200 POST /api/v1/auth/login "{\"email\":\"$ADMIN_EMAIL\",\"password\":\"$ADMIN_PASSWORD\"}" | jq -r .access_token)"
+    local token="" project task title login_started
+    # The bootstrap admin is created by a background loop once the process runs, not before readiness.
+    login_started=$(now_ms)
+    until token="$(api 200 POST /api/v1/auth/login "{\"email\":\"$ADMIN_EMAIL\",\"password\":\"$ADMIN_PASSWORD\"}" 2>/dev/null |
+        jq -r .access_token)" && [[ -n $token ]]; do
+        (($(now_ms) - login_started < 20000)) || die "the bootstrap admin could not log in within 20 s"
+        sleep 0.2
+    done
     project="$(api 201 POST /api/v1/projects '{"name":"image test"}' "$token" | jq -r .id)"
     task="$(api 201 POST /api/v1/tasks "{\"project_id\":\"$project\",\"title\":\"built and run in a container\"}" "$token" | jq -r .id)"
     title="$(api 200 GET "/api/v1/tasks/$task" '' "$token" | jq -r .title)"
