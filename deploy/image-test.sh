@@ -19,7 +19,9 @@
 #
 # Usage: deploy/image-test.sh
 # Environment: TASKRUNNER_DATA_DIR (default <repo>/.data) holds the cached root file system; IMAGE_TAG (default
-# "local") tags the two images; KEEP_RUNNING=1 leaves PostgreSQL running at the end.
+# "local") tags the two images; KEEP_RUNNING=1 leaves PostgreSQL running at the end; TASKRUNNER_TEST_PG (an Npgsql
+# connection string, as `make test` uses it) runs against that server instead of a private one, where the database
+# taskrunner_image_test stays for inspection.
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -202,7 +204,25 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 
 cleanup() {
     podman rm -f "$CONTAINER" >/dev/null 2>&1 || true
-    [[ ${KEEP_RUNNING:-} == 1 ]] || "$ROOT/scripts/pg.sh" stop "$PG_INSTANCE" >/dev/null 2>&1 || true
+    [[ ${KEEP_RUNNING:-} == 1 || -n ${TASKRUNNER_TEST_PG:-} ]] || "$ROOT/scripts/pg.sh" stop "$PG_INSTANCE" >/dev/null 2>&1 || true
+}
+
+# The value of one key of an Npgsql connection string ("Host=...;Port=...").
+connection_value() { tr ';' '\n' <<<"$1" | awk -F= -v key="$2" 'tolower($1) == tolower(key) { print $2; exit }'; }
+
+# A fresh database on the private PostgreSQL, or on TASKRUNNER_TEST_PG's server; prints its connection string.
+create_database() {
+    if [[ -z ${TASKRUNNER_TEST_PG:-} ]]; then
+        "$ROOT/scripts/pg.sh" start "$PG_INSTANCE" >&2
+        "$ROOT/scripts/pg.sh" -i "$PG_INSTANCE" psql -qc "DROP DATABASE IF EXISTS $DATABASE WITH (FORCE)" -c "CREATE DATABASE $DATABASE" >&2
+        "$ROOT/scripts/pg.sh" connstr "$DATABASE" "$PG_INSTANCE"
+        return
+    fi
+    PGPASSWORD="$(connection_value "$TASKRUNNER_TEST_PG" Password)" psql -q \
+        -h "$(connection_value "$TASKRUNNER_TEST_PG" Host)" -p "$(connection_value "$TASKRUNNER_TEST_PG" Port)" \
+        -U "$(connection_value "$TASKRUNNER_TEST_PG" Username)" -d postgres \
+        -c "DROP DATABASE IF EXISTS $DATABASE WITH (FORCE)" -c "CREATE DATABASE $DATABASE" >&2
+    sed -E "s/(^|;)Database=[^;]*/\1Database=$DATABASE/I" <<<"$TASKRUNNER_TEST_PG"
 }
 
 http_status() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$@" || true; }
@@ -220,11 +240,9 @@ api() { # <expected status> <method> <path> [body] [bearer token]
 }
 
 run_containers() {
-    log "private PostgreSQL ($PG_INSTANCE) and a fresh database"
-    "$ROOT/scripts/pg.sh" start "$PG_INSTANCE"
-    "$ROOT/scripts/pg.sh" -i "$PG_INSTANCE" psql -qc "DROP DATABASE IF EXISTS $DATABASE WITH (FORCE)" -c "CREATE DATABASE $DATABASE"
+    log "a fresh database $DATABASE on the PostgreSQL of TASKRUNNER_TEST_PG, or else the private one ($PG_INSTANCE)"
     local connection
-    connection="$("$ROOT/scripts/pg.sh" connstr "$DATABASE" "$PG_INSTANCE")"
+    connection="$(create_database)"
 
     # Locked down like the pods in deploy/: read-only root (podman mounts a tmpfs on /tmp, the manifests an emptyDir),
     # the image's non-root user, no capabilities, no privilege escalation.
