@@ -13,12 +13,10 @@
 # * migrator - the FluentMigrator console app (JIT, framework-dependent; FluentMigrator is not
 #              AOT/trim-clean) on runtime:10.0-noble-chiseled. Runs `up` by default.
 #
-# Written from the official .NET container documentation and the dotnet/dotnet-docker samples.
-# It has NOT been built on the development machines (no Docker engine there): the first real
-# `docker build` happens wherever images are built. See docs/deployment.md.
-#
-# Needs BuildKit (the default builder since Docker 23): the `--platform=$BUILDPLATFORM` stage
-# and the optional-file COPY globs below rely on it.
+# Builds with Docker BuildKit (the default builder since Docker 23) and with buildah/podman:
+# deploy/image-test.sh builds both targets with buildah from local stand-ins of the base images
+# and runs them (see docs/deployment.md). Plain `COPY --from` on purpose: buildah does not know
+# `COPY --link`.
 #
 # Architectures: the AOT stage runs on the *target* platform, because Native AOT links with
 # the target's native toolchain (clang + target libc). Build linux/arm64 on an arm64 builder
@@ -44,7 +42,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends clang zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 
-# TARGETARCH is set by BuildKit from --platform (amd64 | arm64). RID may be given explicitly
+# TARGETARCH is set by BuildKit from --platform (amd64 | arm64); buildah 1.28 leaves it unset
+# unless given (deploy/image-test.sh passes it). RID may be given explicitly
 # (--build-arg RID=linux-arm64) but must match the platform being built: the binary is
 # native code and runs only on the architecture of the image it is copied into.
 ARG TARGETARCH
@@ -123,7 +122,7 @@ FROM ${RUNTIME_IMAGE} AS migrator
 LABEL org.opencontainers.image.title="taskrunner-migrator" \
       org.opencontainers.image.description="TaskRunner database migrations (FluentMigrator)"
 WORKDIR /app
-COPY --link --from=migrator-build /out .
+COPY --from=migrator-build /out .
 # Non-root: APP_UID (1654, user "app") is defined by the .NET base images.
 USER $APP_UID
 # Reads Database__ConnectionString. Other commands replace the entrypoint, e.g.
@@ -140,7 +139,7 @@ LABEL org.opencontainers.image.title="taskrunner" \
       org.opencontainers.image.description="TaskRunner HTTP service (Native AOT)"
 WORKDIR /app
 # Files stay owned by root: the app user can run them but not change them.
-COPY --link --from=build /out .
+COPY --from=build /out .
 # The base image already sets this; repeated here so the port is visible in this file.
 ENV ASPNETCORE_HTTP_PORTS=8080
 EXPOSE 8080

@@ -11,7 +11,7 @@ DEV_JWT_KEY_FILE := .data/dev-jwt-signing-key
 DEV_SEALING_KEY_FILE := .data/dev-webhook-secret-key
 MIGRATOR := dotnet run --project migrations/TaskRunner.Migrations.csproj -c Release --
 
-.PHONY: help run test stop db migrate seed seed-1m build publish k6-check bench-startup bench-ops bench-queries bench-tasks clean
+.PHONY: help run test stop db migrate seed seed-1m build publish image-test k6-check bench-startup bench-ops bench-queries bench-tasks clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ build: ## JIT build of everything (fast feedback)
 publish: ## the Native AOT binary in artifacts/aot/
 	@dotnet publish TaskRunner.csproj -c Release -r linux-x64 -o artifacts/aot -nodeReuse:false
 	@rm -f artifacts/aot/*.dbg
+
+image-test: ## build both container images with buildah and run them with podman (root; minutes, not part of make test)
+	@deploy/image-test.sh
 
 k6-check: ## type-check the k6 suite against @types/k6
 	@cd load && npm ci --no-audit --no-fund && npm run check
