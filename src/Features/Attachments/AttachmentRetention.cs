@@ -90,7 +90,16 @@ public sealed partial class BlobPurge(
             if (batch < settings.RetentionBatchSize)
                 break;
         }
-        var abandoned = await storage.DeleteAbandonedUploadsAsync(clock.GetUtcNow().UtcDateTime - AbandonedUploadAge, cancellationToken);
+        var abandoned = 0;
+        try
+        {
+            abandoned = await storage.DeleteAbandonedUploadsAsync(clock.GetUtcNow().UtcDateTime - AbandonedUploadAge, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Some S3-compatible stores cannot list multipart uploads: a lifecycle rule must do it there; blobs are unaffected.
+            LogAbandonedUploadsFailed(logger, e.Message);
+        }
         if (total > 0 || abandoned > 0)
             LogPurged(logger, total, abandoned);
         return total;
@@ -111,6 +120,9 @@ public sealed partial class BlobPurge(
             // Shutdown: the batch in flight rolled back; bytes it already deleted leave rows the next sweep finishes.
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not remove abandoned uploads from storage: {Reason}")]
+    private static partial void LogAbandonedUploadsFailed(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Purged {Blobs} unreferenced blobs and {Abandoned} abandoned uploads")]
     private static partial void LogPurged(ILogger logger, long blobs, int abandoned);

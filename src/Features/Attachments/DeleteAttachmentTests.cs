@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using TaskRunner.Infrastructure.Security;
 using TaskRunner.Tests.Harness;
 using Xunit;
@@ -111,6 +112,9 @@ public sealed class DeleteAttachmentTests(ServiceFixture service) : IClassFixtur
         Assert.False(File.Exists(BlobPath(expiredSha)));
         Assert.True(File.Exists(BlobPath(recentSha)));
         Assert.True(File.Exists(BlobPath(sharedSha)));
-        Assert.Equal(new[] { recentSha, sharedSha }.Order(), (await service.QueryTextAsync("SELECT sha256 FROM attachment_blobs")).Order());
+        var recorded = await service.QueryTextAsync("SELECT sha256 FROM attachment_blobs");
+        Assert.DoesNotContain(expiredSha, recorded);
+        Assert.Contains(recentSha, recorded);
+        Assert.Contains(sharedSha, recorded);
     }
 }

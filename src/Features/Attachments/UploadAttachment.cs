@@ -86,6 +86,12 @@ public static class UploadAttachment
         CancellationToken cancellationToken)
     {
         var settings = options.Value;
+        // Who may upload is settled before a byte is read, so a stranger's upload never reaches storage.
+        var target = await TargetAsync(dataSource, id, caller, cancellationToken);
+        if (target is null)
+            return Problems.NotFound("No such task.");
+        if (!ProjectAccess.Allows(caller, target.Role, ProjectRoles.Editor))
+            return Problems.Forbidden("Attaching files needs the editor role in the task's project.");
         if (!MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var mediaType)
             || !mediaType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
             || HeaderUtilities.RemoveQuotes(mediaType.Boundary) is not { Length: > 0 and <= 70 } boundary)
@@ -93,13 +99,6 @@ public static class UploadAttachment
             metrics.Rejected("malformed");
             return Problems.UnsupportedMediaType("Send the file as multipart/form-data with a boundary, in the field `file`.");
         }
-
-        // Who may upload is settled before a byte is read, so a stranger's upload never reaches storage.
-        var target = await TargetAsync(dataSource, id, caller, cancellationToken);
-        if (target is null)
-            return Problems.NotFound("No such task.");
-        if (!ProjectAccess.Allows(caller, target.Role, ProjectRoles.Editor))
-            return Problems.Forbidden("Attaching files needs the editor role in the task's project.");
         long used;
         await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
             used = await connection.ExecuteScalarAsync<long>(UsedSql, new { projectId = target.ProjectId, cancellationToken });
