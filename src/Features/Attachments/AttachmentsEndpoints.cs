@@ -32,7 +32,6 @@ public static class AttachmentsEndpoints
             .ProducesProblem(StatusCodes.Status401Unauthorized);
         tasks.MapPost("/{id:guid}/attachments", UploadAttachment.Handle)
             .WithMetadata(new UploadBodyLimit(maxSize + MultipartOverheadBytes))
-            .Accepts<IFormFile>("multipart/form-data")
             .WithName("UploadAttachment")
             .WithSummary("Attach a file to a task (project editors): multipart/form-data, field `file`")
             .WithDescription("The file is streamed to storage while hashed (SHA-256). Its type is decided from its first bytes against "

@@ -5,7 +5,7 @@ namespace TaskRunner.Features.Attachments;
 
 /// <summary>
 /// File names as stored and served: the last path segment only (no <c>../</c>, no folders from either kind of slash), no
-/// control characters (NUL included), Unicode NFC, no leading or trailing dots and spaces, at most
+/// control characters (NUL included), no leading or trailing dots and spaces, at most
 /// <see cref="MaxLength"/> characters with the extension kept. Nothing left: <c>file</c>.
 /// </summary>
 public static class FileNames
@@ -29,7 +29,7 @@ public static class FileNames
                 continue;
             cleaned.Append(rune.ToString());
         }
-        var normalized = cleaned.ToString().Normalize(NormalizationForm.FormC).Trim().Trim('.').Trim();
+        var normalized = cleaned.ToString().Trim().Trim('.').Trim();
         if (normalized.Length == 0)
             return Fallback;
         return normalized.Length <= MaxLength ? normalized : Shorten(normalized);

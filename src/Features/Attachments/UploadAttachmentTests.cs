@@ -198,9 +198,8 @@ public sealed class UploadAttachmentTests(UploadAttachmentTests.SmallLimits serv
     [InlineData("../../etc/passwd", "passwd")]
     [InlineData("..\\..\\windows\\system.ini", "system.ini")]
     [InlineData("..", "file")]
-    [InlineData("a\u0000b.txt", "ab.txt")]
     [InlineData("  .hidden. ", "hidden")]
-    [InlineData("re\u0301sume\u0301.txt", "r\u00e9sum\u00e9.txt")]
+    [InlineData("r\u00e9sum\u00e9\u200b.txt", "r\u00e9sum\u00e9.txt")]
     public async Task FileNamesLoseTheirPathsAndControlCharacters(string sent, string stored)
     {
         using var project = await service.CreateProjectAsync();
@@ -210,6 +209,22 @@ public sealed class UploadAttachmentTests(UploadAttachmentTests.SmallLimits serv
 
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         Assert.Equal(stored, (await response.ReadJsonAsync()).GetProperty("filename").GetString());
+    }
+
+    [Fact]
+    public async Task ANulInAFileNameIsDropped()
+    {
+        using var project = await service.CreateProjectAsync();
+        var taskId = await service.CreateTaskAsync(project);
+        // HttpClient refuses to write a NUL into a header, so the body is written by hand.
+        var content = new ByteArrayContent(Encoding.UTF8.GetBytes(
+            "--cut\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''a%00b.txt\r\n\r\nhello\r\n--cut--\r\n"));
+        content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse("multipart/form-data; boundary=cut");
+
+        using var response = await project.OwnerClient.PostAsync($"/api/v1/tasks/{taskId}/attachments", content);
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal("ab.txt", (await response.ReadJsonAsync()).GetProperty("filename").GetString());
     }
 
     [Fact]

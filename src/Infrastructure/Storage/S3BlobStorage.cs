@@ -11,7 +11,8 @@ namespace TaskRunner.Infrastructure.Storage;
 /// Blobs as objects <c>blobs/&lt;sha256&gt;</c> of one bucket in any S3-compatible store. An upload that fits in one part
 /// (<see cref="AttachmentsOptions.S3PartSizeBytes"/>) is held in memory and put straight at its address; a larger one goes up
 /// part by part as a multipart upload to <c>uploads/&lt;random&gt;</c> (its address is not known before the last byte),
-/// then is copied to its address inside the store. An unfinished upload is aborted, so nothing is left behind.
+/// then is copied to its address inside the store. An unfinished upload is aborted, so nothing is left behind. Bodies are
+/// signed whole, not in aws-chunked encoding, which S3-compatible stores such as s3rver would store verbatim.
 /// </summary>
 public sealed class S3BlobStorage : IBlobStorage, IDisposable
 {
@@ -132,7 +133,7 @@ public sealed class S3BlobStorage : IBlobStorage, IDisposable
                 using var content = new MemoryStream(buffer, 0, buffered, writable: false);
                 await storage.client.PutObjectAsync(new PutObjectRequest
                 {
-                    BucketName = storage.bucket, Key = key, InputStream = content, AutoCloseStream = false,
+                    BucketName = storage.bucket, Key = key, InputStream = content, AutoCloseStream = false, UseChunkEncoding = false,
                 }, cancellationToken);
                 committed = true;
                 return;
@@ -168,7 +169,7 @@ public sealed class S3BlobStorage : IBlobStorage, IDisposable
             var response = await storage.client.UploadPartAsync(new UploadPartRequest
             {
                 BucketName = storage.bucket, Key = temporaryKey, UploadId = uploadId, PartNumber = partNumber, InputStream = content,
-                PartSize = buffered,
+                PartSize = buffered, UseChunkEncoding = false,
             }, cancellationToken);
             parts.Add(new PartETag(partNumber, response.ETag));
             buffered = 0;
