@@ -24,7 +24,6 @@ public sealed class S3BlobStorageTests(S3BlobStorageTests.S3Storage service) : I
         protected override IEnumerable<KeyValuePair<string, string?>> Settings(string connectionString) =>
             base.Settings(connectionString).Concat(s3).Concat(
             [
-                new("Attachments:MaxSizeBytes", (32 * 1024 * 1024).ToString()),
                 new("Attachments:S3PartSizeBytes", (5 * 1024 * 1024).ToString()),
             ]);
     }
@@ -73,20 +72,6 @@ public sealed class S3BlobStorageTests(S3BlobStorageTests.S3Storage service) : I
     }
 
     [Fact]
-    public async Task ALargeFileGoesUpAsAMultipartUploadAndComesBackAcrossPartBoundaries()
-    {
-        var content = UniqueText(12 * 1024 * 1024 + 123);
-        var (project, id) = await UploadAsync(content, "large.txt");
-        using (project)
-        {
-            Assert.Equal(content, await DownloadAsync(project.OwnerClient, id));
-            var boundary = 5 * 1024 * 1024;
-            Assert.Equal(content[(boundary - 10)..(boundary + 10)],
-                await DownloadAsync(project.OwnerClient, id, $"bytes={boundary - 10}-{boundary + 9}"));
-        }
-    }
-
-    [Fact]
     public async Task ImagesInS3GetThumbnails()
     {
         var (project, id) = await UploadAsync(AttachmentFiles.Image(640, 320, SKEncodedImageFormat.Png), "s3.png");
@@ -126,7 +111,7 @@ public sealed class S3BlobStorageTests(S3BlobStorageTests.S3Storage service) : I
 
             await service.Services!.GetRequiredService<BlobPurge>().PurgeAsync(CancellationToken.None);
 
-            await Assert.ThrowsAsync<Amazon.S3.AmazonS3Exception>(() => storage.OpenReadAsync(sha256, 0, content.Length, CancellationToken.None));
+            await Assert.ThrowsAnyAsync<Amazon.S3.AmazonS3Exception>(() => storage.OpenReadAsync(sha256, 0, content.Length, CancellationToken.None));
         }
     }
 }
