@@ -107,9 +107,13 @@ cmd_start() {
     port="$(pick_port)"
     printf '%s\n' "$port" >"$PORT_FILE"
   fi
-  # setsid + closed lock fds: the server outlives this script and holds none of its locks.
-  (cd "$INST_DIR" && setsid node "$SERVER" -d "$INST_DIR/objects" -a 127.0.0.1 -p "$port" --silent --no-vhost-buckets \
-    --configure-bucket "$BUCKET" >"$LOG_FILE" 2>&1 8>&- 9>&- </dev/null & echo $! >"$PID_FILE")
+  # setsid + lock fds closed before exec: the server outlives this script and holds none of its locks.
+  (
+    exec 8>&- 9>&- </dev/null >"$LOG_FILE" 2>&1
+    cd "$INST_DIR"
+    exec setsid node "$SERVER" -d "$INST_DIR/objects" -a 127.0.0.1 -p "$port" --silent --no-vhost-buckets --configure-bucket "$BUCKET"
+  ) &
+  echo $! >"$PID_FILE"
   for ((i = 0; i < 200; i++)); do
     answers "$port" && break
     sleep 0.1
