@@ -1,4 +1,5 @@
 using TaskRunner.Features.ApiKeys;
+using TaskRunner.Features.Attachments;
 using TaskRunner.Features.Audit;
 using TaskRunner.Features.Auth;
 using TaskRunner.Features.Cluster;
@@ -51,6 +52,7 @@ builder.Services.AddTasksFeature();
 builder.Services.AddExecutionFeature();
 builder.Services.AddSchedulesFeature();
 builder.Services.AddWebhooksFeature();
+builder.Services.AddAttachmentsFeature();
 
 var app = builder.Build();
 
@@ -87,6 +89,7 @@ api.MapSchedules();
 api.MapCluster();
 api.MapTaskQueries();
 api.MapWebhooks();
+api.MapAttachments();
 
 
 return await app.RunWithStartupChecksAsync();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole suite, as `make test` and CI run it:
-#   1. a private PostgreSQL and Redis (instance "test"), 2. build, 3. unit + integration tests in-process,
+#   1. a private PostgreSQL, Redis and S3-compatible server (instance "test"), 2. build, 3. unit + integration tests in-process,
 #   4. AOT publish (a trim/AOT warning fails it), 5. the HTTP tests again, black-box, against the AOT binary,
 #   6. stop what we started, 7. one closing line "N passed, N failed[, N skipped]"; non-zero exit on any failure.
 set -uo pipefail
@@ -50,6 +50,7 @@ count_results() { # <trx file> <label>
 cleanup() {
     "$ROOT/scripts/pg.sh" stop test >/dev/null 2>&1 || true
     "$ROOT/scripts/redis.sh" stop test >/dev/null 2>&1 || true
+    "$ROOT/scripts/s3.sh" stop test >/dev/null 2>&1 || true
     dotnet build-server shutdown >/dev/null 2>&1 || true
 }
 
@@ -91,6 +92,14 @@ if ! "$ROOT/scripts/redis.sh" start test; then
 fi
 TASKRUNNER_TEST_REDIS="$("$ROOT/scripts/redis.sh" url test)"
 export TASKRUNNER_TEST_REDIS
+
+log "private S3-compatible server (attachment storage)"
+if ! "$ROOT/scripts/s3.sh" start test; then
+    fail_step "start s3rver"
+    exit 1
+fi
+TASKRUNNER_TEST_S3="$("$ROOT/scripts/s3.sh" url test)"
+export TASKRUNNER_TEST_S3
 
 log "build"
 if ! dotnet build tests/TaskRunner.Tests.csproj -c "$CONFIGURATION" -nodeReuse:false --nologo -v quiet; then

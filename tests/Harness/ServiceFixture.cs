@@ -63,7 +63,13 @@ public class ServiceFixture : IAsyncLifetime
         new("Tasks:AllowPrivateActionDestinations", "true"),
         new("Logging:LogLevel:Default", "Warning"),
         new("Logging:LogLevel:TaskRunner.Requests", "Warning"),
+        // Each test database gets its own attachment store, removed with it.
+        new("Attachments:FileSystemPath", AttachmentsPath(connectionString)),
     ];
+
+    /// <summary>The folder of the file-system attachment store of the service on this database.</summary>
+    public static string AttachmentsPath(string connectionString) =>
+        Path.Combine(Path.GetTempPath(), "taskrunner-test-attachments", new NpgsqlConnectionStringBuilder(connectionString).Database!);
 
     /// <summary>Configuration the service starts with, as key → value (<c>Database:ConnectionString</c>).</summary>
     protected virtual IEnumerable<KeyValuePair<string, string?>> Settings(string connectionString) => BaseSettings(connectionString);
@@ -105,6 +111,8 @@ public class ServiceFixture : IAsyncLifetime
         {
             // Also after a host that failed to stop: a private database server must not outlive the run.
             await DropDatabaseAsync();
+            if (ConnectionString.Length > 0 && Directory.Exists(AttachmentsPath(ConnectionString)))
+                Directory.Delete(AttachmentsPath(ConnectionString), recursive: true);
         }
     }
 

@@ -39,6 +39,8 @@ public static class OptionsRegistration
         services.AddSingleton<IValidateOptions<ProjectsOptions>, ProjectsOptionsValidator>();
         services.AddOptions<TasksOptions>().BindConfiguration(TasksOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<TasksOptions>, TasksOptionsValidator>();
+        services.AddOptions<AttachmentsOptions>().BindConfiguration(AttachmentsOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<AttachmentsOptions>, AttachmentsOptionsValidator>();
         services.AddOptions<EngineOptions>().BindConfiguration(EngineOptions.Section)
             .Validate(options => options.RetryBaseSeconds <= options.RetryMaxSeconds, "RetryBaseSeconds must not exceed RetryMaxSeconds")
             .ValidateOnStart();

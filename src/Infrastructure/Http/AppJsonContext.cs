@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Mvc;
 using TaskRunner.Features.ApiKeys;
+using TaskRunner.Features.Attachments;
 using TaskRunner.Features.Audit;
 using TaskRunner.Features.Auth;
 using TaskRunner.Features.Execution;
@@ -78,6 +79,8 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(ListResponse<ScheduleResponse>))]
 [JsonSerializable(typeof(NodesResponse))]
 [JsonSerializable(typeof(ListResponse<TaskResponse>))]
+[JsonSerializable(typeof(AttachmentResponse))]
+[JsonSerializable(typeof(ListResponse<AttachmentResponse>))]
 [JsonSerializable(typeof(TaskSearchResponse))]
 [JsonSerializable(typeof(ListResponse<TaskSearchResponse>))]
 [JsonSerializable(typeof(TaskTitleSuggestions))]

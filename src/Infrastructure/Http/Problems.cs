@@ -20,6 +20,11 @@ public static class Problems
 
     public static ProblemHttpResult BadRequest(string detail) => Create(StatusCodes.Status400BadRequest, "Bad Request", detail);
 
+    public static ProblemHttpResult ContentTooLarge(string detail) => Create(StatusCodes.Status413PayloadTooLarge, "Content Too Large", detail);
+
+    public static ProblemHttpResult UnsupportedMediaType(string detail) =>
+        Create(StatusCodes.Status415UnsupportedMediaType, "Unsupported Media Type", detail);
+
     public static ProblemHttpResult TooManyRequests(HttpContext http, TimeSpan retryAfter, string detail)
     {
         SetRetryAfter(http, retryAfter);

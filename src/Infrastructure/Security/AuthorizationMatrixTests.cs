@@ -97,6 +97,13 @@ public sealed class AuthorizationMatrixTests(ServiceFixture service) : IClassFix
         ["PATCH /api/v1/action-templates/{id}"] = new("action-template", RoutePolicy.EditProject, 200, """{"name":"renamed"}"""),
         ["DELETE /api/v1/action-templates/{id}"] = new("action-template", RoutePolicy.EditProject, 204),
         ["POST /api/v1/action-templates/{id}/rotate-secret"] = new("action-template", RoutePolicy.EditProject, 200),
+        ["GET /api/v1/tasks/{id}/attachments"] = new("task", RoutePolicy.ReadProject, 200),
+        // A JSON body: whoever may upload is told it is not multipart (415), after the authorization decision.
+        ["POST /api/v1/tasks/{id}/attachments"] = new("task", RoutePolicy.EditProject, 415, "{}"),
+        ["GET /api/v1/attachments/{id}/download"] = new("attachment", RoutePolicy.ReadProject, 200),
+        // A text file: readers learn it has no thumbnail (404 with that reason); outsiders that it does not exist.
+        ["GET /api/v1/attachments/{id}/thumbnail"] = new("attachment", RoutePolicy.ReadProject, 404),
+        ["DELETE /api/v1/attachments/{id}"] = new("attachment", RoutePolicy.EditProject, 204),
     };
 
     private static int Expected(RoutePolicy policy, MatrixActor actor, int allowed)
@@ -262,6 +269,16 @@ public sealed class AuthorizationMatrixTests(ServiceFixture service) : IClassFix
         await Execute("INSERT INTO tasks (id, project_id, title, created_by, deleted_at) VALUES ($1, $2, 'matrix deleted task', $3, now())",
             ids["deleted-task"], ids["project"], owner);
         await Execute("INSERT INTO task_comments (id, task_id, author_id, body) VALUES ($1, $2, $3, 'by the owner')", ids["comment"], ids["task"], owner);
+        // Uploaded through the API, so its bytes are in storage for the download.
+        using (var upload = new HttpRequestMessage(HttpMethod.Post, $"/api/v1/tasks/{ids["task"]}/attachments")
+        {
+            Content = new MultipartFormDataContent { { new ByteArrayContent("matrix"u8.ToArray()), "file", "matrix.txt" } },
+        })
+        {
+            upload.Headers.TryAddWithoutValidation(actors.Credentials[MatrixActor.Owner].Key, actors.Credentials[MatrixActor.Owner].Value);
+            using var uploaded = await actors.Client.SendAsync(upload);
+            ids["attachment"] = Guid.Parse((await uploaded.ReadJsonAsync()).GetProperty("id").GetString()!);
+        }
         await Execute("""
             INSERT INTO schedules (id, project_id, created_by, cron, timezone, task_template, enabled)
             VALUES ($1, $2, $3, '0 3 * * *', 'UTC', '{"title":"scheduled"}', false)

@@ -1,0 +1,88 @@
+using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.Extensions.Options;
+using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Storage;
+
+namespace TaskRunner.Features.Attachments;
+
+/// <summary>Files attached to tasks: upload, list, download (with ranges), thumbnails, delete.</summary>
+public static class AttachmentsEndpoints
+{
+    /// <summary>Room for the multipart framing and small fields around the largest file.</summary>
+    private const long MultipartOverheadBytes = 1024 * 1024;
+
+    public static IServiceCollection AddAttachmentsFeature(this IServiceCollection services)
+    {
+        services.AddBlobStorage();
+        services.AddSingleton<AttachmentMetrics>();
+        services.AddSingleton<ThumbnailSignal>();
+        services.AddHostedService<ThumbnailWorker>();
+        services.AddHostedService<AttachmentRetention>();
+        services.AddSingleton<BlobPurge>();
+        services.AddHostedService(provider => provider.GetRequiredService<BlobPurge>());
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapAttachments(this IEndpointRouteBuilder api)
+    {
+        var maxSize = api.ServiceProvider.GetRequiredService<IOptions<AttachmentsOptions>>().Value.MaxSizeBytes;
+        var tasks = api.MapGroup("/tasks")
+            .WithTags("Attachments")
+            .RequireAuthorization()
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
+        tasks.MapPost("/{id:guid}/attachments", UploadAttachment.Handle)
+            .WithMetadata(new UploadBodyLimit(maxSize + MultipartOverheadBytes))
+            .WithName("UploadAttachment")
+            .WithSummary("Attach a file to a task (project editors): multipart/form-data, field `file`")
+            .WithDescription("The file is streamed to storage while hashed (SHA-256). Its type is decided from its first bytes against "
+                + "`Attachments:AllowedTypes`: a type not allowed, or a declared part type that disagrees with the bytes, is a 415. "
+                + "Past `Attachments:MaxSizeBytes` or the project's quota (`Attachments:ProjectQuotaBytes`) the upload stops with a 413; "
+                + "a body cut short is a 400; nothing of a refused upload is kept. The file name is reduced to its last path segment, "
+                + "without control characters, at most 255 characters. Images get a thumbnail in the background (`thumbnail_url`).")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        tasks.MapGet("/{id:guid}/attachments", ListAttachments.Handle)
+            .WithName("ListTaskAttachments")
+            .WithSummary("A task's attachments, oldest first; cursor pages with a Link header")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+
+        var attachments = api.MapGroup("/attachments")
+            .WithTags("Attachments")
+            .RequireAuthorization()
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
+        attachments.MapGet("/{id:guid}/download", DownloadAttachment.Download)
+            .WithName("DownloadAttachment")
+            .WithSummary("The file's bytes: ETag is its SHA-256 (If-None-Match gives 304); one byte Range gives 206, past the end 416")
+            .WithDescription("`Content-Disposition` carries the name as `filename` (ASCII) and `filename*` (UTF-8, RFC 6266). Images and "
+                + "plain text are `inline`; everything else — HTML, SVG, XML and JavaScript always — is an `attachment`, and "
+                + "`X-Content-Type-Options: nosniff` is set. A malformed or multi-range `Range` is ignored (200 with the whole file).")
+            .Produces(StatusCodes.Status200OK, contentType: "application/octet-stream")
+            .Produces(StatusCodes.Status206PartialContent, contentType: "application/octet-stream")
+            .Produces(StatusCodes.Status304NotModified)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status416RangeNotSatisfiable);
+        attachments.MapGet("/{id:guid}/thumbnail", DownloadAttachment.Thumbnail)
+            .WithName("GetAttachmentThumbnail")
+            .WithSummary("The image's thumbnail (JPEG, or PNG with transparency); 404 with a problem saying whether it is pending or impossible")
+            .Produces(StatusCodes.Status200OK, contentType: "image/jpeg")
+            .Produces(StatusCodes.Status304NotModified)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        attachments.MapDelete("/{id:guid}", DeleteAttachment.Handle)
+            .WithName("DeleteAttachment")
+            .WithSummary("Soft-delete an attachment (project editors); purged after the retention period")
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        return api;
+    }
+
+    /// <summary>Uploads may be larger than the general body limit; the handler enforces the file's own limit exactly.</summary>
+    private sealed class UploadBodyLimit(long bytes) : IRequestSizeLimitMetadata
+    {
+        public long? MaxRequestBodySize => bytes;
+    }
+}
