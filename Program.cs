@@ -9,6 +9,7 @@ using TaskRunner.Features.Schedules;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Features.Users;
 using TaskRunner.Features.Webhooks;
+using TaskRunner.Features.Workflows;
 using TaskRunner.Infrastructure.Cluster;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
@@ -51,6 +52,7 @@ builder.Services.AddTasksFeature();
 builder.Services.AddExecutionFeature();
 builder.Services.AddSchedulesFeature();
 builder.Services.AddWebhooksFeature();
+builder.Services.AddWorkflowsFeature();
 
 var app = builder.Build();
 
@@ -87,6 +89,7 @@ api.MapSchedules();
 api.MapCluster();
 api.MapTaskQueries();
 api.MapWebhooks();
+api.MapWorkflows();
 
 
 return await app.RunWithStartupChecksAsync();
