@@ -133,7 +133,8 @@ internal static partial class DefinitionReader
         {
             if (!parser.Accept<ParsingEvent>(out var current))
                 throw new RefusedDocumentException(path, "ends where a value was expected");
-            positions[path.Length == 0 ? "body" : path] = current.Start;
+            // A mapping value keeps its key's position (where an unknown or misspelt field is best pointed at).
+            positions.TryAdd(path.Length == 0 ? "body" : path, current.Start);
             parser.MoveNext();
             switch (current)
             {
@@ -173,6 +174,7 @@ internal static partial class DefinitionReader
                         var keyPath = Child(path, key.Value);
                         if (map.ContainsKey(key.Value))
                             throw new RefusedDocumentException(keyPath, $"is a duplicate key{At(key.Start)}");
+                        positions[keyPath] = key.Start;
                         map[key.Value] = ReadNode(keyPath, depth + 1);
                     }
                     Remember(mapping, map, nodes - before + 1);

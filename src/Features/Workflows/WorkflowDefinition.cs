@@ -2,7 +2,9 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using TaskRunner.Features.Tasks.CreateTasks;
 using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Workflows;
 
@@ -250,7 +252,7 @@ internal static partial class WorkflowDefinitions
         if (node[field] is not { } value)
             return null;
         if (value.GetValueKind() == JsonValueKind.Number)
-            return value.GetValue<double>();
+            return AsDouble(value);
         errors.Add(Child(path, field), "must be a number");
         return null;
     }
@@ -286,7 +288,7 @@ internal static partial class WorkflowDefinitions
         switch (spec.Type)
         {
             case "integer" or "number":
-                var number = value!.GetValue<double>();
+                var number = AsDouble(value!);
                 if (number < spec.Minimum)
                     report(path, $"must be at least {spec.Minimum.Value.ToString(CultureInfo.InvariantCulture)}");
                 if (number > spec.Maximum)
@@ -313,6 +315,10 @@ internal static partial class WorkflowDefinitions
                 break;
         }
     }
+
+    /// <summary>A JSON number as a double, whether the node holds a long (from a reader) or a double.</summary>
+    private static double AsDouble(JsonNode value) =>
+        value.AsValue().TryGetValue<long>(out var whole) ? whole : value.GetValue<double>();
 
     private static bool IsWhole(JsonNode value) =>
         value.AsValue().TryGetValue<long>(out _) || (value.AsValue().TryGetValue<double>(out var number) && Math.Floor(number) == number);
@@ -379,7 +385,25 @@ internal static partial class WorkflowDefinitions
         }
         if (!errors.IsEmpty)
             return templates;
-        return [.. templates.Select(template => template with { DependsOn = Dependencies(template, keys, errors) })];
+        templates = [.. templates.Select(template => template with { DependsOn = Dependencies(template, keys, errors) })];
+        if (errors.IsEmpty)
+            CheckGraph(templates, errors);
+        return templates;
+    }
+
+    /// <summary>
+    /// Cycles, by the bulk-create rules on one stand-in task per key: found whatever the parameters will be, and reported
+    /// on the same paths, since stand-in i is tasks[i].
+    /// </summary>
+    private static void CheckGraph(List<TaskTemplate> templates, DefinitionErrors errors)
+    {
+        var standIns = templates.Select(template => new CreateTaskRequest(template.Key, null, "-", null, null, null, null, null, null, null,
+            null, null, null,
+            [.. template.DependsOn.Select(parent => (DependencyRequest?)new DependencyRequest(parent.Key, parent.Require))], null)).ToList();
+        var graphErrors = new ValidationErrors();
+        TaskPlan.Build(standIns, Guid.Empty, bulk: true, new DestinationPolicy(false, []), graphErrors);
+        foreach (var (field, message) in graphErrors.Entries)
+            errors.Add(field, message);
     }
 
     private static string? ForEach(JsonNode? node, string path, List<ParameterSpec> parameters, DefinitionErrors errors)
