@@ -5,8 +5,7 @@ namespace TaskRunner.Migrations;
 /// <summary>
 /// Workflows: named, versioned DAG definitions of a project. A version is immutable (a trigger refuses updates) and keeps
 /// both the source as sent (YAML or JSON) and its JSON form, which runs read. A run records which version made which
-/// batch of tasks, with its parameters. A schedule fires either its task template or a workflow with fixed parameters,
-/// and a fire of a workflow schedule records the run it started.
+/// batch of tasks, with its parameters.
 /// </summary>
 [Migration(16, "Workflows")]
 public sealed class Migration0016Workflows : Migration
@@ -59,34 +58,15 @@ public sealed class Migration0016Workflows : Migration
             version     integer NOT NULL,
             batch_id    uuid NOT NULL UNIQUE,
             params      jsonb NOT NULL CHECK (jsonb_typeof(params) = 'object'),
-            schedule_id uuid REFERENCES schedules (id) ON DELETE SET NULL,
             created_by  uuid NOT NULL REFERENCES users (id),
             created_at  timestamptz NOT NULL DEFAULT now(),
             FOREIGN KEY (workflow_id, version) REFERENCES workflow_versions (workflow_id, number)
         );
         -- GET /workflows/{id}/runs, newest first.
         CREATE INDEX workflow_runs_list_idx ON workflow_runs (workflow_id, created_at DESC, id DESC);
-
-        ALTER TABLE schedules
-            ALTER COLUMN task_template DROP NOT NULL,
-            ADD COLUMN workflow_id uuid REFERENCES workflows (id) ON DELETE CASCADE,
-            ADD COLUMN workflow_params jsonb CHECK (jsonb_typeof(workflow_params) = 'object'),
-            ADD CONSTRAINT schedules_fires_one_thing CHECK ((task_template IS NULL) <> (workflow_id IS NULL)),
-            ADD CONSTRAINT schedules_workflow_params CHECK ((workflow_id IS NULL) = (workflow_params IS NULL));
-        ALTER TABLE schedule_fires
-            ADD COLUMN run_id uuid REFERENCES workflow_runs (id) ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED,
-            ADD CONSTRAINT schedule_fires_run_created CHECK (status = 'created' OR run_id IS NULL);
         """);
 
     public override void Down() => Execute.Sql("""
-        ALTER TABLE schedule_fires DROP COLUMN run_id;
-        DELETE FROM schedules WHERE workflow_id IS NOT NULL;
-        ALTER TABLE schedules
-            DROP CONSTRAINT schedules_workflow_params,
-            DROP CONSTRAINT schedules_fires_one_thing,
-            DROP COLUMN workflow_params,
-            DROP COLUMN workflow_id,
-            ALTER COLUMN task_template SET NOT NULL;
         DROP TABLE workflow_runs;
         ALTER TABLE workflows DROP CONSTRAINT workflows_default_version_fk;
         DROP TABLE workflow_versions;

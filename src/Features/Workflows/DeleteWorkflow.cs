@@ -10,8 +10,8 @@ namespace TaskRunner.Features.Workflows;
 
 /// <summary>
 /// DELETE /workflows/{id}: project editors soft-delete a workflow, like a project: it disappears from lists and cannot be
-/// run or scheduled; its versions, runs and the tasks of its runs stay; <c>POST .../restore</c> brings it back.
-/// Schedules firing it stop while it is deleted. Honours If-Match.
+/// run; its versions, runs and the tasks of its runs stay; <c>POST .../restore</c> brings it back.
+/// Honours If-Match.
 /// </summary>
 public static class DeleteWorkflow
 {

@@ -14,7 +14,6 @@ public sealed record WorkflowRunSummary(
     int Version,
     Guid BatchId,
     RawJson Params,
-    Guid? ScheduleId,
     Guid CreatedBy,
     DateTime CreatedAt,
     int Total,
@@ -22,11 +21,10 @@ public sealed record WorkflowRunSummary(
 
 /// <summary>A run as <see cref="ListWorkflowRuns"/> reads it.</summary>
 public sealed record WorkflowRunRow(
-    Guid Id, Guid WorkflowId, int Version, Guid BatchId, string Params, Guid? ScheduleId, Guid CreatedBy, DateTime CreatedAt, int Total,
-    string Counts)
+    Guid Id, Guid WorkflowId, int Version, Guid BatchId, string Params, Guid CreatedBy, DateTime CreatedAt, int Total, string Counts)
 {
     public WorkflowRunSummary ToSummary() =>
-        new(Id, WorkflowId, Version, BatchId, new RawJson(Params), ScheduleId, CreatedBy, CreatedAt, Total, new RawJson(Counts));
+        new(Id, WorkflowId, Version, BatchId, new RawJson(Params), CreatedBy, CreatedAt, Total, new RawJson(Counts));
 }
 
 /// <summary>The query string of GET /workflows/{id}/runs.</summary>
@@ -45,7 +43,7 @@ public static class ListWorkflowRuns
 
     // Counts through tasks_batch_idx, one batch per listed run.
     private const string SelectSql = """
-        SELECT r.id, r.workflow_id, r.version, r.batch_id, r.params::text AS params, r.schedule_id, r.created_by, r.created_at,
+        SELECT r.id, r.workflow_id, r.version, r.batch_id, r.params::text AS params, r.created_by, r.created_at,
                c.total, c.counts
         FROM workflow_runs r
         CROSS JOIN LATERAL (
@@ -93,9 +91,8 @@ public static class ListWorkflowRuns
         {
             while (await reader.ReadAsync(cancellationToken))
                 rows.Add(new WorkflowRunRow(
-                    reader.GetGuid(0), reader.GetGuid(1), reader.GetInt32(2), reader.GetGuid(3), reader.GetString(4),
-                    reader.IsDBNull(5) ? null : reader.GetGuid(5), reader.GetGuid(6), reader.GetFieldValue<DateTime>(7), reader.GetInt32(8),
-                    reader.GetString(9)));
+                    reader.GetGuid(0), reader.GetGuid(1), reader.GetInt32(2), reader.GetGuid(3), reader.GetString(4), reader.GetGuid(5),
+                    reader.GetFieldValue<DateTime>(6), reader.GetInt32(7), reader.GetString(8)));
         }
         return page.Result(rows, row => row.ToSummary());
     }

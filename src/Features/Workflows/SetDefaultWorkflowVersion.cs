@@ -9,7 +9,7 @@ using TaskRunner.Infrastructure.Security;
 namespace TaskRunner.Features.Workflows;
 
 /// <summary>
-/// POST /workflows/{id}/versions/{number}/default: project editors choose which version runs (and schedules) use when
+/// POST /workflows/{id}/versions/{number}/default: project editors choose which version runs use when
 /// they name none — roll forward to a new one or back to an old one. 404 for a version that does not exist. Honours If-Match.
 /// </summary>
 public static class SetDefaultWorkflowVersion

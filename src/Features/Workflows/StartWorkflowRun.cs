@@ -77,12 +77,11 @@ public static class StartWorkflowRun
         var batchId = Ids.New();
         var actor = AuditActor.From(http, caller);
         var batch = await CreateTasks.CreateBatchAsync(dataSource, actor, caller, run.Plan, batchId,
-            (connection, transaction) => WorkflowRuns.RecordAsync(connection, transaction, id, run, batchId, scheduleId: null, caller.UserId,
-                actor, cancellationToken),
+            (connection, transaction) => WorkflowRuns.RecordAsync(connection, transaction, id, run, batchId, caller.UserId, actor, cancellationToken),
             cancellationToken);
         if (batch.Problem is { } refused)
             return refused;
-        metrics.RunStarted(workflow.Name, WorkflowMetrics.ByApi);
+        metrics.RunStarted(workflow.Name);
         http.Response.Headers["X-Batch-ID"] = batchId.ToString();
         return TypedResults.Created($"/api/v1/batches/{batchId}", new WorkflowRunResponse(
             run.RunId, id, run.Version, batchId, new RawJson(run.ParamsJson), caller.UserId, batch.Tasks, batch.Refs));

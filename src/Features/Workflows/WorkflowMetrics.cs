@@ -6,14 +6,11 @@ using TaskRunner.Infrastructure.Observability;
 namespace TaskRunner.Features.Workflows;
 
 /// <summary>
-/// Runs started, by workflow name and trigger (<c>api</c> or <c>schedule</c>), recorded once the run committed. Names are
+/// Runs started, by workflow name, recorded once the run committed. Names are
 /// chosen by clients, so the label is bounded (<see cref="MetricsOptions.MaxLabelValues"/>; later names are <c>other</c>).
 /// </summary>
 public sealed class WorkflowMetrics
 {
-    public const string ByApi = "api";
-    public const string BySchedule = "schedule";
-
     private readonly BoundedLabel names;
     private readonly Counter<long> runsStarted;
 
@@ -21,9 +18,8 @@ public sealed class WorkflowMetrics
     {
         names = new BoundedLabel(options.Value.MaxLabelValues);
         runsStarted = meters.Create(Telemetry.ServiceName).CreateCounter<long>("taskrunner.workflows.runs_started", "{run}",
-            "Workflow runs started, by workflow name and trigger (api, schedule)");
+            "Workflow runs started, by workflow name");
     }
 
-    public void RunStarted(string workflow, string trigger) => runsStarted.Add(1,
-        new KeyValuePair<string, object?>("workflow", names.Of(workflow)), new KeyValuePair<string, object?>("trigger", trigger));
+    public void RunStarted(string workflow) => runsStarted.Add(1, new KeyValuePair<string, object?>("workflow", names.Of(workflow)));
 }

@@ -16,11 +16,11 @@ namespace TaskRunner.Features.Workflows;
 internal sealed record PreparedRun(Guid RunId, string Name, int Version, List<PlannedTask> Plan, string ParamsJson);
 
 /// <summary>
-/// Starting a run, for the API (<see cref="StartWorkflowRun"/>) and for schedules: the stored definition read again,
+/// Starting a run (<see cref="StartWorkflowRun"/>): the stored definition read again,
 /// the parameters checked, the DAG rendered and planned — the rendered DAG is validated again at run time, whatever the
 /// definition passed when it was saved — and then the run row written in the transaction that creates its batch.
 /// </summary>
-public static class WorkflowRuns
+internal static class WorkflowRuns
 {
     private const string VersionSql = """
         SELECT w.name, v.definition::text AS definition
@@ -30,8 +30,8 @@ public static class WorkflowRuns
         """;
 
     private const string InsertRunSql = """
-        INSERT INTO workflow_runs (id, workflow_id, version, batch_id, params, schedule_id, created_by)
-        VALUES (@id, @workflowId, @version, @batchId, @runParams::jsonb, @scheduleId, @createdBy)
+        INSERT INTO workflow_runs (id, workflow_id, version, batch_id, params, created_by)
+        VALUES (@id, @workflowId, @version, @batchId, @runParams::jsonb, @createdBy)
         """;
 
     internal sealed record StoredVersion(string Name, string Definition);
@@ -71,8 +71,8 @@ public static class WorkflowRuns
 
     /// <summary>The run's own rows, in the transaction that creates its batch.</summary>
     internal static async Task RecordAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid workflowId, PreparedRun run, Guid batchId, Guid? scheduleId,
-        Guid createdBy, AuditActor actor, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid workflowId, PreparedRun run, Guid batchId, Guid createdBy,
+        AuditActor actor, CancellationToken cancellationToken)
     {
         await connection.ExecuteAsync(InsertRunSql, new
         {
@@ -81,7 +81,6 @@ public static class WorkflowRuns
             version = run.Version,
             batchId,
             runParams = run.ParamsJson,
-            scheduleId,
             createdBy,
             cancellationToken,
         }, transaction);

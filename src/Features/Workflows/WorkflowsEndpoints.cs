@@ -57,8 +57,8 @@ public static class WorkflowsEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound);
         workflows.MapDelete("/{id:guid}", DeleteWorkflow.Handle)
             .WithName("DeleteWorkflow")
-            .WithSummary("Project editors: soft-delete a workflow (restorable). It can no longer be run and its schedules stop "
-                + "firing; versions, runs and their tasks stay. Honours If-Match")
+            .WithSummary("Project editors: soft-delete a workflow (restorable). It can no longer be run; versions, runs and "
+                + "their tasks stay. Honours If-Match")
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status412PreconditionFailed);
@@ -96,7 +96,7 @@ public static class WorkflowsEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound);
         workflows.MapPost("/{id:guid}/versions/{number:int}/default", SetDefaultWorkflowVersion.Handle)
             .WithName("SetDefaultWorkflowVersion")
-            .WithSummary("Project editors: make this version the one runs and schedules use when they name none. Honours If-Match")
+            .WithSummary("Project editors: make this version the one runs use when they name none. Honours If-Match")
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status412PreconditionFailed);
