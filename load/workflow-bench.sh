@@ -7,7 +7,7 @@
 #
 # Usage (starts its own PostgreSQL instance "bench" and the service binary, stops both at the end):
 #   make publish && load/workflow-bench.sh
-# Environment: BINARY (artifacts/aot/TaskRunner), PORT (5193), RUNS (30).
+# Environment: BINARY (artifacts/aot/TaskRunner), PORT (5193), RUNS (30), INSTANCE (bench: the PostgreSQL instance name).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,7 +15,7 @@ BINARY=${BINARY:-$ROOT/artifacts/aot/TaskRunner}
 PORT=${PORT:-5193}
 RUNS=${RUNS:-30}
 BASE_URL=http://127.0.0.1:$PORT
-INSTANCE=bench
+INSTANCE=${INSTANCE:-bench}
 WORK=$(mktemp -d)
 
 log() { printf '[workflow-bench] %s\n' "$*" >&2; }
