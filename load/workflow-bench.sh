@@ -52,7 +52,7 @@ bench_register "$email"
 api_key=$(bench_api_key "$email")
 project=$(bench_project "$api_key" "Workflow benchmark")
 
-# The workflow: 20 layers; a layer is one for_each task over 50 shards (1,000 tasks), each layer depending on the one
+# The workflow: 20 layers; a layer is a gate task and one for_each task over 49 shards, each layer depending on the one
 # above through a gate task (the gate waits for every copy of the layer above; each copy waits for its gate): 1,000
 # tasks, 1,911 edges, the same tasks as the hand-written bulk request.
 python3 - "$project" "$WORK" <<'PY'
