@@ -10,6 +10,7 @@ using TaskRunner.Features.Schedules;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Features.Users;
 using TaskRunner.Features.Webhooks;
+using TaskRunner.Features.Workflows;
 using TaskRunner.Infrastructure.Cluster;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
@@ -53,6 +54,7 @@ builder.Services.AddExecutionFeature();
 builder.Services.AddSchedulesFeature();
 builder.Services.AddWebhooksFeature();
 builder.Services.AddAttachmentsFeature();
+builder.Services.AddWorkflowsFeature();
 
 var app = builder.Build();
 
@@ -90,6 +92,7 @@ api.MapCluster();
 api.MapTaskQueries();
 api.MapWebhooks();
 api.MapAttachments();
+api.MapWorkflows();
 
 
 return await app.RunWithStartupChecksAsync();

@@ -49,6 +49,8 @@ public static class OptionsRegistration
         services.AddSingleton<IValidateOptions<ClusterOptions>, ClusterOptionsValidator>();
         services.AddOptions<SchedulesOptions>().BindConfiguration(SchedulesOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<SchedulesOptions>, SchedulesOptionsValidator>();
+        services.AddOptions<WorkflowsOptions>().BindConfiguration(WorkflowsOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<WorkflowsOptions>, WorkflowsOptionsValidator>();
         services.AddOptions<WebhooksOptions>().BindConfiguration(WebhooksOptions.Section)
             .Validate(options => WebhooksOptions.ParseSchedule(options.RetrySchedule) is not null,
                 "RetrySchedule must be 1 to 50 comma-separated whole numbers of seconds, each between 1 and 604800")

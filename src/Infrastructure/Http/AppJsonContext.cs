@@ -13,6 +13,7 @@ using TaskRunner.Features.Tasks;
 using TaskRunner.Features.Tasks.CreateTasks;
 using TaskRunner.Features.Users;
 using TaskRunner.Features.Webhooks;
+using TaskRunner.Features.Workflows;
 
 namespace TaskRunner.Infrastructure.Http;
 
@@ -94,4 +95,15 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(ListResponse<ActionTemplateResponse>))]
 [JsonSerializable(typeof(CreatedActionTemplateResponse))]
 [JsonSerializable(typeof(Dictionary<string, string>))]
+[JsonSerializable(typeof(ActionRequest[]))]
+[JsonSerializable(typeof(WorkflowResponse))]
+[JsonSerializable(typeof(ListResponse<WorkflowResponse>))]
+[JsonSerializable(typeof(WorkflowVersionResponse))]
+[JsonSerializable(typeof(WorkflowVersionSummary))]
+[JsonSerializable(typeof(ListResponse<WorkflowVersionSummary>))]
+[JsonSerializable(typeof(WorkflowDiffResponse))]
+[JsonSerializable(typeof(StartWorkflowRunRequest))]
+[JsonSerializable(typeof(WorkflowRunResponse))]
+[JsonSerializable(typeof(WorkflowRunSummary))]
+[JsonSerializable(typeof(ListResponse<WorkflowRunSummary>))]
 public sealed partial class AppJsonContext : JsonSerializerContext;

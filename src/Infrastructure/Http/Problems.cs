@@ -84,6 +84,9 @@ public sealed class ValidationErrors
         return true;
     }
 
+    /// <summary>Every error as (field, message), so one check's findings can be passed on under other names.</summary>
+    public IEnumerable<(string Field, string Message)> Entries => errors.SelectMany(pair => pair.Value.Select(message => (pair.Key, message)));
+
     /// <summary>Every error on one line (<c>output.a: must …</c>), for a record outside HTTP such as a refused webhook answer.</summary>
     public string Describe() => string.Join("; ", errors.Select(pair => pair.Key + ": " + string.Join(", ", pair.Value)));
 

@@ -41,7 +41,7 @@ public static class CreateTasks
         if (plan is null)
             return errors.ToProblem();
 
-        var outcome = await CreateAsync(dataSource, http, caller, plan, batchId: null, cancellationToken);
+        var outcome = await CreateAsync(dataSource, AuditActor.From(http, caller), caller, plan, batchId: null, alongside: null, cancellationToken);
         if (outcome.Problem is { } problem)
             return problem;
         var task = outcome.Tasks[0];
@@ -81,14 +81,42 @@ public static class CreateTasks
             return errors.ToProblem();
 
         var batchId = Ids.New();
-        var outcome = await CreateAsync(dataSource, http, caller, plan, batchId, cancellationToken);
-        if (outcome.Problem is { } problem)
+        var batch = await CreateBatchAsync(dataSource, AuditActor.From(http, caller), caller, plan, batchId, alongside: null, cancellationToken);
+        if (batch.Problem is { } problem)
             return problem;
         http.Response.Headers["X-Batch-ID"] = batchId.ToString();
-        var refs = outcome.Tasks.Where(task => task.Ref is not null).ToDictionary(task => task.Ref!, task => task.Response.Id, StringComparer.Ordinal);
-        return TypedResults.Created($"/api/v1/batches/{batchId}",
-            new BulkCreateTasksResponse(batchId, outcome.Tasks.Select(task => task.Response).ToList(), refs));
+        return TypedResults.Created($"/api/v1/batches/{batchId}", new BulkCreateTasksResponse(batchId, batch.Tasks, batch.Refs));
     }
+
+    /// <summary>A created batch: its tasks in request order and the id each ref became; or the problem that stopped it.</summary>
+    internal sealed record CreatedBatch(ProblemHttpResult? Problem, IReadOnlyList<TaskResponse> Tasks, IReadOnlyDictionary<string, Guid> Refs);
+
+    /// <summary>
+    /// Creates planned tasks as one batch, all or none, exactly as POST /tasks/bulk does. <paramref name="alongside"/> runs in
+    /// the same transaction once the tasks are in: the rows of whatever made the batch (a workflow run) commit with it.
+    /// </summary>
+    internal static async Task<CreatedBatch> CreateBatchAsync(
+        NpgsqlDataSource dataSource, AuditActor actor, Caller caller, List<PlannedTask> plan, Guid batchId,
+        Func<NpgsqlConnection, NpgsqlTransaction, Task>? alongside, CancellationToken cancellationToken) =>
+        Batch(await CreateAsync(dataSource, actor, caller, plan, batchId, alongside, cancellationToken));
+
+    /// <summary>
+    /// <see cref="CreateBatchAsync"/> inside a transaction the caller already holds (the scheduler's). Only for plans without
+    /// dedupe keys: a dedupe race would need the whole transaction run again.
+    /// </summary>
+    internal static async Task<CreatedBatch> CreateBatchInTransactionAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, AuditActor actor, Caller caller, List<PlannedTask> plan, Guid batchId,
+        CancellationToken cancellationToken)
+    {
+        if (plan.Any(task => task.DedupeKey is not null))
+            throw new ArgumentException("a plan created inside another transaction cannot carry dedupe keys", nameof(plan));
+        return Batch(await CreateInTransactionAsync(connection, transaction, actor, caller, plan, batchId, alongside: null, cancellationToken));
+    }
+
+    private static CreatedBatch Batch(Outcome outcome) => new(
+        outcome.Problem,
+        outcome.Tasks.Select(task => task.Response).ToList(),
+        outcome.Tasks.Where(task => task.Ref is not null).ToDictionary(task => task.Ref!, task => task.Response.Id, StringComparer.Ordinal));
 
     private sealed record CreatedTask(string? Ref, bool Deduplicated, TaskResponse Response);
 
@@ -98,14 +126,15 @@ public static class CreateTasks
     private sealed class DedupeRaceException : Exception;
 
     private static async Task<Outcome> CreateAsync(
-        NpgsqlDataSource dataSource, HttpContext http, Caller caller, List<PlannedTask> plan, Guid? batchId, CancellationToken cancellationToken)
+        NpgsqlDataSource dataSource, AuditActor actor, Caller caller, List<PlannedTask> plan, Guid? batchId,
+        Func<NpgsqlConnection, NpgsqlTransaction, Task>? alongside, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
                 return await dataSource.InTransactionAsync(
-                    (connection, transaction) => CreateInTransactionAsync(connection, transaction, http, caller, plan, batchId, cancellationToken),
+                    (connection, transaction) => CreateInTransactionAsync(connection, transaction, actor, caller, plan, batchId, alongside, cancellationToken),
                     cancellationToken);
             }
             catch (DedupeRaceException) when (attempt < MaxAttempts)
@@ -117,8 +146,8 @@ public static class CreateTasks
     }
 
     private static async Task<Outcome> CreateInTransactionAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, HttpContext http, Caller caller, List<PlannedTask> plan,
-        Guid? batchId, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction transaction, AuditActor actor, Caller caller, List<PlannedTask> plan,
+        Guid? batchId, Func<NpgsqlConnection, NpgsqlTransaction, Task>? alongside, CancellationToken cancellationToken)
     {
         var facts = await TaskStore.ReadFactsAsync(connection, transaction, caller, plan, cancellationToken);
         if (Check(caller, plan, facts) is { } problem)
@@ -135,8 +164,9 @@ public static class CreateTasks
 
         var inserted = await TaskStore.InsertAsync(connection, transaction, caller, batchId, plan, cancellationToken)
             ?? throw new DedupeRaceException();
+        if (alongside is not null)
+            await alongside(connection, transaction);
 
-        var actor = AuditActor.From(http, caller);
         var created = plan.Count(task => !task.Deduplicated);
         if (batchId is { } batch)
             await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("task.bulk_create", "batch", batch.ToString(), actor,
