@@ -67,9 +67,13 @@ public class ServiceFixture : IAsyncLifetime
         new("Attachments:FileSystemPath", AttachmentsPath(connectionString)),
     ];
 
-    /// <summary>The folder of the file-system attachment store of the service on this database.</summary>
+    /// <summary>
+    /// The folder of the file-system attachment store of the service on this database; named by a hash of the connection
+    /// string, since the configuration tests start services on strings that name no database or are not valid at all.
+    /// </summary>
     public static string AttachmentsPath(string connectionString) =>
-        Path.Combine(Path.GetTempPath(), "taskrunner-test-attachments", new NpgsqlConnectionStringBuilder(connectionString).Database!);
+        Path.Combine(Path.GetTempPath(), "taskrunner-test-attachments",
+            Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(connectionString)))[..16]);
 
     /// <summary>Configuration the service starts with, as key → value (<c>Database:ConnectionString</c>).</summary>
     protected virtual IEnumerable<KeyValuePair<string, string?>> Settings(string connectionString) => BaseSettings(connectionString);

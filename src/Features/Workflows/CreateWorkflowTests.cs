@@ -121,6 +121,23 @@ public sealed class CreateWorkflowTests(ServiceFixture service) : IClassFixture<
             problem.Errors("body"));
     }
 
+    [Theory]
+    [InlineData("""{"\udfff": {}}""", "application/json", "body")]
+    [InlineData("""{"name": "nul\u0000", "tasks": [{"key": "a", "title": "a"}]}""", "application/json", "name")]
+    [InlineData("name: \"lone \\udfff\"\ntasks: [{key: a, title: a}]\n", "application/yaml", "name")]
+    [InlineData("name: \"nul \\0\"\ntasks: [{key: a, title: a}]\n", "application/yaml", "name")]
+    public async Task TextPostgreSqlCannotStoreIsRefusedAtItsPath(string definition, string mediaType, string path)
+    {
+        var (client, project) = await EditorWithProjectAsync();
+
+        using var response = await PostAsync(client, project, WorkflowFixtures.Definition(Encoding.UTF8.GetBytes(definition), mediaType));
+
+        var problem = await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity);
+        Assert.Contains("PostgreSQL cannot store", Assert.Single(problem.Errors(path)));
+        using var list = await client.GetAsync($"/api/v1/projects/{project}/workflows");
+        Assert.Equal(0, (await list.ReadJsonAsync()).GetProperty("data").GetArrayLength());
+    }
+
     [Fact]
     public async Task ABodyThatIsNotUtf8IsMalformed()
     {

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using TaskRunner.Infrastructure.Http;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 using YamlScalar = YamlDotNet.Core.Events.Scalar;
@@ -58,6 +59,8 @@ internal static partial class DefinitionReader
     {
         if (!System.Text.Unicode.Utf8.IsValid(body))
             return (null, new DefinitionReadError(true, "body", "is not valid UTF-8"));
+        if (body.Contains((byte)0))
+            return (null, new DefinitionReadError(false, "body", StorableJson.Problem));
         if (body.StartsWith("\uFEFF"u8))
             body = body[3..];
         try
@@ -146,6 +149,8 @@ internal static partial class DefinitionReader
                 case YamlScalar scalar:
                 {
                     Count(1, path, current.Start);
+                    if (!StorableJson.IsStorable(scalar.Value))
+                        throw new RefusedDocumentException(path, $"{StorableJson.Problem}{At(scalar.Start)}");
                     var value = ScalarValue(scalar, path);
                     Remember(scalar, value, 1);
                     return value;
@@ -171,6 +176,8 @@ internal static partial class DefinitionReader
                     {
                         if (!parser.TryConsume<YamlScalar>(out var key) || !key.Anchor.IsEmpty)
                             throw new RefusedDocumentException(path, $"has a key that is not plain text{At(parser.Current!.Start)}");
+                        if (!StorableJson.IsStorable(key.Value))
+                            throw new RefusedDocumentException(path, $"has a key that {StorableJson.Problem}{At(key.Start)}");
                         var keyPath = Child(path, key.Value);
                         if (map.ContainsKey(key.Value))
                             throw new RefusedDocumentException(keyPath, $"is a duplicate key{At(key.Start)}");
@@ -257,6 +264,8 @@ internal static partial class DefinitionReader
                     throw new JsonException("Trailing data after the document.", null, 0, reader.BytesConsumed);
                 if (reader.TokenType == JsonTokenType.PropertyName)
                 {
+                    if (reader.ValueIsEscaped && !StorableJson.IsStorable(reader.ValueSpan))
+                        throw new RefusedDocumentException(containers.Peek().Path, $"has a key that {StorableJson.Problem}");
                     pendingKey = reader.GetString()!;
                     var (parent, parentPath) = containers.Peek();
                     if (((JsonObject)parent).ContainsKey(pendingKey))
@@ -274,6 +283,8 @@ internal static partial class DefinitionReader
                     : Child(containers.Peek().Path, pendingKey!);
                 if (++nodes > maxNodes)
                     throw new RefusedDocumentException(path, $"holds more than {maxNodes} nodes");
+                if (reader.TokenType == JsonTokenType.String && reader.ValueIsEscaped && !StorableJson.IsStorable(reader.ValueSpan))
+                    throw new RefusedDocumentException(path, StorableJson.Problem);
                 JsonNode? node = reader.TokenType switch
                 {
                     JsonTokenType.StartObject => new JsonObject(),

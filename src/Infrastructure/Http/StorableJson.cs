@@ -97,8 +97,11 @@ public static class StorableJson
     /// <summary>A key's escaped text as it was sent, for naming it in a path even when it cannot be decoded.</summary>
     private static string KeyText(ReadOnlySpan<byte> escaped) => System.Text.Encoding.UTF8.GetString(escaped);
 
-    /// <summary>Scans the escapes of a string's raw bytes: no <c>\u0000</c>, and every surrogate escape paired high-then-low.</summary>
-    private static bool IsStorable(ReadOnlySpan<byte> escaped)
+    /// <summary>
+    /// Scans the escapes of a string's raw bytes as a <see cref="Utf8JsonReader"/> holds them (<c>ValueSpan</c> when
+    /// <c>ValueIsEscaped</c>): no <c>\u0000</c>, and every surrogate escape paired high-then-low.
+    /// </summary>
+    public static bool IsStorable(ReadOnlySpan<byte> escaped)
     {
         for (var i = 0; i < escaped.Length; i++)
         {

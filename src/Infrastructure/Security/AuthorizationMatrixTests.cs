@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Routing;
@@ -53,7 +54,7 @@ public enum RoutePolicy
 public sealed class AuthorizationMatrixTests(ServiceFixture service) : IClassFixture<ServiceFixture>
 {
     /// <summary>What the route's <c>{id}</c> names in the fresh world, how to call it, and what an allowed caller gets.</summary>
-    private sealed record RouteRule(string Row, RoutePolicy Policy, int Allowed, string? Body = null);
+    private sealed record RouteRule(string Row, RoutePolicy Policy, int Allowed, string? Body = null, string? Query = null);
 
     private static readonly Dictionary<string, RouteRule> Routes = new(StringComparer.Ordinal)
     {
@@ -104,7 +105,22 @@ public sealed class AuthorizationMatrixTests(ServiceFixture service) : IClassFix
         // A text file: readers learn it has no thumbnail (404 with that reason); outsiders that it does not exist.
         ["GET /api/v1/attachments/{id}/thumbnail"] = new("attachment", RoutePolicy.ReadProject, 404),
         ["DELETE /api/v1/attachments/{id}"] = new("attachment", RoutePolicy.EditProject, 204),
+        ["GET /api/v1/projects/{id}/workflows"] = new("project", RoutePolicy.ReadProject, 200),
+        ["POST /api/v1/projects/{id}/workflows"] = new("project", RoutePolicy.EditProject, 201, MatrixWorkflow("matrix defined")),
+        ["GET /api/v1/workflows/{id}"] = new("workflow", RoutePolicy.ReadProject, 200),
+        ["DELETE /api/v1/workflows/{id}"] = new("workflow", RoutePolicy.EditProject, 204),
+        ["POST /api/v1/workflows/{id}/restore"] = new("deleted-workflow", RoutePolicy.EditProject, 200),
+        ["GET /api/v1/workflows/{id}/versions"] = new("workflow", RoutePolicy.ReadProject, 200),
+        ["POST /api/v1/workflows/{id}/versions"] = new("workflow", RoutePolicy.EditProject, 201, MatrixWorkflow("matrix")),
+        ["GET /api/v1/workflows/{id}/versions/{number}"] = new("workflow", RoutePolicy.ReadProject, 200),
+        ["POST /api/v1/workflows/{id}/versions/{number}/default"] = new("workflow", RoutePolicy.EditProject, 200),
+        ["GET /api/v1/workflows/{id}/diff"] = new("workflow", RoutePolicy.ReadProject, 200, Query: "?from=1&to=1"),
+        ["GET /api/v1/workflows/{id}/runs"] = new("workflow", RoutePolicy.ReadProject, 200),
+        ["POST /api/v1/workflows/{id}/runs"] = new("workflow", RoutePolicy.EditProject, 201, """{"params":{}}"""),
     };
+
+    /// <summary>A one-task workflow definition in JSON named <paramref name="name"/> (another than the world's holds a new version).</summary>
+    private static string MatrixWorkflow(string name) => $$"""{"name":"{{name}}","tasks":[{"key":"only","title":"changed"}]}""";
 
     private static int Expected(RoutePolicy policy, MatrixActor actor, int allowed)
     {
@@ -184,7 +200,8 @@ public sealed class AuthorizationMatrixTests(ServiceFixture service) : IClassFix
                 var world = await WorldAsync(actors, rule.Row);
                 var (method, template) = (route[..route.IndexOf(' ', StringComparison.Ordinal)], route[(route.IndexOf(' ', StringComparison.Ordinal) + 1)..]);
                 var path = template.Replace("{id}", world.RowId.ToString(), StringComparison.Ordinal)
-                    .Replace("{userId}", world.MemberId.ToString(), StringComparison.Ordinal);
+                    .Replace("{userId}", world.MemberId.ToString(), StringComparison.Ordinal)
+                    .Replace("{number}", "1", StringComparison.Ordinal) + rule.Query;
                 using var request = new HttpRequestMessage(new HttpMethod(method), path);
                 if (rule.Body is { } body)
                     request.Content = TestJson.Raw(body.Replace("{user}", world.SpareUserId.ToString(), StringComparison.Ordinal));
@@ -279,6 +296,15 @@ public sealed class AuthorizationMatrixTests(ServiceFixture service) : IClassFix
             using var uploaded = await actors.Client.SendAsync(upload);
             ids["attachment"] = Guid.Parse((await uploaded.ReadJsonAsync()).GetProperty("id").GetString()!);
         }
+        // Defined through the API (a definition is parsed and versioned); the deleted one deleted through it too.
+        ids["workflow"] = await DefineWorkflowAsync(actors, ids["project"], "matrix");
+        ids["deleted-workflow"] = await DefineWorkflowAsync(actors, ids["project"], "matrix deleted");
+        using (var delete = new HttpRequestMessage(HttpMethod.Delete, $"/api/v1/workflows/{ids["deleted-workflow"]}"))
+        {
+            delete.Headers.TryAddWithoutValidation(actors.Credentials[MatrixActor.Owner].Key, actors.Credentials[MatrixActor.Owner].Value);
+            using var deleted = await actors.Client.SendAsync(delete);
+            Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        }
         await Execute("""
             INSERT INTO schedules (id, project_id, created_by, cron, timezone, task_template, enabled)
             VALUES ($1, $2, $3, '0 3 * * *', 'UTC', '{"title":"scheduled"}', false)
@@ -301,5 +327,17 @@ public sealed class AuthorizationMatrixTests(ServiceFixture service) : IClassFix
                 """, ids["project"]);
         }
         return new World(ids[row], member.Id, spare.Id);
+    }
+
+    private static async Task<Guid> DefineWorkflowAsync(Actors actors, Guid project, string name)
+    {
+        using var define = new HttpRequestMessage(HttpMethod.Post, $"/api/v1/projects/{project}/workflows")
+        {
+            Content = TestJson.Raw($$"""{"name":"{{name}}","tasks":[{"key":"only","title":"only"}]}"""),
+        };
+        define.Headers.TryAddWithoutValidation(actors.Credentials[MatrixActor.Owner].Key, actors.Credentials[MatrixActor.Owner].Value);
+        using var defined = await actors.Client.SendAsync(define);
+        Assert.Equal(HttpStatusCode.Created, defined.StatusCode);
+        return Guid.Parse((await defined.ReadJsonAsync()).GetProperty("id").GetString()!);
     }
 }
