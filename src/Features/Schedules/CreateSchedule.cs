@@ -12,7 +12,8 @@ using TaskRunner.Infrastructure.Security;
 namespace TaskRunner.Features.Schedules;
 
 /// <summary>
-/// A cron schedule: <c>task</c> is the create-task body (minus project_id) of the task created at each fire time.
+/// A cron schedule: <c>task</c> is the create-task body (minus project_id) of the task created at each fire time, or
+/// <c>workflow</c> names the workflow run started at each fire time (exactly one of the two).
 /// <c>overlap_policy</c> (default skip) and <c>catch_up_seconds</c> (default 300) are explained on <see cref="Scheduler"/>.
 /// </summary>
 public sealed record CreateScheduleRequest(
@@ -20,6 +21,7 @@ public sealed record CreateScheduleRequest(
     string? Cron,
     string? Timezone,
     CreateTaskRequest? Task,
+    ScheduleWorkflowRequest? Workflow,
     bool? Enabled,
     string? OverlapPolicy,
     int? CatchUpSeconds);
@@ -28,10 +30,10 @@ public sealed record CreateScheduleRequest(
 public static class CreateSchedule
 {
     private const string InsertSql = """
-        INSERT INTO schedules AS s (id, project_id, created_by, cron, timezone, task_template, enabled, overlap_policy,
-                                    catch_up_seconds, next_fire_at)
-        VALUES (@id, @projectId, @createdBy, @cron, @timezone, @template::jsonb, @enabled, @overlapPolicy,
-                @catchUpSeconds, @nextFireAt)
+        INSERT INTO schedules AS s (id, project_id, created_by, cron, timezone, task_template, workflow_id, workflow_version,
+                                    workflow_params, enabled, overlap_policy, catch_up_seconds, next_fire_at)
+        VALUES (@id, @projectId, @createdBy, @cron, @timezone, @template::jsonb, @workflowId, @workflowVersion,
+                @workflowParams::jsonb, @enabled, @overlapPolicy, @catchUpSeconds, @nextFireAt)
         RETURNING
         """ + " " + ScheduleReads.Columns;
 
@@ -43,6 +45,7 @@ public static class CreateSchedule
         HttpContext http,
         NpgsqlDataSource dataSource,
         IOptions<TasksOptions> tasks,
+        IOptions<WorkflowsOptions> workflows,
         Scheduler scheduler,
         CancellationToken cancellationToken)
     {
@@ -56,8 +59,10 @@ public static class CreateSchedule
         var zone = ScheduleRules.TimeZone(errors, "timezone", request.Timezone);
         ScheduleRules.OverlapPolicy(errors, "overlap_policy", request.OverlapPolicy);
         ScheduleRules.CatchUpSeconds(errors, "catch_up_seconds", request.CatchUpSeconds);
-        var template = ScheduleRules.Template(errors, "task", request.Task, request.ProjectId ?? Guid.Empty, id,
-            tasks.Value.ActionDestinations());
+        ScheduleWorkflows.CheckOneTarget(errors, request.Task is not null, request.Workflow is not null, required: true);
+        var template = request.Task is null
+            ? null
+            : ScheduleRules.Template(errors, "task", request.Task, request.ProjectId ?? Guid.Empty, id, tasks.Value.ActionDestinations());
         var enabled = request.Enabled ?? true;
         DateTime? nextFireAt = null;
         if (cron is not null && zone is not null)
@@ -74,7 +79,16 @@ public static class CreateSchedule
         {
             if (await ScheduleAccess.CheckCreateAsync(connection, transaction, caller, request.ProjectId!.Value, cancellationToken) is { } problem)
                 return new Outcome(problem, null);
-            if (request.Task!.AssigneeId is { } assignee && !await ScheduleAccess.AssigneeExistsAsync(connection, transaction, assignee, cancellationToken))
+            ScheduleWorkflowTarget? target = null;
+            if (request.Workflow is { } workflow)
+            {
+                var workflowErrors = new ValidationErrors();
+                target = await ScheduleWorkflows.CheckAsync(connection, transaction, caller, request.ProjectId!.Value, workflow,
+                    workflows.Value, tasks.Value, workflowErrors, cancellationToken);
+                if (target is null)
+                    return new Outcome(workflowErrors.ToProblem(), null);
+            }
+            if (request.Task?.AssigneeId is { } assignee && !await ScheduleAccess.AssigneeExistsAsync(connection, transaction, assignee, cancellationToken))
             {
                 var assigneeErrors = new ValidationErrors();
                 assigneeErrors.Add("task.assignee_id", "no such user");
@@ -88,6 +102,9 @@ public static class CreateSchedule
                 cron = request.Cron!.Trim(),
                 timezone = request.Timezone!,
                 template,
+                workflowId = target?.WorkflowId,
+                workflowVersion = target?.Version,
+                workflowParams = target?.ParamsJson,
                 enabled,
                 overlapPolicy = request.OverlapPolicy ?? ScheduleRules.Skip,
                 catchUpSeconds = request.CatchUpSeconds ?? ScheduleRules.DefaultCatchUpSeconds,
@@ -97,7 +114,8 @@ public static class CreateSchedule
             await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("schedule.create", "schedule", id.ToString(),
                 AuditActor.From(http, caller),
                 new AuditDiff().Change("project_id", null, row.ProjectId.ToString()).Change("cron", null, row.Cron)
-                    .Change("timezone", null, row.Timezone).Change("enabled", null, row.Enabled).ToJson()),
+                    .Change("timezone", null, row.Timezone).Change("enabled", null, row.Enabled)
+                    .Change("workflow_id", null, row.WorkflowId?.ToString()).ToJson()),
                 cancellationToken);
             return new Outcome(null, row);
         }, cancellationToken);

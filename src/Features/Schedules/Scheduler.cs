@@ -5,7 +5,9 @@ using Cronos;
 using Dapper;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using System.Text.Json.Nodes;
 using TaskRunner.Features.Tasks.CreateTasks;
+using TaskRunner.Features.Workflows;
 using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Cluster;
 using TaskRunner.Infrastructure.Configuration;
@@ -20,11 +22,14 @@ namespace TaskRunner.Features.Schedules;
 /// <summary>
 /// Creates the tasks of due schedules, exactly once per schedule and fire time. Each schedule is handled in one
 /// transaction: every fire time is claimed by inserting its <c>schedule_fires</c> row (ON CONFLICT DO NOTHING), and only
-/// the transaction whose insert went in creates the task, through the same plan and inserts as POST /tasks. Two nodes
+/// the transaction whose insert went in creates the task, through the same plan and inserts as POST /tasks — or, for a
+/// workflow schedule, the run, through the same preparation and batch create as POST /workflows/{id}/runs. Two nodes
 /// racing, or a new leader repeating a tick, find the row taken and do nothing; the primary key decides.
+/// <para>A workflow fire whose workflow was deleted, whose parameters no longer validate or whose run is refused (the
+/// schedule's creator lost the editor role) is recorded as skipped (reason <c>invalid_workflow</c>).</para>
 /// <para>Overlap policy: <c>skip</c> records a fire as skipped (reason <c>overlap</c>, metric
-/// <c>taskrunner.schedules.skipped_fires</c>) while the task of the previous created fire is unfinished (pending, paused
-/// or running); <c>allow</c> creates it anyway.</para>
+/// <c>taskrunner.schedules.skipped_fires</c>) while the task of the previous created fire (for a workflow schedule: any
+/// task of its run's batch) is unfinished (pending, paused or running); <c>allow</c> creates it anyway.</para>
 /// <para>Catch-up: after downtime, fire times within the schedule's <c>catch_up_seconds</c> before now are each fired
 /// (subject to the overlap policy); older ones are recorded as skipped (reason <c>missed</c>), the most recent
 /// <see cref="SchedulesOptions.MaxMissedFiresRecorded"/> of them, and never fired.</para>
@@ -46,16 +51,23 @@ public sealed partial class Scheduler : IDisposable
     // Read again inside the schedule's transaction: no lock, the fire rows decide; version guards the advance.
     private const string ScheduleSql = """
         SELECT s.id, s.project_id, s.created_by, s.cron, s.timezone, s.task_template::text AS task_template,
+               s.workflow_id, s.workflow_version, s.workflow_params::text AS workflow_params,
+               w.default_version AS workflow_default_version,
                s.overlap_policy, s.catch_up_seconds, s.next_fire_at, s.version, now() AS now
         FROM schedules s
         JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL
+        LEFT JOIN workflows w ON w.id = s.workflow_id AND w.deleted_at IS NULL
         WHERE s.id = @id AND s.next_fire_at <= now() AND s.enabled AND s.deleted_at IS NULL
         """;
 
-    // Whether the task of the schedule's latest created fire is unfinished (a deleted task counts as finished).
+    // Whether the task (or a task of the batch) of the schedule's latest created fire is unfinished (deleted counts as finished).
     private const string PreviousUnfinishedSql = """
         SELECT coalesce((
-            SELECT t.deleted_at IS NULL AND t.status IN ('pending', 'paused', 'running')
+            SELECT CASE WHEN f.batch_id IS NULL
+                        THEN t.deleted_at IS NULL AND t.status IN ('pending', 'paused', 'running')
+                        ELSE EXISTS (SELECT FROM tasks b
+                                     WHERE b.batch_id = f.batch_id AND b.deleted_at IS NULL
+                                       AND b.status IN ('pending', 'paused', 'running')) END
             FROM schedule_fires f
             LEFT JOIN tasks t ON t.id = f.task_id
             WHERE f.schedule_id = @scheduleId AND f.status = 'created'
@@ -64,9 +76,15 @@ public sealed partial class Scheduler : IDisposable
         """;
 
     private const string ClaimFireSql = """
-        INSERT INTO schedule_fires (schedule_id, fire_time, status, reason, task_id)
-        VALUES (@scheduleId, @fireTime, @status, @reason, @taskId)
+        INSERT INTO schedule_fires (schedule_id, fire_time, status, reason, task_id, batch_id)
+        VALUES (@scheduleId, @fireTime, @status, @reason, @taskId, @batchId)
         ON CONFLICT (schedule_id, fire_time) DO NOTHING
+        """;
+
+    // A claimed workflow fire whose run the batch create refused: its claim stays, as a failure.
+    private const string RefuseFireSql = """
+        UPDATE schedule_fires SET status = 'skipped', reason = 'invalid_workflow', batch_id = NULL
+        WHERE schedule_id = @scheduleId AND fire_time = @fireTime
         """;
 
     // Guarded by version: a concurrent edit (which recomputed next_fire_at) or another node's advance wins.
@@ -83,18 +101,25 @@ public sealed partial class Scheduler : IDisposable
         """;
 
     public sealed record DueSchedule(
-        Guid Id, Guid ProjectId, Guid CreatedBy, string Cron, string Timezone, string TaskTemplate, string OverlapPolicy,
-        int CatchUpSeconds, DateTime NextFireAt, long Version, DateTime Now);
+        Guid Id, Guid ProjectId, Guid CreatedBy, string Cron, string Timezone, string? TaskTemplate, Guid? WorkflowId,
+        int? WorkflowVersion, string? WorkflowParams, int? WorkflowDefaultVersion, string OverlapPolicy, int CatchUpSeconds,
+        DateTime NextFireAt, long Version, DateTime Now);
 
     /// <summary>What one schedule's transaction did; metrics are recorded only once it committed.</summary>
-    private sealed record FireOutcome(bool Advanced, int Created, int Overlapped, int Missed, int Invalid, List<double> LagSeconds)
+    private sealed record FireOutcome(
+        bool Advanced, int Created, int Overlapped, int Missed, int Invalid, int InvalidWorkflow, List<double> LagSeconds, List<string> RunsOf)
     {
-        public static FireOutcome Nothing => new(false, 0, 0, 0, 0, []);
+        public static FireOutcome Nothing => new(false, 0, 0, 0, 0, 0, [], []);
     }
+
+    /// <summary>What one fire created: its tasks, and the name of the workflow whose run it started (null for a task fire).</summary>
+    private sealed record Fired(int Tasks, string? Workflow);
 
     private readonly NpgsqlDataSource dataSource;
     private readonly SchedulesOptions options;
     private readonly IOptions<TasksOptions> tasks;
+    private readonly IOptions<WorkflowsOptions> workflows;
+    private readonly WorkflowMetrics workflowMetrics;
     private readonly ILogger<Scheduler> logger;
     private readonly SemaphoreSlim wake = new(0, 1);
     private readonly Counter<long> created;
@@ -102,17 +127,19 @@ public sealed partial class Scheduler : IDisposable
     private readonly Histogram<double> lag;
 
     public Scheduler(
-        NpgsqlDataSource dataSource, IOptions<SchedulesOptions> options, IOptions<TasksOptions> tasks, IMeterFactory meters,
-        ILogger<Scheduler> logger)
+        NpgsqlDataSource dataSource, IOptions<SchedulesOptions> options, IOptions<TasksOptions> tasks,
+        IOptions<WorkflowsOptions> workflows, WorkflowMetrics workflowMetrics, IMeterFactory meters, ILogger<Scheduler> logger)
     {
         this.dataSource = dataSource;
         this.options = options.Value;
         this.tasks = tasks;
+        this.workflows = workflows;
+        this.workflowMetrics = workflowMetrics;
         this.logger = logger;
         var meter = meters.Create(Telemetry.ServiceName);
         created = meter.CreateCounter<long>("taskrunner.schedules.created_tasks", "{task}", "Tasks created by cron schedules");
         skipped = meter.CreateCounter<long>("taskrunner.schedules.skipped_fires", "{fire}",
-            "Fire times recorded without a task, by reason: overlap, missed (older than the catch-up window), invalid_template");
+            "Fire times recorded without a task, by reason: overlap, missed (older than the catch-up window), invalid_template, invalid_workflow");
         lag = meter.CreateHistogram<double>("taskrunner.schedules.fire_lag", "s", "Time from a fire time to the creation of its task");
     }
 
@@ -207,8 +234,9 @@ public sealed partial class Scheduler : IDisposable
             var plan = ScheduleRules.PlanFires(cron, zone, schedule.NextFireAt, schedule.Now, schedule.CatchUpSeconds,
                 options.MaxFiresPerTick, options.MaxMissedFiresRecorded);
 
-            int overlapped = 0, missed = 0, invalid = 0, createdTasks = 0;
+            int overlapped = 0, missed = 0, invalid = 0, invalidWorkflow = 0, createdTasks = 0;
             var lags = new List<double>();
+            var runsOf = new List<string>();
             DateTime? lastHandled = null;
             foreach (var fire in plan.Missed)
             {
@@ -226,15 +254,22 @@ public sealed partial class Scheduler : IDisposable
                     overlapped += await ClaimAsync(connection, transaction, schedule.Id, fire, "skipped", "overlap", null, cancellationToken);
                     continue;
                 }
-                if (Plan(schedule, fire) is not { } task)
+                var fired = schedule.WorkflowId is { } workflowId
+                    ? await StartRunAsync(connection, transaction, schedule, workflowId, fire, cancellationToken)
+                    : await CreateTaskAsync(connection, transaction, schedule, fire, cancellationToken);
+                if (fired is null)
                 {
-                    invalid += await ClaimAsync(connection, transaction, schedule.Id, fire, "skipped", "invalid_template", null, cancellationToken);
+                    if (schedule.WorkflowId is null)
+                        invalid++;
+                    else
+                        invalidWorkflow++;
                     continue;
                 }
-                if (await ClaimAsync(connection, transaction, schedule.Id, fire, "created", null, task.Id, cancellationToken) == 0)
+                if (fired.Tasks == 0)
                     continue; // another node has this fire time
-                await CreateTaskAsync(connection, transaction, schedule, task, fire, cancellationToken);
-                createdTasks++;
+                createdTasks += fired.Tasks;
+                if (fired.Workflow is { } name)
+                    runsOf.Add(name);
                 lags.Add((schedule.Now - fire).TotalSeconds);
                 previousUnfinished = schedule.OverlapPolicy == ScheduleRules.Skip;
             }
@@ -247,18 +282,58 @@ public sealed partial class Scheduler : IDisposable
                 lastFireAt = lastHandled,
                 cancellationToken,
             }, transaction) == 1;
-            return new FireOutcome(advanced, createdTasks, overlapped, missed, invalid, lags);
+            return new FireOutcome(advanced, createdTasks, overlapped, missed, invalid, invalidWorkflow, lags, runsOf);
         }, cancellationToken);
 
     private static async Task<int> ClaimAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid scheduleId, DateTime fireTime, string status, string? reason,
-        Guid? taskId, CancellationToken cancellationToken) =>
-        await connection.ExecuteAsync(ClaimFireSql, new { scheduleId, fireTime, status, reason, taskId, cancellationToken }, transaction);
+        Guid? taskId, CancellationToken cancellationToken, Guid? batchId = null) =>
+        await connection.ExecuteAsync(ClaimFireSql, new { scheduleId, fireTime, status, reason, taskId, batchId, cancellationToken }, transaction);
+
+    /// <summary>
+    /// Starts the schedule's workflow run for this fire, as POST /workflows/{id}/runs by the schedule's creator would: one
+    /// task-less fire row records the batch. Null (the fire recorded as invalid_workflow) when the workflow is deleted, the
+    /// parameters no longer pass, or the batch create refuses the run; no tasks when another node has this fire time.
+    /// </summary>
+    private async Task<Fired?> StartRunAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, DueSchedule schedule, Guid workflowId, DateTime fireTime,
+        CancellationToken cancellationToken)
+    {
+        PreparedRun? run = null;
+        var errors = new ValidationErrors();
+        if (schedule.WorkflowDefaultVersion is { } defaultVersion)
+            run = await WorkflowRuns.PrepareAsync(connection, transaction, workflowId, schedule.ProjectId,
+                schedule.WorkflowVersion ?? defaultVersion, JsonNode.Parse(schedule.WorkflowParams ?? "{}") as JsonObject,
+                workflows.Value, tasks.Value, errors, cancellationToken);
+        else
+            errors.Add("workflow.workflow_id", "the workflow was deleted");
+        if (run is null)
+        {
+            LogInvalidWorkflow(logger, schedule.Id, errors.Describe());
+            await ClaimAsync(connection, transaction, schedule.Id, fireTime, "skipped", "invalid_workflow", null, cancellationToken);
+            return null;
+        }
+        var batchId = Ids.New();
+        if (await ClaimAsync(connection, transaction, schedule.Id, fireTime, "created", null, null, cancellationToken, batchId) == 0)
+            return new Fired(0, null);
+        var creator = new Caller(schedule.CreatedBy, Roles.Member, null, null);
+        var actor = new AuditActor(null, null, null, null);
+        var batch = await CreateTasks.CreateBatchInTransactionAsync(connection, transaction, actor, creator, run.Plan, batchId, cancellationToken);
+        if (batch.Problem is not null)
+        {
+            // Refused before anything was written (the creator's role, an assignee): the fire is a failure, not a retry.
+            LogInvalidWorkflow(logger, schedule.Id, "the run was refused: " + (batch.Problem.ProblemDetails.Detail ?? batch.Problem.ProblemDetails.Title));
+            await connection.ExecuteAsync(RefuseFireSql, new { scheduleId = schedule.Id, fireTime, cancellationToken }, transaction);
+            return null;
+        }
+        await WorkflowRuns.RecordAsync(connection, transaction, workflowId, run, batchId, schedule.CreatedBy, actor, cancellationToken);
+        return new Fired(batch.Tasks.Count, run.Name);
+    }
 
     /// <summary>The template as the task of this fire, by the rules of POST /tasks; null (and a warning) if it no longer passes them.</summary>
     private PlannedTask? Plan(DueSchedule schedule, DateTime fireTime)
     {
-        var template = JsonSerializer.Deserialize(schedule.TaskTemplate, AppJsonContext.Default.CreateTaskRequest);
+        var template = JsonSerializer.Deserialize(schedule.TaskTemplate!, AppJsonContext.Default.CreateTaskRequest);
         if (template is null)
             return null;
         var errors = new ValidationErrors();
@@ -270,10 +345,17 @@ public sealed partial class Scheduler : IDisposable
         return null;
     }
 
-    private static async Task CreateTaskAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, DueSchedule schedule, PlannedTask task, DateTime fireTime,
-        CancellationToken cancellationToken)
+    /// <summary>Creates the template's task for this fire; null (the fire recorded as invalid_template) if it no longer passes.</summary>
+    private async Task<Fired?> CreateTaskAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, DueSchedule schedule, DateTime fireTime, CancellationToken cancellationToken)
     {
+        if (Plan(schedule, fireTime) is not { } task)
+        {
+            await ClaimAsync(connection, transaction, schedule.Id, fireTime, "skipped", "invalid_template", null, cancellationToken);
+            return null;
+        }
+        if (await ClaimAsync(connection, transaction, schedule.Id, fireTime, "created", null, task.Id, cancellationToken) == 0)
+            return new Fired(0, null);
         // The schedule's creator is the task's creator; the store needs nothing else of a caller.
         var creator = new Caller(schedule.CreatedBy, Roles.Member, null, null);
         _ = await TaskStore.InsertAsync(connection, transaction, creator, batchId: null, [task], cancellationToken)
@@ -283,6 +365,7 @@ public sealed partial class Scheduler : IDisposable
             new AuditDiff().Change("title", null, task.Title).Change("project_id", null, task.ProjectId.ToString())
                 .Change("schedule_id", null, schedule.Id.ToString()).Change("fire_time", null, fireTime).ToJson()),
             cancellationToken);
+        return new Fired(1, null);
     }
 
     private void Record(FireOutcome outcome)
@@ -295,6 +378,10 @@ public sealed partial class Scheduler : IDisposable
             skipped.Add(outcome.Missed, new KeyValuePair<string, object?>("reason", "missed"));
         if (outcome.Invalid > 0)
             skipped.Add(outcome.Invalid, new KeyValuePair<string, object?>("reason", "invalid_template"));
+        if (outcome.InvalidWorkflow > 0)
+            skipped.Add(outcome.InvalidWorkflow, new KeyValuePair<string, object?>("reason", "invalid_workflow"));
+        foreach (var workflow in outcome.RunsOf)
+            workflowMetrics.RunStarted(workflow);
         foreach (var seconds in outcome.LagSeconds)
             lag.Record(seconds);
     }
@@ -309,6 +396,9 @@ public sealed partial class Scheduler : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Schedule {schedule_id}: its task template no longer passes the task rules; the fire is skipped")]
     private static partial void LogInvalidTemplate(ILogger logger, Guid schedule_id);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Schedule {schedule_id}: its workflow run cannot start ({reason}); the fire is skipped")]
+    private static partial void LogInvalidWorkflow(ILogger logger, Guid schedule_id, string reason);
 }
 
 /// <summary>The scheduler's loop on the leader: a tick, then sleep until the next fire time, a poll interval, or a wake-up.</summary>

@@ -12,6 +12,16 @@ public static class SchedulesEndpoints
         + "fires within this window before now are created, older ones recorded as missed. Each fire time creates its task "
         + "exactly once, however many nodes run.";
 
+    private const string WorkflowTarget =
+        "Instead of `task`, a schedule may name `workflow: {workflow_id, version?, params?}`: each fire starts a run of that "
+        + "workflow (of the schedule's project, readable by the caller) with these fixed parameters, through the same path as "
+        + "`POST /workflows/{id}/runs`, in the fire's transaction; the run is listed under `GET /workflows/{id}/runs`. "
+        + "`version` absent means the workflow's default version at each fire. Exactly one of `task` and `workflow` (422 "
+        + "otherwise); an unknown workflow or another project's is 422 under `workflow.workflow_id`, parameters failing the "
+        + "version's schema are 422 under `workflow.params.*`. A fire whose workflow was deleted, whose parameters no longer "
+        + "validate or whose run is refused is recorded as a skipped fire with reason `invalid_workflow`. With "
+        + "`overlap_policy: skip`, a fire is skipped while any task of the previous run's batch is unfinished.";
+
     public static IServiceCollection AddSchedulesFeature(this IServiceCollection services)
     {
         services.AddSingleton<Scheduler>();
@@ -33,6 +43,7 @@ public static class SchedulesEndpoints
         schedules.MapPost("/", CreateSchedule.Handle)
             .WithName("CreateSchedule")
             .WithSummary("Project editors: create a cron schedule whose `task` (the create-task body minus project_id) is created at each fire time." + Policies)
+            .WithDescription(WorkflowTarget)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         schedules.MapGet("/{id:guid}", GetSchedule.Handle)
@@ -42,7 +53,9 @@ public static class SchedulesEndpoints
         schedules.MapPatch("/{id:guid}", UpdateSchedule.Handle)
             .WithName("UpdateSchedule")
             .WithSummary("Project editors: change cron, timezone, task, enabled, overlap_policy or catch_up_seconds while it runs; "
-                + "a new cron or timezone, or enabling, recomputes next_fire_at from now. Optional If-Match." + Policies)
+                + "a new cron or timezone, or enabling, recomputes next_fire_at from now. Optional If-Match. Giving `task` or `workflow` "
+                + "replaces the target (and switches the schedule's kind)." + Policies)
+            .WithDescription(WorkflowTarget)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status412PreconditionFailed)

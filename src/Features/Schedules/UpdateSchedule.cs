@@ -13,11 +13,15 @@ using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Schedules;
 
-/// <summary>The fields to change (absent or null: unchanged). <c>task</c> replaces the whole template.</summary>
+/// <summary>
+/// The fields to change (absent or null: unchanged). <c>task</c> replaces the whole template, <c>workflow</c> the whole
+/// workflow target; either one also switches a schedule from the other kind.
+/// </summary>
 public sealed record UpdateScheduleRequest(
     string? Cron,
     string? Timezone,
     CreateTaskRequest? Task,
+    ScheduleWorkflowRequest? Workflow,
     bool? Enabled,
     string? OverlapPolicy,
     int? CatchUpSeconds);
@@ -31,7 +35,8 @@ public static class UpdateSchedule
 {
     private const string UpdateSql = """
         UPDATE schedules AS s
-        SET cron = @cron, timezone = @timezone, task_template = @template::jsonb, enabled = @enabled,
+        SET cron = @cron, timezone = @timezone, task_template = @template::jsonb, workflow_id = @workflowId,
+            workflow_version = @workflowVersion, workflow_params = @workflowParams::jsonb, enabled = @enabled,
             overlap_policy = @overlapPolicy, catch_up_seconds = @catchUpSeconds, next_fire_at = @nextFireAt
         WHERE s.id = @id
         RETURNING
@@ -46,14 +51,16 @@ public static class UpdateSchedule
         HttpContext http,
         NpgsqlDataSource dataSource,
         IOptions<TasksOptions> tasks,
+        IOptions<WorkflowsOptions> workflows,
         Scheduler scheduler,
         CancellationToken cancellationToken)
     {
         if (!caller.CanWrite)
             return Problems.Forbidden("Viewers cannot change schedules.");
         var errors = new ValidationErrors();
-        if (request is { Cron: null, Timezone: null, Task: null, Enabled: null, OverlapPolicy: null, CatchUpSeconds: null })
-            errors.Add("body", "set at least one of cron, timezone, task, enabled, overlap_policy, catch_up_seconds");
+        if (request is { Cron: null, Timezone: null, Task: null, Workflow: null, Enabled: null, OverlapPolicy: null, CatchUpSeconds: null })
+            errors.Add("body", "set at least one of cron, timezone, task, workflow, enabled, overlap_policy, catch_up_seconds");
+        ScheduleWorkflows.CheckOneTarget(errors, request.Task is not null, request.Workflow is not null, required: false);
         var newCron = request.Cron is null ? null : ScheduleRules.Cron(errors, "cron", request.Cron);
         var newZone = request.Timezone is null ? null : ScheduleRules.TimeZone(errors, "timezone", request.Timezone);
         ScheduleRules.OverlapPolicy(errors, "overlap_policy", request.OverlapPolicy);
@@ -71,11 +78,23 @@ public static class UpdateSchedule
                 return new Outcome(ETags.PreconditionFailed(), null);
 
             var changes = new ValidationErrors();
-            var template = request.Task is null
-                ? before!.TaskTemplate
-                : ScheduleRules.Template(changes, "task", request.Task, before!.ProjectId, id, tasks.Value.ActionDestinations());
-            if (request.Task is not null && template is not null)
-                template = ActionHeaders.KeepRedactedInTemplate(template, before.TaskTemplate, "task", changes);
+            var template = before!.TaskTemplate;
+            var target = before.WorkflowId is { } workflowId
+                ? new ScheduleWorkflowTarget(workflowId, before.WorkflowVersion, before.WorkflowParams ?? "{}")
+                : null;
+            if (request.Task is not null)
+            {
+                template = ScheduleRules.Template(changes, "task", request.Task, before.ProjectId, id, tasks.Value.ActionDestinations());
+                if (template is not null && before.TaskTemplate is not null)
+                    template = ActionHeaders.KeepRedactedInTemplate(template, before.TaskTemplate, "task", changes);
+                target = null;
+            }
+            else if (request.Workflow is { } workflow)
+            {
+                target = await ScheduleWorkflows.CheckAsync(connection, transaction, caller, before.ProjectId, workflow,
+                    workflows.Value, tasks.Value, changes, cancellationToken);
+                template = null;
+            }
             if (request.Task?.AssigneeId is { } assignee && !await ScheduleAccess.AssigneeExistsAsync(connection, transaction, assignee, cancellationToken))
                 changes.Add("task.assignee_id", "no such user");
 
@@ -101,6 +120,9 @@ public static class UpdateSchedule
                 cron = request.Cron?.Trim() ?? before.Cron,
                 timezone = request.Timezone ?? before.Timezone,
                 template,
+                workflowId = target?.WorkflowId,
+                workflowVersion = target?.Version,
+                workflowParams = target?.ParamsJson,
                 enabled,
                 overlapPolicy = request.OverlapPolicy ?? before.OverlapPolicy,
                 catchUpSeconds = request.CatchUpSeconds ?? before.CatchUpSeconds,
@@ -112,9 +134,11 @@ public static class UpdateSchedule
                 new AuditDiff()
                     .Change("cron", before.Cron, after.Cron)
                     .Change("timezone", before.Timezone, after.Timezone)
-                    .Change("task", ScheduleRow.RedactedTemplateNode(JsonNode.Parse(before.TaskTemplate)),
-                        ScheduleRow.RedactedTemplateNode(JsonNode.Parse(after.TaskTemplate)),
-                        changed: !JsonNode.DeepEquals(JsonNode.Parse(before.TaskTemplate), JsonNode.Parse(after.TaskTemplate)))
+                    .Change("task", ScheduleRow.RedactedTemplateNode(before.TaskTemplate), ScheduleRow.RedactedTemplateNode(after.TaskTemplate),
+                        changed: !JsonNode.DeepEquals(Parse(before.TaskTemplate), Parse(after.TaskTemplate)))
+                    .Change("workflow_id", before.WorkflowId?.ToString(), after.WorkflowId?.ToString())
+                    .Change("workflow_version", before.WorkflowVersion, after.WorkflowVersion)
+                    .Change("workflow_params", Parse(before.WorkflowParams), Parse(after.WorkflowParams))
                     .Change("enabled", before.Enabled, after.Enabled)
                     .Change("overlap_policy", before.OverlapPolicy, after.OverlapPolicy)
                     .Change("catch_up_seconds", before.CatchUpSeconds, after.CatchUpSeconds)
@@ -129,4 +153,6 @@ public static class UpdateSchedule
         ETags.Set(http, outcome.Row!.Version);
         return TypedResults.Ok(outcome.Row.ToResponse());
     }
+
+    private static JsonNode? Parse(string? json) => json is null ? null : JsonNode.Parse(json);
 }
