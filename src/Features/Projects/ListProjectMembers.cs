@@ -20,10 +20,6 @@ public sealed record ListProjectMembersQuery : IListQuery
 /// <summary>Anyone who may read a live project lists its members, in the order they were added.</summary>
 public static class ListProjectMembers
 {
-    private const string ReadableSql = """
-        SELECT EXISTS (SELECT FROM projects p WHERE p.id = @id AND p.deleted_at IS NULL AND
-        """ + ProjectAccess.OnProjectRow + ")";
-
     private const string SelectSql = """
         SELECT m.user_id, m.role, u.email, u.display_name, m.created_at
         FROM project_members m JOIN users u ON u.id = m.user_id
@@ -53,7 +49,7 @@ public static class ListProjectMembers
 
         var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var readable = await connection.ExecuteScalarAsync<bool>(ReadableSql,
+        var readable = await connection.ExecuteScalarAsync<bool>(ProjectAccess.LiveProjectReadableSql,
             new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken });
         if (!readable)
             return Problems.NotFound("No such project.");

@@ -124,7 +124,6 @@ public sealed class CreateWorkflowTests(ServiceFixture service) : IClassFixture<
     [Theory]
     [InlineData("""{"\udfff": {}}""", "application/json", "body")]
     [InlineData("""{"name": "nul\u0000", "tasks": [{"key": "a", "title": "a"}]}""", "application/json", "name")]
-    [InlineData("name: \"lone \\udfff\"\ntasks: [{key: a, title: a}]\n", "application/yaml", "name")]
     [InlineData("name: \"nul \\0\"\ntasks: [{key: a, title: a}]\n", "application/yaml", "name")]
     public async Task TextPostgreSqlCannotStoreIsRefusedAtItsPath(string definition, string mediaType, string path)
     {
@@ -133,7 +132,8 @@ public sealed class CreateWorkflowTests(ServiceFixture service) : IClassFixture<
         using var response = await PostAsync(client, project, WorkflowFixtures.Definition(Encoding.UTF8.GetBytes(definition), mediaType));
 
         var problem = await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity);
-        Assert.Contains("PostgreSQL cannot store", Assert.Single(problem.Errors(path)));
+        Assert.True(problem.GetProperty("errors").TryGetProperty(path, out var messages), $"no error at {path}: {problem}");
+        Assert.Contains("PostgreSQL cannot store", Assert.Single(messages.EnumerateArray()).GetString());
         using var list = await client.GetAsync($"/api/v1/projects/{project}/workflows");
         Assert.Equal(0, (await list.ReadJsonAsync()).GetProperty("data").GetArrayLength());
     }

@@ -1,3 +1,4 @@
+using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Npgsql;
@@ -47,8 +48,15 @@ public static class ListWorkflows
             return errors.ToQueryProblem();
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
         var access = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        // A project the caller may not read is not found, rather than an empty list that confirms it exists.
+        if (!await connection.ExecuteScalarAsync<bool>(ProjectAccess.LiveProjectReadableSql, new
+            {
+                id, callerId = access.CallerId, callerIsAdmin = access.CallerIsAdmin, callerCanWrite = access.CallerCanWrite,
+                requiredRank = access.RequiredRank, cancellationToken,
+            }))
+            return Problems.NotFound("No such project.");
+        await using var command = connection.CreateCommand();
         var filtered = new FilteredQuery(command)
             .Where(ProjectAccess.OnProjectRow, "callerId", access.CallerId)
             .Parameter("callerIsAdmin", access.CallerIsAdmin)

@@ -57,6 +57,10 @@ public static class ProjectAccess
     /// <summary>The same rule for a task row aliased <c>t</c> (<c>FROM tasks t</c>), through its <c>project_id</c>.</summary>
     public const string OnTaskRow = PredicateStart + " t.project_id" + PredicateEnd;
 
+    /// <summary>Whether the live project <c>@id</c> is one the caller may read (at the rank asked): a list under a project answers 404 otherwise.</summary>
+    public const string LiveProjectReadableSql =
+        "SELECT EXISTS (SELECT FROM projects p WHERE p.id = @id AND p.deleted_at IS NULL AND " + OnProjectRow + ")";
+
     /// <summary>The values <see cref="OnProjectRow"/> and <see cref="OnTaskRow"/> need, to merge into a query's parameters.</summary>
     public static (Guid CallerId, bool CallerIsAdmin, bool CallerCanWrite, int RequiredRank) Parameters(Caller caller, string required) =>
         (caller.UserId, caller.IsAdmin, caller.CanWrite, ProjectRoles.Rank(required));

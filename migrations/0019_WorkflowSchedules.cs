@@ -7,8 +7,8 @@ namespace TaskRunner.Migrations;
 /// the workflow's default version at fire time). A workflow fire records the batch it created; the overlap rule looks at
 /// that batch's tasks. <c>invalid_workflow</c>: the workflow was deleted or the parameters no longer validate.
 /// </summary>
-[Migration(20, "WorkflowSchedules")]
-public sealed class Migration0020WorkflowSchedules : Migration
+[Migration(19, "WorkflowSchedules")]
+public sealed class Migration0019WorkflowSchedules : Migration
 {
     public override void Up() => Execute.Sql("""
         ALTER TABLE schedules
