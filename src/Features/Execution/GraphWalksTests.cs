@@ -145,9 +145,15 @@ public sealed class GraphWalksTests(SmallWalkBatchesFixture service) : IClassFix
                AND EXISTS (SELECT FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock')
             """, worker.ProjectId, seconds: 60);
 
-        // The request goes away mid-walk (as its process would): the sweeper takes the walk over once it stalled a second.
+        // The request goes away mid-walk as it would with its process: the client gives up and the database session that
+        // holds the walk ends (a process that dies does not get to cancel its statements). The sweeper then takes the walk
+        // over once it has stalled for a second.
         await abort.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancel);
+        await service.ScalarAsync<bool>("""
+            SELECT coalesce(bool_and(pg_terminate_backend(pid)), true) FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()
+            """);
         await WaitForMetricAsync("taskrunner_engine_graph_walk_resumed_total", resumedBefore + 1);
         await blocking.RollbackAsync();
 

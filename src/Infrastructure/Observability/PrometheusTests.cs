@@ -42,6 +42,7 @@ public sealed class PrometheusTests(ServiceFixture service) : IClassFixture<Serv
     }
 
     [Fact]
+    [Trait(TestMode.Trait, TestMode.BlackBoxOnly)]
     public async Task ARealPrometheusScrapingTheServiceAnswersEveryDashboardQueryAndEvaluatesEveryRule()
     {
         // Traffic that gives every panel a series: API requests, a claimed task, a pushed task with its webhook.
