@@ -55,12 +55,14 @@ public sealed class GraphWalksTests(SmallWalkBatchesFixture service) : IClassFix
             .ToDictionary(entry => entry.Name, entry => Guid.Parse(entry.Value.GetString()!));
     }
 
-    private Task<long> CountAsync(Guid projectId, string condition) =>
-        service.ScalarAsync<long>($"SELECT count(*) FROM tasks t WHERE t.project_id = $1 AND ({condition})", projectId);
+    /// <summary>Runs a whole counting statement (<see cref="OfProject"/> and a constant condition) on the project's tasks.</summary>
+    private Task<long> CountAsync(Guid projectId, string statement) => service.ScalarAsync<long>(statement, projectId);
+
+    private const string OfProject = "SELECT count(*) FROM tasks t WHERE t.project_id = $1 AND ";
 
     private const int Doomed = Middle + Lower + Leaves;
 
-    private const string CancelledUpstream = "t.title ~ '^[abc][0-9]+$' AND t.status = 'cancelled' AND t.cancel_reason = 'upstream_failed'";
+    private const string CancelledUpstream = OfProject + "t.title ~ '^[abc][0-9]+$' AND t.status = 'cancelled' AND t.cancel_reason = 'upstream_failed'";
 
     /// <summary>
     /// What one transaction would have left: no unfinished task waits on a different number of parents than are unfinished
@@ -68,14 +70,14 @@ public sealed class GraphWalksTests(SmallWalkBatchesFixture service) : IClassFix
     /// </summary>
     private async Task AssertConsistentAsync(Guid projectId)
     {
-        Assert.Equal(0L, await CountAsync(projectId, """
+        Assert.Equal(0L, await CountAsync(projectId, OfProject + """
             t.status IN ('pending', 'paused') AND t.pending_parents <>
                 (SELECT count(*) FROM task_dependencies d JOIN tasks p ON p.id = d.parent_id
                  WHERE d.child_id = t.id
                    AND CASE d.require WHEN 'success' THEN p.status <> 'succeeded'
                                       ELSE p.status NOT IN ('succeeded', 'failed', 'cancelled', 'timed_out') END)
             """));
-        Assert.Equal(0L, await CountAsync(projectId, """
+        Assert.Equal(0L, await CountAsync(projectId, OfProject + """
             t.status IN ('pending', 'paused') AND EXISTS
                 (SELECT FROM task_dependencies d JOIN tasks p ON p.id = d.parent_id
                  WHERE d.child_id = t.id AND d.require = 'success' AND p.status IN ('failed', 'cancelled', 'timed_out'))
@@ -115,7 +117,7 @@ public sealed class GraphWalksTests(SmallWalkBatchesFixture service) : IClassFix
 
         // Read right after the answer: the whole walk is done by then.
         Assert.Equal(Doomed, await CountAsync(worker.ProjectId, CancelledUpstream));
-        Assert.Equal(Cleanups, await CountAsync(worker.ProjectId, "t.title LIKE 'cleanup%' AND t.status = 'pending' AND t.pending_parents = 0"));
+        Assert.Equal(Cleanups, await CountAsync(worker.ProjectId, OfProject + "t.title LIKE 'cleanup%' AND t.status = 'pending' AND t.pending_parents = 0"));
         await AssertConsistentAsync(worker.ProjectId);
         // Each continuing transaction locked at most BatchSize tasks: the walk needed at least this many of them.
         var minimumBatches = (Doomed + Cleanups) / SmallWalkBatchesFixture.BatchSize - 1;
@@ -161,7 +163,7 @@ public sealed class GraphWalksTests(SmallWalkBatchesFixture service) : IClassFix
             "SELECT NOT EXISTS (SELECT FROM graph_walk_frontier f JOIN tasks t ON t.id = f.task_id WHERE t.project_id = $1)", worker.ProjectId,
             seconds: 60);
         Assert.Equal(Doomed, await CountAsync(worker.ProjectId, CancelledUpstream));
-        Assert.Equal(Cleanups, await CountAsync(worker.ProjectId, "t.title LIKE 'cleanup%' AND t.status = 'pending' AND t.pending_parents = 0"));
+        Assert.Equal(Cleanups, await CountAsync(worker.ProjectId, OfProject + "t.title LIKE 'cleanup%' AND t.status = 'pending' AND t.pending_parents = 0"));
         await AssertConsistentAsync(worker.ProjectId);
     }
 
@@ -206,7 +208,7 @@ public sealed class GraphWalksTests(SmallWalkBatchesFixture service) : IClassFix
         Assert.Equal(Doomed, await CountAsync(worker.ProjectId, CancelledUpstream));
         Assert.Equal("succeeded", await worker.StatusAsync(other));
         Assert.Equal(Cleanups, await CountAsync(worker.ProjectId,
-            "t.title LIKE 'cleanup%' AND (t.status = 'succeeded' OR (t.status = 'pending' AND t.pending_parents = 0))"));
+            OfProject + "t.title LIKE 'cleanup%' AND (t.status = 'succeeded' OR (t.status = 'pending' AND t.pending_parents = 0))"));
         await AssertConsistentAsync(worker.ProjectId);
     }
 }
