@@ -46,7 +46,7 @@ DB=$("$ROOT/scripts/pg.sh" connstr taskrunner_attbench "$INSTANCE")
 dotnet run --project "$ROOT/migrations/TaskRunner.Migrations.csproj" -c Release -- up --Database:ConnectionString="$DB" >/dev/null
 
 log "a 12 MP JPEG (load/lib/photo.cs)"
-dotnet run "$ROOT/load/lib/photo.cs" -- "$WORK/photo.jpg" 4000 3000 >/dev/null
+dotnet run --file "$ROOT/load/lib/photo.cs" -- "$WORK/photo.jpg" 4000 3000 >/dev/null
 
 log "service (AOT) with attachments in $WORK/store"
 bench_start_service Attachments__FileSystemPath="$WORK/store" Attachments__MaxSizeBytes=$((SIZE_MB * 1024 * 1024 + 1)) \

@@ -60,18 +60,15 @@ public sealed class GracefulShutdownTests
             using var body = new TrickledContent(rest.Task);
             body.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
             var slow = client.PostAsync("/api/v1/auth/login", body);
-            await Task.Delay(500);
+            // The signal must find the request counted as active, so wait until the server shows it in flight.
+            const string loginInFlight = @"http_server_active_requests\{[^}]*http_request_method=""POST""[^}]*\} [1-9]";
+            Assert.True(await MetricsMatchAsync(client, loginInFlight, TimeSpan.FromSeconds(10)), "the login never showed as in flight");
 
             service.Terminate();
 
-            var deadline = DateTime.UtcNow.AddSeconds(3);
-            string metrics;
-            do
-            {
-                using var response = await client.GetAsync("/metrics");
-                metrics = await response.Content.ReadAsStringAsync();
-            }
-            while (!metrics.Contains("taskrunner_shutdown_drain_duration_seconds", StringComparison.Ordinal) && DateTime.UtcNow < deadline);
+            Assert.True(await MetricsMatchAsync(client, "taskrunner_shutdown_drain_duration_seconds\\{", TimeSpan.FromSeconds(3)));
+            using var scrape = await client.GetAsync("/metrics");
+            var metrics = await scrape.Content.ReadAsStringAsync();
             Assert.Contains("taskrunner_shutdown_drain_duration_seconds{", metrics);
             Assert.Matches(@"taskrunner_shutdown_requests_in_flight\{[^}]*\} [1-9]", metrics);
             Assert.Matches(@"taskrunner_shutdown_deliveries_in_flight\{[^}]*\} 0", metrics);
@@ -84,6 +81,20 @@ public sealed class GracefulShutdownTests
         {
             await TestDatabases.DropAsync(connectionString);
         }
+    }
+
+    private static async Task<bool> MetricsMatchAsync(HttpClient client, string pattern, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        do
+        {
+            using var response = await client.GetAsync("/metrics");
+            if (System.Text.RegularExpressions.Regex.IsMatch(await response.Content.ReadAsStringAsync(), pattern))
+                return true;
+            await Task.Delay(50);
+        }
+        while (DateTime.UtcNow < deadline);
+        return false;
     }
 }
 
