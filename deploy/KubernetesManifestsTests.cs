@@ -159,6 +159,22 @@ public sealed class KubernetesManifestsTests
     }
 
     [Fact]
+    public async Task TheFileSystemAttachmentStoreIsAWritableVolumeSharedByEveryPod()
+    {
+        var pod = At(await SingleAsync("Deployment", "taskrunner"), "spec.template.spec");
+        var path = At(await SingleAsync("ConfigMap", "taskrunner-config"), "data.Attachments__FileSystemPath").GetString();
+
+        var mount = Assert.Single(At(await ServiceContainerAsync(), "volumeMounts").EnumerateArray(),
+            mount => mount.GetProperty("mountPath").GetString() == path);
+        Assert.False(mount.TryGetProperty("readOnly", out var readOnly) && readOnly.GetBoolean());
+        var volume = Assert.Single(At(pod, "volumes").EnumerateArray(),
+            volume => volume.GetProperty("name").GetString() == mount.GetProperty("name").GetString());
+        var claim = await SingleAsync("PersistentVolumeClaim", At(volume, "persistentVolumeClaim.claimName").GetString());
+        Assert.Contains("ReadWriteMany", At(claim, "spec.accessModes").EnumerateArray().Select(mode => mode.GetString()));
+        Assert.Equal(At(pod, "securityContext.runAsGroup").GetInt32(), At(pod, "securityContext.fsGroup").GetInt32());
+    }
+
+    [Fact]
     public async Task SelfServiceRegistrationIsOff()
     {
         var config = await SingleAsync("ConfigMap", "taskrunner-config");

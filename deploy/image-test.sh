@@ -40,6 +40,8 @@ RUNTIME_BASE=localhost/taskrunner-base/runtime:10.0
 APP_UID=1654
 # deploy/deployment.yaml's limit for the service container, so the GC sizes its heap the way it will in the cluster.
 MEMORY_LIMIT=256m
+# deploy/configmap.yaml's Attachments__FileSystemPath, where deploy/deployment.yaml mounts the attachments volume.
+ATTACHMENTS_PATH=/var/lib/taskrunner/attachments
 ADMIN_EMAIL=admin@image-test.local
 ADMIN_PASSWORD=image-test-password
 CONTAINER="taskrunner-image-test-$$"
@@ -245,7 +247,8 @@ run_containers() {
     connection="$(create_database)"
 
     # Locked down like the pods in deploy/: read-only root (podman mounts a tmpfs on /tmp, the manifests an emptyDir),
-    # the image's non-root user, no capabilities, no privilege escalation.
+    # the image's non-root user, no capabilities, no privilege escalation. The service also gets a writable attachment
+    # store where the manifests mount their volume (it would refuse to start without one: the image's /app is read-only).
     local locked_down=("${RUNTIME_FLAGS[@]}" --network host --read-only --cap-drop ALL --security-opt no-new-privileges)
 
     log "migrator container: up"
@@ -262,6 +265,8 @@ run_containers() {
         -e Webhooks__SecretEncryptionKeyId=k1 -e "Webhooks__SecretEncryptionKeys__k1=$(head -c 32 /dev/urandom | base64)" \
         -e Auth__RegistrationEnabled=false -e "Auth__BootstrapAdminEmail=$ADMIN_EMAIL" \
         -e "Auth__BootstrapAdminPassword=$ADMIN_PASSWORD" -e Shutdown__DrainDelaySeconds=5 \
+        --mount "type=tmpfs,destination=$ATTACHMENTS_PATH,tmpfs-size=16m,chown=true" \
+        -e "Attachments__FileSystemPath=$ATTACHMENTS_PATH" \
         "$SERVICE_IMAGE" >/dev/null
 
     local started ready_ms

@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.Options;
+using Microsoft.OpenApi;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Storage;
 
@@ -25,13 +27,16 @@ public static class AttachmentsEndpoints
 
     public static IEndpointRouteBuilder MapAttachments(this IEndpointRouteBuilder api)
     {
-        var maxSize = api.ServiceProvider.GetRequiredService<IOptions<AttachmentsOptions>>().Value.MaxSizeBytes;
+        // The options themselves, not their value: reading it here would validate them before the host's startup checks,
+        // and a bad Attachments setting would crash the process instead of stopping it with its one line.
+        var options = api.ServiceProvider.GetRequiredService<IOptions<AttachmentsOptions>>();
         var tasks = api.MapGroup("/tasks")
             .WithTags("Attachments")
             .RequireAuthorization()
             .ProducesProblem(StatusCodes.Status401Unauthorized);
         tasks.MapPost("/{id:guid}/attachments", UploadAttachment.Handle)
-            .WithMetadata(new UploadBodyLimit(maxSize + MultipartOverheadBytes))
+            .WithMetadata(new UploadBodyLimit(options))
+            .AddOpenApiOperationTransformer(DescribeUploadBody)
             .WithName("UploadAttachment")
             .WithSummary("Attach a file to a task (project editors): multipart/form-data, field `file`")
             .WithDescription("The file is streamed to storage while hashed (SHA-256). Its type is decided from its first bytes against "
@@ -80,9 +85,38 @@ public static class AttachmentsEndpoints
         return api;
     }
 
-    /// <summary>Uploads may be larger than the general body limit; the handler enforces the file's own limit exactly.</summary>
-    private sealed class UploadBodyLimit(long bytes) : IRequestSizeLimitMetadata
+    /// <summary>
+    /// The handler reads the multipart body as a stream itself (never buffered), so nothing describes the body for the
+    /// document generator: the form with its one file field is spelled out here.
+    /// </summary>
+    private static Task DescribeUploadBody(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
     {
-        public long? MaxRequestBodySize => bytes;
+        operation.RequestBody = new OpenApiRequestBody
+        {
+            Required = true,
+            Description = "A multipart/form-data form with the file in the field `file` (its part's file name and content type are read too).",
+            Content = new Dictionary<string, OpenApiMediaType>
+            {
+                ["multipart/form-data"] = new OpenApiMediaType
+                {
+                    Schema = new OpenApiSchema
+                    {
+                        Type = JsonSchemaType.Object,
+                        Required = new HashSet<string> { UploadAttachment.FileField },
+                        Properties = new Dictionary<string, IOpenApiSchema>
+                        {
+                            [UploadAttachment.FileField] = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" },
+                        },
+                    },
+                },
+            },
+        };
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Uploads may be larger than the general body limit; the handler enforces the file's own limit exactly.</summary>
+    private sealed class UploadBodyLimit(IOptions<AttachmentsOptions> options) : IRequestSizeLimitMetadata
+    {
+        public long? MaxRequestBodySize => options.Value.MaxSizeBytes + MultipartOverheadBytes;
     }
 }

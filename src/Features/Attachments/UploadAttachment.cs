@@ -29,6 +29,9 @@ internal sealed record UploadTarget(Guid ProjectId, string? Role);
 public static class UploadAttachment
 {
     /// <summary>The form fields besides the file (ignored) may not add up to more than this.</summary>
+    /// <summary>The multipart field that carries the file.</summary>
+    internal const string FileField = "file";
+
     private const int MaxOtherFieldBytes = 64 * 1024;
 
     private const int ChunkSize = 64 * 1024;
@@ -198,7 +201,7 @@ public static class UploadAttachment
             while (await reader.ReadNextSectionAsync(cancellationToken) is { } section)
             {
                 var isFile = ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition)
-                    && disposition.IsFileDisposition() && HeaderUtilities.RemoveQuotes(disposition.Name).Equals("file", StringComparison.Ordinal);
+                    && disposition.IsFileDisposition() && HeaderUtilities.RemoveQuotes(disposition.Name).Equals(FileField, StringComparison.Ordinal);
                 if (!isFile || file is not null)
                 {
                     otherFieldBytes += await DrainAsync(section.Body, cancellationToken);
@@ -220,7 +223,7 @@ public static class UploadAttachment
         if (file is null)
         {
             var errors = new ValidationErrors();
-            errors.Add("file", "is required: send the file in the multipart field `file` (with a filename).");
+            errors.Add(FileField, "is required: send the file in the multipart field `file` (with a filename).");
             return (null, new Refusal(errors.ToProblem(), "malformed"));
         }
         return (file, null);
@@ -238,7 +241,7 @@ public static class UploadAttachment
             if (headLength == 0)
             {
                 var errors = new ValidationErrors();
-                errors.Add("file", "is empty.");
+                errors.Add(FileField, "is empty.");
                 return (null, new Refusal(errors.ToProblem(), "empty"));
             }
             var detected = ContentTypes.Detect(buffer.AsSpan(0, headLength), wholeFile: headLength < ContentTypes.SniffLength);

@@ -307,4 +307,22 @@ public sealed class UploadAttachmentTests(UploadAttachmentTests.SmallLimits serv
         await AssertNoUploadLeftAsync();
         Assert.Equal(0, await AttachmentCountAsync(taskId));
     }
+
+    [Fact]
+    public async Task TheOpenApiDocumentDescribesTheUploadAsAMultipartFormWithARequiredFileField()
+    {
+        using var anonymous = service.CreateClient();
+
+        using var response = await anonymous.GetAsync("/openapi/v1.json");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = (await response.ReadJsonAsync()).GetProperty("paths").GetProperty("/api/v1/tasks/{id}/attachments").GetProperty("post")
+            .GetProperty("requestBody");
+        Assert.True(body.GetProperty("required").GetBoolean());
+        var form = body.GetProperty("content").GetProperty("multipart/form-data").GetProperty("schema");
+        Assert.Equal("object", form.GetProperty("type").GetString());
+        Assert.Equal(["file"], form.GetProperty("required").EnumerateArray().Select(field => field.GetString()));
+        var file = form.GetProperty("properties").GetProperty("file");
+        Assert.Equal(("string", "binary"), (file.GetProperty("type").GetString(), file.GetProperty("format").GetString()));
+    }
 }

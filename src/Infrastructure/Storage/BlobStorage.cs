@@ -36,13 +36,17 @@ public static class BlobStorageSetup
 {
     /// <summary>The store <see cref="AttachmentsOptions.Storage"/> names; only the chosen one is ever created.</summary>
     public static IServiceCollection AddBlobStorage(this IServiceCollection services) =>
-        services.AddSingleton<IBlobStorage>(provider =>
-        {
-            var options = provider.GetRequiredService<IOptions<AttachmentsOptions>>().Value;
-            return options.Storage == AttachmentsOptions.S3Storage
-                ? new S3BlobStorage(options)
-                : new FileSystemBlobStorage(Path.GetFullPath(options.FileSystemPath, AppContext.BaseDirectory));
-        });
+        services.AddSingleton<IValidateOptions<AttachmentsOptions>, FileSystemStoreCheck>()
+            .AddSingleton<IBlobStorage>(provider =>
+            {
+                var options = provider.GetRequiredService<IOptions<AttachmentsOptions>>().Value;
+                return options.Storage == AttachmentsOptions.S3Storage
+                    ? new S3BlobStorage(options)
+                    : new FileSystemBlobStorage(FileSystemRoot(options));
+            });
+
+    /// <summary>The file-system store's folder: <see cref="AttachmentsOptions.FileSystemPath"/>, relative to the binary's.</summary>
+    public static string FileSystemRoot(AttachmentsOptions options) => Path.GetFullPath(options.FileSystemPath, AppContext.BaseDirectory);
 
     /// <summary>Hex SHA-256, the only form of address the stores accept (it also keeps keys and paths free of tricks).</summary>
     public static bool IsAddress(string sha256) =>

@@ -18,6 +18,7 @@ public sealed class S3BlobStorage : IBlobStorage, IDisposable
 {
     private const string BlobPrefix = "blobs/";
     private const string UploadPrefix = "uploads/";
+    private const string CopySourceHeader = "x-amz-copy-source";
 
     private readonly AmazonS3Client client;
     private readonly string bucket;
@@ -44,6 +45,19 @@ public sealed class S3BlobStorage : IBlobStorage, IDisposable
         client = options.S3AccessKey.Length > 0
             ? new AmazonS3Client(new BasicAWSCredentials(options.S3AccessKey, options.S3SecretKey), config)
             : new AmazonS3Client(config);
+        client.BeforeRequestEvent += SendCopySourceWithSlashes;
+    }
+
+    /// <summary>
+    /// The SDK percent-encodes the whole <c>x-amz-copy-source</c>, its slashes too (<c>bucket%2Fuploads%2F…</c>); AWS decodes
+    /// that, but s3rver 3.7.1 (decodeURI) and other S3-compatible stores then look for a bucket of that name. Our keys are
+    /// hex and slashes only, so the source goes unencoded, as boto3 and the AWS CLI send it. Runs after marshalling and
+    /// before signing, so the header is signed as sent.
+    /// </summary>
+    private static void SendCopySourceWithSlashes(object sender, RequestEventArgs e)
+    {
+        if (e is WebServiceRequestEventArgs { Request: CopyObjectRequest copy } request)
+            request.Headers[CopySourceHeader] = $"{copy.SourceBucket}/{copy.SourceKey}";
     }
 
     public Task<IBlobUpload> StartUploadAsync(CancellationToken cancellationToken) =>

@@ -72,6 +72,19 @@ public sealed class S3BlobStorageTests(S3BlobStorageTests.S3Storage service) : I
     }
 
     [Fact]
+    public async Task AFileLargerThanOnePartGoesUpAsAMultipartUploadAndComesBackWholeOrInRanges()
+    {
+        var content = UniqueText(12 * 1024 * 1024 + 123);
+        var (project, id) = await UploadAsync(content, "large.txt");
+        using (project)
+        {
+            Assert.Equal(content, await DownloadAsync(project.OwnerClient, id));
+            var acrossParts = 5 * 1024 * 1024 - 10;
+            Assert.Equal(content[acrossParts..(acrossParts + 20)], await DownloadAsync(project.OwnerClient, id, $"bytes={acrossParts}-{acrossParts + 19}"));
+        }
+    }
+
+    [Fact]
     public async Task ImagesInS3GetThumbnails()
     {
         var (project, id) = await UploadAsync(AttachmentFiles.Image(640, 320, SKEncodedImageFormat.Png), "s3.png");
