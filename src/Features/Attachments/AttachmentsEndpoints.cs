@@ -1,8 +1,8 @@
-using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
 using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Storage;
 
 namespace TaskRunner.Features.Attachments;
@@ -27,15 +27,14 @@ public static class AttachmentsEndpoints
 
     public static IEndpointRouteBuilder MapAttachments(this IEndpointRouteBuilder api)
     {
-        // The options themselves, not their value: reading it here would validate them before the host's startup checks,
-        // and a bad Attachments setting would crash the process instead of stopping it with its one line.
         var options = api.ServiceProvider.GetRequiredService<IOptions<AttachmentsOptions>>();
         var tasks = api.MapGroup("/tasks")
             .WithTags("Attachments")
             .RequireAuthorization()
             .ProducesProblem(StatusCodes.Status401Unauthorized);
         tasks.MapPost("/{id:guid}/attachments", UploadAttachment.Handle)
-            .WithMetadata(new UploadBodyLimit(options))
+            // Uploads may be larger than the general body limit; the handler enforces the file's own limit exactly.
+            .WithMetadata(new RequestBodyLimit(() => options.Value.MaxSizeBytes + MultipartOverheadBytes))
             .AddOpenApiOperationTransformer(DescribeUploadBody)
             .WithName("UploadAttachment")
             .WithSummary("Attach a file to a task (project editors): multipart/form-data, field `file`")
@@ -112,11 +111,5 @@ public static class AttachmentsEndpoints
             },
         };
         return Task.CompletedTask;
-    }
-
-    /// <summary>Uploads may be larger than the general body limit; the handler enforces the file's own limit exactly.</summary>
-    private sealed class UploadBodyLimit(IOptions<AttachmentsOptions> options) : IRequestSizeLimitMetadata
-    {
-        public long? MaxRequestBodySize => options.Value.MaxSizeBytes + MultipartOverheadBytes;
     }
 }

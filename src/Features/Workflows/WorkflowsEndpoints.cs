@@ -19,7 +19,8 @@ public static class WorkflowsEndpoints
 
     public static IEndpointRouteBuilder MapWorkflows(this IEndpointRouteBuilder api)
     {
-        var definitionLimit = new RequestBodyLimit(api.ServiceProvider.GetRequiredService<IOptions<WorkflowsOptions>>().Value.MaxDefinitionBytes);
+        var options = api.ServiceProvider.GetRequiredService<IOptions<WorkflowsOptions>>();
+        var definitionLimit = new RequestBodyLimit(() => options.Value.MaxDefinitionBytes);
         var projects = api.MapGroup("/projects/{id:guid}/workflows")
             .WithTags("Workflows")
             .RequireAuthorization()

@@ -63,6 +63,21 @@ public sealed class ConfigurationTests
         Assert.Contains(reason, line);
     }
 
+    // Settings the endpoints use for their body limits: read while routes are mapped, they used to crash the process (134).
+    [Theory]
+    [InlineData("Tasks:MaxBulkBodyBytes", "between 1024 and 268435456")]
+    [InlineData("Workflows:MaxDefinitionBytes", "between 1024 and 16777216")]
+    [InlineData("Attachments:MaxSizeBytes", "between 1 and 5368709120")]
+    public async Task ABadBodyLimitStopsTheProcessNamingIt(string key, string reason)
+    {
+        var (exitCode, output) = await StartWithAsync([.. ServiceFixture.BaseSettings("Host=127.0.0.1;Username=postgres"), Setting(key, "0")]);
+
+        Assert.Equal(1, exitCode);
+        var line = Assert.Single(output.Split('\n'), line => line.Contains("Invalid configuration", StringComparison.Ordinal));
+        Assert.Contains(key, line);
+        Assert.Contains(reason, line);
+    }
+
     [Fact]
     public async Task AMalformedConnectionStringStopsTheProcess()
     {
