@@ -82,6 +82,12 @@ for who in admin member; do
     list "$who: status=pending,running" "$live AND t.status = ANY('{pending,running}')" "t.created_at DESC, t.id DESC"
     list "$who: kind=cd.deploy" "$live AND t.kind = 'cd.deploy'" "t.created_at DESC, t.id DESC"
     list "$who: project_id" "$live AND t.project_id = '$project'" "t.created_at DESC, t.id DESC"
+    # The operator's cross-project lists: one filter, sorted by urgency or by time (tasks_kind_priority_created_idx, 20).
+    list "$who: kind=cd.deploy&sort=-priority,created_at" "$live AND t.kind = 'cd.deploy'" "t.priority DESC, t.created_at ASC, t.id ASC"
+    list "$who: status=succeeded&sort=-priority,created_at" "$live AND t.status = ANY('{succeeded}')" "t.priority DESC, t.created_at ASC, t.id ASC"
+    list "$who: status=running&sort=-priority,created_at" "$live AND t.status = ANY('{running}')" "t.priority DESC, t.created_at ASC, t.id ASC"
+    list "$who: status=succeeded (default order)" "$live AND t.status = ANY('{succeeded}')" "t.created_at DESC, t.id DESC"
+    list "$who: concurrency_key&sort=-priority,created_at" "$live AND t.concurrency_key = 'deploy-pool-3'" "t.priority DESC, t.created_at ASC, t.id ASC"
     list "$who: batch_id" "$live AND t.batch_id = '$batch'" "t.created_at DESC, t.id DESC"
     list "$who: assignee_id" "$live AND t.assignee_id = '$assignee'" "t.created_at DESC, t.id DESC"
     list "$who: concurrency_key" "$live AND t.concurrency_key = 'deploy-pool-3'" "t.created_at DESC, t.id DESC"
