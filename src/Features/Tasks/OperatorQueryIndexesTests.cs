@@ -17,9 +17,10 @@ public sealed class OperatorQueryIndexesTests(ServiceFixture service) : IClassFi
     {
         using var project = await service.CreateProjectAsync();
         var kind = "ops." + TaskQueryFixtures.Tag();
-        var ids = await project.OwnerClient.CreateTasksAsync(project.Id,
+        // Two requests, so the two urgent tasks differ in created_at (one request's tasks share its transaction's time).
+        var older = await project.OwnerClient.CreateTasksAsync(project.Id, TaskQueryFixtures.Task("urgent older", kind: kind, priority: 90));
+        var newer = await project.OwnerClient.CreateTasksAsync(project.Id,
             TaskQueryFixtures.Task("low", kind: kind, priority: 10),
-            TaskQueryFixtures.Task("urgent older", kind: kind, priority: 90),
             TaskQueryFixtures.Task("urgent newer", kind: kind, priority: 90),
             TaskQueryFixtures.Task("other kind", kind: "ops.other", priority: 100));
 
@@ -30,6 +31,6 @@ public sealed class OperatorQueryIndexesTests(ServiceFixture service) : IClassFi
 
         Assert.Equal("tasks_kind_priority_created_idx:true", await service.ScalarAsync<string>(IndexStateSql));
         var items = await project.OwnerClient.AllPagesAsync($"{TaskQueryFixtures.Path}?kind={kind}&sort=-priority,created_at&limit=2");
-        Assert.Equal([ids[1], ids[2], ids[0]], items.Select(item => item.GetProperty("id").GetGuid()).ToList());
+        Assert.Equal([older[0], newer[1], newer[0]], items.Select(item => item.GetProperty("id").GetGuid()).ToList());
     }
 }
