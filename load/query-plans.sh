@@ -16,10 +16,11 @@ member=$(psql_db -c "SELECT m.user_id FROM project_members m JOIN users u ON u.i
                      GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
 project=$(psql_db -c "SELECT project_id FROM project_members WHERE user_id = '$member' ORDER BY 1 LIMIT 1")
 assignee=$(psql_db -c "SELECT assignee_id FROM tasks WHERE assignee_id IS NOT NULL LIMIT 1")
-IFS='|' read -r sched sched_id < <(psql_db -c "SELECT scheduled_at, id FROM tasks WHERE scheduled_at IS NOT NULL ORDER BY scheduled_at, id LIMIT 1 OFFSET 2000")
-batch=$(psql_db -c "SELECT batch_id FROM tasks ORDER BY id LIMIT 1 OFFSET 500000")
+IFS='|' read -r sched sched_id < <(psql_db -c "SELECT scheduled_at, id FROM tasks WHERE scheduled_at IS NOT NULL ORDER BY scheduled_at, id LIMIT 1
+                                     OFFSET least(2000, (SELECT count(*) / 2 FROM tasks WHERE scheduled_at IS NOT NULL))")
+batch=$(psql_db -c "SELECT batch_id FROM tasks ORDER BY id LIMIT 1 OFFSET (SELECT count(*) / 2 FROM tasks)")
 IFS='|' read -r mid_created mid_id mid_title mid_priority mid_updated < <(psql_db -c \
-    "SELECT created_at, id, title, priority, updated_at FROM tasks ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET 500000")
+    "SELECT created_at, id, title, priority, updated_at FROM tasks ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET (SELECT count(*) / 2 FROM tasks)")
 
 select_sql="SELECT t.id, t.project_id, t.title, t.description, t.kind, t.status, t.priority, t.metadata::text AS metadata,
        t.timeout_seconds, t.scheduled_at, t.max_retries, t.attempt, t.concurrency_key, t.batch_id, t.dedupe_key, t.assignee_id,
@@ -67,7 +68,7 @@ for who in admin member; do
     if [[ $who == admin ]]; then access="true"; search_access="true"; else access="$readable"; search_access="$readable_list"; fi
     live="$access AND t.deleted_at IS NULL"
     list "$who: GET /tasks (default -created_at), first page" "$live" "t.created_at DESC, t.id DESC"
-    list "$who: GET /tasks, deep page (cursor at row 500,000)" "$live AND (t.created_at, t.id) < ('$mid_created', '$mid_id')" "t.created_at DESC, t.id DESC"
+    list "$who: GET /tasks, deep page (cursor at the middle row)" "$live AND (t.created_at, t.id) < ('$mid_created', '$mid_id')" "t.created_at DESC, t.id DESC"
     list "$who: sort=updated_at" "$live" "t.updated_at ASC, t.id ASC"
     list "$who: sort=-updated_at, deep" "$live AND (t.updated_at, t.id) < ('$mid_updated', '$mid_id')" "t.updated_at DESC, t.id DESC"
     list "$who: sort=-priority" "$live" "t.priority DESC, t.id DESC"
@@ -82,6 +83,12 @@ for who in admin member; do
     list "$who: status=pending,running" "$live AND t.status = ANY('{pending,running}')" "t.created_at DESC, t.id DESC"
     list "$who: kind=cd.deploy" "$live AND t.kind = 'cd.deploy'" "t.created_at DESC, t.id DESC"
     list "$who: project_id" "$live AND t.project_id = '$project'" "t.created_at DESC, t.id DESC"
+    # The operator's cross-project lists: one filter, sorted by urgency or by time (tasks_kind_priority_created_idx, 20).
+    list "$who: kind=cd.deploy&sort=-priority,created_at" "$live AND t.kind = 'cd.deploy'" "t.priority DESC, t.created_at ASC, t.id ASC"
+    list "$who: status=succeeded&sort=-priority,created_at" "$live AND t.status = ANY('{succeeded}')" "t.priority DESC, t.created_at ASC, t.id ASC"
+    list "$who: status=running&sort=-priority,created_at" "$live AND t.status = ANY('{running}')" "t.priority DESC, t.created_at ASC, t.id ASC"
+    list "$who: status=succeeded (default order)" "$live AND t.status = ANY('{succeeded}')" "t.created_at DESC, t.id DESC"
+    list "$who: concurrency_key&sort=-priority,created_at" "$live AND t.concurrency_key = 'deploy-pool-3'" "t.priority DESC, t.created_at ASC, t.id ASC"
     list "$who: batch_id" "$live AND t.batch_id = '$batch'" "t.created_at DESC, t.id DESC"
     list "$who: assignee_id" "$live AND t.assignee_id = '$assignee'" "t.created_at DESC, t.id DESC"
     list "$who: concurrency_key" "$live AND t.concurrency_key = 'deploy-pool-3'" "t.created_at DESC, t.id DESC"

@@ -60,29 +60,6 @@ public static class ClaimTasks
     public const int MaxWaitSeconds = 30;
     private const int MaxKinds = 50;
 
-    // The ready queue's head in claim order through tasks_ready_idx, without the pushed tasks. Twice the limit while a rule
-    // exists, so a key that fills up during admission leaves room for the tasks behind it; without rules admission turns
-    // nothing away, and every extra candidate would be a row lock written for nothing.
-    private const string CandidatesSql = TaskStarts.SaturatedKeysSql + """
-
-        SELECT t.id, t.concurrency_key
-        FROM tasks t
-        WHERE
-        """ + TaskStarts.ReadySql + """
-
-          AND NOT
-        """ + TaskStarts.HasStartActionSql + """
-
-          AND (cardinality(@kinds::text[]) = 0 OR t.kind = ANY (@kinds::text[]))
-          AND (@concurrencyKey::text IS NULL OR t.concurrency_key = @concurrencyKey)
-          AND
-        """ + ProjectAccess.OnTaskRow + """
-
-        ORDER BY t.priority DESC, t.created_at, t.id
-        LIMIT CASE WHEN EXISTS (SELECT FROM concurrency_rules) THEN @scan ELSE @limit END
-        FOR UPDATE OF t SKIP LOCKED
-        """;
-
     private const string ReadSql = TaskReads.SelectSql + "\nWHERE t.id = ANY (@ids::uuid[])";
 
     public static async Task<Results<Ok<ClaimTasksResponse>, ProblemHttpResult>> Handle(
@@ -149,7 +126,7 @@ public static class ClaimTasks
     {
         using var span = Tracing.Source.StartActivity("engine.claim");
         var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(claim.Caller, ProjectRoles.Editor);
-        var candidates = (await connection.QueryAsync<TaskStarts.Candidate>(CandidatesSql, new
+        var candidates = (await connection.QueryAsync<TaskStarts.Candidate>(ClaimStatement.Sql, new
         {
             kinds = PgArray.Of(claim.Kinds), concurrencyKey = claim.ConcurrencyKey, limit = claim.Limit, scan = claim.Limit * 2, callerId, callerIsAdmin,
             callerCanWrite, requiredRank, cancellationToken,

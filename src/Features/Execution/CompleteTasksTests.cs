@@ -184,4 +184,43 @@ public sealed class CompleteTasksTests(ServiceFixture service) : IClassFixture<S
         Assert.Equal(["must be succeeded or failed"], problem.Errors("reports[0].status"));
         Assert.Equal(["must be at most 10000 characters"], problem.Errors("reports[1].error"));
     }
+
+    [Fact]
+    public async Task ListsFiltersWaitingOnAndETagsReflectAStartAndAnEndOnceTheyAnswer()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var parent = await worker.CreateIdAsync("parent");
+        var child = await worker.CreateIdAsync("child", EngineWorker.DependsOn(parent));
+        var created = await ETagAsync(parent);
+
+        var token = (await worker.ClaimOneAsync()).GetProperty("lease_token").GetInt64();
+        var started = await ETagAsync(parent);
+        Assert.Equal([parent], await IdsAsync("running"));
+        Assert.Equal([child], await IdsAsync("pending"));
+        using (var waiting = await worker.Client.GetAsync($"/api/v1/tasks/{child}"))
+            Assert.Equal(1, (await waiting.ReadJsonAsync()).GetProperty("waiting_on").GetProperty("parents").GetInt32());
+
+        using (var completed = await worker.CompleteAsync(parent, token))
+            Assert.Equal(HttpStatusCode.OK, completed.StatusCode);
+        Assert.Equal([parent], await IdsAsync("succeeded"));
+        Assert.Empty(await IdsAsync("running"));
+        Assert.NotEqual(created, started);
+        Assert.NotEqual(started, await ETagAsync(parent));
+        // waiting_on is left out of a task that may start now.
+        using var childRead = await worker.Client.GetAsync($"/api/v1/tasks/{child}");
+        Assert.False((await childRead.ReadJsonAsync()).TryGetProperty("waiting_on", out _));
+
+        async Task<List<Guid>> IdsAsync(string status)
+        {
+            using var response = await worker.Client.GetAsync($"/api/v1/tasks?project_id={worker.ProjectId}&status={status}");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return (await response.ReadJsonAsync()).GetProperty("data").EnumerateArray().Select(item => item.GetProperty("id").GetGuid()).ToList();
+        }
+
+        async Task<string> ETagAsync(Guid id)
+        {
+            using var response = await worker.Client.GetAsync($"/api/v1/tasks/{id}");
+            return response.Headers.ETag!.Tag;
+        }
+    }
 }

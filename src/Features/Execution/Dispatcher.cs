@@ -24,31 +24,6 @@ public sealed class Dispatcher(
     LeaderElection election, BackgroundFailures failures, NpgsqlDataSource dataSource, ReadyTasks readyTasks, EngineMetrics metrics,
     IOptions<EngineOptions> options) : LeaderOnlyService(election, failures, "dispatcher")
 {
-    // The ready queue's head in start order through tasks_ready_idx, only the pushed tasks; no project filter (the system
-    // starts them for their owners).
-    private const string CandidatesSql = TaskStarts.SaturatedKeysSql + """
-
-        SELECT t.id, t.concurrency_key
-        FROM tasks t
-        WHERE
-        """ + TaskStarts.ReadySql + """
-
-          AND
-        """ + TaskStarts.HasStartActionSql + """
-
-        ORDER BY t.priority DESC, t.created_at, t.id
-        LIMIT @scan
-        FOR UPDATE OF t SKIP LOCKED
-        """;
-
-    // Seconds until the earliest pushed task that waits only for its scheduled time (null when none).
-    private const string SecondsToNextDueSql = """
-        SELECT extract(epoch FROM min(t.scheduled_at) - now())::float8
-        FROM tasks t
-        WHERE t.status = 'pending' AND t.pending_parents = 0 AND t.deleted_at IS NULL AND t.scheduled_at > now()
-          AND
-        """ + TaskStarts.HasStartActionSql;
-
     protected override async Task LeadAsync(CancellationToken leadership)
     {
         while (!leadership.IsCancellationRequested)
@@ -89,7 +64,7 @@ public sealed class Dispatcher(
         var started = await dataSource.InTransactionAsync(async (connection, transaction) =>
         {
             // Twice what we want: a key that fills up during admission leaves room for the tasks behind it.
-            var candidates = (await connection.QueryAsync<TaskStarts.Candidate>(CandidatesSql, new { scan = batch * 2, cancellationToken }, transaction)).ToList();
+            var candidates = (await connection.QueryAsync<TaskStarts.Candidate>(DispatchStatement.Sql, new { scan = batch * 2, cancellationToken }, transaction)).ToList();
             return await TaskStarts.AdmitAndStartAsync(connection, transaction, candidates, batch, TaskStarts.PushWorker,
                 leaseSeconds: null, pushLeaseSeconds, cancellationToken);
         }, cancellationToken);
@@ -105,7 +80,7 @@ public sealed class Dispatcher(
     private async Task<TimeSpan> DelayUntilNextDueAsync(TimeSpan poll, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var seconds = await connection.ExecuteScalarAsync<double?>(SecondsToNextDueSql, new { cancellationToken });
+        var seconds = await connection.ExecuteScalarAsync<double?>(DispatchStatement.SecondsToNextDueSql, new { cancellationToken });
         // A little after the due time, so the task is due by the database's clock when we look.
         return seconds is { } due && due < poll.TotalSeconds ? TimeSpan.FromSeconds(Math.Max(0, due) + 0.01) : poll;
     }

@@ -67,12 +67,8 @@ public sealed class Sweeper(
 
     // The ready queue as claims and dispatch see it (tasks_ready_idx), split by how its tasks start.
     private const string ReadyDepthSql = """
-        SELECT count(*) FILTER (WHERE
-        """ + TaskStarts.HasStartActionSql + """
-        ) AS push,
-               count(*) FILTER (WHERE NOT
-        """ + TaskStarts.HasStartActionSql + """
-        ) AS pull
+        SELECT count(*) FILTER (WHERE t.actions @> '[{"trigger": "start"}]') AS push,
+               count(*) FILTER (WHERE NOT t.actions @> '[{"trigger": "start"}]') AS pull
         FROM tasks t
         WHERE t.status = 'pending' AND t.pending_parents = 0 AND t.deleted_at IS NULL
           AND (t.scheduled_at IS NULL OR t.scheduled_at <= now())

@@ -87,24 +87,6 @@ internal static class TaskCommand
 /// <summary>Cancelling: shared by a task's and a batch's cancel.</summary>
 internal static class Cancellation
 {
-    // Cancel, drop the leases (a worker's next heartbeat learns it was cancelled), write cancel/end deliveries.
-    private const string CancelSql = """
-        WITH updated AS (
-            UPDATE tasks t
-            SET status = 'cancelled', cancel_reason = @reason, ended_at = now()
-            WHERE t.id = ANY (@ids::uuid[]) AND t.status IN ('pending', 'paused', 'running')
-            RETURNING t.id, t.status, t.kind, t.attempt, t.actions, t.output, t.error
-        ),
-        dropped AS (
-            DELETE FROM task_leases l WHERE l.task_id IN (SELECT id FROM updated)
-        ),
-        ended AS (SELECT * FROM updated),
-        deliveries AS (
-        """ + Lifecycle.EndDeliveriesSql + """
-        )
-        SELECT id, kind FROM updated
-        """;
-
     public static readonly string[] AllowedFrom = [TaskRules.Pending, TaskRules.Paused, TaskRules.Running];
 
     /// <summary>
@@ -114,7 +96,7 @@ internal static class Cancellation
     public static async Task<(List<Lifecycle.EndedTask> Cancelled, List<Lifecycle.EndedTask> Descendants, Guid? Walk)> CancelAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] ids, string reason, EngineOptions options, CancellationToken cancellationToken)
     {
-        var cancelled = (await connection.QueryAsync<Lifecycle.EndedTask>(CancelSql, new { ids = PgArray.Of(ids), reason, cancellationToken }, transaction)).ToList();
+        var cancelled = (await connection.QueryAsync<Lifecycle.EndedTask>(CancelStatement.Sql, new { ids = PgArray.Of(ids), reason, cancellationToken }, transaction)).ToList();
         var (descendants, walk) = await Lifecycle.PropagateAsync(connection, transaction, cancelled.Select(task => task.Id).ToArray(), options, cancellationToken);
         return (cancelled, descendants, walk);
     }

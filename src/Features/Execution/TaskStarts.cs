@@ -21,27 +21,6 @@ internal static class TaskStarts
     /// <summary>The lease table's upper bound on the extension a heartbeat grants.</summary>
     private const int MaxLeaseSeconds = 86_400;
 
-    /// <summary>Whether task <c>t</c> is pushed (it has a start action) rather than claimed. jsonb array containment.</summary>
-    public const string HasStartActionSql = " t.actions @> '[{\"trigger\": \"start\"}]' ";
-
-    /// <summary>
-    /// Opens a candidate query: the keys whose rule is already full in this snapshot, skipped while walking the ready
-    /// queue so a saturated key does not hide the tasks behind it; admission decides for real.
-    /// </summary>
-    public const string SaturatedKeysSql = """
-        WITH saturated AS (
-            SELECT r.concurrency_key FROM concurrency_rules r
-            WHERE r.max_running <= (SELECT count(*) FROM tasks x WHERE x.concurrency_key = r.concurrency_key AND x.status = 'running')
-        )
-        """;
-
-    /// <summary>Task <c>t</c> may start now, as far as its own row says (the walk of tasks_ready_idx).</summary>
-    public const string ReadySql = "\n" + """
-        t.status = 'pending' AND t.pending_parents = 0 AND t.deleted_at IS NULL
-          AND (t.scheduled_at IS NULL OR t.scheduled_at <= now())
-          AND (t.concurrency_key IS NULL OR t.concurrency_key <> ALL (ARRAY(SELECT concurrency_key FROM saturated)))
-        """ + "\n";
-
     // In key order, so starters of several keys never deadlock. Held until commit: the next starter of a key counts after us.
     private const string LockRulesSql = """
         SELECT concurrency_key, max_running FROM concurrency_rules
@@ -55,55 +34,6 @@ internal static class TaskStarts
         SELECT concurrency_key, count(*)::int AS running FROM tasks
         WHERE status = 'running' AND concurrency_key = ANY (@keys::text[])
         GROUP BY concurrency_key
-        """;
-
-    // Start: running, one more attempt, a new lease (its token from the sequence), the start deliveries carrying the
-    // parents' results, the lease token (a pushed task's receiver reports and heartbeats with it) and the traceparent of
-    // the task's creator (the receiver continues that trace). A claim passes its
-    // lease_seconds; a push passes none and the lease spans the task's timeout (or the configured default), so a pushed
-    // task's lease never runs out before its timeout. The time the task became ready (created, scheduled, or its last
-    // parent ended) feeds the ready→started histogram.
-    private const string StartSql = """
-        WITH started AS (
-            UPDATE tasks t
-            SET status = 'running', started_at = now(), attempt = t.attempt + 1
-            WHERE t.id = ANY (@ids::uuid[])
-            RETURNING t.id, t.project_id, t.kind, t.title, t.attempt, t.metadata, t.actions, t.timeout_seconds, t.created_at, t.scheduled_at,
-                      t.traceparent
-        ),
-        parents AS (
-            SELECT d.child_id,
-                   jsonb_agg(jsonb_build_object('task_id', p.id, 'status', p.status, 'output', p.output) ORDER BY p.id) AS parents,
-                   max(p.ended_at) AS last_parent_ended_at
-            FROM task_dependencies d JOIN tasks p ON p.id = d.parent_id
-            WHERE d.child_id = ANY (@ids::uuid[])
-            GROUP BY d.child_id
-        ),
-        leases AS (
-            INSERT INTO task_leases (task_id, worker, lease_seconds, expires_at, timeout_at)
-            SELECT s.id, @worker, least(w.seconds, @maxLeaseSeconds), now() + make_interval(secs => w.seconds),
-                   now() + make_interval(secs => s.timeout_seconds)
-            FROM started s
-            CROSS JOIN LATERAL (SELECT coalesce(@leaseSeconds::int, s.timeout_seconds, @pushLeaseSeconds) AS seconds) w
-            RETURNING task_id, lease_token, expires_at
-        ),
-        deliveries AS (
-            INSERT INTO outbox (id, task_id, trigger, action, payload)
-            SELECT uuid_v7(), s.id, 'start', a.action,
-                   jsonb_build_object('task_id', s.id, 'project_id', s.project_id, 'kind', s.kind, 'title', s.title,
-                                      'attempt', s.attempt, 'metadata', s.metadata, 'parents', coalesce(p.parents, '[]'),
-                                      'lease_token', l.lease_token, 'lease_expires_at', l.expires_at, 'traceparent', s.traceparent)
-            FROM started s
-            JOIN leases l ON l.task_id = s.id
-            LEFT JOIN parents p ON p.child_id = s.id
-            CROSS JOIN LATERAL jsonb_array_elements(s.actions) AS a (action)
-            WHERE a.action->>'trigger' = 'start'
-        )
-        SELECT l.task_id, l.lease_token, l.expires_at, coalesce(p.parents, '[]')::text AS parents, s.kind,
-               greatest(s.created_at, s.scheduled_at, p.last_parent_ended_at) AS ready_at, now() AS started_at, s.traceparent
-        FROM leases l
-        JOIN started s ON s.id = l.task_id
-        LEFT JOIN parents p ON p.child_id = l.task_id
         """;
 
     internal sealed record Candidate(Guid Id, string? ConcurrencyKey);
@@ -126,7 +56,7 @@ internal static class TaskStarts
         var ids = (await AdmitAsync(connection, transaction, candidates, wanted, cancellationToken)).ToArray();
         if (ids.Length == 0)
             return [];
-        var leases = (await connection.QueryAsync<StartedLease>(StartSql, new
+        var leases = (await connection.QueryAsync<StartedLease>(StartStatement.Sql, new
         {
             ids = PgArray.Of(ids), worker, leaseSeconds, pushLeaseSeconds, maxLeaseSeconds = MaxLeaseSeconds, cancellationToken,
         }, transaction)).ToDictionary(lease => lease.TaskId);
