@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.Extensions.Options;
 using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Storage;
 
 namespace TaskRunner.Features.Attachments;
@@ -17,7 +18,7 @@ public static class AttachmentsEndpoints
         services.AddSingleton<AttachmentMetrics>();
         services.AddSingleton<ThumbnailSignal>();
         services.AddHostedService<ThumbnailWorker>();
-        services.AddHostedService<AttachmentRetention>();
+        services.AddRetention<AttachmentsOptions>(AttachmentRetention.Job);
         services.AddSingleton<BlobPurge>();
         services.AddHostedService(provider => provider.GetRequiredService<BlobPurge>());
         return services;
