@@ -58,20 +58,9 @@ public sealed class OtlpReceiver : IAsyncDisposable
     }
 
     /// <summary>Waits until the received spans satisfy <paramref name="condition"/>; fails the test after the timeout.</summary>
-    public async Task<IReadOnlyCollection<ReceivedSpan>> WaitForAsync(Func<IReadOnlyCollection<ReceivedSpan>, bool> condition, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
-        while (true)
-        {
-            var snapshot = Spans;
-            if (condition(snapshot))
-                return snapshot;
-            if (DateTime.UtcNow > deadline)
-                throw new TimeoutException($"the collector did not get the expected spans; it got {snapshot.Count}:\n"
-                    + string.Join("\n", snapshot.Select(span => $"{span.TraceId} {span.SpanId} <- {span.ParentSpanId} {span.Name}")));
-            await Task.Delay(50);
-        }
-    }
+    public Task<IReadOnlyCollection<ReceivedSpan>> WaitForAsync(Func<IReadOnlyCollection<ReceivedSpan>, bool> condition, TimeSpan? timeout = null) =>
+        Eventually.Until(() => Task.FromResult(Spans), condition, snapshot => $"the collector did not get the expected spans; it got {snapshot.Count}:\n"
+            + string.Join("\n", snapshot.Select(span => $"{span.TraceId} {span.SpanId} <- {span.ParentSpanId} {span.Name}")), timeout);
 
     // ExportTraceServiceRequest.resource_spans(1) → ResourceSpans.scope_spans(2) → ScopeSpans.scope(1).name(1), .spans(2).
     private static IEnumerable<ReceivedSpan> Decode(byte[] request)

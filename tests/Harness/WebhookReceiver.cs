@@ -115,19 +115,9 @@ public sealed class WebhookReceiver : IAsyncDisposable
     }
 
     /// <summary>Waits until the received requests satisfy <paramref name="condition"/>; fails the test after the timeout.</summary>
-    public async Task<IReadOnlyCollection<ReceivedWebhook>> WaitForAsync(Func<IReadOnlyCollection<ReceivedWebhook>, bool> condition, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
-        while (true)
-        {
-            var snapshot = Received;
-            if (condition(snapshot))
-                return snapshot;
-            if (DateTime.UtcNow > deadline)
-                throw new TimeoutException($"the receiver did not get what was expected; it got {snapshot.Count} requests");
-            await Task.Delay(20);
-        }
-    }
+    public Task<IReadOnlyCollection<ReceivedWebhook>> WaitForAsync(Func<IReadOnlyCollection<ReceivedWebhook>, bool> condition, TimeSpan? timeout = null) =>
+        Eventually.Until(() => Task.FromResult(Received), condition,
+            snapshot => $"the receiver did not get what was expected; it got {snapshot.Count} requests", timeout, TimeSpan.FromMilliseconds(20));
 
     /// <summary>
     /// Whether the request carries a valid Standard Webhooks signature under <paramref name="secret"/> (whsec_ + base64):

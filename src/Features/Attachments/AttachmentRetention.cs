@@ -15,11 +15,7 @@ namespace TaskRunner.Features.Attachments;
 /// purged tasks go with them by foreign key), every <see cref="AttachmentsOptions.RetentionSweepMinutes"/>, through the shared
 /// <see cref="RetentionSweep"/>.
 /// </summary>
-public sealed class AttachmentRetention(
-    NpgsqlDataSource dataSource, BackgroundFailures failures, IOptions<AttachmentsOptions> options, TimeProvider clock, IMeterFactory meters,
-    ILogger<AttachmentRetention> logger)
-    : RetentionSweep(dataSource, failures, "attachment-retention", clock, logger, TimeSpan.FromMinutes(options.Value.RetentionSweepMinutes),
-        options.Value.RetentionDays, options.Value.RetentionBatchSize)
+public static class AttachmentRetention
 {
     // Through attachments_deleted_idx.
     private const string DeleteAttachmentsSql = """
@@ -32,12 +28,13 @@ public sealed class AttachmentRetention(
             FOR UPDATE SKIP LOCKED))
         """;
 
-    protected override IReadOnlyList<RetentionTarget> Targets { get; } =
-    [
-        new("deleted attachments", DeleteAttachmentsSql,
-            meters.Create(Telemetry.ServiceName).CreateCounter<long>("taskrunner.attachments.retention.purged", "{attachment}",
-                "Deleted attachments purged by the retention sweep")),
-    ];
+    public static RetentionJob Job(AttachmentsOptions options, IMeterFactory meters) =>
+        new("attachment-retention", TimeSpan.FromMinutes(options.RetentionSweepMinutes), options.RetentionDays, options.RetentionBatchSize,
+        [
+            new("deleted attachments", DeleteAttachmentsSql,
+                meters.Create(Telemetry.ServiceName).CreateCounter<long>("taskrunner.attachments.retention.purged", "{attachment}",
+                    "Deleted attachments purged by the retention sweep")),
+        ]);
 }
 
 /// <summary>

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
 using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Storage;
 
@@ -19,7 +20,7 @@ public static class AttachmentsEndpoints
         services.AddSingleton<AttachmentMetrics>();
         services.AddSingleton<ThumbnailSignal>();
         services.AddHostedService<ThumbnailWorker>();
-        services.AddHostedService<AttachmentRetention>();
+        services.AddRetention<AttachmentsOptions>(AttachmentRetention.Job);
         services.AddSingleton<BlobPurge>();
         services.AddHostedService(provider => provider.GetRequiredService<BlobPurge>());
         return services;

@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Security;
 using TaskRunner.Tests.Harness;
 using Xunit;
@@ -105,7 +106,7 @@ public sealed class DeleteAttachmentTests(ServiceFixture service) : IClassFixtur
         await service.ExecuteSqlAsync("UPDATE attachment_blobs SET last_used_at = now() - interval '1 day'");
 
         var services = service.Services!;
-        await services.GetServices<IHostedService>().OfType<AttachmentRetention>().Single().SweepAsync(CancellationToken.None);
+        await services.GetServices<IHostedService>().OfType<RetentionSweep>().Single(sweep => sweep.Service == "attachment-retention").SweepAsync(CancellationToken.None);
         await services.GetRequiredService<BlobPurge>().PurgeAsync(CancellationToken.None);
 
         string BlobPath(string sha) => Path.Combine(ServiceFixture.AttachmentsPath(service.ConnectionString), "blobs", sha[..2], sha[2..4], sha);

@@ -1,3 +1,5 @@
+using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Audit;
@@ -5,7 +7,7 @@ namespace TaskRunner.Features.Audit;
 public static class AuditEndpoints
 {
     public static IServiceCollection AddAuditFeature(this IServiceCollection services) =>
-        services.AddHostedService<AuditRetention>();
+        services.AddRetention<AuditOptions>(AuditRetention.Job);
 
     public static IEndpointRouteBuilder MapAudit(this IEndpointRouteBuilder api)
     {

@@ -1,9 +1,6 @@
 using System.Diagnostics.Metrics;
-using Microsoft.Extensions.Options;
-using Npgsql;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
-using TaskRunner.Infrastructure.Hosting;
 using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Features.Audit;
@@ -12,11 +9,7 @@ namespace TaskRunner.Features.Audit;
 /// Deletes audit entries older than <see cref="AuditOptions.RetentionDays"/>, every <see cref="AuditOptions.RetentionSweepMinutes"/>,
 /// in batches of <see cref="AuditOptions.RetentionBatchSize"/> rows (see <see cref="RetentionSweep"/>).
 /// </summary>
-public sealed class AuditRetention(
-    NpgsqlDataSource dataSource, BackgroundFailures failures, IOptions<AuditOptions> options, TimeProvider clock, IMeterFactory meters,
-    ILogger<AuditRetention> logger)
-    : RetentionSweep(dataSource, failures, "audit-retention", clock, logger, TimeSpan.FromMinutes(options.Value.RetentionSweepMinutes),
-        options.Value.RetentionDays, options.Value.RetentionBatchSize)
+public static class AuditRetention
 {
     // The oldest expired ids through audit_log_keyset_idx (scanned backwards), then each row through the primary key.
     private const string DeleteBatchSql = """
@@ -29,9 +22,10 @@ public sealed class AuditRetention(
             FOR UPDATE SKIP LOCKED))
         """;
 
-    protected override IReadOnlyList<RetentionTarget> Targets { get; } =
-    [
-        new("audit entries", DeleteBatchSql, meters.Create(Telemetry.ServiceName)
-            .CreateCounter<long>("taskrunner.audit.retention.deleted", "{entry}", "Audit entries deleted by the retention sweep")),
-    ];
+    public static RetentionJob Job(AuditOptions options, IMeterFactory meters) =>
+        new("audit-retention", TimeSpan.FromMinutes(options.RetentionSweepMinutes), options.RetentionDays, options.RetentionBatchSize,
+        [
+            new("audit entries", DeleteBatchSql, meters.Create(Telemetry.ServiceName)
+                .CreateCounter<long>("taskrunner.audit.retention.deleted", "{entry}", "Audit entries deleted by the retention sweep")),
+        ]);
 }

@@ -1,10 +1,9 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 using Npgsql;
 using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
 using TaskRunner.Tests.Harness;
 using Xunit;
 
@@ -30,13 +29,8 @@ public sealed class AuditRetentionTests : IAsyncLifetime
         await TestDatabases.DropAsync(connectionString);
     }
 
-    private AuditRetention Retention(int days = 365, int batchSize = 1000) => new(
-        dataSource,
-        TestBackground.Failures(metrics),
-        Options.Create(new AuditOptions { RetentionDays = days, RetentionBatchSize = batchSize, RetentionSweepMinutes = 60 }),
-        TimeProvider.System,
-        metrics.GetRequiredService<IMeterFactory>(),
-        NullLogger<AuditRetention>.Instance);
+    private RetentionSweep Retention(int days = 365, int batchSize = 1000) => TestBackground.Retention(dataSource, metrics, meters =>
+        AuditRetention.Job(new AuditOptions { RetentionDays = days, RetentionBatchSize = batchSize, RetentionSweepMinutes = 60 }, meters));
 
     /// <summary>Entries that happened <paramref name="daysAgo"/> days ago, tagged so the test can find them.</summary>
     private async Task InsertAsync(string tag, double daysAgo, int count = 1)

@@ -1,3 +1,5 @@
+using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Auth;
@@ -5,7 +7,7 @@ namespace TaskRunner.Features.Auth;
 public static class AuthEndpoints
 {
     public static IServiceCollection AddAuthFeature(this IServiceCollection services) =>
-        services.AddSingleton<SessionTokens>().AddHostedService<AuthRetention>();
+        services.AddSingleton<SessionTokens>().AddRetention<AuthOptions>(AuthRetention.Job);
 
     public static IEndpointRouteBuilder MapAuth(this IEndpointRouteBuilder api)
     {

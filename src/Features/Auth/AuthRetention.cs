@@ -1,9 +1,6 @@
 using System.Diagnostics.Metrics;
-using Microsoft.Extensions.Options;
-using Npgsql;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
-using TaskRunner.Infrastructure.Hosting;
 using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Features.Auth;
@@ -15,11 +12,7 @@ namespace TaskRunner.Features.Auth;
 /// presented again revokes its session only while it is kept), and per-address login-failure counts whose window and
 /// block are over.
 /// </summary>
-public sealed class AuthRetention(
-    NpgsqlDataSource dataSource, BackgroundFailures failures, IOptions<AuthOptions> options, TimeProvider clock, IMeterFactory meters,
-    ILogger<AuthRetention> logger)
-    : RetentionSweep(dataSource, failures, "auth-retention", clock, logger, TimeSpan.FromMinutes(options.Value.RetentionSweepMinutes),
-        options.Value.RetentionDays, BatchSize)
+public static class AuthRetention
 {
     private const int BatchSize = 1000;
 
@@ -53,13 +46,15 @@ public sealed class AuthRetention(
             FOR UPDATE SKIP LOCKED))
         """;
 
-    private readonly Counter<long> deleted = meters.Create(Telemetry.ServiceName)
-        .CreateCounter<long>("taskrunner.auth.retention.deleted", "{row}", "Ended sessions, used refresh tokens and stale login-failure counts deleted");
-
-    protected override IReadOnlyList<RetentionTarget> Targets =>
-    [
-        new("ended sessions", DeleteSessionsSql, deleted),
-        new("used refresh tokens", DeleteRefreshTokensSql, deleted),
-        new("stale login failures", DeleteLoginFailuresSql, deleted),
-    ];
+    public static RetentionJob Job(AuthOptions options, IMeterFactory meters)
+    {
+        var deleted = meters.Create(Telemetry.ServiceName).CreateCounter<long>("taskrunner.auth.retention.deleted", "{row}",
+            "Ended sessions, used refresh tokens and stale login-failure counts deleted");
+        return new("auth-retention", TimeSpan.FromMinutes(options.RetentionSweepMinutes), options.RetentionDays, BatchSize,
+        [
+            new("ended sessions", DeleteSessionsSql, deleted),
+            new("used refresh tokens", DeleteRefreshTokensSql, deleted),
+            new("stale login failures", DeleteLoginFailuresSql, deleted),
+        ]);
+    }
 }

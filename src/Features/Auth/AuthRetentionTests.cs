@@ -1,8 +1,6 @@
-using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
 using TaskRunner.Tests.Harness;
 using Xunit;
 
@@ -60,8 +58,8 @@ public sealed class AuthRetentionTests : DatabaseTest
                 ('192.0.2.3', 3, now() - interval '1 hour', NULL)
             """);
         using var metrics = new ServiceCollection().AddMetrics().BuildServiceProvider();
-        var retention = new AuthRetention(DataSource, TestBackground.Failures(metrics), Options.Create(new AuthOptions { RetentionDays = 7, RetentionSweepMinutes = 60 }),
-            TimeProvider.System, metrics.GetRequiredService<IMeterFactory>(), NullLogger<AuthRetention>.Instance);
+        var retention = TestBackground.Retention(DataSource, metrics, meters =>
+            AuthRetention.Job(new AuthOptions { RetentionDays = 7, RetentionSweepMinutes = 60 }, meters));
 
         var deleted = await retention.SweepAsync(CancellationToken.None);
 

@@ -256,11 +256,8 @@ public sealed class ClaimTasksTests(ServiceFixture service) : IClassFixture<Serv
         var looksBefore = await looks.ValueAsync();
         var watch = Stopwatch.StartNew();
         var polling = worker.ClaimAsync(waitSeconds: 20);
-        while (await looks.ValueAsync() == looksBefore)
-        {
-            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), "the long poll never looked");
-            await Task.Delay(20);
-        }
+        await Eventually.Until(async () => await looks.ValueAsync() != looksBefore, "the long poll never looked",
+            TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(20));
         Assert.False(polling.IsCompleted);
         return (polling, watch);
     }

@@ -8,6 +8,7 @@ public static class ExecutionEndpoints
     public static IServiceCollection AddExecutionFeature(this IServiceCollection services)
     {
         services.AddSingleton<EngineMetrics>();
+        services.AddSingleton<IStartedAttemptCompletion, StartedAttemptCompletion>();
         services.AddSingleton<ReadyTasks>();
         services.AddHostedService(provider => provider.GetRequiredService<ReadyTasks>());
         // After ReadyTasks: hosts stop in reverse order, so the dispatcher stops before the wake-ups it waits on.

@@ -97,12 +97,8 @@ public sealed class GraphWalksTests(SmallWalkBatchesFixture service) : IClassFix
     private async Task WaitForMetricAsync(string name, long atLeast, string? label = null)
     {
         // Generous: the suites share a loaded machine; the wait ends as soon as the value is there.
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (await MetricAsync(name, label) < atLeast)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"{name} did not reach {atLeast} within 60 s");
-            await Task.Delay(100);
-        }
+        await Eventually.Until(async () => await MetricAsync(name, label) >= atLeast, $"{name} did not reach {atLeast} within 60 s",
+            TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(100));
     }
 
     [Fact]

@@ -1,9 +1,6 @@
 using System.Diagnostics.Metrics;
-using Microsoft.Extensions.Options;
-using Npgsql;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
-using TaskRunner.Infrastructure.Hosting;
 using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Features.Projects;
@@ -14,11 +11,7 @@ namespace TaskRunner.Features.Projects;
 /// projects (see <see cref="RetentionSweep"/>). Their members, tasks, dependencies and comments go with them (foreign keys
 /// cascade); SKIP LOCKED also keeps a sweep from waiting on a restore in progress.
 /// </summary>
-public sealed class ProjectRetention(
-    NpgsqlDataSource dataSource, BackgroundFailures failures, IOptions<ProjectsOptions> options, TimeProvider clock, IMeterFactory meters,
-    ILogger<ProjectRetention> logger)
-    : RetentionSweep(dataSource, failures, "project-retention", clock, logger, TimeSpan.FromMinutes(options.Value.RetentionSweepMinutes),
-        options.Value.RetentionDays, options.Value.RetentionBatchSize)
+public static class ProjectRetention
 {
     // The oldest expired ids through projects_deleted_idx, then each row through the primary key.
     private const string DeleteBatchSql = """
@@ -31,9 +24,10 @@ public sealed class ProjectRetention(
             FOR UPDATE SKIP LOCKED))
         """;
 
-    protected override IReadOnlyList<RetentionTarget> Targets { get; } =
-    [
-        new("deleted projects", DeleteBatchSql, meters.Create(Telemetry.ServiceName)
-            .CreateCounter<long>("taskrunner.projects.retention.purged", "{project}", "Deleted projects purged by the retention sweep")),
-    ];
+    public static RetentionJob Job(ProjectsOptions options, IMeterFactory meters) =>
+        new("project-retention", TimeSpan.FromMinutes(options.RetentionSweepMinutes), options.RetentionDays, options.RetentionBatchSize,
+        [
+            new("deleted projects", DeleteBatchSql, meters.Create(Telemetry.ServiceName)
+                .CreateCounter<long>("taskrunner.projects.retention.purged", "{project}", "Deleted projects purged by the retention sweep")),
+        ]);
 }

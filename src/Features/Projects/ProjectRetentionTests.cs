@@ -1,8 +1,6 @@
-using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
 using TaskRunner.Tests.Harness;
 using Xunit;
 
@@ -25,13 +23,8 @@ public sealed class ProjectRetentionTests : DatabaseTest
         await insert.ExecuteNonQueryAsync();
     }
 
-    private ProjectRetention Retention(int days = 30, int batchSize = 500) => new(
-        DataSource,
-        TestBackground.Failures(metrics),
-        Options.Create(new ProjectsOptions { RetentionDays = days, RetentionBatchSize = batchSize, RetentionSweepMinutes = 60 }),
-        TimeProvider.System,
-        metrics.GetRequiredService<IMeterFactory>(),
-        NullLogger<ProjectRetention>.Instance);
+    private RetentionSweep Retention(int days = 30, int batchSize = 500) => TestBackground.Retention(DataSource, metrics, meters =>
+        ProjectRetention.Job(new ProjectsOptions { RetentionDays = days, RetentionBatchSize = batchSize, RetentionSweepMinutes = 60 }, meters));
 
     /// <summary>Projects named <paramref name="name"/>, deleted <paramref name="deletedDaysAgo"/> days ago (null: live), each with a task.</summary>
     private async Task InsertAsync(string name, double? deletedDaysAgo, int count = 1)

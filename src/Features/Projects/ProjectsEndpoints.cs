@@ -1,3 +1,5 @@
+using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
 
 namespace TaskRunner.Features.Projects;
@@ -5,7 +7,7 @@ namespace TaskRunner.Features.Projects;
 public static class ProjectsEndpoints
 {
     public static IServiceCollection AddProjectsFeature(this IServiceCollection services) =>
-        services.AddHostedService<ProjectRetention>();
+        services.AddRetention<ProjectsOptions>(ProjectRetention.Job);
 
     public static IEndpointRouteBuilder MapProjects(this IEndpointRouteBuilder api)
     {

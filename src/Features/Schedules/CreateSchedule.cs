@@ -67,9 +67,7 @@ public static class CreateSchedule
         DateTime? nextFireAt = null;
         if (cron is not null && zone is not null)
         {
-            var next = ScheduleRules.NextFire(cron, zone, DateTime.UtcNow);
-            if (next is null)
-                errors.Add("cron", "never fires: no date matches it");
+            var next = ScheduleRules.FirstFire(errors, "cron", cron, zone);
             nextFireAt = enabled ? next : null;
         }
         if (!errors.IsEmpty)
@@ -88,12 +86,10 @@ public static class CreateSchedule
                 if (target is null)
                     return new Outcome(workflowErrors.ToProblem(), null);
             }
-            if (request.Task?.AssigneeId is { } assignee && !await ScheduleAccess.AssigneeExistsAsync(connection, transaction, assignee, cancellationToken))
-            {
-                var assigneeErrors = new ValidationErrors();
-                assigneeErrors.Add("task.assignee_id", "no such user");
+            var assigneeErrors = new ValidationErrors();
+            await ScheduleAccess.CheckAssigneeAsync(connection, transaction, request.Task?.AssigneeId, assigneeErrors, cancellationToken);
+            if (!assigneeErrors.IsEmpty)
                 return new Outcome(assigneeErrors.ToProblem(), null);
-            }
             var row = await connection.QuerySingleAsync<ScheduleRow>(InsertSql, new
             {
                 id,

@@ -61,8 +61,11 @@ internal static class ScheduleAccess
         return (row, null);
     }
 
-    /// <summary>A template's assignee must be an active user, checked when the schedule is saved.</summary>
-    public static async Task<bool> AssigneeExistsAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid assigneeId, CancellationToken cancellationToken) =>
-        await connection.ExecuteScalarAsync<bool>(AssigneeSql, new { assigneeId, cancellationToken }, transaction);
+    /// <summary>A template's assignee must be an active user, checked when the schedule is saved (at <c>task.assignee_id</c>).</summary>
+    public static async Task CheckAssigneeAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid? assigneeId, ValidationErrors errors, CancellationToken cancellationToken)
+    {
+        if (assigneeId is not null && !await connection.ExecuteScalarAsync<bool>(AssigneeSql, new { assigneeId, cancellationToken }, transaction))
+            errors.Add("task.assignee_id", "no such user");
+    }
 }

@@ -87,6 +87,15 @@ public static class ScheduleRules
     public static DateTime? NextFire(CronExpression cron, TimeZoneInfo zone, DateTime afterUtc) =>
         cron.GetNextOccurrence(DateTime.SpecifyKind(afterUtc, DateTimeKind.Utc), zone, inclusive: false);
 
+    /// <summary>The first fire after now of a cron being saved; a cron that never fires is an error at <paramref name="field"/>.</summary>
+    public static DateTime? FirstFire(ValidationErrors errors, string field, CronExpression cron, TimeZoneInfo zone)
+    {
+        var next = NextFire(cron, zone, DateTime.UtcNow);
+        if (next is null)
+            errors.Add(field, "never fires: no date matches it");
+        return next;
+    }
+
     /// <summary>Every fire time from <paramref name="fromUtc"/> (inclusive) to <paramref name="toUtc"/> (inclusive), in order.</summary>
     public static IEnumerable<DateTime> FiresBetween(CronExpression cron, TimeZoneInfo zone, DateTime fromUtc, DateTime toUtc) =>
         cron.GetOccurrences(DateTime.SpecifyKind(fromUtc, DateTimeKind.Utc), DateTime.SpecifyKind(toUtc, DateTimeKind.Utc), zone,

@@ -75,18 +75,9 @@ public sealed class SchedulerTests(FastClusterFixture service) : IClassFixture<F
         return fires;
     }
 
-    private async Task<List<Fire>> WaitForFiresAsync(Guid scheduleId, DateTime upTo, int count)
-    {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            var fires = await FiresAsync(scheduleId, upTo);
-            if (fires.Count >= count)
-                return fires;
-            Assert.True(clock.Elapsed < Patience, $"{fires.Count} of {count} fires recorded");
-            await Task.Delay(200);
-        }
-    }
+    private Task<List<Fire>> WaitForFiresAsync(Guid scheduleId, DateTime upTo, int count) =>
+        Eventually.Until(() => FiresAsync(scheduleId, upTo), fires => fires.Count >= count, fires => $"{fires.Count} of {count} fires recorded",
+            Patience, TimeSpan.FromMilliseconds(200));
 
     private Task<List<string>> TaskFireTimesAsync(Guid scheduleId) => service.QueryTextAsync(
         "SELECT metadata->>'schedule_fire_time' FROM tasks WHERE metadata->>'schedule_id' = $1 ORDER BY 1", scheduleId.ToString());
@@ -139,12 +130,8 @@ public sealed class SchedulerTests(FastClusterFixture service) : IClassFixture<F
         Assert.Equal(("created", (string?)null), (fires[0].Status, fires[0].Reason));
         Assert.All(fires.Skip(1), fire => Assert.Equal(("skipped", "overlap"), (fire.Status, fire.Reason)));
         Assert.Equal([Iso(fires[0].FireTime)], (await TaskFireTimesAsync(id)).Where(time => DateTime.Parse(time, CultureInfo.InvariantCulture).ToUniversalTime() <= armedAt));
-        var clock = Stopwatch.StartNew();
-        while (await overlaps.ValueAsync() - overlapsBefore < fires.Count - 1)
-        {
-            Assert.True(clock.Elapsed < Patience, "taskrunner.schedules.skipped_fires{reason=overlap} did not grow by the skipped fires");
-            await Task.Delay(200);
-        }
+        await Eventually.Until(async () => await overlaps.ValueAsync() - overlapsBefore >= fires.Count - 1,
+            "taskrunner.schedules.skipped_fires{reason=overlap} did not grow by the skipped fires", Patience, TimeSpan.FromMilliseconds(200));
     }
 
     [Fact]
@@ -186,15 +173,11 @@ public sealed class SchedulerTests(FastClusterFixture service) : IClassFixture<F
         await service.ExecuteSqlAsync("UPDATE schedules SET enabled = false, next_fire_at = NULL WHERE id = $1", id);
         // A leader tick that read the schedule before it was disabled may still be committing: wait until no other
         // session of this database is inside a transaction; any later tick finds the schedule disabled.
-        var settle = System.Diagnostics.Stopwatch.StartNew();
-        while (!await service.ScalarAsync<bool>("""
-            SELECT count(*) = 0 FROM pg_stat_activity
-            WHERE datname = current_database() AND pid <> pg_backend_pid() AND state NOT IN ('idle') AND backend_type = 'client backend'
-            """))
-        {
-            Assert.True(settle.Elapsed < TimeSpan.FromSeconds(10), "a scheduler transaction never finished");
-            await Task.Delay(20);
-        }
+        await Eventually.Until(() => service.ScalarAsync<bool>("""
+                SELECT count(*) = 0 FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid() AND state NOT IN ('idle') AND backend_type = 'client backend'
+                """),
+            "a scheduler transaction never finished", TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(20));
 
         var expected = Expected("* * * * * *", from, armedAt);
         var fires = await FiresAsync(id, DateTime.MaxValue.ToUniversalTime());

@@ -95,8 +95,7 @@ public static class UpdateSchedule
                     workflows.Value, tasks.Value, changes, cancellationToken);
                 template = null;
             }
-            if (request.Task?.AssigneeId is { } assignee && !await ScheduleAccess.AssigneeExistsAsync(connection, transaction, assignee, cancellationToken))
-                changes.Add("task.assignee_id", "no such user");
+            await ScheduleAccess.CheckAssigneeAsync(connection, transaction, request.Task?.AssigneeId, changes, cancellationToken);
 
             var cron = newCron ?? ScheduleRules.Parse(before.Cron);
             var zone = newZone ?? ScheduleRules.FindZone(before.Timezone)!;
@@ -104,11 +103,7 @@ public static class UpdateSchedule
             var timing = request.Cron is not null || request.Timezone is not null || (enabled && !before.Enabled);
             var nextFireAt = before.NextFireAt;
             if (timing)
-            {
-                nextFireAt = ScheduleRules.NextFire(cron, zone, DateTime.UtcNow);
-                if (nextFireAt is null)
-                    changes.Add(request.Cron is not null ? "cron" : "timezone", "never fires: no date matches it");
-            }
+                nextFireAt = ScheduleRules.FirstFire(changes, request.Cron is not null ? "cron" : "timezone", cron, zone);
             if (!changes.IsEmpty)
                 return new Outcome(changes.ToProblem(), null);
             if (!enabled)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -75,17 +74,10 @@ public sealed class WorkflowSchedulesTests(FastClusterFixture service) : IClassF
 
     private async Task<List<string>> WaitForFiresAsync(Guid scheduleId, DateTime upTo, int count)
     {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            var fires = await service.QueryTextAsync(
+        return await Eventually.Until(() => service.QueryTextAsync(
                 "SELECT status || ':' || coalesce(reason, batch_id::text) FROM schedule_fires WHERE schedule_id = $1 AND fire_time <= $2 ORDER BY fire_time",
-                scheduleId, upTo);
-            if (fires.Count >= count)
-                return fires;
-            Assert.True(clock.Elapsed < Patience, $"{fires.Count} of {count} fires recorded");
-            await Task.Delay(200);
-        }
+                scheduleId, upTo),
+            fires => fires.Count >= count, fires => $"{fires.Count} of {count} fires recorded", Patience, TimeSpan.FromMilliseconds(200));
     }
 
     [Fact]

@@ -1,9 +1,6 @@
 using System.Diagnostics.Metrics;
-using Microsoft.Extensions.Options;
-using Npgsql;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
-using TaskRunner.Infrastructure.Hosting;
 using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Features.Tasks;
@@ -14,11 +11,7 @@ namespace TaskRunner.Features.Tasks;
 /// <see cref="RetentionSweep"/>). A task's edges, comments and leases go with it (foreign keys cascade). Live tasks never
 /// depend on a deleted one (deleting needs their deletion first, or cascade), so no waiting counter is left dangling.
 /// </summary>
-public sealed class TaskRetention(
-    NpgsqlDataSource dataSource, BackgroundFailures failures, IOptions<TasksOptions> options, TimeProvider clock, IMeterFactory meters,
-    ILogger<TaskRetention> logger)
-    : RetentionSweep(dataSource, failures, "task-retention", clock, logger, TimeSpan.FromMinutes(options.Value.RetentionSweepMinutes),
-        options.Value.RetentionDays, options.Value.RetentionBatchSize)
+public static class TaskRetention
 {
     // The oldest expired ids through tasks_deleted_idx, then each row through the primary key.
     private const string DeleteTasksSql = """
@@ -42,11 +35,12 @@ public sealed class TaskRetention(
             FOR UPDATE SKIP LOCKED))
         """;
 
-    protected override IReadOnlyList<RetentionTarget> Targets { get; } =
-    [
-        new("deleted tasks", DeleteTasksSql,
-            meters.Create(Telemetry.ServiceName).CreateCounter<long>("taskrunner.tasks.retention.purged", "{task}", "Deleted tasks purged by the retention sweep")),
-        new("deleted comments", DeleteCommentsSql,
-            meters.Create(Telemetry.ServiceName).CreateCounter<long>("taskrunner.comments.retention.purged", "{comment}", "Deleted comments purged by the retention sweep")),
-    ];
+    public static RetentionJob Job(TasksOptions options, IMeterFactory meters) =>
+        new("task-retention", TimeSpan.FromMinutes(options.RetentionSweepMinutes), options.RetentionDays, options.RetentionBatchSize,
+        [
+            new("deleted tasks", DeleteTasksSql,
+                meters.Create(Telemetry.ServiceName).CreateCounter<long>("taskrunner.tasks.retention.purged", "{task}", "Deleted tasks purged by the retention sweep")),
+            new("deleted comments", DeleteCommentsSql,
+                meters.Create(Telemetry.ServiceName).CreateCounter<long>("taskrunner.comments.retention.purged", "{comment}", "Deleted comments purged by the retention sweep")),
+        ]);
 }

@@ -1,8 +1,6 @@
-using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Tests.Harness;
 using Xunit;
@@ -31,13 +29,8 @@ public sealed class TaskRetentionTests : DatabaseTest
         await insert.ExecuteNonQueryAsync();
     }
 
-    private TaskRetention Retention(int days = 30, int batchSize = 500) => new(
-        DataSource,
-        TestBackground.Failures(metrics),
-        Options.Create(new TasksOptions { RetentionDays = days, RetentionBatchSize = batchSize, RetentionSweepMinutes = 60 }),
-        TimeProvider.System,
-        metrics.GetRequiredService<IMeterFactory>(),
-        NullLogger<TaskRetention>.Instance);
+    private RetentionSweep Retention(int days = 30, int batchSize = 500) => TestBackground.Retention(DataSource, metrics, meters =>
+        TaskRetention.Job(new TasksOptions { RetentionDays = days, RetentionBatchSize = batchSize, RetentionSweepMinutes = 60 }, meters));
 
     /// <summary>Tasks titled <paramref name="title"/>, deleted <paramref name="deletedDaysAgo"/> days ago (null: live), each with a comment deleted as long ago.</summary>
     private async Task InsertAsync(string title, double? deletedDaysAgo, int count = 1)
@@ -128,8 +121,7 @@ public sealed class TaskRetentionTests : DatabaseTest
             insert.Parameters.AddWithValue(userId);
             await insert.ExecuteNonQueryAsync();
         }
-        var retention = new IdempotencyRetention(DataSource, TestBackground.Failures(metrics), TimeProvider.System, metrics.GetRequiredService<IMeterFactory>(),
-            NullLogger<IdempotencyRetention>.Instance);
+        var retention = TestBackground.Retention(DataSource, metrics, IdempotencyRetention.Job);
 
         var deleted = await retention.SweepAsync(CancellationToken.None);
 

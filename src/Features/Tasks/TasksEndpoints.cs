@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using TaskRunner.Features.Tasks.CreateTasks;
 using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
 
 namespace TaskRunner.Features.Tasks;
@@ -8,7 +9,7 @@ namespace TaskRunner.Features.Tasks;
 public static class TasksEndpoints
 {
     public static IServiceCollection AddTasksFeature(this IServiceCollection services) =>
-        services.AddHostedService<TaskRetention>();
+        services.AddRetention<TasksOptions>(TaskRetention.Job);
 
     public static IEndpointRouteBuilder MapTasks(this IEndpointRouteBuilder api)
     {

@@ -6,6 +6,18 @@ using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Features.Webhooks;
 
+/// <summary>The outcome label of a delivery attempt (see <see cref="DeliveryMetrics"/>).</summary>
+public enum AttemptOutcome
+{
+    Delivered,
+    Retry,
+    Dead,
+    Gone,
+    Rejected,
+    CircuitOpen,
+    Disabled,
+}
+
 /// <summary>
 /// Delivery instruments. Tagged by destination host (a per-host view is what finds the slow receiver; hosts come from
 /// clients' actions, so the label is bounded by <see cref="MetricsOptions.MaxLabelValues"/>, later hosts reported as
@@ -55,13 +67,25 @@ public sealed class DeliveryMetrics
             "Follow-up deliveries written because a delivery's end matched their condition");
     }
 
-    public void Attempted(string host, string outcome, TimeSpan elapsed)
+    /// <summary>An attempt's outcome; the two that sent nothing have no duration to record.</summary>
+    public void Attempted(string host, AttemptOutcome outcome, TimeSpan elapsed)
     {
         var hostTag = new KeyValuePair<string, object?>("host", hosts.Of(host));
-        attempts.Add(1, hostTag, new KeyValuePair<string, object?>("outcome", outcome));
-        if (outcome is not ("circuit_open" or "disabled"))
+        attempts.Add(1, hostTag, new KeyValuePair<string, object?>("outcome", Label(outcome)));
+        if (outcome is not (AttemptOutcome.CircuitOpen or AttemptOutcome.Disabled))
             duration.Record(elapsed.TotalSeconds, hostTag);
     }
+
+    private static string Label(AttemptOutcome outcome) => outcome switch
+    {
+        AttemptOutcome.Delivered => "delivered",
+        AttemptOutcome.Retry => "retry",
+        AttemptOutcome.Dead => "dead",
+        AttemptOutcome.Gone => "gone",
+        AttemptOutcome.Rejected => "rejected",
+        AttemptOutcome.CircuitOpen => "circuit_open",
+        _ => "disabled",
+    };
 
     public void Dead(string host) => dead.Add(1, new KeyValuePair<string, object?>("host", hosts.Of(host)));
 

@@ -26,58 +26,6 @@ public sealed class FastDeliveryService : ServiceFixture
     protected override IEnumerable<KeyValuePair<string, string?>> Settings(string connectionString) => FastSettings(connectionString);
 }
 
-/// <summary>Shared steps: a project owner whose tasks carry actions to a receiver, started by claiming them.</summary>
-public static class WebhookSteps
-{
-    public static JsonObject Action(string trigger, string url, JsonObject? headers = null)
-    {
-        var action = new JsonObject { ["trigger"] = trigger, ["url"] = url };
-        if (headers is not null)
-            action["headers"] = headers;
-        return action;
-    }
-
-    public static Action<JsonObject> WithActions(params JsonObject[] actions) =>
-        body => body["actions"] = new JsonArray(actions.Select(action => (JsonNode)action).ToArray());
-
-    /// <summary>Creates a task with the actions and waits for the leader to push it: its start deliveries go out. Returns its id and lease token.</summary>
-    public static async Task<(Guid Id, long LeaseToken)> StartTaskAsync(this EngineWorker owner, params JsonObject[] actions)
-    {
-        var id = await owner.CreateIdAsync("webhook task", WithActions(actions));
-        return (id, await owner.WaitUntilPushedAsync(id));
-    }
-
-    public static async Task<JsonElement> DeliveriesOfAsync(this HttpClient client, Guid taskId)
-    {
-        using var response = await client.GetAsync($"/api/v1/tasks/{taskId}/deliveries");
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        return (await response.ReadJsonAsync()).GetProperty("data");
-    }
-
-    /// <summary>Waits until the task's only delivery of the trigger reaches the status; returns it with its attempts.</summary>
-    public static async Task<JsonElement> WaitForDeliveryAsync(this HttpClient client, Guid taskId, string status, string trigger = "start", int seconds = 20)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (true)
-        {
-            var deliveries = await client.DeliveriesOfAsync(taskId);
-            var match = deliveries.EnumerateArray().FirstOrDefault(delivery => delivery.GetProperty("trigger").GetString() == trigger);
-            if (match.ValueKind == JsonValueKind.Object && match.GetProperty("status").GetString() == status)
-            {
-                using var detail = await client.GetAsync($"/api/v1/deliveries/{match.GetProperty("id").GetString()}");
-                return await detail.ReadJsonAsync();
-            }
-            if (DateTime.UtcNow > deadline)
-                throw new TimeoutException($"delivery did not become {status}: {deliveries}");
-            await Task.Delay(50);
-        }
-    }
-
-    public static IReadOnlyList<int?> StatusCodes(this JsonElement detail) =>
-        detail.GetProperty("attempts").EnumerateArray()
-            .Select(attempt => attempt.TryGetProperty("status_code", out var code) ? code.GetInt32() : (int?)null).ToList();
-}
-
 public sealed class DeliveryTests(FastDeliveryService service) : IClassFixture<FastDeliveryService>
 {
     [Fact]
@@ -292,12 +240,9 @@ public sealed class DeliveryTests(FastDeliveryService service) : IClassFixture<F
             await owner.WaitUntilPushedAsync(id);
 
         // Every delivery failed at least once while the receiver was away.
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (await service.ScalarAsync<long>("SELECT count(*) FROM outbox WHERE task_id = ANY ($1) AND last_error IS NOT NULL", ids.ToArray()) < count)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "deliveries were not attempted while the receiver was down");
-            await Task.Delay(50);
-        }
+        await Eventually.Until(async () => await service.ScalarAsync<long>(
+                "SELECT count(*) FROM outbox WHERE task_id = ANY ($1) AND last_error IS NOT NULL", ids.ToArray()) >= count,
+            "deliveries were not attempted while the receiver was down");
         await receiver.RestartAsync();
 
         var received = await receiver.WaitForAsync(webhooks => webhooks.Select(webhook => webhook.TaskId).Distinct().Count() == count, TimeSpan.FromSeconds(30));
@@ -355,19 +300,13 @@ public sealed class CircuitBreakerTests(FastDeliveryService service) : IClassFix
             """, task, receiver.Url());
 
         // Half of at least 10 attempts failed: the circuit opens, and deliveries to it wait without being sent.
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (await opened.ValueAsync() == 0 || await heldBack.ValueAsync() == 0)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"the circuit did not open: {await opened.ValueAsync()} openings, {await heldBack.ValueAsync()} attempts held back");
-            await Task.Delay(100);
-        }
+        await Eventually.Until(async () => (Opened: await opened.ValueAsync(), HeldBack: await heldBack.ValueAsync()),
+            seen => seen.Opened > 0 && seen.HeldBack > 0,
+            seen => $"the circuit did not open: {seen.Opened} openings, {seen.HeldBack} attempts held back", TimeSpan.FromSeconds(30));
         // Open, or half-open when the break (1 s here) is over: never closed, since every answer is still a failure. The
         // states are read one after another, so a trial between two reads can hide the circuit once: read again.
-        while (await open.ValueAsync() + await halfOpen.ValueAsync() != 1)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the state series do not show the circuit open or half-open");
-            await Task.Delay(100);
-        }
+        await Eventually.Until(async () => await open.ValueAsync() + await halfOpen.ValueAsync() == 1,
+            "the state series do not show the circuit open or half-open", TimeSpan.FromSeconds(30));
         Assert.Equal(0, await closed.ValueAsync());
         // Fewer attempts reached the receiver than were made: the open circuit kept the rest from being sent.
         Assert.True(receiver.Received.Count < 20 * 5, $"{receiver.Received.Count} requests");

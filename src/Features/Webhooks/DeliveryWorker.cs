@@ -1,9 +1,12 @@
+using System.Diagnostics;
+using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using TaskRunner.Infrastructure.Cluster;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Hosting;
+using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Features.Webhooks;
 
@@ -15,14 +18,17 @@ public sealed record ClaimedDelivery(
 /// <summary>
 /// Delivery on every node (not only the leader: sending is parallel work, and the outbox hands each row to one node).
 /// One loop claims due deliveries while this node has room — at most <see cref="WebhooksOptions.MaxInFlight"/> in flight,
-/// and <see cref="WebhooksOptions.MaxInFlightPerHost"/> per host, both enforced by the claim itself, so at the bound the
-/// node simply stops claiming and the rest waits, safe, in the outbox — and starts a send for each. It wakes on the
-/// outbox NOTIFY (new deliveries), when a send frees room while work was left behind, and every
-/// <see cref="WebhooksOptions.PollSeconds"/> (retries coming due; leases of dead nodes expiring).
+/// and <see cref="WebhooksOptions.MaxInFlightPerHost"/> per host, both enforced by the claim itself from the node's one
+/// account of its sends (<see cref="InFlightSends"/>), so at the bound the node simply stops claiming and the rest waits,
+/// safe, in the outbox — and starts a send for each: <see cref="DeliverySender"/> sends it, <see cref="DeliveryRecorder"/>
+/// records what came of it. It wakes on the outbox NOTIFY (new deliveries), when a send frees room while work was left
+/// behind, and every <see cref="WebhooksOptions.PollSeconds"/> (retries coming due; leases of dead nodes expiring).
 /// </summary>
 public sealed partial class DeliveryWorker(
     NpgsqlDataSource dataSource,
     DeliverySender sender,
+    DeliveryRecorder recorder,
+    DeliveryMetrics metrics,
     NodeIdentity node,
     BackgroundFailures failures,
     ShutdownState shutdown,
@@ -43,7 +49,8 @@ public sealed partial class DeliveryWorker(
                               ORDER BY lease_expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED))
         """;
 
-    // Due rows, oldest due first, through outbox_due_idx, skipping hosts this node already has at their bound; then at most
+    // Due rows, oldest due first, through outbox_due_idx, skipping hosts this node already has at their bound (from the
+    // node's account of its sends, given as busyHosts/busyCounts); then at most
     // the host's remaining room per host and the node's remaining room in all. Candidates not chosen are only locked until
     // commit. Everything the send needs comes back with the lease: the start attempt's lease token (null when the task has
     // moved on to another attempt), whether the action was retired by a 410, the active secrets (newest first), the
@@ -53,7 +60,8 @@ public sealed partial class DeliveryWorker(
             SELECT o.id, coalesce(o.host, '') AS host, o.next_attempt_at
             FROM outbox o
             WHERE o.status = 'pending' AND o.next_attempt_at <= now()
-              AND coalesce(o.host, '') <> ALL (@saturated)
+              AND NOT EXISTS (SELECT FROM unnest(@busyHosts, @busyCounts) AS b (host, in_flight)
+                              WHERE b.host = coalesce(o.host, '') AND b.in_flight >= @perHost)
             ORDER BY o.next_attempt_at
             LIMIT @scan
             FOR UPDATE SKIP LOCKED
@@ -84,13 +92,8 @@ public sealed partial class DeliveryWorker(
                   t.project_id, t.traceparent
         """;
 
-    private readonly Lock gate = new();
-    private readonly Dictionary<string, int> perHost = new(StringComparer.Ordinal);
-    private readonly Dictionary<Guid, Task> sends = [];
+    private readonly InFlightSends sends = new(options.Value, metrics);
     private readonly CancellationTokenSource interrupt = new();
-    private int inFlight;
-    private bool behindNodeBound;
-    private readonly HashSet<string> hostsBehindBound = new(StringComparer.Ordinal);
     private TaskCompletionSource wake = NewWake();
 
     private static TaskCompletionSource NewWake() => new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -144,10 +147,7 @@ public sealed partial class DeliveryWorker(
         }
         var budget = TimeSpan.FromSeconds(shutdownOptions.Value.DrainDelaySeconds + shutdownOptions.Value.TimeoutSeconds) - shutdown.Elapsed - RecordingTime;
         interrupt.CancelAfter(budget > TimeSpan.Zero ? budget : TimeSpan.Zero);
-        Task[] pending;
-        lock (gate)
-            pending = [.. sends.Values];
-        await Task.WhenAll(pending);
+        await Task.WhenAll(sends.Pending());
         await listener;
     }
 
@@ -160,30 +160,17 @@ public sealed partial class DeliveryWorker(
     /// <summary>Claims as much as there is room for and starts sending it. True when it got all it asked for.</summary>
     private async Task<bool> ClaimAndSendAsync(CancellationToken cancellationToken)
     {
-        var settings = options.Value;
-        string[] saturated, busyHosts;
-        int[] busyCounts;
-        int want;
-        lock (gate)
-        {
-            want = settings.MaxInFlight - inFlight;
-            saturated = perHost.Where(pair => pair.Value >= settings.MaxInFlightPerHost).Select(pair => pair.Key).ToArray();
-            busyHosts = perHost.Keys.ToArray();
-            busyCounts = perHost.Values.ToArray();
-            behindNodeBound = want <= 0;
-        }
-        if (want <= 0)
+        if (sends.Free() is not { } room)
             return false;
-
+        var settings = options.Value;
         var claimed = new List<ClaimedDelivery>();
         await using (var command = dataSource.CreateCommand(ClaimSql))
         {
-            command.Parameters.Add(new NpgsqlParameter<string[]>("saturated", saturated));
-            command.Parameters.Add(new NpgsqlParameter<string[]>("busyHosts", busyHosts));
-            command.Parameters.Add(new NpgsqlParameter<int[]>("busyCounts", busyCounts));
+            command.Parameters.Add(new NpgsqlParameter<string[]>("busyHosts", room.BusyHosts));
+            command.Parameters.Add(new NpgsqlParameter<int[]>("busyCounts", room.BusyCounts));
             command.Parameters.Add(new NpgsqlParameter<int>("perHost", settings.MaxInFlightPerHost));
-            command.Parameters.Add(new NpgsqlParameter<int>("scan", want * 2));
-            command.Parameters.Add(new NpgsqlParameter<int>("want", want));
+            command.Parameters.Add(new NpgsqlParameter<int>("scan", room.Want * 2));
+            command.Parameters.Add(new NpgsqlParameter<int>("want", room.Want));
             command.Parameters.Add(new NpgsqlParameter<string>("node", Owner));
             command.Parameters.Add(new NpgsqlParameter<int>("leaseSeconds", settings.LeaseSeconds));
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -194,27 +181,8 @@ public sealed partial class DeliveryWorker(
                     reader.IsDBNull(9) ? null : reader.GetString(9), reader.IsDBNull(10) ? null : reader.GetInt64(10), reader.GetBoolean(11),
                     reader.GetFieldValue<string[]>(12), reader.GetGuid(13), reader.IsDBNull(14) ? null : reader.GetString(14)));
         }
-
-        lock (gate)
-        {
-            foreach (var delivery in claimed)
-            {
-                inFlight++;
-                perHost[delivery.Host] = perHost.GetValueOrDefault(delivery.Host) + 1;
-                // SendAsync yields before anything else, so its end (which removes it, under this lock) comes after the add.
-                sends[delivery.Id] = SendAsync(delivery);
-            }
-            // Work may be waiting behind a bound: the node's, when the claim got all it asked for; a host's, when the claim got
-            // all the room that host had (judged against the counts the claim was given: sends ending meanwhile do not hide it).
-            behindNodeBound = claimed.Count == want;
-            foreach (var group in claimed.GroupBy(delivery => delivery.Host))
-            {
-                var busy = Array.IndexOf(busyHosts, group.Key) is var index and >= 0 ? busyCounts[index] : 0;
-                if (group.Count() >= settings.MaxInFlightPerHost - busy)
-                    hostsBehindBound.Add(group.Key);
-            }
-        }
-        return claimed.Count == want;
+        sends.Start(room, claimed, SendAsync);
+        return claimed.Count == room.Want;
     }
 
     private async Task SendAsync(ClaimedDelivery delivery)
@@ -223,9 +191,15 @@ public sealed partial class DeliveryWorker(
         await Task.Yield();
         try
         {
+            // In the trace of the request that created the task, so the receiver's work joins the DAG's trace.
+            using var span = Tracing.StartInTaskTrace("webhook.deliver", delivery.Traceparent, ActivityKind.Producer);
+            span?.SetTag("taskrunner.task_id", delivery.TaskId.ToString());
+            span?.SetTag("taskrunner.trigger", delivery.Trigger);
+            using var action = JsonDocument.Parse(delivery.Action);
             // Not the stopping token: a send under way finishes and records its outcome even during shutdown, unless the
-            // shutdown budget runs out first.
-            await sender.DeliverAsync(delivery, Owner, interrupt.Token);
+            // shutdown budget runs out first (then it is recorded as an interrupted attempt).
+            var sent = await sender.SendAsync(delivery, action.RootElement, interrupt.Token);
+            await recorder.RecordAsync(delivery, action.RootElement, Owner, sent);
         }
         catch (Exception e)
         {
@@ -234,20 +208,7 @@ public sealed partial class DeliveryWorker(
         }
         finally
         {
-            bool look;
-            lock (gate)
-            {
-                inFlight--;
-                var left = --perHost[delivery.Host];
-                if (left == 0)
-                    perHost.Remove(delivery.Host);
-                sends.Remove(delivery.Id);
-                // Once half the room is free, not at every single send: one claim then fetches a batch.
-                var settings = options.Value;
-                look = (left <= settings.MaxInFlightPerHost / 2 && hostsBehindBound.Remove(delivery.Host))
-                    || (behindNodeBound && inFlight <= settings.MaxInFlight / 2);
-            }
-            if (look)
+            if (sends.End(delivery))
                 Wake();
         }
     }

@@ -18,18 +18,11 @@ public sealed class FollowUpActionsTests(FastDeliveryService service) : IClassFi
     }
 
     /// <summary>Waits until every delivery of the task has ended (delivered or dead) and there are <paramref name="count"/>.</summary>
-    private static async Task<List<JsonElement>> WaitForEndedDeliveriesAsync(HttpClient client, Guid taskId, int count)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
-        {
-            var deliveries = (await client.DeliveriesOfAsync(taskId)).EnumerateArray().ToList();
-            if (deliveries.Count == count && deliveries.All(delivery => delivery.GetProperty("status").GetString() is "delivered" or "dead"))
-                return deliveries;
-            Assert.True(DateTime.UtcNow < deadline, $"expected {count} ended deliveries, got: {string.Join(", ", deliveries.Select(delivery => delivery.GetRawText()))}");
-            await Task.Delay(50);
-        }
-    }
+    private static Task<List<JsonElement>> WaitForEndedDeliveriesAsync(HttpClient client, Guid taskId, int count) =>
+        Eventually.Until(async () => (await client.DeliveriesOfAsync(taskId)).EnumerateArray().ToList(),
+            deliveries => deliveries.Count == count && deliveries.All(delivery => delivery.GetProperty("status").GetString() is "delivered" or "dead"),
+            deliveries => $"expected {count} ended deliveries, got: {string.Join(", ", deliveries.Select(delivery => delivery.GetRawText()))}",
+            TimeSpan.FromSeconds(30));
 
     [Fact]
     public async Task FollowUpsWhoseConditionsMatchTheAnswerAreSentSignedWithTheAnswerAndTheRestAreNot()

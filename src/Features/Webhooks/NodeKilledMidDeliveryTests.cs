@@ -73,13 +73,8 @@ public sealed class NodeKilledMidDeliveryTests(NonDeliveringNodeFixture service)
         Assert.Equal(0L, await service.ScalarAsync<long>(CountSql, owner.ProjectId, "delivered"));
 
         await using var survivor = await SecondNode.StartAsync(service, DeliveringNode());
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (await service.ScalarAsync<long>(CountSql, owner.ProjectId, "delivered") < Deliveries)
-        {
-            Assert.True(DateTime.UtcNow < deadline,
-                $"{await service.ScalarAsync<long>(CountSql, owner.ProjectId, "delivered")} of {Deliveries} delivered after the crash");
-            await Task.Delay(100);
-        }
+        await Eventually.Until(() => service.ScalarAsync<long>(CountSql, owner.ProjectId, "delivered"), delivered => delivered >= Deliveries,
+            delivered => $"{delivered} of {Deliveries} delivered after the crash", TimeSpan.FromSeconds(60));
 
         var all = await service.QueryTextAsync("SELECT o.id::text FROM outbox o JOIN tasks t ON t.id = o.task_id WHERE t.project_id = $1", owner.ProjectId);
         Assert.Equal(all.Order(), acknowledged.Keys.Order());

@@ -31,13 +31,9 @@ public sealed class SecretResealingTests(ServiceFixture service) : IClassFixture
         await using var node = await SecondNode.StartAsync(service, settings);
 
         const string Stored = "SELECT secret FROM webhook_secrets WHERE project_id = $1 ORDER BY created_at DESC";
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        List<string> stored;
-        while ((stored = await service.QueryTextAsync(Stored, project.Id)).Count(secret => secret.StartsWith("aesgcm:next:", StringComparison.Ordinal)) < 2)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "not resealed: " + string.Join(", ", stored));
-            await Task.Delay(50);
-        }
+        var stored = await Eventually.Until(() => service.QueryTextAsync(Stored, project.Id),
+            secrets => secrets.Count(secret => secret.StartsWith("aesgcm:next:", StringComparison.Ordinal)) >= 2,
+            secrets => "not resealed: " + string.Join(", ", secrets));
         var next = WebhookSecretVaultTests.Vault("next", ("next", NextKey));
         Assert.Equal([plain, underOldKey], stored.Take(2).Select(secret => next.TryOpen(secret, out var opened, out _) ? opened : "unopened"));
         Assert.Equal(underLostKey, stored[2]);

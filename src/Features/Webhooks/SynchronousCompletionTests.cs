@@ -110,12 +110,9 @@ public sealed class CrashedNodeDeliveryTests(FastDeliveryService service) : ICla
         var received = await receiver.WaitForAsync(webhooks => webhooks.Select(webhook => webhook.Header("webhook-id")).Distinct().Count() == count);
         Assert.All(received, webhook => Assert.True(webhook.At > DateTime.UtcNow.AddSeconds(-20)));
         // The outcome is recorded just after the receiver answers.
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (await service.ScalarAsync<long>("SELECT count(*) FROM outbox WHERE task_id = $1 AND status = 'delivered'", task) < count)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the deliveries were not recorded as delivered");
-            await Task.Delay(20);
-        }
+        await Eventually.Until(async () => await service.ScalarAsync<long>(
+                "SELECT count(*) FROM outbox WHERE task_id = $1 AND status = 'delivered'", task) >= count,
+            "the deliveries were not recorded as delivered", TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(20));
         var nodes = await service.QueryTextAsync("SELECT DISTINCT node FROM delivery_attempts a JOIN outbox o ON o.id = a.delivery_id WHERE o.task_id = $1", task);
         Assert.DoesNotContain("crashed-node", nodes);
     }

@@ -9,6 +9,7 @@ public static class WebhooksEndpoints
         services.AddDeliveryHttp();
         services.AddSingleton<WebhookSecretVault>();
         services.AddSingleton<DeliverySender>();
+        services.AddSingleton<DeliveryRecorder>();
         services.AddHostedService<DeliveryWorker>();
         services.AddHostedService<SecretResealing>();
         return services;

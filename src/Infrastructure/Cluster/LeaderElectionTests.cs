@@ -42,18 +42,9 @@ public sealed class LeaderElectionTests(FollowerFixture service) : IClassFixture
     }
 
     /// <summary>Polls the registry until <paramref name="predicate"/> holds for the list, and returns that list.</summary>
-    private static async Task<List<JsonElement>> WaitForNodesAsync(HttpClient admin, Func<List<JsonElement>, bool> predicate, TimeSpan timeout)
-    {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            var nodes = await NodesAsync(admin);
-            if (predicate(nodes))
-                return nodes;
-            Assert.True(clock.Elapsed < timeout, "the nodes never reached the expected state: " + string.Join(", ", nodes));
-            await Task.Delay(200);
-        }
-    }
+    private static Task<List<JsonElement>> WaitForNodesAsync(HttpClient admin, Func<List<JsonElement>, bool> predicate, TimeSpan timeout) =>
+        Eventually.Until(() => NodesAsync(admin), predicate, nodes => "the nodes never reached the expected state: " + string.Join(", ", nodes),
+            timeout, TimeSpan.FromMilliseconds(200));
 
     private static string? LeaderId(List<JsonElement> nodes) =>
         nodes.Where(node => node.GetProperty("is_leader").GetBoolean()).Select(node => node.GetProperty("id").GetString()).SingleOrDefault();
@@ -131,12 +122,8 @@ public sealed class LeaderElectionTests(FollowerFixture service) : IClassFixture
         }
 
         using var frozenClient = new HttpClient { BaseAddress = frozen.BaseAddress };
-        var clock = Stopwatch.StartNew();
-        while (!await ReportsFollowerAsync(frozenClient))
-        {
-            Assert.True(clock.Elapsed < Takeover, "the thawed node still reports itself leader");
-            await Task.Delay(100);
-        }
+        await Eventually.Until(() => ReportsFollowerAsync(frozenClient), "the thawed node still reports itself leader", Takeover,
+            TimeSpan.FromMilliseconds(100));
         Assert.Equal(1, await service.ScalarAsync<long>("""
             SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
               AND ((classid::bigint << 32) | objid::bigint) = $1

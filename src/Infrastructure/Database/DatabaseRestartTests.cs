@@ -251,14 +251,6 @@ public sealed class DatabaseRestartTests(RestartableDatabaseFixture service, ITe
 
     private static Task WaitUntilAsync(Func<Task<bool>> condition, string failure, double seconds) => WaitUntilAsync(condition, () => failure, seconds);
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, Func<string> failure, double seconds)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-                Assert.Fail(failure());
-            await Task.Delay(50);
-        }
-    }
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, Func<string> failure, double seconds) =>
+        await Eventually.Until(condition, static met => met, _ => failure(), TimeSpan.FromSeconds(seconds));
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using TaskRunner.Features.Execution;
 using TaskRunner.Tests.Harness;
@@ -38,12 +37,8 @@ public sealed class BackgroundLoopsTests(QuickBackoffFixture service) : IClassFi
             VALUES ($1, $2, 'start', jsonb_build_object('url', $3::text, 'method', 'POST', 'trigger', 'start'), '{"attempt": "poison"}')
             """, poison, taskId, receiver.Url());
 
-        var clock = Stopwatch.StartNew();
-        while (await failures.ValueAsync() < failuresBefore + 3)
-        {
-            Assert.True(clock.Elapsed < Patience, "the delivery loop did not keep failing on the poison row");
-            await Task.Delay(100);
-        }
+        await Eventually.Until(async () => await failures.ValueAsync() >= failuresBefore + 3,
+            "the delivery loop did not keep failing on the poison row", Patience, TimeSpan.FromMilliseconds(100));
         using (var ready = await service.CreateClient().GetAsync("/health/ready"))
             Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
         Assert.Equal("running", await worker.StatusAsync(taskId));

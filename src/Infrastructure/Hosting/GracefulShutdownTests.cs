@@ -160,7 +160,8 @@ public sealed class ShutdownDrainTests(PassiveNodeFixture service) : IClassFixtu
         using var client = new HttpClient { BaseAddress = node.BaseAddress };
         client.WithBearer((await client.LoginAsync(account.Email, account.Password)).GetProperty("access_token").GetString()!);
         var polling = client.PostAsync("/api/v1/tasks/claim", TestJson.Body(("limit", 1), ("wait_seconds", 30)));
-        await WaitUntilAsync(async () => (await client.GetStringAsync("/metrics")).Contains("taskrunner_claim_duration_seconds_count", StringComparison.Ordinal));
+        await Eventually.Until(async () => (await client.GetStringAsync("/metrics")).Contains("taskrunner_claim_duration_seconds_count", StringComparison.Ordinal),
+            "the condition never held", TimeSpan.FromSeconds(15));
 
         var watch = System.Diagnostics.Stopwatch.StartNew();
         node.Terminate();
@@ -182,9 +183,9 @@ public sealed class ShutdownDrainTests(PassiveNodeFixture service) : IClassFixtu
             .Append(new("Webhooks:AttemptTimeoutSeconds", "60"))
             .Append(new("Webhooks:TotalTimeoutSeconds", "60"))
             .Append(new("Webhooks:LeaseSeconds", "120")));
-        using var owner = await Features.Execution.EngineWorker.StartAsync(service);
-        var taskId = await owner.CreateIdAsync("slow receiver", Features.Webhooks.WebhookSteps.WithActions(
-            Features.Webhooks.WebhookSteps.Action("start", receiver.Url())));
+        using var owner = await EngineWorker.StartAsync(service);
+        var taskId = await owner.CreateIdAsync("slow receiver", WebhookSteps.WithActions(
+            WebhookSteps.Action("start", receiver.Url())));
         await receiver.WaitForAsync(received => received.Count > 0);
 
         node.Terminate();
@@ -193,16 +194,6 @@ public sealed class ShutdownDrainTests(PassiveNodeFixture service) : IClassFixtu
         Assert.Equal(["pending"], await service.QueryTextAsync("SELECT status FROM outbox WHERE task_id = $1", taskId));
         Assert.Equal([Features.Webhooks.DeliverySender.InterruptedError], await service.QueryTextAsync(
             "SELECT a.error FROM delivery_attempts a JOIN outbox o ON o.id = a.delivery_id WHERE o.task_id = $1", taskId));
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var watch = System.Diagnostics.Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(15), "the condition never held");
-            await Task.Delay(50);
-        }
     }
 }
 

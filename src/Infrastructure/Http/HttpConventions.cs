@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.ResponseCompression;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
 
 namespace TaskRunner.Infrastructure.Http;
 
@@ -62,7 +63,7 @@ public static class HttpConventions
 
         services.AddProblemResponses();
         services.AddSingleton<ForwardedClientAddress>();
-        services.AddHostedService<IdempotencyRetention>();
+        services.AddRetention(IdempotencyRetention.Job);
         return services;
     }
 

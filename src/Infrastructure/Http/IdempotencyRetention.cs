@@ -1,15 +1,11 @@
 using System.Diagnostics.Metrics;
-using Npgsql;
 using TaskRunner.Infrastructure.Database;
-using TaskRunner.Infrastructure.Hosting;
 using TaskRunner.Infrastructure.Observability;
 
 namespace TaskRunner.Infrastructure.Http;
 
 /// <summary>Deletes <c>Idempotency-Key</c> records past their 24 hours, hourly, in batches (see <see cref="RetentionSweep"/>).</summary>
-public sealed class IdempotencyRetention(
-    NpgsqlDataSource dataSource, BackgroundFailures failures, TimeProvider clock, IMeterFactory meters, ILogger<IdempotencyRetention> logger)
-    : RetentionSweep(dataSource, failures, "idempotency-retention", clock, logger, TimeSpan.FromHours(1), retentionDays: 0, batchSize: 1000)
+public static class IdempotencyRetention
 {
     // Each record carries its own expiry (idempotency_keys_expires_idx); @retentionDays does not apply.
     private const string DeleteBatchSql = """
@@ -22,9 +18,10 @@ public sealed class IdempotencyRetention(
             FOR UPDATE SKIP LOCKED))
         """;
 
-    protected override IReadOnlyList<RetentionTarget> Targets { get; } =
-    [
-        new("expired idempotency keys", DeleteBatchSql, meters.Create(Telemetry.ServiceName)
-            .CreateCounter<long>("taskrunner.idempotency.retention.deleted", "{key}", "Expired Idempotency-Key records deleted")),
-    ];
+    public static RetentionJob Job(IMeterFactory meters) =>
+        new("idempotency-retention", TimeSpan.FromHours(1), RetentionDays: 0, BatchSize: 1000,
+        [
+            new("expired idempotency keys", DeleteBatchSql, meters.Create(Telemetry.ServiceName)
+                .CreateCounter<long>("taskrunner.idempotency.retention.deleted", "{key}", "Expired Idempotency-Key records deleted")),
+        ]);
 }

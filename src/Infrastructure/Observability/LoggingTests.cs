@@ -24,12 +24,8 @@ public sealed class LoggingTests
         {
         }
 
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!service.Output.Contains("log-correlation-1", StringComparison.Ordinal))
-        {
-            Assert.True(DateTime.UtcNow < deadline, service.Output);
-            await Task.Delay(50);
-        }
+        await Eventually.Until(() => Task.FromResult(service.Output), output => output.Contains("log-correlation-1", StringComparison.Ordinal),
+            output => output, TimeSpan.FromSeconds(10));
         var lines = service.Output.Split('\n').Where(line => line.StartsWith('{')).Select(line => JsonDocument.Parse(line).RootElement.Clone()).ToList();
         Assert.NotEmpty(lines);
         Assert.All(lines, line =>

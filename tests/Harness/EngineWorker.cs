@@ -1,10 +1,9 @@
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using TaskRunner.Tests.Harness;
 using Xunit;
 
-namespace TaskRunner.Features.Execution;
+namespace TaskRunner.Tests.Harness;
 
 /// <summary>The engine's test vocabulary: a worker with its own project, creating tasks and claiming and reporting them over HTTP.</summary>
 public sealed class EngineWorker(ServiceFixture service, HttpClient client, Guid projectId, TestAccount account) : IDisposable
@@ -72,18 +71,12 @@ public sealed class EngineWorker(ServiceFixture service, HttpClient client, Guid
     /// </summary>
     public async Task<long> WaitUntilPushedAsync(Guid id, int seconds = 20)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (true)
-        {
-            var tokens = await Service.QueryTextAsync("""
+        var tokens = await Eventually.Until(() => Service.QueryTextAsync("""
                 SELECT coalesce((SELECT l.lease_token FROM task_leases l WHERE l.task_id = t.id), 0)::text
                 FROM tasks t WHERE t.id = $1 AND t.started_at IS NOT NULL
-                """, id);
-            if (tokens.Count == 1)
-                return long.Parse(tokens[0], System.Globalization.CultureInfo.InvariantCulture);
-            Assert.True(DateTime.UtcNow < deadline, $"task {id} was not pushed within {seconds} s");
-            await Task.Delay(50);
-        }
+                """, id),
+            found => found.Count == 1, _ => $"task {id} was not pushed within {seconds} s", TimeSpan.FromSeconds(seconds));
+        return long.Parse(tokens[0], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     public async Task<HttpResponseMessage> CompleteAsync(Guid id, long? leaseToken, string status = "succeeded", JsonNode? output = null, string? error = null)
