@@ -62,14 +62,13 @@ public sealed class GracefulShutdownTests
             var slow = client.PostAsync("/api/v1/auth/login", body);
             // The signal must find the request counted as active, so wait until the server shows it in flight.
             const string loginInFlight = @"http_server_active_requests\{[^}]*http_request_method=""POST""[^}]*\} [1-9]";
-            Assert.True(await MetricsMatchAsync(client, loginInFlight, TimeSpan.FromSeconds(10)), "the login never showed as in flight");
+            await Eventually.Until(() => MetricsMatchAsync(client, loginInFlight), "the login never showed as in flight", TimeSpan.FromSeconds(10));
 
             service.Terminate();
 
-            Assert.True(await MetricsMatchAsync(client, "taskrunner_shutdown_drain_duration_seconds\\{", TimeSpan.FromSeconds(3)));
-            using var scrape = await client.GetAsync("/metrics");
-            var metrics = await scrape.Content.ReadAsStringAsync();
-            Assert.Contains("taskrunner_shutdown_drain_duration_seconds{", metrics);
+            var metrics = await Eventually.Until(() => client.GetStringAsync("/metrics"),
+                scrape => scrape.Contains("taskrunner_shutdown_drain_duration_seconds{", StringComparison.Ordinal),
+                _ => "no drain duration while draining", TimeSpan.FromSeconds(3));
             Assert.Matches(@"taskrunner_shutdown_requests_in_flight\{[^}]*\} [1-9]", metrics);
             Assert.Matches(@"taskrunner_shutdown_deliveries_in_flight\{[^}]*\} 0", metrics);
             rest.SetResult();
@@ -83,19 +82,8 @@ public sealed class GracefulShutdownTests
         }
     }
 
-    private static async Task<bool> MetricsMatchAsync(HttpClient client, string pattern, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        do
-        {
-            using var response = await client.GetAsync("/metrics");
-            if (System.Text.RegularExpressions.Regex.IsMatch(await response.Content.ReadAsStringAsync(), pattern))
-                return true;
-            await Task.Delay(50);
-        }
-        while (DateTime.UtcNow < deadline);
-        return false;
-    }
+    private static async Task<bool> MetricsMatchAsync(HttpClient client, string pattern) =>
+        System.Text.RegularExpressions.Regex.IsMatch(await client.GetStringAsync("/metrics"), pattern);
 }
 
 [Trait(TestMode.Trait, TestMode.InProcessOnly)]
