@@ -12,8 +12,8 @@ namespace TaskRunner.Features.Auth;
 /// Purges what authentication leaves behind once it can no longer matter, <see cref="AuthOptions.RetentionDays"/> after
 /// it ended, every <see cref="AuthOptions.RetentionSweepMinutes"/> (see <see cref="RetentionSweep"/>): sessions that expired
 /// or were revoked (their refresh tokens go with them), refresh tokens already used in live sessions (a used token
-/// presented again revokes its session only while it is kept), and per-address login-failure counts whose window and
-/// block are over.
+/// presented again revokes its session only while it is kept), per-address login-failure counts whose window and
+/// block are over, and, as soon as they expire, signed-request nonces and password tokens.
 /// </summary>
 public sealed class AuthRetention(
     NpgsqlDataSource dataSource, BackgroundFailures failures, IOptions<AuthOptions> options, TimeProvider clock, IMeterFactory meters,
@@ -53,6 +53,19 @@ public sealed class AuthRetention(
             FOR UPDATE SKIP LOCKED))
         """;
 
+    // Their own expiry: a nonce past it guards nothing (its timestamp is refused), a token past it opens nothing.
+    private const string DeleteNoncesSql = """
+        DELETE FROM request_nonces
+        WHERE ctid = ANY (ARRAY(
+            SELECT ctid FROM request_nonces WHERE expires_at < now() LIMIT @batchSize FOR UPDATE SKIP LOCKED))
+        """;
+
+    private const string DeletePasswordTokensSql = """
+        DELETE FROM password_tokens
+        WHERE token_hash = ANY (ARRAY(
+            SELECT token_hash FROM password_tokens WHERE expires_at < now() LIMIT @batchSize FOR UPDATE SKIP LOCKED))
+        """;
+
     private readonly Counter<long> deleted = meters.Create(Telemetry.ServiceName)
         .CreateCounter<long>("taskrunner.auth.retention.deleted", "{row}", "Ended sessions, used refresh tokens and stale login-failure counts deleted");
 
@@ -61,5 +74,7 @@ public sealed class AuthRetention(
         new("ended sessions", DeleteSessionsSql, deleted),
         new("used refresh tokens", DeleteRefreshTokensSql, deleted),
         new("stale login failures", DeleteLoginFailuresSql, deleted),
+        new("expired request nonces", DeleteNoncesSql, deleted),
+        new("expired password tokens", DeletePasswordTokensSql, deleted),
     ];
 }

@@ -66,6 +66,10 @@ public sealed class AuthOptions : IValidatableObject
     [Range(0, 30_000, ErrorMessage = "must be between 0 and 30000")]
     public int PasswordHashQueueMilliseconds { get; set; } = 1000;
 
+    /// <summary>How far a signed request's timestamp may be from the server's clock, either way (see RequestSignatures).</summary>
+    [Range(1, 3600, ErrorMessage = "must be between 1 and 3600")]
+    public int SignatureMaxSkewSeconds { get; set; } = 300;
+
     /// <summary>Days ended sessions (expired or revoked), used refresh tokens and stale login-failure counts are kept.</summary>
     [Range(1, 3650, ErrorMessage = "must be between 1 and 3650")]
     public int RetentionDays { get; set; } = 7;

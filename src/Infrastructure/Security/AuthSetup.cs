@@ -19,6 +19,7 @@ public static class AuthSetup
         services.AddSingleton<CallerStateCache>();
         services.AddSingleton<CredentialFailureLimiter>();
         services.AddSingleton<ApiKeyUsage>();
+        services.AddSingleton<RequestSignatures>();
         services.AddSingleton<PasswordHashingSlots>();
         services.AddHostedService<AuthChangeListener>();
 

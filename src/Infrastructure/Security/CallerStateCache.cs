@@ -7,7 +7,8 @@ namespace TaskRunner.Infrastructure.Security;
 public sealed record SessionState(Guid UserId, string Role, bool Active);
 
 /// <summary>An API key as authentication needs it; the secret is only its hash.</summary>
-public sealed record ApiKeyState(Guid Id, Guid UserId, string KeyRole, string UserRole, byte[] SecretHash, DateTime? ExpiresAt, bool Active)
+public sealed record ApiKeyState(
+    Guid Id, Guid UserId, string KeyRole, string UserRole, byte[] SecretHash, DateTime? ExpiresAt, bool Active, bool RequireSignature)
 {
     /// <summary>A key never acts above its owner's current role.</summary>
     public string EffectiveRole => Roles.Rank(KeyRole) <= Roles.Rank(UserRole) ? KeyRole : UserRole;
@@ -44,7 +45,7 @@ public sealed class CallerStateCache(NpgsqlDataSource dataSource, TimeProvider c
 
     private const string ApiKeySql = """
         SELECT k.id, k.user_id, k.role AS key_role, u.role AS user_role, k.secret_hash, k.expires_at,
-               (k.revoked_at IS NULL AND NOT u.disabled AND u.deleted_at IS NULL) AS active
+               (k.revoked_at IS NULL AND NOT u.disabled AND u.deleted_at IS NULL) AS active, k.require_signature
         FROM api_keys k
         JOIN users u ON u.id = k.user_id
         WHERE k.prefix = @prefix
