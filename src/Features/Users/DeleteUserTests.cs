@@ -24,7 +24,7 @@ public sealed class DeleteUserTests(ServiceFixture service) : IClassFixture<Serv
         await sessionAfter.AssertProblemAsync(HttpStatusCode.Unauthorized);
         await keyAfter.AssertProblemAsync(HttpStatusCode.Unauthorized);
         await again.AssertProblemAsync(HttpStatusCode.NotFound);
-        Assert.Equal([$"deleted-{user.Id:N}@deleted.invalid|Deleted user|t"], await service.QueryTextAsync(
+        Assert.Equal([$"deleted-{user.Id:N}@deleted.invalid|Deleted user|true"], await service.QueryTextAsync(
             "SELECT email || '|' || display_name || '|' || (password_hash IS NULL AND deleted_at IS NOT NULL) FROM users WHERE id = $1", user.Id));
         Assert.Equal(["0"], await service.QueryTextAsync(
             "SELECT ((SELECT count(*) FROM sessions WHERE user_id = $1) + (SELECT count(*) FROM api_keys WHERE user_id = $1))::text", user.Id));
