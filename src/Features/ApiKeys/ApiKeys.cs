@@ -8,7 +8,7 @@ using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.ApiKeys;
 
-public sealed record CreateApiKeyRequest(string? Name, string? Role, DateTime? ExpiresAt);
+public sealed record CreateApiKeyRequest(string? Name, string? Role, DateTime? ExpiresAt, bool? RequireSignature);
 
 public sealed record ApiKeyResponse(
     Guid Id,
@@ -18,9 +18,13 @@ public sealed record ApiKeyResponse(
     DateTime CreatedAt,
     DateTime? ExpiresAt,
     DateTime? LastUsedAt,
-    DateTime? RevokedAt);
+    DateTime? RevokedAt,
+    bool RequireSignature);
 
-/// <summary>The only response that ever carries the key itself.</summary>
+/// <summary>
+/// The only response that ever carries the key itself. A key that signs its requests also gets its <c>signing_key</c>
+/// (hex, the HMAC key of its signatures) and <c>key_id</c> (what it sends in X-API-Key); it never sends <c>key</c>.
+/// </summary>
 public sealed record CreatedApiKeyResponse(
     Guid Id,
     string Name,
@@ -28,7 +32,10 @@ public sealed record CreatedApiKeyResponse(
     string Prefix,
     string Key,
     DateTime CreatedAt,
-    DateTime? ExpiresAt);
+    DateTime? ExpiresAt,
+    bool RequireSignature,
+    string? KeyId,
+    string? SigningKey);
 
 /// <summary>
 /// API keys act for their owner with a role no higher than the owner's. The secret is shown once and stored as a hash;
@@ -37,13 +44,13 @@ public sealed record CreatedApiKeyResponse(
 public static class ApiKeys
 {
     private const string InsertSql = """
-        INSERT INTO api_keys (id, user_id, name, role, prefix, secret_hash, expires_at)
-        VALUES (@id, @userId, @name, @role, @prefix, decode(@secretHash, 'hex'), @expiresAt)
+        INSERT INTO api_keys (id, user_id, name, role, prefix, secret_hash, expires_at, require_signature)
+        VALUES (@id, @userId, @name, @role, @prefix, decode(@secretHash, 'hex'), @expiresAt, @requireSignature)
         RETURNING created_at
         """;
 
     private const string ListSql = """
-        SELECT id, name, role, prefix, created_at, expires_at, last_used_at, revoked_at
+        SELECT id, name, role, prefix, created_at, expires_at, last_used_at, revoked_at, require_signature
         FROM api_keys
         WHERE user_id = @userId
         ORDER BY created_at DESC
@@ -87,6 +94,8 @@ public static class ApiKeys
         var prefix = OpaqueTokens.Alphanumeric(ApiKeyFormat.PrefixLength);
         var secret = OpaqueTokens.New();
         var expiresAt = request.ExpiresAt?.ToUniversalTime();
+        var requireSignature = request.RequireSignature ?? false;
+        var secretHash = OpaqueTokens.HashHex(secret);
         var createdAt = await dataSource.InTransactionAsync(async (connection, transaction) =>
         {
             var created = await connection.ExecuteScalarAsync<DateTime>(InsertSql, new
@@ -96,18 +105,21 @@ public static class ApiKeys
                 name,
                 role,
                 prefix,
-                secretHash = OpaqueTokens.HashHex(secret),
+                secretHash,
                 expiresAt,
+                requireSignature,
                 cancellationToken,
             }, transaction);
             await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("api_key.create", "api_key", id.ToString(),
-                AuditActor.From(http, caller), new AuditDiff().Change("name", null, name).Change("role", null, role).ToJson()),
+                AuditActor.From(http, caller),
+                new AuditDiff().Change("name", null, name).Change("role", null, role).Change("require_signature", false, requireSignature).ToJson()),
                 cancellationToken);
             return created;
         }, cancellationToken);
         http.Response.Headers.CacheControl = "no-store";
         return TypedResults.Created($"/api/v1/auth/api-keys/{id}",
-            new CreatedApiKeyResponse(id, name, role, prefix, ApiKeyFormat.Compose(prefix, secret), createdAt, expiresAt));
+            new CreatedApiKeyResponse(id, name, role, prefix, ApiKeyFormat.Compose(prefix, secret), createdAt, expiresAt, requireSignature,
+                requireSignature ? ApiKeyFormat.Id(prefix) : null, requireSignature ? secretHash : null));
     }
 
     public static async Task<Ok<ApiKeyResponse[]>> List(Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)

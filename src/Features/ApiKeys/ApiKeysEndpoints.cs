@@ -11,7 +11,14 @@ public static class ApiKeysEndpoints
 
         keys.MapPost("/", ApiKeys.Create)
             .WithName("CreateApiKey")
-            .WithSummary("Create an API key (shown once in `key`); its role defaults to, and may not exceed, the caller's")
+            .WithSummary("Create an API key")
+            .WithDescription("""
+                The key is shown once, in `key`. Its role defaults to, and may not exceed, the caller's. With
+                `require_signature: true` the key never travels: each request names it by `key_id` in `X-API-Key` and
+                signs the method, path, query, body hash, a timestamp and a nonce with `signing_key` (HMAC-SHA256, headers
+                `X-Signature`, `X-Signature-Timestamp`, `X-Signature-Nonce`; see docs/security.md). A stale timestamp, a
+                reused nonce, a changed body or query, or the key sent itself is a 401 problem whose detail says which.
+                """)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         keys.MapGet("/", ApiKeys.List)

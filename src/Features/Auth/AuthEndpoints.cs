@@ -31,6 +31,10 @@ public static class AuthEndpoints
             .WithName("Login")
             .WithSummary("Exchange email and password for an access token and a refresh token; 401 for any bad credential")
             .WithDescription("""
+                An account with a TOTP second factor sends a current `totp_code` (or one of its `recovery_code`s) in the
+                same request; without one, once the password is right, the answer is a 401 saying a second factor is
+                needed, and a wrong or reused code is a 401 saying so. Each attempt counts towards the lockout before the
+                password or the code is checked, so a burst of wrong codes locks the account as wrong passwords do.
                 Every wrong password counts towards the account's lockout, also within a parallel burst: once the limit is
                 reached no further password is checked until the lock runs out. Attempts are limited per client address and
                 per address and email (429 with `Retry-After`), and an address with too many failures is blocked for a while
@@ -45,11 +49,67 @@ public static class AuthEndpoints
             .WithName("RefreshTokens")
             .WithSummary("Rotate a refresh token into a new pair; reusing a spent one revokes the whole session")
             .ProducesProblem(StatusCodes.Status401Unauthorized);
+        auth.MapPost("/password-tokens/redeem", RedeemPasswordToken.Handle)
+            .WithName("RedeemPasswordToken")
+            .WithSummary("Set a password with a one-time token")
+            .WithDescription("""
+                Redeems a set-password token (from `POST /users`) or a reset token (from `POST /users/{id}/password-reset`)
+                with the new password (12–128 characters). A token works once and only until its `expires_at`; an unknown,
+                expired or used token is 401. Every session of the account ends and a lockout is lifted. 204 on success.
+                """)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
 
         var session = auth.MapGroup("").RequireAuthorization().ProducesProblem(StatusCodes.Status401Unauthorized);
         session.MapPost("/logout", Sessions.Logout)
+            .AllowWhileSecondFactorPending()
             .WithName("Logout")
             .WithSummary("End the current session");
+        session.MapPost("/password", ChangePassword.Handle)
+            .WithName("ChangePassword")
+            .WithSummary("Change the caller's password")
+            .WithDescription("""
+                From a session only (an API key is 403). `current_password` is required and counts towards the account's
+                lockout like a login: a wrong one (or any while the account is locked) is 422 on `current_password`.
+                On success (204) every other session of the user ends; the one making the request stays.
+                """)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        session.MapPost("/totp/enrol", SecondFactor.Enrol)
+            .AllowWhileSecondFactorPending()
+            .WithName("EnrolTotp")
+            .WithSummary("Start enrolling a TOTP second factor")
+            .WithDescription("""
+                Answers a new shared secret (base32) and its `otpauth://` URI for an authenticator app (RFC 6238: SHA-1,
+                6 digits, 30 s). It is not in force until `POST /auth/totp/confirm` proves a code; enrolling again before
+                that replaces it. 409 when a second factor is already enabled; 403 for an API key.
+                """)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status409Conflict);
+        session.MapPost("/totp/confirm", SecondFactor.Confirm)
+            .AllowWhileSecondFactorPending()
+            .WithName("ConfirmTotp")
+            .WithSummary("Enable the enrolled TOTP second factor")
+            .WithDescription("""
+                With a current `code` from the authenticator, enables the second factor and answers ten recovery codes,
+                shown this once (stored hashed; each replaces a TOTP code at one login). From then on `POST /auth/login`
+                needs `totp_code` or `recovery_code` beside the password. A wrong code is 422; 409 when nothing is enrolled.
+                """)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        session.MapPost("/totp/disable", SecondFactor.Disable)
+            .WithName("DisableTotp")
+            .WithSummary("Turn the TOTP second factor off")
+            .WithDescription("""
+                Needs a current `totp_code` or an unused `recovery_code` (422 when wrong). Its recovery codes are deleted.
+                When a second factor is required of the user, their sessions can then only enrol one again.
+                """)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         session.MapGet("/sessions", Sessions.List)
             .WithName("ListSessions")
             .WithSummary("The caller's live sessions, newest first; `current` marks the one making the request");

@@ -13,7 +13,8 @@ using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Auth;
 
-public sealed record LoginRequest(string? Email, string? Password);
+/// <summary>An account with a second factor also sends a current <c>totp_code</c>, or one of its <c>recovery_code</c>s.</summary>
+public sealed record LoginRequest(string? Email, string? Password, string? TotpCode, string? RecoveryCode);
 
 /// <summary>
 /// Email and password → a session with an access and a refresh token. Unknown email, wrong password, a locked or a
@@ -42,15 +43,15 @@ public static class Login
     /// </summary>
     private const string ReserveAttemptSql = """
         WITH reserved AS (
-            UPDATE users
-            SET failed_logins = CASE WHEN locked_until <= now() THEN 1 ELSE failed_logins + 1 END,
-                locked_until = CASE WHEN (CASE WHEN locked_until <= now() THEN 1 ELSE failed_logins + 1 END) >= @maxFailures
-                                    THEN now() + make_interval(mins => @lockoutMinutes) END
-            WHERE email = @email AND (locked_until IS NULL OR locked_until <= now())
+            UPDATE users SET
+        """ + "\n" + FailedLogins.CountAttempt + "\n" + """
+            WHERE email = @email AND
+        """ + "\n" + FailedLogins.Unlocked + "\n" + """
             RETURNING id, locked_until IS NOT NULL AS locks
         )
         SELECT u.id, u.password_hash, u.disabled OR u.deleted_at IS NOT NULL AS disabled,
-               r.id IS NOT NULL AS reserved, coalesce(r.locks, false) AS locks_on_failure
+               r.id IS NOT NULL AS reserved, coalesce(r.locks, false) AS locks_on_failure,
+               u.totp_enabled_at IS NOT NULL AS totp_enabled, u.totp_secret, u.totp_last_step
         FROM users u
         LEFT JOIN reserved r ON r.id = u.id
         WHERE u.email = @email
@@ -73,8 +74,12 @@ public static class Login
         WHERE id = @id
         """;
 
-    /// <summary>The account an attempt is for; <see cref="Reserved"/> is false when it is locked (and so not checked).</summary>
-    internal sealed record LoginAttempt(Guid Id, string PasswordHash, bool Disabled, bool Reserved, bool LocksOnFailure);
+    /// <summary>
+    /// The account an attempt is for; <see cref="Reserved"/> is false when it is locked (and so not checked). An account
+    /// an admin created has no <see cref="PasswordHash"/> until its set-password token is used.
+    /// </summary>
+    internal sealed record LoginAttempt(
+        Guid Id, string? PasswordHash, bool Disabled, bool Reserved, bool LocksOnFailure, bool TotpEnabled, string? TotpSecret, long? TotpLastStep);
 
     public static async Task<Results<Ok<TokenResponse>, ProblemHttpResult>> Handle(
         LoginRequest request,
@@ -84,11 +89,18 @@ public static class Login
         RateLimitGate gate,
         PasswordHashingSlots hashing,
         IOptions<AuthOptions> options,
+        TimeProvider clock,
         CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
         var email = AccountRules.ValidateEmail(errors, "email", request.Email);
         errors.RequireLength("password", request.Password, 1, AccountRules.PasswordMaxLength);
+        if (request.TotpCode is not null)
+            errors.RequireLength("totp_code", request.TotpCode, Totp.Digits, Totp.Digits);
+        if (request.RecoveryCode is not null)
+            errors.RequireLength("recovery_code", request.RecoveryCode, 1, 64);
+        if (request.TotpCode is not null && request.RecoveryCode is not null)
+            errors.Add("recovery_code", "send either totp_code or recovery_code, not both");
         if (!errors.IsEmpty)
             return errors.ToProblem();
         if (await gate.CheckLoginAsync(http, email!, cancellationToken) is { } tooMany)
@@ -116,16 +128,27 @@ public static class Login
                 return Problems.ServiceUnavailable(http, PasswordHashingSlots.RetryAfter, Busy);
             user = await ReserveAttemptAsync(dataSource, email!, settings, cancellationToken);
             // A locked account's password is not checked, yet the decoy costs the same, so the answer takes as long.
-            var checkedHash = user is { Reserved: true } ? user.PasswordHash : DecoyHash;
-            passwordMatches = PasswordHasher.Verify(request.Password!, checkedHash) && user is { Reserved: true };
+            var checkable = user is { Reserved: true, PasswordHash: not null };
+            var checkedHash = checkable ? user!.PasswordHash! : DecoyHash;
+            passwordMatches = PasswordHasher.Verify(request.Password!, checkedHash) && checkable;
             newHash = passwordMatches && PasswordHasher.NeedsRehash(checkedHash) ? PasswordHasher.Hash(request.Password!) : null;
         }
-        if (user is null || !passwordMatches || user.Disabled)
+        // The second factor is asked only once the password is right, so it never tells whether an email has an account.
+        var secondFactor = user is not null && passwordMatches && !user.Disabled && user.TotpEnabled
+            ? await SecondFactor.CheckAtLoginAsync(dataSource, user.Id, user.TotpSecret!, user.TotpLastStep, request.TotpCode,
+                request.RecoveryCode, clock, cancellationToken)
+            : SecondFactor.Outcome.NotNeeded;
+        if (user is null || !passwordMatches || user.Disabled || secondFactor is not (SecondFactor.Outcome.NotNeeded or SecondFactor.Outcome.Accepted))
         {
             await dataSource.InTransactionAsync(async (connection, transaction) =>
             {
                 var actor = AuditActor.From(http, null);
-                var reason = user is null ? "unknown_email" : !user.Reserved ? "locked" : !passwordMatches ? "wrong_password" : "disabled";
+                var reason = user is null ? "unknown_email"
+                    : !user.Reserved ? "locked"
+                    : user.PasswordHash is null ? "no_password"
+                    : !passwordMatches ? "wrong_password"
+                    : user.Disabled ? "disabled"
+                    : secondFactor == SecondFactor.Outcome.Missing ? "second_factor_missing" : "wrong_second_factor";
                 await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("auth.login_failed", "user", user?.Id.ToString(),
                     actor, new AuditDiff().Change("email", null, email).Change("reason", null, reason).ToJson()), cancellationToken);
                 if (user is { LocksOnFailure: true })
@@ -144,7 +167,12 @@ public static class Login
                         actor, new AuditDiff().Change("blocked_for_minutes", null, settings.IpBlockMinutes).ToJson()), cancellationToken);
                 return true;
             }, cancellationToken);
-            return Problems.Unauthorized(http, InvalidCredentials);
+            return Problems.Unauthorized(http, secondFactor switch
+            {
+                SecondFactor.Outcome.Missing => SecondFactor.Required,
+                SecondFactor.Outcome.Rejected => SecondFactor.Wrong,
+                _ => InvalidCredentials,
+            });
         }
 
         var tokens = await dataSource.InTransactionAsync(async (connection, transaction) =>

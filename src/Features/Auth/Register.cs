@@ -26,7 +26,7 @@ public static class Register
                CASE WHEN EXISTS (SELECT FROM users) THEN 'member' ELSE 'admin' END,
                @passwordHash
         ON CONFLICT (email) DO NOTHING
-        RETURNING id, email, display_name, role, disabled, created_at, updated_at
+        RETURNING id, email, display_name, role, disabled, created_at, updated_at, totp_required, totp_enabled_at IS NOT NULL AS totp_enabled
         """;
 
     /// <summary>Serialises registrations, so two "first" users cannot both become admin.</summary>

@@ -21,7 +21,7 @@ public sealed record ListUsersQuery : IListQuery
 public static class ListUsers
 {
     private const string SelectSql = """
-        SELECT id, email, display_name, role, disabled, created_at, updated_at FROM users
+        SELECT id, email, display_name, role, disabled, created_at, updated_at, totp_required, totp_enabled_at IS NOT NULL AS totp_enabled FROM users
         """;
 
     private const string NotDeleted = "deleted_at IS NULL";
@@ -62,7 +62,7 @@ public static class ListUsers
         {
             rows.Add(new UserRow(
                 reader.GetGuid(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetBoolean(4),
-                reader.GetFieldValue<DateTime>(5), reader.GetFieldValue<DateTime>(6)));
+                reader.GetFieldValue<DateTime>(5), reader.GetFieldValue<DateTime>(6), reader.GetBoolean(7), reader.GetBoolean(8)));
         }
         return page.Result(rows, row => row.ToResponse());
     }

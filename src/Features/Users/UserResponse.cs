@@ -1,6 +1,9 @@
 namespace TaskRunner.Features.Users;
 
-/// <summary>The public shape of an account: never the password hash or lockout counters.</summary>
+/// <summary>
+/// The public shape of an account: never the password hash, lockout counters or second-factor secret. <c>totp_required</c>:
+/// an admin requires a second factor of this user; <c>totp_enabled</c>: the user has one.
+/// </summary>
 public sealed record UserResponse(
     Guid Id,
     string Email,
@@ -8,7 +11,9 @@ public sealed record UserResponse(
     string Role,
     bool Disabled,
     DateTime CreatedAt,
-    DateTime UpdatedAt);
+    DateTime UpdatedAt,
+    bool TotpRequired,
+    bool TotpEnabled);
 
 /// <summary>A users row as the queries read it.</summary>
 public sealed record UserRow(
@@ -18,7 +23,9 @@ public sealed record UserRow(
     string Role,
     bool Disabled,
     DateTime CreatedAt,
-    DateTime UpdatedAt)
+    DateTime UpdatedAt,
+    bool TotpRequired,
+    bool TotpEnabled)
 {
-    public UserResponse ToResponse() => new(Id, Email, DisplayName, Role, Disabled, CreatedAt, UpdatedAt);
+    public UserResponse ToResponse() => new(Id, Email, DisplayName, Role, Disabled, CreatedAt, UpdatedAt, TotpRequired, TotpEnabled);
 }

@@ -8,27 +8,28 @@ using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Users;
 
-public sealed record UpdateUserRequest(string? Role, bool? Disabled);
+public sealed record UpdateUserRequest(string? Role, bool? Disabled, bool? TotpRequired);
 
 /// <summary>What an update may change, read before it to record the diff.</summary>
-public sealed record UserState(string Role, bool Disabled);
+public sealed record UserState(string Role, bool Disabled, bool TotpRequired);
 
 /// <summary>The caller's own account, and the admin's view and control of every account.</summary>
 public static class Users
 {
     private const string GetSql = """
-        SELECT id, email, display_name, role, disabled, created_at, updated_at FROM users WHERE id = @id AND deleted_at IS NULL
+        SELECT id, email, display_name, role, disabled, created_at, updated_at, totp_required, totp_enabled_at IS NOT NULL AS totp_enabled FROM users WHERE id = @id AND deleted_at IS NULL
         """;
 
     private const string CurrentSql = """
-        SELECT role, disabled FROM users WHERE id = @id AND deleted_at IS NULL FOR UPDATE
+        SELECT role, disabled, totp_required FROM users WHERE id = @id AND deleted_at IS NULL FOR UPDATE
         """;
 
     private const string UpdateSql = """
         UPDATE users
-        SET role = coalesce(@role, role), disabled = coalesce(@disabled, disabled), updated_at = now()
+        SET role = coalesce(@role, role), disabled = coalesce(@disabled, disabled),
+            totp_required = coalesce(@totpRequired, totp_required), updated_at = now()
         WHERE id = @id AND deleted_at IS NULL
-        RETURNING id, email, display_name, role, disabled, created_at, updated_at
+        RETURNING id, email, display_name, role, disabled, created_at, updated_at, totp_required, totp_enabled_at IS NOT NULL AS totp_enabled
         """;
 
     /// <summary>A disabled user's sessions end at once, not when their access token expires.</summary>
@@ -57,8 +58,8 @@ public static class Users
         var errors = new ValidationErrors();
         if (request.Role is not null && !Roles.All.Contains(request.Role))
             errors.Add("role", "must be one of admin, member, viewer");
-        if (request.Role is null && request.Disabled is null)
-            errors.Add("body", "set role, disabled, or both");
+        if (request.Role is null && request.Disabled is null && request.TotpRequired is null)
+            errors.Add("body", "set role, disabled, totp_required, or several");
         if (!errors.IsEmpty)
             return errors.ToProblem();
         if (id == caller.UserId && (request.Disabled == true || request.Role is not null && request.Role != Roles.Admin))
@@ -70,10 +71,11 @@ public static class Users
             if (before is null)
                 return null;
             var updated = await connection.QuerySingleAsync<UserRow>(UpdateSql,
-                new { id, role = request.Role, disabled = request.Disabled, cancellationToken }, transaction);
+                new { id, role = request.Role, disabled = request.Disabled, totpRequired = request.TotpRequired, cancellationToken }, transaction);
             await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("user.update", "user", id.ToString(),
                 AuditActor.From(http, caller),
-                new AuditDiff().Change("role", before.Role, updated.Role).Change("disabled", before.Disabled, updated.Disabled).ToJson()),
+                new AuditDiff().Change("role", before.Role, updated.Role).Change("disabled", before.Disabled, updated.Disabled)
+                    .Change("totp_required", before.TotpRequired, updated.TotpRequired).ToJson()),
                 cancellationToken);
             if (updated.Disabled)
                 await connection.ExecuteAsync(EndSessionsSql, new { id, cancellationToken }, transaction);

@@ -66,6 +66,21 @@ public sealed class AuthOptions : IValidatableObject
     [Range(0, 30_000, ErrorMessage = "must be between 0 and 30000")]
     public int PasswordHashQueueMilliseconds { get; set; } = 1000;
 
+    /// <summary>Minutes a reset token (issued by an admin for an existing account) stays usable.</summary>
+    [Range(1, 10_080, ErrorMessage = "must be between 1 and 10080")]
+    public int PasswordResetTokenMinutes { get; set; } = 60;
+
+    /// <summary>Minutes the set-password token of an account an admin created stays usable.</summary>
+    [Range(1, 43_200, ErrorMessage = "must be between 1 and 43200")]
+    public int SetPasswordTokenMinutes { get; set; } = 1440;
+
+    /// <summary>Admins must have a TOTP second factor: until they enrol one, their sessions may only enrol it.</summary>
+    public bool RequireTotpForAdmins { get; set; }
+
+    /// <summary>How far a signed request's timestamp may be from the server's clock, either way (see RequestSignatures).</summary>
+    [Range(1, 3600, ErrorMessage = "must be between 1 and 3600")]
+    public int SignatureMaxSkewSeconds { get; set; } = 300;
+
     /// <summary>Days ended sessions (expired or revoked), used refresh tokens and stale login-failure counts are kept.</summary>
     [Range(1, 3650, ErrorMessage = "must be between 1 and 3650")]
     public int RetentionDays { get; set; } = 7;

@@ -1,6 +1,8 @@
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
+using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.RateLimiting;
 
 namespace TaskRunner.Infrastructure.Security;
@@ -17,6 +19,18 @@ public static class ApiKeyFormat
     private const int MaxLength = 128;
 
     public static string Compose(string prefix, string secret) => $"{Marker}{prefix}_{secret}";
+
+    /// <summary>A key's public id, <c>trk_&lt;prefix&gt;</c>: what a key that signs its requests sends instead of itself.</summary>
+    public static string Id(string prefix) => Marker + prefix;
+
+    public static bool TryParseId(string value, out string prefix)
+    {
+        prefix = "";
+        if (value.Length != Marker.Length + PrefixLength || !value.StartsWith(Marker, StringComparison.Ordinal))
+            return false;
+        prefix = value[Marker.Length..];
+        return prefix.All(char.IsAsciiLetterOrDigit);
+    }
 
     public static bool TryParse(string value, out string prefix, out string secret)
     {
@@ -37,6 +51,7 @@ public sealed class ApiKeyAuthenticationHandler(
     CallerStateCache cache,
     CredentialFailureLimiter failures,
     ApiKeyUsage usage,
+    RequestSignatures signatures,
     TimeProvider clock) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
@@ -46,7 +61,10 @@ public sealed class ApiKeyAuthenticationHandler(
         var presented = Request.Headers[ApiKeyFormat.HeaderName].ToString();
         if (presented.Length == 0)
             return AuthenticateResult.NoResult();
-        var wellFormed = ApiKeyFormat.TryParse(presented, out var prefix, out var secret);
+        // A key that signs its requests sends only its id; any other sends itself.
+        var signed = ApiKeyFormat.TryParseId(presented, out var prefix);
+        var secret = "";
+        var wellFormed = signed || ApiKeyFormat.TryParse(presented, out prefix, out secret);
         ApiKeyState? key = null;
         if (!wellFormed || !cache.TryGetCachedApiKey(prefix, out key))
         {
@@ -57,14 +75,31 @@ public sealed class ApiKeyAuthenticationHandler(
         }
         if (!wellFormed)
             return Failed("malformed API key");
-        if (key is null || !OpaqueTokens.HashEquals(secret, key.SecretHash))
+        if (key is null || !signed && !OpaqueTokens.HashEquals(secret, key.SecretHash))
             return Failed("unknown API key");
         if (!key.Active || key.ExpiresAt is { } expires && expires <= clock.GetUtcNow().UtcDateTime)
             return Failed("revoked or expired API key");
+        if (signed != key.RequireSignature)
+        {
+            return SignatureFailed(signed
+                ? "This API key does not sign its requests: send the whole key in X-API-Key."
+                : $"This API key signs its requests: send its id {ApiKeyFormat.Id(prefix)} in X-API-Key with the signature headers, never the key itself.");
+        }
+        if (signed && await signatures.VerifyAsync(Context, key, Context.RequestAborted) is { } refusal)
+            return SignatureFailed(refusal);
         await usage.RecordAsync(key.Id, Context.RequestAborted);
         var principal = CallerPrincipal.Create(key.UserId, key.EffectiveRole, null, key.Id, SchemeName);
         return AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName));
     }
+
+    /// <summary>A signature problem is answered with its reason, so a client can tell a stale clock from a replay.</summary>
+    private AuthenticateResult SignatureFailed(string detail)
+    {
+        Context.Items[SignatureRefusalKey] = detail;
+        return Failed("bad request signature");
+    }
+
+    private static readonly object SignatureRefusalKey = new();
 
     private AuthenticateResult Failed(string reason)
     {
@@ -76,7 +111,17 @@ public sealed class ApiKeyAuthenticationHandler(
     {
         if (await CredentialFailureLimiter.TryAnswerRefusalAsync(Context))
             return;
-        Response.StatusCode = StatusCodes.Status401Unauthorized;
         Response.Headers.WWWAuthenticate = $"ApiKey header=\"{ApiKeyFormat.HeaderName}\"";
+        if (Context.Items[SignatureRefusalKey] is string detail)
+        {
+            await ProblemResponses.WriteAsync(Context, new ProblemDetails
+            {
+                Status = StatusCodes.Status401Unauthorized,
+                Title = "Unauthorized",
+                Detail = detail,
+            });
+            return;
+        }
+        Response.StatusCode = StatusCodes.Status401Unauthorized;
     }
 }

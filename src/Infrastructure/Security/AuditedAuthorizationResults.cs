@@ -42,6 +42,16 @@ public sealed class AuditedAuthorizationResults(NpgsqlDataSource dataSource) : I
                 // The answer is still 401/403; an unreachable database must not turn it into a 503.
             }
         }
+        if (authorizeResult.Forbidden && SecondFactorEnrolment.IsPending(context.User))
+        {
+            await Http.ProblemResponses.WriteAsync(context, new Microsoft.AspNetCore.Mvc.ProblemDetails
+            {
+                Status = StatusCodes.Status403Forbidden,
+                Title = "Forbidden",
+                Detail = SecondFactorEnrolment.Detail,
+            });
+            return;
+        }
         await standard.HandleAsync(next, context, policy, authorizeResult);
     }
 

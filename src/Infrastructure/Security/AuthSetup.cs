@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.Options;
 using TaskRunner.Infrastructure.Configuration;
 
@@ -19,6 +20,7 @@ public static class AuthSetup
         services.AddSingleton<CallerStateCache>();
         services.AddSingleton<CredentialFailureLimiter>();
         services.AddSingleton<ApiKeyUsage>();
+        services.AddSingleton<RequestSignatures>();
         services.AddSingleton<PasswordHashingSlots>();
         services.AddHostedService<AuthChangeListener>();
 
@@ -47,6 +49,7 @@ public static class AuthSetup
 
         services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationMiddlewareResultHandler, AuditedAuthorizationResults>();
         services.AddAuthorizationBuilder()
+            .SetDefaultPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser().RequireAssertion(SecondFactorEnrolment.Allows).Build())
             .AddPolicy(AdminPolicy, policy => policy.RequireRole(Roles.Admin));
         return services;
     }
@@ -99,6 +102,7 @@ public static class AuthSetup
             context.Fail(Refused(context.HttpContext) ? CredentialFailureLimiter.RefusedBeforeLookup : "session ended");
             return;
         }
-        context.Principal = CallerPrincipal.Create(userId, session.Role, sessionId, null, JwtBearerDefaults.AuthenticationScheme);
+        context.Principal = CallerPrincipal.Create(userId, session.Role, sessionId, null, JwtBearerDefaults.AuthenticationScheme,
+            session.SecondFactorPending);
     }
 }

@@ -61,6 +61,8 @@ public sealed class AuthorizationMatrixTests(ServiceFixture service) : IClassFix
         ["DELETE /api/v1/auth/sessions/{id}"] = new("session", RoutePolicy.OwnersOwnSession, 204),
         ["DELETE /api/v1/auth/api-keys/{id}"] = new("api-key", RoutePolicy.OwnersOwnKeyOrAdmin, 204),
         ["PATCH /api/v1/users/{id}"] = new("user", RoutePolicy.AdminOnly, 200, """{"disabled":true}"""),
+        ["DELETE /api/v1/users/{id}"] = new("user", RoutePolicy.AdminOnly, 204),
+        ["POST /api/v1/users/{id}/password-reset"] = new("user", RoutePolicy.AdminOnly, 201),
         ["GET /api/v1/projects/{id}"] = new("project", RoutePolicy.ReadProject, 200),
         ["PATCH /api/v1/projects/{id}"] = new("project", RoutePolicy.EditProject, 200, """{"name":"renamed"}"""),
         ["DELETE /api/v1/projects/{id}"] = new("project", RoutePolicy.OwnProject, 204),

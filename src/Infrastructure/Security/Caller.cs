@@ -28,6 +28,9 @@ public static class CallerClaims
     public const string Role = ClaimTypes.Role;
     public const string SessionId = "sid";
     public const string ApiKeyId = "api_key_id";
+
+    /// <summary>Present while the session's user must still enrol a required second factor (see <see cref="SecondFactorEnrolment"/>).</summary>
+    public const string SecondFactorPending = "second_factor_pending";
 }
 
 /// <summary>

@@ -1,13 +1,19 @@
 using Dapper;
+using Microsoft.Extensions.Options;
 using Npgsql;
+using TaskRunner.Infrastructure.Configuration;
 
 namespace TaskRunner.Infrastructure.Security;
 
-/// <summary>What a session lets its bearer do right now: the user's current role, and whether it may act at all.</summary>
-public sealed record SessionState(Guid UserId, string Role, bool Active);
+/// <summary>
+/// What a session lets its bearer do right now: the user's current role, whether it may act at all, and whether it must
+/// first enrol a second factor (required of the user, or of admins by configuration, and not enabled yet).
+/// </summary>
+public sealed record SessionState(Guid UserId, string Role, bool Active, bool SecondFactorPending);
 
 /// <summary>An API key as authentication needs it; the secret is only its hash.</summary>
-public sealed record ApiKeyState(Guid Id, Guid UserId, string KeyRole, string UserRole, byte[] SecretHash, DateTime? ExpiresAt, bool Active)
+public sealed record ApiKeyState(
+    Guid Id, Guid UserId, string KeyRole, string UserRole, byte[] SecretHash, DateTime? ExpiresAt, bool Active, bool RequireSignature)
 {
     /// <summary>A key never acts above its owner's current role.</summary>
     public string EffectiveRole => Roles.Rank(KeyRole) <= Roles.Rank(UserRole) ? KeyRole : UserRole;
@@ -21,7 +27,7 @@ public sealed record ApiKeyState(Guid Id, Guid UserId, string KeyRole, string Us
 /// lookup that finds nothing is not kept: an unknown key costs a query every time, which the caller's budget of failed
 /// credential checks (<see cref="CredentialFailureLimiter"/>) bounds before the query.
 /// </summary>
-public sealed class CallerStateCache(NpgsqlDataSource dataSource, TimeProvider clock)
+public sealed class CallerStateCache(NpgsqlDataSource dataSource, TimeProvider clock, IOptions<AuthOptions> options)
 {
     private static readonly TimeSpan Lifetime = TimeSpan.FromSeconds(60);
 
@@ -36,7 +42,8 @@ public sealed class CallerStateCache(NpgsqlDataSource dataSource, TimeProvider c
 
     private const string SessionSql = """
         SELECT u.id AS user_id, u.role,
-               (s.revoked_at IS NULL AND s.expires_at > now() AND NOT u.disabled AND u.deleted_at IS NULL) AS active
+               (s.revoked_at IS NULL AND s.expires_at > now() AND NOT u.disabled AND u.deleted_at IS NULL) AS active,
+               (u.totp_required OR (u.role = 'admin' AND @adminsNeedTotp)) AND u.totp_enabled_at IS NULL AS second_factor_pending
         FROM sessions s
         JOIN users u ON u.id = s.user_id
         WHERE s.id = @sessionId
@@ -44,7 +51,7 @@ public sealed class CallerStateCache(NpgsqlDataSource dataSource, TimeProvider c
 
     private const string ApiKeySql = """
         SELECT k.id, k.user_id, k.role AS key_role, u.role AS user_role, k.secret_hash, k.expires_at,
-               (k.revoked_at IS NULL AND NOT u.disabled AND u.deleted_at IS NULL) AS active
+               (k.revoked_at IS NULL AND NOT u.disabled AND u.deleted_at IS NULL) AS active, k.require_signature
         FROM api_keys k
         JOIN users u ON u.id = k.user_id
         WHERE k.prefix = @prefix
@@ -55,7 +62,8 @@ public sealed class CallerStateCache(NpgsqlDataSource dataSource, TimeProvider c
         if (sessions.TryGet(sessionId, out var cached))
             return cached;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var state = await connection.QuerySingleOrDefaultAsync<SessionState>(SessionSql, new { sessionId, cancellationToken });
+        var state = await connection.QuerySingleOrDefaultAsync<SessionState>(SessionSql,
+            new { sessionId, adminsNeedTotp = options.Value.RequireTotpForAdmins, cancellationToken });
         if (state is not null)
             sessions.Set(sessionId, state, clock.GetUtcNow() + Lifetime);
         return state;

@@ -96,7 +96,7 @@ public sealed class CallerStateCacheTests : DatabaseTest
     [Fact]
     public async Task AKeyThatIsNotFoundLeavesNothingInTheCache()
     {
-        var cache = new CallerStateCache(DataSource, TimeProvider.System);
+        var cache = new CallerStateCache(DataSource, TimeProvider.System, Microsoft.Extensions.Options.Options.Create(new Configuration.AuthOptions()));
 
         for (var i = 0; i < 50; i++)
             Assert.Null(await cache.GetApiKeyAsync(Guid.NewGuid().ToString("N")[..ApiKeyFormat.PrefixLength], CancellationToken.None));
