@@ -61,7 +61,7 @@ for n in "${!specs[@]}"; do
     [[ -x $BINARY ]] || die "no executable at $BINARY"
     [[ -d $checkout/migrations ]] || die "no migrations/ in $checkout"
     database=taskrunner_mixed_$n
-    "$ROOT/scripts/pg.sh" -i "$INSTANCE" psql -qtAX -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" \
+    "$ROOT/scripts/pg.sh" -i "$INSTANCE" psql -qtAX -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" \
         -c "CREATE DATABASE $database" >/dev/null
     DB=$("$ROOT/scripts/pg.sh" connstr "$database" "$INSTANCE")
     log "binary $n: $BINARY, migrations of $checkout"
