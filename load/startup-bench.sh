@@ -296,6 +296,28 @@ measure_idle_rss() {
   fi
   IDLE_RSS_KIB=$(vm_field_kib "$SERVICE_PID" VmRSS)
   PEAK_RSS_KIB=$(vm_field_kib "$SERVICE_PID" VmHWM)
+  SMAPS_ROWS=$(smaps_breakdown "$SERVICE_PID")
+}
+
+# Where the idle RSS lives, from /proc/<pid>/smaps: Markdown rows "| part | RSS MiB |". The executable's mapping is
+# split into its clean file pages (code, read-only data: page cache the kernel can drop) and the pages written at
+# start (NativeAOT's rehydrated type data, statics); mappings without a file are the GC heap, thread stacks and
+# other mmap'd memory of the runtime and native libraries.
+smaps_breakdown() { # pid
+  [[ -r /proc/$1/smaps ]] || return 0
+  awk -v exe="$(readlink "/proc/$1/exe")" '
+    /^[0-9a-f]+-[0-9a-f]+ / { path = $6; part = path == exe ? "exe" : path ~ /\.so/ ? "lib" : path == "[heap]" ? "heap" : path ~ /^\[stack/ ? "stack" : path == "" ? "anon" : "other"; next }
+    $1 == "Rss:" { rss[part] += $2 }
+    $1 == "Anonymous:" { anon[part] += $2 }
+    END {
+      mib = 1024
+      printf "| &nbsp;&nbsp;executable, clean file pages (code, read-only data) | %.1f MiB |\n", (rss["exe"] - anon["exe"]) / mib
+      printf "| &nbsp;&nbsp;executable, pages written at start (rehydrated runtime data, statics) | %.1f MiB |\n", anon["exe"] / mib
+      printf "| &nbsp;&nbsp;mappings without a file (GC heap, thread stacks, native allocations) | %.1f MiB |\n", rss["anon"] / mib
+      printf "| &nbsp;&nbsp;malloc heap ([heap]) and main stack | %.1f MiB |\n", (rss["heap"] + rss["stack"]) / mib
+      printf "| &nbsp;&nbsp;shared libraries (libSkiaSharp only once used, libssl/libcrypto, libc, …) | %.1f MiB |\n", rss["lib"] / mib
+      printf "| &nbsp;&nbsp;other files | %.1f MiB |\n", rss["other"] / mib
+    }' "/proc/$1/smaps" 2>/dev/null || true
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -376,6 +398,8 @@ cat <<EOF
 | Spawn → first 200 from /health/ready (median / min / max) | $ready_med / $ready_min / $ready_max ms |
 | Idle RSS after ${IDLE_SECONDS} s (median / min / max) | $rss_med / $rss_min / $rss_max MiB |
 | Peak RSS while idle, VmHWM (median / max) | $hwm_med / $hwm_max MiB |
+| Idle RSS of the last run, by mapping (/proc/<pid>/smaps): | |
+$SMAPS_ROWS
 EOF
 if [[ -n $BURST_LINE ]]; then echo "$BURST_LINE"; fi
 cat <<EOF

@@ -16,6 +16,7 @@ public static class HealthEndpoints
         services.AddSingleton<PoolStatistics>();
         services.AddSingleton<ReadinessDatabase>();
         services.AddSingleton(provider => new SchemaVersion(provider.GetRequiredService<ReadinessDatabase>().DataSource));
+        services.AddHostedService<ReadinessWarmUp>();
         services.AddHealthChecks()
             .AddCheck<DatabaseHealthCheck>("database", tags: [ReadyTag])
             .AddCheck<ShutdownHealthCheck>("shutdown", tags: [ReadyTag]);

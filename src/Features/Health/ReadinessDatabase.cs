@@ -13,14 +13,23 @@ public sealed class ReadinessDatabase(IOptions<DatabaseOptions> options) : IDisp
 {
     public const int TimeoutSeconds = 2;
 
-    public NpgsqlDataSource DataSource { get; } = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(options.Value.ConnectionString)
-    {
-        MaxPoolSize = 2,
-        MinPoolSize = 0,
-        Timeout = TimeoutSeconds,
-        CommandTimeout = TimeoutSeconds,
-        ApplicationName = "taskrunner-readiness",
-    }.ConnectionString);
+    public NpgsqlDataSource DataSource { get; } = Build(options.Value.ConnectionString);
 
     public void Dispose() => DataSource.Dispose();
+
+    private static NpgsqlDataSource Build(string connectionString)
+    {
+        var builder = new NpgsqlDataSourceBuilder(new NpgsqlConnectionStringBuilder(connectionString)
+        {
+            MaxPoolSize = 2,
+            MinPoolSize = 0,
+            Timeout = TimeoutSeconds,
+            CommandTimeout = TimeoutSeconds,
+            ApplicationName = "taskrunner-readiness",
+        }.ConnectionString);
+        // The probe reads built-in types only (int, bigint): without loading the server's type catalog, opening its first
+        // connection costs no catalog query.
+        builder.ConfigureTypeLoading(types => types.EnableTypeLoading(false));
+        return builder.Build();
+    }
 }
