@@ -27,6 +27,19 @@ fail_step() {
     printf 'FAILED STEP: %s\n' "$1"
 }
 
+# Each failed test's name and the first lines of its message: CI keeps only the tail of the output, so a flaky failure is
+# diagnosable from there alone.
+failed_with_reasons() { # <trx file>
+    python3 - "$1" <<'PY'
+import sys
+import xml.etree.ElementTree as tree
+namespace = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+for result in tree.parse(sys.argv[1]).getroot().iterfind(".//t:UnitTestResult[@outcome='Failed']", namespace):
+    message = result.findtext("t:Output/t:ErrorInfo/t:Message", "", namespace).strip().splitlines()
+    print(result.get("testName") + "".join("\n      " + line[:300] for line in message[:4]), end="\0")
+PY
+}
+
 count_results() { # <trx file> <label>
     local trx=$1 label=$2 counters total run_passed run_failed
     if [[ ! -f $trx ]]; then
@@ -42,9 +55,9 @@ count_results() { # <trx file> <label>
     skipped=$((skipped + total - run_passed - run_failed))
     printf '%s: %s passed, %s failed of %s\n' "$label" "$run_passed" "$run_failed" "$total"
     local name
-    while IFS= read -r name; do
+    while IFS= read -r -d '' name; do
         [[ -n $name ]] && failed_tests+=("$label: $name")
-    done < <(grep -o '<UnitTestResult [^>]*outcome="Failed"' "$trx" | sed -E 's/.* testName="([^"]*)".*/\1/')
+    done < <(failed_with_reasons "$trx")
 }
 
 cleanup() {

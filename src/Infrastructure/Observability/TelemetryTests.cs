@@ -66,3 +66,43 @@ public sealed class TelemetryTests(ServiceFixture service) : IClassFixture<Servi
         Assert.Equal(HttpStatusCode.OK, script.StatusCode);
     }
 }
+
+/// <summary>Several hosts in one process (the in-process tests, a second node): each one's /metrics keeps counting its own requests.</summary>
+public sealed class HostMetersTests(ServiceFixture service) : IClassFixture<ServiceFixture>
+{
+    private static async Task<long> RequestsCountedAsync(HttpClient client)
+    {
+        var text = await client.GetStringAsync("/metrics");
+        return text.Split('\n')
+            .Where(line => line.StartsWith("http_server_request_duration_seconds_count{", StringComparison.Ordinal)
+                && line.Contains("http_route=\"/health/live\"", StringComparison.Ordinal))
+            .Sum(line => long.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    [Trait(TestMode.Trait, TestMode.InProcessOnly)]
+    public async Task AnotherHostStoppingDoesNotEndThisHostsSeries()
+    {
+        using var client = service.CreateClient();
+        using (await client.GetAsync("/health/live"))
+        {
+        }
+        await Eventually.Until(async () => await RequestsCountedAsync(client) > 0, "the first request was not counted", TimeSpan.FromSeconds(10),
+            TimeSpan.FromMilliseconds(100));
+
+        await using (var other = await SecondNode.StartAsync(service))
+        {
+            using var otherClient = other.CreateClient();
+            using (await otherClient.GetAsync("/health/live"))
+            {
+            }
+        }
+        var before = await RequestsCountedAsync(client);
+        using (await client.GetAsync("/health/live"))
+        {
+        }
+
+        await Eventually.Until(async () => await RequestsCountedAsync(client) > before, "a request after the other host stopped was not counted",
+            TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(100));
+    }
+}
