@@ -30,6 +30,8 @@ public sealed class ReadinessDatabase(IOptions<DatabaseOptions> options) : IDisp
         // The probe reads built-in types only (int, bigint): without loading the server's type catalog, opening its first
         // connection costs no catalog query.
         builder.ConfigureTypeLoading(types => types.EnableTypeLoading(false));
+        // The pool's label in the connection metrics; by default it would be the connection string.
+        builder.Name = "taskrunner-readiness";
         return builder.Build();
     }
 }

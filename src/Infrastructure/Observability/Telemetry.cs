@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using Npgsql;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
@@ -47,6 +48,8 @@ public static class Telemetry
                 // are exported under names without it.
                 foreach (var (instrument, name) in Renamed)
                     metrics.AddView(instrument, name);
+                ((IDeferredMeterProviderBuilder)metrics).Configure(
+                    (provider, builder) => builder.AddView(OnlyThisHost(provider.GetRequiredService<IMeterFactory>())));
                 metrics.AddPrometheusExporter();
             });
         if (tracing.Enabled && Uri.TryCreate(tracing.OtlpEndpoint, UriKind.Absolute, out var endpoint))
@@ -66,6 +69,15 @@ public static class Telemetry
             ActivitySource.AddActivityListener(RequestActivities);
         return services;
     }
+
+    /// <summary>
+    /// Meters are matched by name across the whole process. With several hosts in one process (the in-process tests, a
+    /// second node), each host would also aggregate the other hosts' instruments into its own series, and one host stopping
+    /// would end those series for every host (open-telemetry/opentelemetry-dotnet#6412). A host exports the instruments of
+    /// its own meter factory and of process-wide meters (made without a factory), and drops those of other hosts.
+    /// </summary>
+    private static Func<Instrument, MetricStreamConfiguration?> OnlyThisHost(IMeterFactory own) =>
+        instrument => instrument.Meter.Scope is IMeterFactory factory && factory != own ? MetricStreamConfiguration.Drop : null;
 
     /// <summary>Probes and scrapes: neither traced nor logged at the default level, so they do not drown the rest.</summary>
     public static bool IsOperational(PathString path) =>

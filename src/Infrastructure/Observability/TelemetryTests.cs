@@ -17,7 +17,7 @@ public sealed class TelemetryTests(ServiceFixture service) : IClassFixture<Servi
         }
 
         var text = "";
-        for (var attempt = 0; attempt < 20 && !text.Contains("db_client_", StringComparison.Ordinal); attempt++)
+        for (var attempt = 0; attempt < 20 && !text.Contains("taskrunner-readiness", StringComparison.Ordinal); attempt++)
         {
             using var response = await client.GetAsync("/metrics");
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -31,6 +31,8 @@ public sealed class TelemetryTests(ServiceFixture service) : IClassFixture<Servi
         Assert.Contains("dotnet_gc_", text);
         Assert.Contains("db_client_", text);
         Assert.Contains("service_name=\"taskrunner\"", text);
+        // The readiness pool is labelled by its name, not by its connection string.
+        Assert.Contains("db_client_connection_pool_name=\"taskrunner-readiness\"", text);
     }
 
     [Fact]
