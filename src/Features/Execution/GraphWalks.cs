@@ -112,8 +112,16 @@ internal static class GraphWalks
     // Parents whose children are all visited leave the frontier (a revive walk keeps them, visited); the others keep the
     // last child visited as their cursor. Added: the tasks the batch changed last (their children are next), the parents
     // of a later level the batch stopped in, with its cursor, and a revive walk's other revived tasks, visited.
+    // A propagation frontier task that is pending again was revived by a walk that has not taken it over yet: its
+    // cursor goes to that walk (ReviveLevelStatement.AdoptSql would have taken it).
     private const string AdvanceSql = """
-        WITH finished AS (
+        WITH handed AS (
+            UPDATE graph_walk_frontier r SET bound = f.after_child
+            FROM graph_walk_frontier f
+            WHERE f.walk_id = @walk AND f.kind = 'propagate' AND f.task_id = ANY (@dropped::uuid[])
+              AND r.kind = 'revive' AND r.task_id = f.task_id AND r.bound IS NULL
+        ),
+        finished AS (
             DELETE FROM graph_walk_frontier
             WHERE walk_id = @walk AND task_id = ANY (@finished::uuid[]) AND kind <> 'revive'
         ),
@@ -358,6 +366,7 @@ internal static class GraphWalks
         await using (var advance = new NpgsqlCommand(AdvanceSql, connection, transaction))
         {
             advance.Parameters.Add(Sql.Parameter("finished", finished));
+            advance.Parameters.Add(Sql.Parameter("dropped", frontier.Where(parent => !parent.Propagates).Select(parent => parent.Id).ToArray()));
             advance.Parameters.Add(Sql.Parameter("unfinished", unfinished.Select(parent => parent.Id).ToArray()));
             advance.Parameters.Add(Sql.Parameter("unfinishedBound", unfinished.Select(parent => parent.Bound).ToArray()));
             advance.Parameters.Add(Sql.Parameter("last", walked.Last ?? Guid.Empty));
