@@ -62,6 +62,19 @@ public sealed class GraphWalksTests(SmallWalkBatchesFixture service) : IClassFix
 
     private const int Doomed = Middle + Lower + Leaves;
 
+    private const int Descendants = Doomed + Cleanups;
+
+    private const string Batches = "taskrunner_engine_graph_walk_batches_total";
+
+    // Each continuing transaction locked at most BatchSize tasks: a walk over this many needed at least this many of them.
+    private const int MinimumBatches = Descendants / SmallWalkBatchesFixture.BatchSize - 1;
+
+    private const string DeletedWithRoot = OfProject + """
+        t.deleted_at = (SELECT r.deleted_at FROM tasks r WHERE r.project_id = $1 AND r.title = 'root')
+        """;
+
+    private const string Revived = OfProject + "t.title ~ '^[abc][0-9]+$' AND t.status = 'pending'";
+
     private const string CancelledUpstream = OfProject + "t.title ~ '^[abc][0-9]+$' AND t.status = 'cancelled' AND t.cancel_reason = 'upstream_failed'";
 
     /// <summary>
@@ -101,12 +114,67 @@ public sealed class GraphWalksTests(SmallWalkBatchesFixture service) : IClassFix
             TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(100));
     }
 
+    /// <summary>A leaf locked by someone else: a walk stalls when it gets there, after its first transactions committed.</summary>
+    private async Task<Blocker> BlockLastLeafAsync(Dictionary<string, Guid> dag)
+    {
+        var connection = new NpgsqlConnection(service.ConnectionString);
+        await connection.OpenAsync();
+        var transaction = await connection.BeginTransactionAsync();
+        await using (var lockLeaf = new NpgsqlCommand("SELECT id FROM tasks WHERE id = $1 FOR UPDATE", connection, transaction))
+        {
+            lockLeaf.Parameters.AddWithValue(dag[$"c{Leaves - 1}"]);
+            await lockLeaf.ExecuteScalarAsync();
+        }
+        return new Blocker(connection, transaction);
+    }
+
+    private sealed class Blocker(NpgsqlConnection connection, NpgsqlTransaction transaction) : IAsyncDisposable
+    {
+        public Task ReleaseAsync() => transaction.RollbackAsync();
+
+        public async ValueTask DisposeAsync()
+        {
+            await transaction.DisposeAsync();
+            await connection.DisposeAsync();
+        }
+    }
+
+    private const string WalkingInProject = """
+        EXISTS (SELECT FROM graph_walk_frontier f JOIN tasks t ON t.id = f.task_id WHERE t.project_id = $1)
+        """;
+
+    private Task WaitUntilStalledAsync(Guid projectId) => service.WaitForAsync($"""
+        SELECT {WalkingInProject}
+           AND EXISTS (SELECT FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock')
+        """, projectId, seconds: 60);
+
+    /// <summary>Until a second request racing the stalled walk has finished, or waits for a lock too.</summary>
+    private Task WaitUntilFinishedOrWaitingAsync(Task request) => Eventually.Until(async () => request.IsCompleted || await service.ScalarAsync<bool>("""
+        SELECT count(*) >= 2 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
+        """), "the racing request neither finished nor waited for a lock", TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(50));
+
+    private Task WaitUntilWalkedAsync(Guid projectId) => service.WaitForAsync($"SELECT NOT {WalkingInProject}", projectId, seconds: 60);
+
+    /// <summary>
+    /// The request goes away mid-walk as it would with its process: the client gives up and the database session that
+    /// holds the walk ends (a process that dies does not get to cancel its statements).
+    /// </summary>
+    private async Task AbandonAsync(CancellationTokenSource abort, Task<HttpResponseMessage> request)
+    {
+        await abort.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
+        await service.ScalarAsync<bool>("""
+            SELECT coalesce(bool_and(pg_terminate_backend(pid)), true) FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()
+            """);
+    }
+
     [Fact]
     public async Task ACancelLargerThanTheBatchSizeMarksEveryDescendantInBoundedTransactionsBeforeItAnswers()
     {
         using var worker = await EngineWorker.StartAsync(service);
         var dag = await CreateDagAsync(worker);
-        var batchesBefore = await MetricAsync("taskrunner_engine_graph_walk_batches_total");
+        var batchesBefore = await MetricAsync(Batches);
 
         using (var cancel = await worker.PostAsync($"/api/v1/tasks/{dag["root"]}/cancel"))
             Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
@@ -115,9 +183,7 @@ public sealed class GraphWalksTests(SmallWalkBatchesFixture service) : IClassFix
         Assert.Equal(Doomed, await CountAsync(worker.ProjectId, CancelledUpstream));
         Assert.Equal(Cleanups, await CountAsync(worker.ProjectId, OfProject + "t.title LIKE 'cleanup%' AND t.status = 'pending' AND t.pending_parents = 0"));
         await AssertConsistentAsync(worker.ProjectId);
-        // Each continuing transaction locked at most BatchSize tasks: the walk needed at least this many of them.
-        var minimumBatches = (Doomed + Cleanups) / SmallWalkBatchesFixture.BatchSize - 1;
-        await WaitForMetricAsync("taskrunner_engine_graph_walk_batches_total", batchesBefore + minimumBatches);
+        await WaitForMetricAsync(Batches, batchesBefore + MinimumBatches);
     }
 
     [Fact]
@@ -127,33 +193,13 @@ public sealed class GraphWalksTests(SmallWalkBatchesFixture service) : IClassFix
         var dag = await CreateDagAsync(worker);
         var resumedBefore = await MetricAsync("taskrunner_engine_graph_walk_resumed_total");
 
-        // A leaf locked by someone else stalls the walk when it gets there, after its first transactions committed.
-        await using var blocker = new NpgsqlConnection(service.ConnectionString);
-        await blocker.OpenAsync();
-        await using var blocking = await blocker.BeginTransactionAsync();
-        await using (var lockLeaf = new NpgsqlCommand("SELECT id FROM tasks WHERE id = $1 FOR UPDATE", blocker, blocking))
-        {
-            lockLeaf.Parameters.AddWithValue(dag[$"c{Leaves - 1}"]);
-            await lockLeaf.ExecuteScalarAsync();
-        }
+        await using var blocker = await BlockLastLeafAsync(dag);
         using var abort = new CancellationTokenSource();
         var cancel = worker.Client.PostAsync($"/api/v1/tasks/{dag["root"]}/cancel", TestJson.Raw("{}"), abort.Token);
-        await service.WaitForAsync("""
-            SELECT EXISTS (SELECT FROM graph_walk_frontier f JOIN tasks t ON t.id = f.task_id WHERE t.project_id = $1)
-               AND EXISTS (SELECT FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock')
-            """, worker.ProjectId, seconds: 60);
-
-        // The request goes away mid-walk as it would with its process: the client gives up and the database session that
-        // holds the walk ends (a process that dies does not get to cancel its statements). The sweeper then takes the walk
-        // over once it has stalled for a second.
-        await abort.CancelAsync();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancel);
-        await service.ScalarAsync<bool>("""
-            SELECT coalesce(bool_and(pg_terminate_backend(pid)), true) FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()
-            """);
+        await WaitUntilStalledAsync(worker.ProjectId);
+        await AbandonAsync(abort, cancel);
         await WaitForMetricAsync("taskrunner_engine_graph_walk_resumed_total", resumedBefore + 1);
-        await blocking.RollbackAsync();
+        await blocker.ReleaseAsync();
 
         await service.WaitForAsync(
             "SELECT NOT EXISTS (SELECT FROM graph_walk_frontier f JOIN tasks t ON t.id = f.task_id WHERE t.project_id = $1)", worker.ProjectId,
@@ -205,6 +251,137 @@ public sealed class GraphWalksTests(SmallWalkBatchesFixture service) : IClassFix
         Assert.Equal("succeeded", await worker.StatusAsync(other));
         Assert.Equal(Cleanups, await CountAsync(worker.ProjectId,
             OfProject + "t.title LIKE 'cleanup%' AND (t.status = 'succeeded' OR (t.status = 'pending' AND t.pending_parents = 0))"));
+        await AssertConsistentAsync(worker.ProjectId);
+    }
+
+    /// <summary>The ids the audit rows of a task's cascade list, over the request's row and those of the batches that continued it.</summary>
+    private Task<long> CascadedInAuditAsync(string action, Guid root) => service.ScalarAsync<long>("""
+        SELECT count(DISTINCT cascaded.id) FROM audit_log a, jsonb_array_elements_text(a.diff->'cascaded_ids'->'to') AS cascaded (id)
+        WHERE a.action = $1 AND a.resource_id = $2
+        """, action, root.ToString());
+
+    [Fact]
+    public async Task ACascadingDeleteLargerThanTheBatchSizeTakesEveryDescendantBeforeItAnswersAndARestoreBringsEveryOneBack()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var dag = await CreateDagAsync(worker);
+        var root = dag["root"];
+        var batchesBefore = await MetricAsync(Batches);
+
+        using (var delete = await worker.Client.DeleteAsync($"/api/v1/tasks/{root}?cascade=true"))
+            Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
+
+        // Read right after the answer: every descendant is gone, at the root's instant.
+        Assert.Equal(1 + Descendants, await CountAsync(worker.ProjectId, DeletedWithRoot));
+        Assert.Equal(0L, await CountAsync(worker.ProjectId, OfProject + "t.deleted_at IS NULL"));
+        Assert.Equal(Descendants, await CascadedInAuditAsync("task.delete", root));
+        await WaitForMetricAsync(Batches, batchesBefore + MinimumBatches);
+
+        batchesBefore = await MetricAsync(Batches);
+        using (var restore = await worker.Client.PostAsync($"/api/v1/tasks/{root}/restore?cascade=true", null))
+            Assert.Equal(HttpStatusCode.OK, restore.StatusCode);
+
+        Assert.Equal(0L, await CountAsync(worker.ProjectId, OfProject + "t.deleted_at IS NOT NULL"));
+        Assert.Equal(Descendants, await CascadedInAuditAsync("task.restore", root));
+        Assert.Equal(0L, await service.ScalarAsync<long>("SELECT count(*) FROM graph_walks"));
+        await WaitForMetricAsync(Batches, batchesBefore + MinimumBatches);
+    }
+
+    [Fact]
+    public async Task ADeleteCascadeWhoseRequestStoppedIsFinishedByTheSweeper()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var dag = await CreateDagAsync(worker);
+        var resumedBefore = await MetricAsync("taskrunner_engine_graph_walk_resumed_total");
+
+        await using var blocker = await BlockLastLeafAsync(dag);
+        using var abort = new CancellationTokenSource();
+        var delete = worker.Client.DeleteAsync($"/api/v1/tasks/{dag["root"]}?cascade=true", abort.Token);
+        await WaitUntilStalledAsync(worker.ProjectId);
+        await AbandonAsync(abort, delete);
+        await WaitForMetricAsync("taskrunner_engine_graph_walk_resumed_total", resumedBefore + 1);
+        await blocker.ReleaseAsync();
+
+        await WaitUntilWalkedAsync(worker.ProjectId);
+        Assert.Equal(1 + Descendants, await CountAsync(worker.ProjectId, DeletedWithRoot));
+        Assert.Equal(Descendants, await CascadedInAuditAsync("task.delete", dag["root"]));
+        Assert.Equal(0L, await service.ScalarAsync<long>("SELECT count(*) FROM graph_walks"));
+    }
+
+    [Fact]
+    public async Task ARestoreRacingADeleteCascadeWaitsForItAndBringsBackEverythingItTook()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var dag = await CreateDagAsync(worker);
+        var root = dag["root"];
+
+        Task<HttpResponseMessage> delete;
+        Task<HttpResponseMessage> restore;
+        await using (var blocker = await BlockLastLeafAsync(dag))
+        {
+            delete = worker.Client.DeleteAsync($"/api/v1/tasks/{root}?cascade=true");
+            await WaitUntilStalledAsync(worker.ProjectId);
+            // The root is deleted (its transaction committed) while the cascade still walks below it.
+            restore = worker.Client.PostAsync($"/api/v1/tasks/{root}/restore?cascade=true", null);
+            await WaitUntilFinishedOrWaitingAsync(restore);
+            await blocker.ReleaseAsync();
+        }
+
+        using (var deleted = await delete)
+            Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        using (var restored = await restore)
+            Assert.Equal(HttpStatusCode.OK, restored.StatusCode);
+        // As if one ran after the other: the restore brought back every task the delete took.
+        Assert.Equal(0L, await CountAsync(worker.ProjectId, OfProject + "t.deleted_at IS NOT NULL"));
+        Assert.Equal(Descendants, await CascadedInAuditAsync("task.restore", root));
+        Assert.Equal(0L, await service.ScalarAsync<long>("SELECT count(*) FROM graph_walks"));
+    }
+
+    [Fact]
+    public async Task ARetryRevivesEveryDescendantItsCancelWalkCoveredInBoundedTransactionsBeforeItAnswers()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var dag = await CreateDagAsync(worker);
+        using (var cancel = await worker.PostAsync($"/api/v1/tasks/{dag["root"]}/cancel"))
+            Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
+        Assert.Equal(Doomed, await CountAsync(worker.ProjectId, CancelledUpstream));
+        var batchesBefore = await MetricAsync(Batches);
+
+        using (var retry = await worker.PostAsync($"/api/v1/tasks/{dag["root"]}/retry"))
+            Assert.Equal(HttpStatusCode.OK, retry.StatusCode);
+
+        // Read right after the answer: everything below waits again, the cleanups for their parent's new end.
+        Assert.Equal(Doomed, await CountAsync(worker.ProjectId, Revived));
+        Assert.Equal(Cleanups, await CountAsync(worker.ProjectId, OfProject + "t.title LIKE 'cleanup%' AND t.status = 'pending' AND t.pending_parents = 1"));
+        await AssertConsistentAsync(worker.ProjectId);
+        await WaitForMetricAsync(Batches, batchesBefore + Doomed / SmallWalkBatchesFixture.BatchSize - 1);
+    }
+
+    [Fact]
+    public async Task ARetryRacingTheCancelWalkBelowItLeavesWhatRetryingAfterTheWalkWould()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var dag = await CreateDagAsync(worker);
+
+        Task<HttpResponseMessage> cancel;
+        Task<HttpResponseMessage> retry;
+        await using (var blocker = await BlockLastLeafAsync(dag))
+        {
+            cancel = worker.PostAsync($"/api/v1/tasks/{dag["root"]}/cancel");
+            await WaitUntilStalledAsync(worker.ProjectId);
+            // The root is cancelled (its transaction committed) while the walk still cancels below it.
+            retry = worker.PostAsync($"/api/v1/tasks/{dag["root"]}/retry");
+            await WaitUntilFinishedOrWaitingAsync(retry);
+            await blocker.ReleaseAsync();
+        }
+
+        using (var cancelled = await cancel)
+            Assert.Equal(HttpStatusCode.OK, cancelled.StatusCode);
+        using (var retried = await retry)
+            Assert.Equal(HttpStatusCode.OK, retried.StatusCode);
+        Assert.Equal("pending", await worker.StatusAsync(dag["root"]));
+        Assert.Equal(Doomed, await CountAsync(worker.ProjectId, Revived));
+        Assert.Equal(Cleanups, await CountAsync(worker.ProjectId, OfProject + "t.title LIKE 'cleanup%' AND t.status = 'pending' AND t.pending_parents = 1"));
         await AssertConsistentAsync(worker.ProjectId);
     }
 }

@@ -69,19 +69,24 @@ internal static class Lifecycle
         span?.SetTag("taskrunner.tasks_ended", ended.Count);
         if (first is null)
             return new Ending(ended, []);
-        var (cancelled, walk) = await WalkAsync(connection, transaction, level, first, options, cancellationToken);
+        var (cancelled, walk) = await GraphWalks.WalkAsync(connection, transaction, new GraphWalks.Walk(GraphWalks.Propagate), level, first,
+            options, cancellationToken);
         span?.SetTag("taskrunner.tasks_cancelled", cancelled.Count);
         return new Ending(ended, cancelled, walk);
     }
 
-    /// <summary>A task whose end is propagated to its children: those after <see cref="After"/> (in id order) are still to visit.</summary>
-    public sealed record WalkParent(Guid Id, bool Succeeded, Guid After);
+    /// <summary>
+    /// A task whose change a walk carries to its children: those after <see cref="After"/> (in id order) are still to
+    /// visit. <see cref="Bound"/>: a revived task's last child its end had released (null until the walk looked it up).
+    /// </summary>
+    public sealed record WalkParent(Guid Id, bool Succeeded, Guid After, Guid? Bound = null);
 
     /// <summary>
     /// One statement of a walk: how many children it locked (at most its limit; fewer means the parents' children are all
-    /// visited), the last of them in id order, and those it cancelled.
+    /// visited), the last of them in id order, and those it changed (cancelled, revived, deleted or restored: the next
+    /// level's parents); a revival also names the tasks whose unfinished parents are to be counted again.
     /// </summary>
-    public sealed record LevelResult(int Locked, Guid? Last, List<EndedTask> Doomed);
+    public sealed record LevelResult(int Locked, Guid? Last, List<EndedTask> Doomed, List<Guid>? Recount = null);
 
     public sealed record EndedTask(Guid Id, string Kind);
 
@@ -121,52 +126,65 @@ internal static class Lifecycle
     /// </summary>
     public static async Task<(List<EndedTask> Cancelled, Guid? Walk)> PropagateAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] failed, EngineOptions options, CancellationToken cancellationToken) =>
-        await WalkAsync(connection, transaction, failed.Select(id => new WalkParent(id, false, Guid.Empty)).ToList(), null, options,
-            cancellationToken);
+        await GraphWalks.WalkAsync(connection, transaction, new GraphWalks.Walk(GraphWalks.Propagate),
+            failed.Select(id => new WalkParent(id, false, Guid.Empty)).ToList(), null, options, cancellationToken);
 
-    // Level after level, until the transaction has locked GraphWalkBatchSize children: then what is left (the level's
-    // parents with their cursor, the next level's) becomes a durable walk, written in this transaction.
-    private static async Task<(List<EndedTask> Cancelled, Guid? Walk)> WalkAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, List<WalkParent> level, LevelResult? first, EngineOptions options,
-        CancellationToken cancellationToken)
+    /// <summary>
+    /// After <paramref name="reopened"/> went back to pending (the caller holds it locked): revives, transitively, the
+    /// descendants its failure had cancelled as upstream_failed, and recounts their unfinished parents. Returns how many
+    /// were revived in this transaction, and the walk that continues when they are more than
+    /// <see cref="EngineOptions.GraphWalkBatchSize"/> (<see cref="GraphWalks.FinishAsync"/> after commit).
+    /// </summary>
+    public static async Task<(int Revived, Guid? Walk)> ReviveAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid reopened, EngineOptions options, CancellationToken cancellationToken)
     {
-        var cancelled = new List<EndedTask>();
-        var used = 0;
-        while (level.Count > 0)
-        {
-            var limit = options.GraphWalkBatchSize - used;
-            var result = first ?? await RunLevelAsync(connection, transaction, level, limit, cancellationToken);
-            first = null;
-            used += result.Locked;
-            cancelled.AddRange(result.Doomed);
-            var next = result.Doomed.Select(task => new WalkParent(task.Id, false, Guid.Empty)).ToList();
-            if (result.Locked == limit)
-            {
-                var rest = level.Select(parent => parent with { After = result.Last!.Value }).Concat(next).ToList();
-                return (cancelled, await GraphWalks.StartAsync(connection, transaction, rest, used, options, cancellationToken));
-            }
-            level = next;
-        }
-        return (cancelled, null);
+        // Its own parents are not below it: the walk does not change them.
+        await connection.ExecuteAsync(RecountParentsStatement.Sql, new { revived = PgArray.Of([reopened]), cancellationToken }, transaction);
+        var (revived, walk) = await GraphWalks.WalkAsync(connection, transaction, new GraphWalks.Walk(GraphWalks.Revive),
+            [new WalkParent(reopened, false, Guid.Empty)], null, options, cancellationToken);
+        return (revived.Count, walk);
     }
 
     /// <summary>
-    /// After <paramref name="reopened"/> went back to pending: revives, transitively, the descendants their failure had
-    /// cancelled as upstream_failed, and recounts their unfinished parents. Returns how many were revived.
+    /// Takes revive parents not looked up yet out of the propagation walk still carrying their failure, if any, with its
+    /// cursor as their bound (<see cref="ReviveLevelStatement.AdoptSql"/>). The caller holds them locked.
     /// </summary>
-    public static async Task<int> ReviveAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] reopened, CancellationToken cancellationToken)
+    public static async Task<List<WalkParent>> AdoptAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, List<WalkParent> parents, CancellationToken cancellationToken)
     {
-        var all = new List<Guid>(reopened);
-        var initiallyReopened = reopened.Length;
-        while (reopened.Length > 0)
+        var ids = parents.Where(parent => parent.Bound is null).Select(parent => parent.Id).ToArray();
+        if (ids.Length == 0)
+            return parents;
+        var bounds = (await connection.QueryAsync<AdoptedParent>(ReviveLevelStatement.AdoptSql,
+            new { ids = PgArray.Of(ids), visited = GraphWalks.Visited, cancellationToken }, transaction)).ToDictionary(row => row.Id, row => row.Bound);
+        return parents.Select(parent => parent.Bound is null ? parent with { Bound = bounds[parent.Id] } : parent).ToList();
+    }
+
+    internal sealed record AdoptedParent(Guid Id, Guid Bound);
+
+    /// <summary>One level of revival (<see cref="ReviveLevelStatement"/>) for adopted parents.</summary>
+    public static async Task<LevelResult> RunReviveLevelAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, List<WalkParent> parents, int limit, CancellationToken cancellationToken)
+    {
+        await using var batch = new NpgsqlBatch(connection, transaction);
+        batch.BatchCommands.Add(Sql.Command(ReviveLevelStatement.Sql,
+            Sql.Parameter("parents", parents.Select(parent => parent.Id).ToArray()),
+            Sql.Parameter("after", parents.Select(parent => parent.After).ToArray()),
+            Sql.Parameter("bound", parents.Select(parent => parent.Bound!.Value).ToArray()),
+            Sql.Parameter("limit", limit)));
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        var result = new LevelResult(0, null, [], []);
+        while (await reader.ReadAsync(cancellationToken))
         {
-            reopened = (await connection.QueryAsync<Guid>(ReviveLevelStatement.Sql, new { reopened = PgArray.Of(reopened), cancellationToken }, transaction)).ToArray();
-            all.AddRange(reopened);
+            result = result with { Locked = reader.GetInt32(0), Last = reader.IsDBNull(1) ? null : reader.GetGuid(1) };
+            if (reader.IsDBNull(2))
+                continue;
+            var id = reader.GetGuid(2);
+            result.Recount!.Add(id);
+            if (reader.GetBoolean(4))
+                result.Doomed.Add(new EndedTask(id, reader.GetString(3)));
         }
-        var revived = all.ToArray();
-        await connection.ExecuteAsync(RecountParentsStatement.Sql, new { revived = PgArray.Of(revived), cancellationToken }, transaction);
-        return revived.Length - initiallyReopened;
+        return result;
     }
 
     /// <summary>The full rows of tasks, in the shape every read has, for answering a command.</summary>

@@ -1,7 +1,9 @@
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using TaskRunner.Features.Tasks;
+using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Execution;
@@ -9,7 +11,8 @@ namespace TaskRunner.Features.Execution;
 /// <summary>
 /// POST /tasks/{id}/retry: a failed, timed-out or cancelled task goes back to pending for one more attempt (its attempt
 /// count is kept, so automatic retries do not start over), and the descendants its failure had cancelled as
-/// upstream_failed come back with it, transitively, their unfinished parents recounted.
+/// upstream_failed come back with it, transitively, their unfinished parents recounted; more than
+/// Engine:GraphWalkBatchSize of them in a graph walk that the request finishes before it answers.
 /// </summary>
 public static class RetryTask
 {
@@ -22,17 +25,20 @@ public static class RetryTask
     private static readonly string[] AllowedFrom = [TaskRules.Failed, TaskRules.TimedOut, TaskRules.Cancelled];
 
     public static async Task<Results<Ok<TaskResponse>, ProblemHttpResult>> Handle(
-        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, EngineMetrics metrics, CancellationToken cancellationToken)
+        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, IOptions<EngineOptions> options, EngineMetrics metrics,
+        CancellationToken cancellationToken)
     {
         var revived = 0;
+        Guid? walk = null;
         var result = await TaskCommand.RunAsync("retry", id, AllowedFrom, caller, http, dataSource,
             async (connection, transaction) =>
             {
                 await connection.ExecuteAsync(ReopenSql, new { id, cancellationToken }, transaction);
-                revived = await Lifecycle.ReviveAsync(connection, transaction, [id], cancellationToken);
+                (revived, walk) = await Lifecycle.ReviveAsync(connection, transaction, id, options.Value, cancellationToken);
                 return revived;
             }, cancellationToken);
         metrics.Propagated("revived", revived);
+        await GraphWalks.FinishAsync(dataSource, walk, options.Value, metrics, cancellationToken);
         return result;
     }
 }

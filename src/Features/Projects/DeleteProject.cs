@@ -1,8 +1,11 @@
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
 using Npgsql;
+using TaskRunner.Features.Execution;
 using TaskRunner.Infrastructure.Audit;
+using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Security;
@@ -12,7 +15,8 @@ namespace TaskRunner.Features.Projects;
 /// <summary>
 /// Owners (and admins) soft-delete a project together with its live tasks, all stamped with the same <c>deleted_at</c>
 /// so that a restore brings back exactly those tasks. Admins may instead delete permanently (<c>permanent=true</c>), which
-/// removes the project, its members and tasks (foreign keys cascade), deleted or not. <c>If-Match</c> is honoured.
+/// removes the project, its members and tasks (foreign keys cascade), deleted or not. <c>If-Match</c> is honoured. A
+/// delete or restore cascade still walking in the project is finished first, so its tasks all carry its timestamp.
 /// </summary>
 public static class DeleteProject
 {
@@ -38,6 +42,8 @@ public static class DeleteProject
         Caller caller,
         HttpContext http,
         NpgsqlDataSource dataSource,
+        IOptions<EngineOptions> options,
+        EngineMetrics metrics,
         CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
@@ -45,7 +51,7 @@ public static class DeleteProject
         if (!errors.IsEmpty)
             return errors.ToQueryProblem();
 
-        return await dataSource.InTransactionAsync<Results<NoContent, ProblemHttpResult>>(async (connection, transaction) =>
+        return await GraphWalks.AfterCascadesAsync<Results<NoContent, ProblemHttpResult>>(dataSource, async (connection, transaction, cascades) =>
         {
             var project = await ProjectRules.LockAsync(connection, transaction, id, caller, includeDeleted: isPermanent, cancellationToken);
             if (project is null)
@@ -56,6 +62,7 @@ public static class DeleteProject
                 return Problems.Forbidden("Only the project's owners may delete it.");
             if (!ProjectRules.Matches(http.Request, project.Version))
                 return ETags.PreconditionFailed();
+            await cascades.WaitForProjectAsync(id);
 
             var actor = AuditActor.From(http, caller);
             if (isPermanent)
@@ -72,6 +79,6 @@ public static class DeleteProject
             await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("project.delete", "project", id.ToString(), actor,
                 new AuditDiff().Change("deleted_at", null, deletedAt).Change("tasks_deleted", 0, tasks).ToJson()), cancellationToken);
             return TypedResults.NoContent();
-        }, cancellationToken);
+        }, options.Value, metrics, cancellationToken);
     }
 }

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using TaskRunner.Features.Execution;
 using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
@@ -234,6 +235,8 @@ public static class BulkEditTasks
         HttpContext http,
         NpgsqlDataSource dataSource,
         IOptions<TasksOptions> options,
+        IOptions<EngineOptions> engineOptions,
+        EngineMetrics metrics,
         CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
@@ -241,9 +244,11 @@ public static class BulkEditTasks
         if (!errors.IsEmpty)
             return errors.ToProblem();
 
-        var results = await dataSource.InTransactionAsync(async (connection, transaction) =>
+        var results = await GraphWalks.AfterCascadesAsync(dataSource, async (connection, transaction, cascades) =>
         {
             var (statuses, editable) = await ClassifyAsync(connection, transaction, ids, caller, cancellationToken);
+            foreach (var projectId in editable.Select(task => task.ProjectId).Distinct().Order())
+                await cascades.WaitForProjectAsync(projectId);
             var deleting = editable.Select(task => task.Id).ToHashSet();
             List<Guid> cascaded = [];
             if (request.Cascade == true)
@@ -285,7 +290,7 @@ public static class BulkEditTasks
                     AuditActor.From(http, caller), diff), cancellationToken);
             }
             return ids.Select(id => statuses[id]).ToList();
-        }, cancellationToken);
+        }, engineOptions.Value, metrics, cancellationToken);
         return TypedResults.Ok(new BulkTaskResultsResponse(results));
     }
 

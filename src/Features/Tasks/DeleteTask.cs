@@ -2,8 +2,11 @@ using System.Text.Json.Nodes;
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
 using Npgsql;
+using TaskRunner.Features.Execution;
 using TaskRunner.Infrastructure.Audit;
+using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Security;
@@ -13,8 +16,10 @@ namespace TaskRunner.Features.Tasks;
 /// <summary>
 /// DELETE /tasks/{id}: a soft delete by a project editor. Live tasks that depend on it block the delete (409 listing them in
 /// <c>dependents</c>) unless <c>cascade=true</c>, which deletes every live descendant with the same <c>deleted_at</c> (so a
-/// cascading restore can find them). <c>permanent=true</c> (admins) removes the rows, comments and edges for good, under the
-/// same dependents rule. <c>If-Match</c> is honoured.
+/// cascading restore can find them): level after level, in transactions of at most Engine:GraphWalkBatchSize tasks
+/// (<see cref="GraphWalks"/>), all done before the answer. <c>permanent=true</c> (admins) removes the rows, comments and
+/// edges for good, under the same dependents rule. <c>If-Match</c> is honoured. A delete waits for the delete and restore
+/// cascades still walking in the task's project.
 /// </summary>
 public static class DeleteTask
 {
@@ -22,10 +27,6 @@ public static class DeleteTask
         UPDATE tasks SET deleted_at = now()
         WHERE id = @id AND deleted_at IS NULL AND (@anyVersion OR version = ANY (@versions::bigint[]))
         RETURNING deleted_at
-        """;
-
-    private const string SoftDeleteManySql = """
-        UPDATE tasks SET deleted_at = @deletedAt WHERE id = ANY (@ids::uuid[]) AND deleted_at IS NULL
         """;
 
     private const string HardDeleteSql = """
@@ -45,6 +46,8 @@ public static class DeleteTask
         Caller caller,
         HttpContext http,
         NpgsqlDataSource dataSource,
+        IOptions<EngineOptions> options,
+        EngineMetrics metrics,
         CancellationToken cancellationToken)
     {
         var hard = permanent == true;
@@ -52,49 +55,59 @@ public static class DeleteTask
             return Problems.Forbidden("Only admins may delete a task permanently.");
         var versions = ETags.IfMatchVersions(http.Request);
 
-        var (outcome, dependents) = await dataSource.InTransactionAsync(async (connection, transaction) =>
+        var (outcome, dependents, walk) = await GraphWalks.AfterCascadesAsync(dataSource, async (connection, transaction, cascades) =>
         {
             var task = await TaskLookup.LockVisibleAsync(connection, transaction, id, caller, cancellationToken);
             // A soft-deleted task is gone for a soft delete, but may still be purged for good.
             if (task is null || (task.Row.DeletedAt is not null && !hard))
-                return (Outcome.NotFound, (List<Guid>?)null);
+                return (Outcome.NotFound, (List<Guid>?)null, (Guid?)null);
             if (!task.Allows(caller, ProjectRoles.Editor))
-                return (Outcome.ReadOnly, null);
+                return (Outcome.ReadOnly, null, null);
+            await cascades.WaitForProjectAsync(task.Row.ProjectId);
 
             List<Guid> descendants = [];
-            if (cascade == true)
+            if (cascade == true && hard)
                 descendants = await TaskGraph.LockLiveDescendantsAsync(connection, transaction, [id], cancellationToken);
-            else
+            else if (cascade != true)
             {
                 var children = await TaskGraph.LiveChildrenAsync(connection, transaction, [id], cancellationToken);
                 if (children.Count > 0)
-                    return (Outcome.HasDependents, children.Select(edge => edge.ChildId).ToList());
+                    return (Outcome.HasDependents, children.Select(edge => edge.ChildId).ToList(), null);
             }
 
             var args = new { id, anyVersion = versions is null, versions = PgArray.Of(versions ?? []), cancellationToken };
             var diff = new AuditDiff();
+            GraphWalks.Walk? deleting = null;
+            GraphWalks.Levels? walked = null;
             if (hard)
             {
                 if (await connection.ExecuteAsync(HardDeleteSql, args, transaction) == 0)
-                    return (Outcome.PreconditionFailed, null);
+                    return (Outcome.PreconditionFailed, null, null);
                 await connection.ExecuteAsync(HardDeleteManySql, new { ids = PgArray.Of(descendants), cancellationToken }, transaction);
                 diff.Change("permanent", false, true);
             }
             else
             {
-                var deletedAt = await connection.QuerySingleOrDefaultAsync<DateTime?>(SoftDeleteSql, args, transaction);
-                if (deletedAt is null)
-                    return (Outcome.PreconditionFailed, null);
-                await connection.ExecuteAsync(SoftDeleteManySql,
-                    new { ids = PgArray.Of(descendants), deletedAt, cancellationToken }, transaction);
+                if (await connection.QuerySingleOrDefaultAsync<DateTime?>(SoftDeleteSql, args, transaction) is not { } deletedAt)
+                    return (Outcome.PreconditionFailed, null, null);
+                if (cascade == true)
+                {
+                    deleting = new GraphWalks.Walk(GraphWalks.Delete, task.Row.ProjectId, deletedAt);
+                    walked = await GraphWalks.WalkLevelsAsync(connection, transaction, deleting, [new Lifecycle.WalkParent(id, false, Guid.Empty)],
+                        null, options.Value, cancellationToken);
+                    descendants = walked.Changed.Select(descendant => descendant.Id).Order().ToList();
+                }
                 diff.Change("deleted_at", null, deletedAt);
             }
             if (descendants.Count > 0)
                 diff.Change("cascaded_ids", null, IdArray(descendants));
-            await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("task.delete", "task", id.ToString(),
+            var auditId = await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("task.delete", "task", id.ToString(),
                 AuditActor.From(http, caller), diff.ToJson()), cancellationToken);
-            return (Outcome.Deleted, null);
-        }, cancellationToken);
+            var rest = deleting is null ? null
+                : await GraphWalks.StartAsync(connection, transaction, deleting with { AuditId = auditId }, walked!, options.Value, cancellationToken);
+            return (Outcome.Deleted, null, rest);
+        }, options.Value, metrics, cancellationToken);
+        await GraphWalks.FinishAsync(dataSource, walk, options.Value, metrics, cancellationToken);
 
         return outcome switch
         {

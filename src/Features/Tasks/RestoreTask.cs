@@ -1,8 +1,11 @@
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
 using Npgsql;
+using TaskRunner.Features.Execution;
 using TaskRunner.Infrastructure.Audit;
+using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Security;
@@ -15,12 +18,14 @@ namespace TaskRunner.Features.Tasks;
 /// another project meanwhile, cannot come back either (409 listing them in <c>parents</c>: restore them, or move them back,
 /// first): a live dependency never joins two projects. Without <c>cascade=true</c> only this task is restored; with it,
 /// also the descendants deleted at the very same instant (by the cascading delete that took it), as far as each one's
-/// parents are then live.
+/// parents are then live: level after level, in transactions of at most Engine:GraphWalkBatchSize tasks
+/// (<see cref="GraphWalks"/>), all done before the answer. A restore waits for the delete and restore cascades still
+/// walking in the task's project.
 /// </summary>
 public static class RestoreTask
 {
     private const string RestoreSql = """
-        UPDATE tasks SET deleted_at = NULL WHERE id = ANY (@ids::uuid[]) AND deleted_at = @deletedAt
+        UPDATE tasks SET deleted_at = NULL WHERE id = @id AND deleted_at = @deletedAt
         """;
 
     // FOR SHARE: the project cannot be deleted while this restore runs (its delete stamps the project's live tasks).
@@ -36,45 +41,53 @@ public static class RestoreTask
         Caller caller,
         HttpContext http,
         NpgsqlDataSource dataSource,
+        IOptions<EngineOptions> options,
+        EngineMetrics metrics,
         CancellationToken cancellationToken)
     {
-        (Outcome Outcome, TaskRow? Row, List<Guid>? Parents) result;
+        (Outcome Outcome, TaskRow? Row, List<Guid>? Parents, Guid? Walk) result;
         try
         {
-            result = await dataSource.InTransactionAsync(async (connection, transaction) =>
+            result = await GraphWalks.AfterCascadesAsync(dataSource, async (connection, transaction, cascades) =>
             {
                 var task = await TaskLookup.LockVisibleAsync(connection, transaction, id, caller, cancellationToken);
                 if (task is null)
-                    return (Outcome.NotFound, null, null);
+                    return (Outcome.NotFound, null, null, null);
                 if (!task.Allows(caller, ProjectRoles.Editor))
-                    return (Outcome.ReadOnly, (TaskRow?)null, (List<Guid>?)null);
+                    return (Outcome.ReadOnly, (TaskRow?)null, (List<Guid>?)null, (Guid?)null);
                 if (task.Row.DeletedAt is not { } deletedAt)
-                    return (Outcome.NotDeleted, null, null);
+                    return (Outcome.NotDeleted, null, null, null);
+                await cascades.WaitForProjectAsync(task.Row.ProjectId);
                 if (await connection.ExecuteScalarAsync<bool>(ProjectDeletedSql, new { projectId = task.Row.ProjectId, cancellationToken }, transaction))
-                    return (Outcome.ProjectDeleted, null, null);
+                    return (Outcome.ProjectDeleted, null, null, null);
                 var blockingParents = await TaskGraph.BlockingParentsAsync(connection, transaction, [id], cancellationToken);
                 if (blockingParents.Count > 0)
-                    return (Outcome.ParentsBlocking, null, blockingParents.Select(edge => edge.ParentId).ToList());
+                    return (Outcome.ParentsBlocking, null, blockingParents.Select(edge => edge.ParentId).ToList(), null);
 
-                var restored = new HashSet<Guid> { id };
-                if (cascade == true)
-                    await AddDeletedTogetherAsync(connection, transaction, id, deletedAt, restored, cancellationToken);
-                await connection.ExecuteAsync(RestoreSql, new { ids = PgArray.Of(restored), deletedAt, cancellationToken }, transaction);
+                await connection.ExecuteAsync(RestoreSql, new { id, deletedAt, cancellationToken }, transaction);
+                var restoring = new GraphWalks.Walk(GraphWalks.Restore, task.Row.ProjectId, deletedAt);
+                var walked = cascade == true
+                    ? await GraphWalks.WalkLevelsAsync(connection, transaction, restoring, [new Lifecycle.WalkParent(id, false, Guid.Empty)], null,
+                        options.Value, cancellationToken)
+                    : null;
 
                 var after = await TaskLookup.ReadAsync(connection, transaction, id, cancellationToken);
                 var diff = new AuditDiff().Change("deleted_at", deletedAt, null);
-                if (restored.Count > 1)
-                    diff.Change("cascaded_ids", null, DeleteTask.IdArray(restored.Where(other => other != id).Order()));
-                await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("task.restore", "task", id.ToString(),
+                if (walked is { Changed.Count: > 0 })
+                    diff.Change("cascaded_ids", null, DeleteTask.IdArray(walked.Changed.Select(restored => restored.Id).Order()));
+                var auditId = await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("task.restore", "task", id.ToString(),
                     AuditActor.From(http, caller), diff.ToJson()), cancellationToken);
-                return (Outcome.Restored, after, null);
-            }, cancellationToken);
+                var rest = walked is null ? null
+                    : await GraphWalks.StartAsync(connection, transaction, restoring with { AuditId = auditId }, walked, options.Value, cancellationToken);
+                return (Outcome.Restored, after, null, rest);
+            }, options.Value, metrics, cancellationToken);
         }
         catch (PostgresException e) when (PgErrors.IsUniqueViolation(e, "tasks_dedupe_idx"))
         {
             return Problems.Conflict("Another unfinished task in this project now holds this task's dedupe_key; change one of them first.");
         }
 
+        await GraphWalks.FinishAsync(dataSource, result.Walk, options.Value, metrics, cancellationToken);
         switch (result.Outcome)
         {
             case Outcome.NotFound:
@@ -92,32 +105,5 @@ public static class RestoreTask
         }
         ETags.Set(http, result.Row!.Version);
         return TypedResults.Ok(result.Row.ToResponse());
-    }
-
-    /// <summary>
-    /// Adds the descendants deleted together with the root, dropping any that would come back under a parent still
-    /// deleted (one deleted separately) or in another project; dropping one may strand its own children, hence the loop
-    /// to a fixed point.
-    /// </summary>
-    private static async Task AddDeletedTogetherAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, DateTime deletedAt, HashSet<Guid> restored,
-        CancellationToken cancellationToken)
-    {
-        var candidates = await TaskGraph.LockDeletedTogetherAsync(connection, transaction, id, deletedAt, cancellationToken);
-        if (candidates.Count == 0)
-            return;
-        restored.UnionWith(candidates);
-        var deletedParentEdges = await TaskGraph.BlockingParentsAsync(connection, transaction, [.. candidates], cancellationToken);
-        bool changed;
-        do
-        {
-            changed = false;
-            foreach (var edge in deletedParentEdges)
-            {
-                if (restored.Contains(edge.ChildId) && !restored.Contains(edge.ParentId))
-                    changed |= restored.Remove(edge.ChildId);
-            }
-        }
-        while (changed);
     }
 }

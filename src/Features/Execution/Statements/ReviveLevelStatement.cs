@@ -1,39 +1,76 @@
 namespace TaskRunner.Features.Execution;
 
 /// <summary>
-/// Revive one level: after tasks went back to pending (<c>@reopened</c>: a retry, a restore), the children their failure
-/// had cancelled as upstream_failed come back, unless another parent they require to succeed still failed (a child whose
-/// last failed parent is revived later is looked at again then). Children waiting on a reopened task through a completion
-/// edge wait for it again — those its end released: when a walk had not yet visited all its children (the task is in a
-/// walk's frontier), only those up to its cursor, and the walk forgets it. The reopened tasks are locked already, so a
-/// batch of that walk that visited them has committed before this statement's snapshot. Answers the revived children
-/// (the next level's <c>@reopened</c>).
+/// Revive one level (or its next part): after tasks went back to pending (<c>@parents</c>: a retried task, then the tasks
+/// each level revived), the children their failure had cancelled as upstream_failed come back, unless another parent they
+/// require to succeed still failed (a child whose last failed parent is revived later is looked at again then). Children
+/// waiting on a parent through a completion edge wait for it again — those its end released: the children up to the
+/// parent's <c>@bound</c>, the cursor of the propagation walk that still carried its failure when the revival took it
+/// over (<see cref="AdoptSql"/>), else all. A child some revive walk revived before (it is in a revive frontier) had its
+/// parents counted then, as ended; it is counted again instead (<see cref="RecountParentsStatement"/>, after the levels).
+/// <para>Like <see cref="PropagateLevelStatement"/>: the children are locked in id order first, at most <c>@limit</c>,
+/// the first after each parent's cursor <c>@after</c>; every edge of a locked child to the level's parents is applied at
+/// once. Answers how many children it locked, the last of them, and one row per revived child (<c>revived</c>) or child
+/// to count again.</para>
 /// </summary>
 internal static class ReviveLevelStatement
 {
     public const string Sql = """
-        WITH revived AS (
+        WITH edges AS (
+            SELECT d.child_id, d.require
+            FROM unnest(@parents::uuid[], @after::uuid[], @bound::uuid[]) AS p (id, after, bound)
+            JOIN task_dependencies d ON d.parent_id = p.id AND d.child_id > p.after
+            WHERE d.require = 'success' OR d.child_id <= p.bound
+        ),
+        locked AS (
+            SELECT t.id
+            FROM tasks t
+            WHERE (t.id IN (SELECT e.child_id FROM edges e WHERE e.require = 'completion') AND t.status IN ('pending', 'paused'))
+               OR (t.id IN (SELECT e.child_id FROM edges e WHERE e.require = 'success')
+                   AND t.status = 'cancelled' AND t.cancel_reason = 'upstream_failed' AND t.deleted_at IS NULL)
+            ORDER BY t.id
+            LIMIT @limit
+            FOR UPDATE OF t
+        ),
+        revived AS (
             UPDATE tasks t
             SET status = 'pending', cancel_reason = NULL, ended_at = NULL
-            WHERE t.id IN (SELECT d.child_id FROM task_dependencies d WHERE d.parent_id = ANY (@reopened::uuid[]) AND d.require = 'success')
-              AND t.status = 'cancelled' AND t.cancel_reason = 'upstream_failed' AND t.deleted_at IS NULL
+            FROM locked l
+            WHERE t.id = l.id AND t.status = 'cancelled'
               AND NOT EXISTS (SELECT FROM task_dependencies f JOIN tasks p ON p.id = f.parent_id
                               WHERE f.child_id = t.id AND f.require = 'success' AND p.status IN ('failed', 'cancelled', 'timed_out'))
-            RETURNING t.id
+            RETURNING t.id, t.kind
+        ),
+        recounted AS (
+            SELECT t.id, t.kind
+            FROM locked l JOIN tasks t ON t.id = l.id
+            WHERE t.status IN ('pending', 'paused')
+              AND EXISTS (SELECT FROM graph_walk_frontier r WHERE r.kind = 'revive' AND r.task_id = t.id)
         ),
         waiting_again AS (
             UPDATE tasks c
             SET pending_parents = c.pending_parents + e.edges
-            FROM (SELECT d.child_id, count(*)::int AS edges
-                  FROM task_dependencies d LEFT JOIN graph_walk_frontier f ON f.task_id = d.parent_id
-                  WHERE d.parent_id = ANY (@reopened::uuid[]) AND d.require = 'completion'
-                    AND (f.task_id IS NULL OR d.child_id <= f.after_child)
-                  GROUP BY d.child_id) e
-            WHERE c.id = e.child_id AND c.status IN ('pending', 'paused')
-        ),
-        unwalked AS (
-            DELETE FROM graph_walk_frontier WHERE task_id = ANY (@reopened::uuid[])
+            FROM (SELECT child_id, count(*)::int AS edges FROM edges WHERE require = 'completion' GROUP BY child_id) e
+            JOIN locked l ON l.id = e.child_id
+            WHERE c.id = e.child_id AND c.status IN ('pending', 'paused') AND c.id NOT IN (SELECT id FROM recounted)
         )
-        SELECT id FROM revived
+        SELECT s.locked, s.last, r.id, r.kind, r.revived
+        FROM (SELECT count(*)::int AS locked, (SELECT l.id FROM locked l ORDER BY l.id DESC LIMIT 1) AS last FROM locked) s
+        LEFT JOIN (SELECT id, kind, true AS revived FROM revived UNION ALL SELECT id, kind, false FROM recounted) r ON true
+        """;
+
+    /// <summary>
+    /// Before their first level, the parents (<c>@ids</c>, locked by the caller, so a propagation batch holding one in its
+    /// frontier has committed) leave the propagation walk still carrying their failure: its cursor becomes their bound
+    /// (children after it were never released, and now never will be); without one, all were (<c>@visited</c>).
+    /// </summary>
+    public const string AdoptSql = """
+        WITH taken AS (
+            DELETE FROM graph_walk_frontier f
+            WHERE f.kind = 'propagate' AND f.task_id = ANY (@ids::uuid[])
+            RETURNING f.task_id, f.after_child
+        )
+        SELECT i.id, coalesce(t.after_child, @visited) AS bound
+        FROM unnest(@ids::uuid[]) AS i (id) LEFT JOIN taken t ON t.task_id = i.id
         """;
 }
