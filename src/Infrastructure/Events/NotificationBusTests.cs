@@ -65,7 +65,10 @@ public sealed class NotificationBusTests(SlowPollingFixture service) : IClassFix
     {
         // The fixture's node leads: the second one cannot.
         await using var second = await SecondNode.StartAsync(service, SlowPollingFixture.SlowPolling(service.ConnectionString, canLead: false));
-        await service.WaitForAsync("SELECT count(*) = 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = $1",
+        // Leader locks of other test databases on the same server share the key: this database's only.
+        await service.WaitForAsync(
+            "SELECT count(*) = 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = $1 "
+            + "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             (long)(uint)(Cluster.LeaderElection.LockKey & 0xffffffff));
         var account = await service.CreateUserAsync();
         var project = await service.CreateProjectAsync(account);
