@@ -4,6 +4,7 @@ using Dapper;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Events;
 using TaskRunner.Infrastructure.Hosting;
 using TaskRunner.Infrastructure.Storage;
 
@@ -12,14 +13,12 @@ namespace TaskRunner.Features.Attachments;
 /// <summary>Wakes this node's thumbnail workers when an upload enqueued a job (other nodes' jobs are found by polling).</summary>
 public sealed class ThumbnailSignal
 {
-    private TaskCompletionSource wake = NewWake();
+    private readonly WakeSignal wake = new();
 
-    private static TaskCompletionSource NewWake() => new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    public void Wake() => Interlocked.Exchange(ref wake, NewWake()).TrySetResult();
+    public void Wake() => wake.Wake();
 
     /// <summary>Taken before looking for work, so a wake-up while looking is not lost.</summary>
-    public Task Next => Volatile.Read(ref wake).Task;
+    public Task Next => wake.Next;
 }
 
 /// <summary>A claimed job: the attachment, which attempt this is (the fencing token), and the image to read.</summary>

@@ -1,35 +1,29 @@
-using Microsoft.Extensions.Options;
-using TaskRunner.Infrastructure.Configuration;
-using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Events;
 using TaskRunner.Infrastructure.Hosting;
 
 namespace TaskRunner.Features.Execution;
 
 /// <summary>
-/// Wakes long-polling claimers on this node when tasks become ready anywhere. One LISTEN connection per node on the
-/// channel that the tasks table's triggers notify (migration 6: creation, completion releasing children, resume, retry;
-/// migration 11: a task of a concurrency key ending, which frees a slot);
-/// every notification completes the current wake-up and installs the next, so waiters never spin.
+/// Wakes long-polling claimers and the dispatcher on this node when tasks become ready anywhere: the node's
+/// <see cref="NotificationBus"/> delivers the channel that the tasks table's triggers notify (migration 6: creation,
+/// completion releasing children, resume, retry; migration 11: a task of a concurrency key ending, which frees a slot).
+/// Tasks that became ready while the bus was not listening wake waiters too, so they look again; while it is down,
+/// waiters still end at their deadline and only lose the early wake-up.
 /// </summary>
-public sealed class ReadyTasks : BackgroundService
+public sealed class ReadyTasks : IHostedService, IDisposable
 {
-    private readonly IOptions<DatabaseOptions> database;
-    private readonly BackgroundFailures failures;
+    private readonly WakeSignal wake = new();
     private readonly ShutdownState shutdown;
-
-    /// <summary>A constant identifier (LISTEN takes no parameters); the triggers' pg_notify names the same channel.</summary>
-    private const string ListenSql = "LISTEN taskrunner_ready";
-
-    private TaskCompletionSource wake = NewWake();
+    private readonly IDisposable subscription;
+    private readonly CancellationTokenRegistration onDrain;
     private volatile bool stopping;
 
-    public ReadyTasks(IOptions<DatabaseOptions> database, BackgroundFailures failures, ShutdownState shutdown)
+    public ReadyTasks(NotificationBus bus, ShutdownState shutdown)
     {
-        this.database = database;
-        this.failures = failures;
         this.shutdown = shutdown;
+        subscription = bus.Subscribe(Channels.Ready, _ => wake.Wake(), wake.Wake);
         // Long polls end as the drain begins, answering what they have (an empty claim), so they never hold the shutdown.
-        shutdown.DrainStarted.Register(WakeAll);
+        onDrain = shutdown.DrainStarted.Register(wake.Wake);
     }
 
     /// <summary>
@@ -42,23 +36,21 @@ public sealed class ReadyTasks : BackgroundService
     /// Completes at the next notification (or when the drain begins, or at shutdown). Take it <em>before</em> looking for
     /// work, so a notification that arrives between the look and the wait is not missed.
     /// </summary>
-    public Task NextWake() => Volatile.Read(ref wake).Task;
+    public Task NextWake() => wake.Next;
 
-    private static TaskCompletionSource NewWake() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    private void WakeAll() => Interlocked.Exchange(ref wake, NewWake()).TrySetResult();
-
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    /// <summary>Long polls end at once on shutdown (without a drain), answering an empty claim, instead of holding it for 30 s.</summary>
+    public Task StopAsync(CancellationToken cancellationToken)
     {
-        using var onStop = stoppingToken.Register(() =>
-        {
-            // Long polls end at once on shutdown (without a drain), answering an empty claim, instead of holding it for 30 s.
-            stopping = true;
-            WakeAll();
-        });
-        // Tasks that became ready while we were not listening: let waiters look again. While the listener is down,
-        // waiters still end at their deadline; they only lose the early wake-up until it is back.
-        await NotificationListener.RunAsync(database.Value, "taskrunner-ready-listener", ListenSql, _ => WakeAll(), WakeAll,
-            failures.For("ready-listener"), stoppingToken);
+        stopping = true;
+        wake.Wake();
+        return Task.CompletedTask;
+    }
+
+    public void Dispose()
+    {
+        onDrain.Dispose();
+        subscription.Dispose();
     }
 }

@@ -46,7 +46,6 @@ public static class CreateSchedule
         NpgsqlDataSource dataSource,
         IOptions<TasksOptions> tasks,
         IOptions<WorkflowsOptions> workflows,
-        Scheduler scheduler,
         CancellationToken cancellationToken)
     {
         if (!caller.CanWrite)
@@ -113,12 +112,12 @@ public static class CreateSchedule
                     .Change("timezone", null, row.Timezone).Change("enabled", null, row.Enabled)
                     .Change("workflow_id", null, row.WorkflowId?.ToString()).ToJson()),
                 cancellationToken);
+            await Scheduler.NotifyChangedAsync(connection, transaction, cancellationToken);
             return new Outcome(null, row);
         }, cancellationToken);
         if (outcome.Problem is { } failed)
             return failed;
 
-        scheduler.Wake();
         ETags.Set(http, outcome.Row!.Version);
         return TypedResults.Created($"/api/v1/schedules/{id}", outcome.Row.ToResponse());
     }

@@ -12,6 +12,7 @@ using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Cluster;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Events;
 using TaskRunner.Infrastructure.Hosting;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Observability;
@@ -121,14 +122,16 @@ public sealed partial class Scheduler : IDisposable
     private readonly IOptions<WorkflowsOptions> workflows;
     private readonly WorkflowMetrics workflowMetrics;
     private readonly ILogger<Scheduler> logger;
-    private readonly SemaphoreSlim wake = new(0, 1);
+    private readonly WakeSignal wake = new();
+    private readonly IDisposable subscription;
     private readonly Counter<long> created;
     private readonly Counter<long> skipped;
     private readonly Histogram<double> lag;
 
     public Scheduler(
         NpgsqlDataSource dataSource, IOptions<SchedulesOptions> options, IOptions<TasksOptions> tasks,
-        IOptions<WorkflowsOptions> workflows, WorkflowMetrics workflowMetrics, IMeterFactory meters, ILogger<Scheduler> logger)
+        IOptions<WorkflowsOptions> workflows, WorkflowMetrics workflowMetrics, NotificationBus bus, IMeterFactory meters,
+        ILogger<Scheduler> logger)
     {
         this.dataSource = dataSource;
         this.options = options.Value;
@@ -136,6 +139,8 @@ public sealed partial class Scheduler : IDisposable
         this.workflows = workflows;
         this.workflowMetrics = workflowMetrics;
         this.logger = logger;
+        // A schedule changed on any node wakes the leader's loop; a change that may have been missed, too (it looks again).
+        subscription = bus.Subscribe(Channels.Schedules, _ => wake.Wake(), wake.Wake);
         var meter = meters.Create(Telemetry.ServiceName);
         created = meter.CreateCounter<long>("taskrunner.schedules.created_tasks", "{task}", "Tasks created by cron schedules");
         skipped = meter.CreateCounter<long>("taskrunner.schedules.skipped_fires", "{fire}",
@@ -143,22 +148,17 @@ public sealed partial class Scheduler : IDisposable
         lag = meter.CreateHistogram<double>("taskrunner.schedules.fire_lag", "s", "Time from a fire time to the creation of its task");
     }
 
-    /// <summary>Lets the leader's loop look again now (a schedule changed on this node).</summary>
-    public void Wake()
-    {
-        try
-        {
-            if (wake.CurrentCount == 0)
-                wake.Release();
-        }
-        catch (SemaphoreFullException)
-        {
-            // Already signalled.
-        }
-    }
+    private const string NotifyChangedSql = "SELECT pg_notify('" + Channels.Schedules + "', '')";
 
-    /// <summary>Sleeps for <paramref name="delay"/> or until <see cref="Wake"/>.</summary>
-    public Task WaitAsync(TimeSpan delay, CancellationToken cancellationToken) => wake.WaitAsync(delay, cancellationToken);
+    /// <summary>
+    /// Wakes the leader's loop, on whichever node it runs, when <paramref name="transaction"/> (which changed a schedule)
+    /// commits.
+    /// </summary>
+    public static Task NotifyChangedAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken) =>
+        connection.ExecuteAsync(NotifyChangedSql, new { cancellationToken }, transaction);
+
+    /// <summary>Completes when a schedule changes anywhere; take it before a tick, so a change during the tick is not missed.</summary>
+    public Task NextWake => wake.Next;
 
     /// <summary>
     /// Handles every due schedule (each as often as its backlog needs) and returns how many tasks it created. Safe on any
@@ -386,7 +386,7 @@ public sealed partial class Scheduler : IDisposable
             lag.Record(seconds);
     }
 
-    public void Dispose() => wake.Dispose();
+    public void Dispose() => subscription.Dispose();
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Schedule {schedule_id} could not fire, retrying at the next tick: {reason}")]
     private static partial void LogScheduleFailed(ILogger logger, Guid schedule_id, string reason);
@@ -411,13 +411,14 @@ public sealed class SchedulerService(
         while (!leadership.IsCancellationRequested)
         {
             var delay = TimeSpan.FromSeconds(options.Value.PollSeconds);
+            var wake = scheduler.NextWake;
             // A failed tick has waited its backoff already.
             if (await Guard.RunAsync(async cancellationToken =>
                 {
                     await scheduler.RunDueAsync(cancellationToken);
                     delay = await scheduler.DelayUntilNextAsync(cancellationToken);
                 }, leadership))
-                await scheduler.WaitAsync(delay, leadership);
+                await WakeSignal.WaitAsync(wake, delay, leadership);
         }
     }
 }

@@ -52,7 +52,6 @@ public static class UpdateSchedule
         NpgsqlDataSource dataSource,
         IOptions<TasksOptions> tasks,
         IOptions<WorkflowsOptions> workflows,
-        Scheduler scheduler,
         CancellationToken cancellationToken)
     {
         if (!caller.CanWrite)
@@ -139,12 +138,12 @@ public static class UpdateSchedule
                     .Change("catch_up_seconds", before.CatchUpSeconds, after.CatchUpSeconds)
                     .ToJson()),
                 cancellationToken);
+            await Scheduler.NotifyChangedAsync(connection, transaction, cancellationToken);
             return new Outcome(null, after);
         }, cancellationToken);
         if (outcome.Problem is { } failed)
             return failed;
 
-        scheduler.Wake();
         ETags.Set(http, outcome.Row!.Version);
         return TypedResults.Ok(outcome.Row.ToResponse());
     }

@@ -5,6 +5,7 @@ using Npgsql;
 using TaskRunner.Infrastructure.Cluster;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Events;
 using TaskRunner.Infrastructure.Hosting;
 using TaskRunner.Infrastructure.Observability;
 
@@ -34,13 +35,11 @@ public sealed partial class DeliveryWorker(
     ShutdownState shutdown,
     IOptions<ShutdownOptions> shutdownOptions,
     IOptions<WebhooksOptions> options,
-    IOptions<DatabaseOptions> database,
+    NotificationBus bus,
     ILogger<DeliveryWorker> logger) : BackgroundService
 {
     /// <summary>What an interrupted send keeps of the shutdown budget to record its attempt before the host gives up on it.</summary>
     private static readonly TimeSpan RecordingTime = TimeSpan.FromSeconds(2);
-
-    private const string ListenSql = "LISTEN taskrunner_outbox";
 
     // Deliveries whose node died mid-send: back to pending, sent again (receivers deduplicate on webhook-id).
     private const string ReleaseExpiredSql = """
@@ -94,11 +93,7 @@ public sealed partial class DeliveryWorker(
 
     private readonly InFlightSends sends = new(options.Value, metrics);
     private readonly CancellationTokenSource interrupt = new();
-    private TaskCompletionSource wake = NewWake();
-
-    private static TaskCompletionSource NewWake() => new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    private void Wake() => Interlocked.Exchange(ref wake, NewWake()).TrySetResult();
+    private readonly WakeSignal wake = new();
 
     /// <summary>The lease owner written on claimed rows: this process, unique across restarts.</summary>
     private string Owner => node.Id.ToString();
@@ -107,10 +102,9 @@ public sealed partial class DeliveryWorker(
     {
         if (options.Value.MaxInFlight == 0)
             return;
-        // Deliveries written while we were not listening are found by the next look; while the listener is down the poll
-        // still finds every delivery, only the immediate wake-up is lost.
-        var listener = Task.Run(() => NotificationListener.RunAsync(database.Value, "taskrunner-outbox-listener", ListenSql, _ => Wake(), Wake,
-            failures.For("outbox-listener"), stoppingToken), CancellationToken.None);
+        // Deliveries written while the bus was not listening are found by the next look; while it is down the poll still
+        // finds every delivery, only the immediate wake-up is lost.
+        using var subscription = bus.Subscribe(Channels.Outbox, _ => wake.Wake(), wake.Wake);
         var guard = failures.For("webhook-delivery");
         var poll = TimeSpan.FromSeconds(options.Value.PollSeconds);
         var nextRelease = DateTime.MinValue;
@@ -119,7 +113,7 @@ public sealed partial class DeliveryWorker(
             while (!stoppingToken.IsCancellationRequested)
             {
                 // Taken before looking, so a notification arriving while we look wakes the wait below.
-                var next = Volatile.Read(ref wake).Task;
+                var next = wake.Next;
                 var claimedAll = false;
                 // After a failure nothing was claimed (or the claim rolled back): the rows are still pending, and the
                 // guard has waited its backoff, so the next look does not wait on a wake-up as well.
@@ -148,7 +142,6 @@ public sealed partial class DeliveryWorker(
         var budget = TimeSpan.FromSeconds(shutdownOptions.Value.DrainDelaySeconds + shutdownOptions.Value.TimeoutSeconds) - shutdown.Elapsed - RecordingTime;
         interrupt.CancelAfter(budget > TimeSpan.Zero ? budget : TimeSpan.Zero);
         await Task.WhenAll(sends.Pending());
-        await listener;
     }
 
     public override void Dispose()
@@ -209,7 +202,7 @@ public sealed partial class DeliveryWorker(
         finally
         {
             if (sends.End(delivery))
-                Wake();
+                wake.Wake();
         }
     }
 

@@ -35,6 +35,8 @@ public static class OptionsRegistration
         services.AddSingleton<IValidateOptions<ListOptions>, ListOptionsValidator>();
         services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<AuditOptions>, AuditOptionsValidator>();
+        services.AddOptions<EventsOptions>().BindConfiguration(EventsOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<EventsOptions>, EventsOptionsValidator>();
         services.AddOptions<ProjectsOptions>().BindConfiguration(ProjectsOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ProjectsOptions>, ProjectsOptionsValidator>();
         services.AddOptions<TasksOptions>().BindConfiguration(TasksOptions.Section).ValidateOnStart();

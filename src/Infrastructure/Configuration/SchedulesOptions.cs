@@ -10,7 +10,7 @@ public sealed class SchedulesOptions
 
     /// <summary>
     /// The longest the scheduler sleeps between two looks at the due schedules. It also wakes at the next due time it knows
-    /// of and when a schedule changes on this node; a schedule changed on another node is seen within this long.
+    /// of and when a schedule is created or changed on any node (a NOTIFY); this bounds the wait should that be missed.
     /// </summary>
     [Range(1, 60, ErrorMessage = "must be between 1 and 60")]
     public int PollSeconds { get; set; } = 5;

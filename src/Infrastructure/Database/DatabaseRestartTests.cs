@@ -43,7 +43,6 @@ public sealed class RestartableDatabaseFixture : ServiceFixture
 /// </summary>
 public sealed class DatabaseRestartTests(RestartableDatabaseFixture service, ITestOutputHelper output) : IClassFixture<RestartableDatabaseFixture>
 {
-    private static readonly string[] Listeners = ["taskrunner-ready-listener", "taskrunner-outbox-listener", "taskrunner-listener"];
     private static readonly string[] ApiKinds = ["read", "create", "claim", "complete"];
 
     [Fact]
@@ -168,10 +167,10 @@ public sealed class DatabaseRestartTests(RestartableDatabaseFixture service, ITe
 
     private async Task EveryListenerIsBackAsync()
     {
-        foreach (var listener in Listeners)
-            await service.WaitForAsync(
-                "SELECT count(*) = 2 FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND query LIKE 'LISTEN %'",
-                listener, seconds: 30);
+        // One listening connection per node carries every channel (ready tasks, outbox, auth changes, schedules).
+        await service.WaitForAsync(
+            "SELECT count(*) = 2 FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND query LIKE 'LISTEN %'",
+            Events.NotificationBus.ApplicationName, seconds: 30);
         await service.WaitForAsync("SELECT count(*) = 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = $1",
             (long)(uint)(Cluster.LeaderElection.LockKey & 0xffffffff), seconds: 30);
     }

@@ -8,8 +8,8 @@ namespace TaskRunner.Infrastructure.Database;
 
 /// <summary>
 /// One kind of expired row and how to delete a batch of it: <see cref="DeleteBatchSql"/> deletes at most
-/// <c>@batchSize</c> rows older than <c>@retentionDays</c> (a statement may ignore the days when the rows carry their own
-/// expiry) and returns the count; <see cref="Deleted"/> counts them for /metrics.
+/// <c>@batchSize</c> rows older than <c>@retentionDays</c>, or <c>@retentionSeconds</c> for a job kept for less than a day
+/// (a statement may ignore both when the rows carry their own expiry) and returns the count; <see cref="Deleted"/> counts them for /metrics.
 /// </summary>
 public sealed record RetentionTarget(string Name, string DeleteBatchSql, Counter<long> Deleted);
 
@@ -18,7 +18,11 @@ public sealed record RetentionTarget(string Name, string DeleteBatchSql, Counter
 /// every <see cref="Interval"/> its <see cref="Targets"/> are purged of rows older than <see cref="RetentionDays"/>, in
 /// batches of <see cref="BatchSize"/>.
 /// </summary>
-public sealed record RetentionJob(string Service, TimeSpan Interval, int RetentionDays, int BatchSize, IReadOnlyList<RetentionTarget> Targets);
+public sealed record RetentionJob(string Service, TimeSpan Interval, int RetentionDays, int BatchSize, IReadOnlyList<RetentionTarget> Targets)
+{
+    /// <summary>The age past which rows go (<c>@retentionSeconds</c>): <see cref="RetentionDays"/> unless the job says finer.</summary>
+    public TimeSpan Retention { get; init; } = TimeSpan.FromDays(RetentionDays);
+}
 
 /// <summary>
 /// The retention jobs' one loop: every interval each target is purged in batches, each batch its own short statement,
@@ -54,6 +58,7 @@ public sealed partial class RetentionSweep(
                 await using (var command = dataSource.CreateCommand(target.DeleteBatchSql))
                 {
                     command.Parameters.Add(new NpgsqlParameter<int>("retentionDays", job.RetentionDays));
+                    command.Parameters.Add(new NpgsqlParameter<double>("retentionSeconds", job.Retention.TotalSeconds));
                     command.Parameters.Add(new NpgsqlParameter<int>("batchSize", job.BatchSize));
                     deleted = await command.ExecuteNonQueryAsync(cancellationToken);
                 }

@@ -1,9 +1,6 @@
 using Dapper;
-using Microsoft.Extensions.Options;
 using Npgsql;
-using TaskRunner.Infrastructure.Configuration;
-using TaskRunner.Infrastructure.Database;
-using TaskRunner.Infrastructure.Hosting;
+using TaskRunner.Infrastructure.Events;
 
 namespace TaskRunner.Infrastructure.Security;
 
@@ -14,15 +11,11 @@ namespace TaskRunner.Infrastructure.Security;
 /// </summary>
 public static class AuthChanges
 {
-    public const string Channel = "taskrunner_auth";
     public const string SessionPrefix = "session:";
     public const string ApiKeyPrefix = "api_key:";
     public const string UserPrefix = "user:";
 
-    private const string NotifySql = "SELECT pg_notify('taskrunner_auth', @change)";
-
-    /// <summary>The channel is a constant identifier; LISTEN takes no parameters.</summary>
-    public const string ListenSql = "LISTEN " + Channel;
+    private const string NotifySql = "SELECT pg_notify('" + Channels.Auth + "', @change)";
 
     public static string Session(Guid sessionId) => SessionPrefix + sessionId;
 
@@ -34,11 +27,21 @@ public static class AuthChanges
         connection.ExecuteAsync(NotifySql, new { change, cancellationToken }, transaction);
 }
 
-/// <summary>Listens for <see cref="AuthChanges"/> on a dedicated connection; reconnects, and forgets the cache, after a failure.</summary>
-public sealed class AuthChangeListener(IOptions<DatabaseOptions> database, CallerStateCache cache, BackgroundFailures failures) : BackgroundService
+/// <summary>
+/// Applies <see cref="AuthChanges"/> from the node's <see cref="NotificationBus"/> to the cache; forgets the whole cache
+/// whenever a change may have been missed (anything cached while the bus was not listening may be stale).
+/// </summary>
+public sealed class AuthChangeListener(NotificationBus bus, CallerStateCache cache) : IHostedService, IDisposable
 {
-    // Anything cached before LISTEN took effect, or while the connection was down, may have missed a change.
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        NotificationListener.RunAsync(database.Value, "taskrunner-listener", AuthChanges.ListenSql, cache.Apply, cache.Clear,
-            failures.For("auth-listener"), stoppingToken, _ => cache.Clear());
+    private IDisposable? subscription;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        subscription = bus.Subscribe(Channels.Auth, cache.Apply, cache.Clear);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public void Dispose() => subscription?.Dispose();
 }

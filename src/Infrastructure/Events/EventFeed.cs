@@ -1,0 +1,91 @@
+using Npgsql;
+using TaskRunner.Infrastructure.Hosting;
+
+namespace TaskRunner.Infrastructure.Events;
+
+/// <summary>
+/// The node's reader of the event log: every settled event, once and in log order, to the in-process subscribers (the
+/// real-time clients of this node), wherever it was written. It starts at the log's current position and reads on each
+/// notification of <see cref="Channels.Events"/>; while events have committed but are not settled yet (an older
+/// transaction is still open) it looks again every <see cref="SettlePoll"/>, and at least every <see cref="Poll"/>, so a
+/// lost notification only delays. With no subscriber it reads nothing. Because it reads a log from its own position, a notification missed while the bus
+/// reconnected loses nothing: the next read finds the events.
+/// </summary>
+public sealed class EventFeed(NpgsqlDataSource dataSource, NotificationBus bus, BackgroundFailures failures) : BackgroundService
+{
+    private const int BatchSize = 1000;
+    private static readonly TimeSpan SettlePoll = TimeSpan.FromMilliseconds(20);
+    private static readonly TimeSpan Poll = TimeSpan.FromSeconds(5);
+
+    private readonly WakeSignal wake = new();
+    private readonly Lock gate = new();
+
+    // Copied on write: the loop reads it without a lock.
+    private Action<IReadOnlyList<LoggedEvent>>[] subscribers = [];
+
+    /// <summary>
+    /// Calls <paramref name="onEvents"/> with each batch of events read, in log order, on the feed's loop (so it must be
+    /// quick and must not throw). Dispose the result to stop.
+    /// </summary>
+    public IDisposable Subscribe(Action<IReadOnlyList<LoggedEvent>> onEvents)
+    {
+        lock (gate)
+            subscribers = [.. subscribers, onEvents];
+        wake.Wake();
+        return new Unsubscriber(this, onEvents);
+    }
+
+    private sealed class Unsubscriber(EventFeed feed, Action<IReadOnlyList<LoggedEvent>> onEvents) : IDisposable
+    {
+        public void Dispose()
+        {
+            lock (feed.gate)
+                feed.subscribers = [.. feed.subscribers.Where(existing => existing != onEvents)];
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var subscription = bus.Subscribe(Channels.Events, _ => wake.Wake(), wake.Wake);
+        var guard = failures.For("event-feed");
+        EventPosition? position = null;
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                // Taken before reading, so a notification that arrives while we read wakes the wait below.
+                var next = wake.Next;
+                var delay = Poll;
+                if (!await guard.RunAsync(async cancellationToken =>
+                    {
+                        // Nobody to deliver to: no reads (a node without real-time clients pays nothing), and the next
+                        // subscriber starts from the log's position at that time.
+                        if (Volatile.Read(ref subscribers).Length == 0)
+                        {
+                            position = null;
+                            delay = Timeout.InfiniteTimeSpan;
+                            return;
+                        }
+                        position ??= await EventLog.CurrentPositionAsync(dataSource, cancellationToken);
+                        var batch = await EventLog.ReadAsync(dataSource, position.Value, BatchSize, cancellationToken);
+                        if (batch.Events.Count > 0)
+                        {
+                            position = batch.Events[^1].Position;
+                            foreach (var subscriber in Volatile.Read(ref subscribers))
+                                subscriber(batch.Events);
+                        }
+                        if (batch.Events.Count == BatchSize)
+                            delay = TimeSpan.Zero;
+                        else if (batch.MoreToSettle)
+                            delay = SettlePoll;
+                    }, stoppingToken))
+                    continue;
+                if (delay != TimeSpan.Zero)
+                    await WakeSignal.WaitAsync(next, delay, stoppingToken);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+}

@@ -1,0 +1,112 @@
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using Dapper;
+using Npgsql;
+using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Observability;
+
+namespace TaskRunner.Infrastructure.Events;
+
+/// <summary>
+/// A place in the event log: the writing transaction's id and the event's id. Events are read in this order, so a
+/// position once passed is never passed again by a late commit (see <see cref="EventLog"/>). Written as
+/// <c>"&lt;xid&gt;-&lt;id&gt;"</c>, which clients treat as opaque.
+/// </summary>
+public readonly record struct EventPosition(long Xid, long Id)
+{
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Xid}-{Id}");
+
+    public static bool TryParse(string? text, out EventPosition position)
+    {
+        position = default;
+        var dash = text?.IndexOf('-') ?? -1;
+        if (dash <= 0
+            || !long.TryParse(text.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out var xid)
+            || !long.TryParse(text.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+            return false;
+        position = new EventPosition(xid, id);
+        return true;
+    }
+}
+
+/// <summary>One event of the log; <see cref="Data"/> is its JSON object.</summary>
+public sealed record LoggedEvent(long Xid, long Id, DateTime At, string Type, Guid ProjectId, Guid? TaskId, Guid? BatchId, Guid? UserId, string Data)
+{
+    public EventPosition Position => new(Xid, Id);
+}
+
+/// <summary>What one read found: the events safe to deliver, and whether later ones have committed but are not yet.</summary>
+public sealed record EventBatch(IReadOnlyList<LoggedEvent> Events, bool MoreToSettle);
+
+/// <summary>
+/// The event log (migration 23): rows written by triggers in the transaction of each change, NOTIFYing
+/// <see cref="Channels.Events"/> with ids only. Ids come from a sequence and so commit out of order; a reader that went by
+/// id could pass id 11 while id 10 is still to commit, and skip it for good. So readers go in <c>(xid, id)</c> order and
+/// only up to the oldest transaction still running anywhere on the server (<c>pg_snapshot_xmin</c>): every event of an
+/// older transaction is final (committed or rolled back), and every event yet to commit belongs to a transaction at or
+/// above it, hence after any position already delivered. The price is latency: a transaction that stays open holds back
+/// the events committed after it began (for as long as it stays open).
+/// </summary>
+public static class EventLog
+{
+    private const string StartSql = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+
+    // "settled": below the oldest running transaction, so nothing can still commit before it in this order.
+    private const string ReadSql = """
+        SELECT xid::text::bigint AS xid, id, at, type, project_id, task_id, batch_id, user_id, data::text AS data,
+               xid < pg_snapshot_xmin(pg_current_snapshot()) AS settled
+        FROM events
+        WHERE (xid, id) > (@afterXid::text::xid8, @afterId)
+        ORDER BY xid, id
+        LIMIT @limit
+        """;
+
+    // The oldest expired rows through events_at_idx, each deleted through its physical address.
+    private const string DeleteBatchSql = """
+        DELETE FROM events
+        WHERE ctid = ANY (ARRAY(
+            SELECT ctid FROM events
+            WHERE at < now() - make_interval(secs => @retentionSeconds)
+            ORDER BY at
+            LIMIT @batchSize
+            FOR UPDATE SKIP LOCKED))
+        """;
+
+    internal sealed record Row(long Xid, long Id, DateTime At, string Type, Guid ProjectId, Guid? TaskId, Guid? BatchId, Guid? UserId, string Data, bool Settled);
+
+    /// <summary>The position from which a reader that starts now sees every event not yet settled, and nothing older.</summary>
+    public static async Task<EventPosition> CurrentPositionAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return new EventPosition(await connection.ExecuteScalarAsync<long>(StartSql, new { cancellationToken }), 0);
+    }
+
+    /// <summary>Up to <paramref name="limit"/> settled events after <paramref name="after"/>, in log order.</summary>
+    public static async Task<EventBatch> ReadAsync(NpgsqlDataSource dataSource, EventPosition after, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = await connection.QueryAsync<Row>(ReadSql, new { afterXid = after.Xid, afterId = after.Id, limit, cancellationToken });
+        var settled = new List<LoggedEvent>();
+        var moreToSettle = false;
+        foreach (var row in rows)
+        {
+            // Settled rows all come before unsettled ones: their transactions are older.
+            if (!row.Settled)
+            {
+                moreToSettle = true;
+                break;
+            }
+            settled.Add(new LoggedEvent(row.Xid, row.Id, row.At, row.Type, row.ProjectId, row.TaskId, row.BatchId, row.UserId, row.Data));
+        }
+        return new EventBatch(settled, moreToSettle);
+    }
+
+    public static RetentionJob Retention(EventsOptions options, IMeterFactory meters) =>
+        new("event-retention", TimeSpan.FromSeconds(options.RetentionSweepSeconds), 0, options.RetentionBatchSize,
+        [
+            new("events", DeleteBatchSql, meters.Create(Telemetry.ServiceName)
+                .CreateCounter<long>("taskrunner.events.retention.deleted", "{event}", "Events deleted from the event log by the retention sweep")),
+        ])
+        { Retention = TimeSpan.FromMinutes(options.RetentionMinutes) };
+}
