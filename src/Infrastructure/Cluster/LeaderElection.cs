@@ -131,8 +131,9 @@ public sealed partial class LeaderElection : BackgroundService
     private async Task HoldLockAsync(CancellationToken stoppingToken)
     {
         var retry = TimeSpan.FromSeconds(options.LeaderRetrySeconds);
-        await using var connection = new NpgsqlConnection(LockConnectionString);
-        await connection.OpenAsync(stoppingToken);
+        // Named, so the connection metrics label it by name rather than by its connection string.
+        await using var source = new NpgsqlDataSourceBuilder(LockConnectionString) { Name = "taskrunner-leader" }.Build();
+        await using var connection = await source.OpenConnectionAsync(stoppingToken);
         guard.Succeeded();
         while (!await connection.ExecuteScalarAsync<bool>(TryLockSql, new { key = LockKey, cancellationToken = stoppingToken }))
             await Task.Delay(retry, stoppingToken);

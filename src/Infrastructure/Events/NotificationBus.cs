@@ -74,13 +74,14 @@ public sealed class NotificationBus(IOptions<DatabaseOptions> database, Backgrou
             ApplicationName = ApplicationName,
         }.ConnectionString;
         var guard = failures.For("listener");
+        // Named, so the connection metrics label it by name rather than by its connection string.
+        await using var source = new NpgsqlDataSourceBuilder(connectionString) { Name = ApplicationName }.Build();
         try
         {
             while (!stoppingToken.IsCancellationRequested)
                 await guard.RunAsync(async cancellationToken =>
                 {
-                    await using var connection = new NpgsqlConnection(connectionString);
-                    await connection.OpenAsync(cancellationToken);
+                    await using var connection = await source.OpenConnectionAsync(cancellationToken);
                     connection.Notification += (_, notification) => Deliver(notification.Channel, notification.Payload);
                     await using (var listen = new NpgsqlCommand(ListenSql, connection))
                         await listen.ExecuteNonQueryAsync(cancellationToken);

@@ -31,8 +31,9 @@ public sealed class TelemetryTests(ServiceFixture service) : IClassFixture<Servi
         Assert.Contains("dotnet_gc_", text);
         Assert.Contains("db_client_", text);
         Assert.Contains("service_name=\"taskrunner\"", text);
-        // The readiness pool is labelled by its name, not by its connection string.
+        // Every pool, the unpooled connections' included, is labelled by its name, never by its connection string.
         Assert.Contains("db_client_connection_pool_name=\"taskrunner-readiness\"", text);
+        Assert.DoesNotContain("Host=", text, StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]
