@@ -31,8 +31,23 @@ public sealed class TelemetryTests(ServiceFixture service) : IClassFixture<Servi
         Assert.Contains("dotnet_gc_", text);
         Assert.Contains("db_client_", text);
         Assert.Contains("service_name=\"taskrunner\"", text);
-        // Every pool, the unpooled connections' included, is labelled by its name, never by its connection string.
         Assert.Contains("db_client_connection_pool_name=\"taskrunner-readiness\"", text);
+    }
+
+    /// <summary>Black-box only: in-process, the Npgsql meter also counts the test harness's own connections.</summary>
+    [Fact]
+    [Trait(TestMode.Trait, TestMode.BlackBoxOnly)]
+    public async Task EveryConnectionIsLabelledByItsPoolsNameNeverByItsConnectionString()
+    {
+        using (await client.GetAsync("/health/ready"))
+        {
+        }
+        // The listener's and the leader's connections open at start, before the node is ready.
+        string[] pools = ["taskrunner", "taskrunner-readiness"];
+        var text = await Eventually.Until(() => client.GetStringAsync("/metrics"),
+            metrics => pools.All(pool => metrics.Contains($"db_client_connection_pool_name=\"{pool}\"", StringComparison.Ordinal)),
+            metrics => "pools missing from /metrics:\n" + metrics, TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(200));
+
         Assert.DoesNotContain("Host=", text, StringComparison.OrdinalIgnoreCase);
     }
 
