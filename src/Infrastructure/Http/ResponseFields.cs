@@ -6,7 +6,8 @@ namespace TaskRunner.Infrastructure.Http;
 /// <summary>
 /// The fields of a response type that a <c>fields</c> parameter may select, read once from the type's source-generated JSON
 /// contract (each property's JSON name, getter and type): no reflection, and no second table to keep in step with the
-/// record. Declare one per list as a static field: <c>new ResponseFields&lt;TaskResponse&gt;(AppJsonContext.Default.TaskResponse)</c>.
+/// record. Declare one per response type as a static field: <c>new ResponseFields&lt;TaskResponse&gt;(AppJsonContext.Default.TaskResponse)</c>
+/// (a list's <see cref="ListDefinition{TRow, TResponse}"/> holds it; the GET of one item reuses the list's).
 /// </summary>
 public sealed class ResponseFields<T>
 {
@@ -70,6 +71,9 @@ public sealed class FieldSelection<T>
 
     /// <summary>The escaping of the serializer's options, for a writer that the items are written with.</summary>
     internal System.Text.Encodings.Web.JavaScriptEncoder? Encoder => typeInfo.Options.Encoder;
+
+    /// <summary>The 200 response of a single resource, written with these fields.</summary>
+    public ResourceResult<T> Ok(T item) => new(item, this);
 
     public void Write(Utf8JsonWriter writer, T item)
     {
