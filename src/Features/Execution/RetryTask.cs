@@ -22,10 +22,14 @@ public static class RetryTask
     private static readonly string[] AllowedFrom = [TaskRules.Failed, TaskRules.TimedOut, TaskRules.Cancelled];
 
     public static async Task<Results<Ok<TaskResponse>, ProblemHttpResult>> Handle(
+        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, EngineMetrics metrics, CancellationToken cancellationToken) =>
+        TaskCommand.Answer(http, await ApplyAsync(id, caller, http, dataSource, metrics, cancellationToken));
+
+    internal static async Task<TaskCommand.Result> ApplyAsync(
         Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, EngineMetrics metrics, CancellationToken cancellationToken)
     {
         var revived = 0;
-        var result = await TaskCommand.RunAsync("retry", id, AllowedFrom, caller, http, dataSource,
+        var result = await TaskCommand.ApplyAsync("retry", id, AllowedFrom, caller, http, dataSource,
             async (connection, transaction) =>
             {
                 await connection.ExecuteAsync(ReopenSql, new { id, cancellationToken }, transaction);
