@@ -115,6 +115,14 @@ public static class ExecutionEndpoints
             .WithName("ResumeBatch")
             .WithSummary("Resume every paused task of the batch.")
             .ProducesCommandProblems();
+        batches.MapPost("/{id:guid}/retry", BatchCommands.Retry)
+            .WithName("RetryBatch")
+            .WithSummary("Re-run a batch from its failures")
+            .WithDescription("The batch's failed and timed-out tasks go back to pending (attempt counts kept), and the tasks their "
+                + "failure cancelled as `upstream_failed` (in the batch or not) come back with them, waiting on their parents again. "
+                + "Succeeded tasks stay done; tasks cancelled for another reason stay cancelled. One transaction; answers the batch's "
+                + "counts. 404 when the caller sees no task of the batch, 403 unless it edits all of them, 409 when nothing failed.")
+            .ProducesCommandProblems();
 
         var rules = api.MapGroup("/concurrency-rules")
             .WithTags("Execution")

@@ -2,6 +2,7 @@ using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using TaskRunner.Features.Tasks;
+using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Execution;
@@ -13,10 +14,11 @@ namespace TaskRunner.Features.Execution;
 /// </summary>
 public static class RetryTask
 {
-    private const string ReopenSql = """
+    /// <summary>Also reopens a batch's failures (POST /batches/{id}/retry).</summary>
+    internal const string ReopenSql = """
         UPDATE tasks
         SET status = 'pending', cancel_reason = NULL, ended_at = NULL, output = NULL, error = NULL, scheduled_at = NULL
-        WHERE id = @id
+        WHERE id = ANY (@ids::uuid[])
         """;
 
     private static readonly string[] AllowedFrom = [TaskRules.Failed, TaskRules.TimedOut, TaskRules.Cancelled];
@@ -32,7 +34,7 @@ public static class RetryTask
         var result = await TaskCommand.ApplyAsync("retry", id, AllowedFrom, caller, http, dataSource,
             async (connection, transaction) =>
             {
-                await connection.ExecuteAsync(ReopenSql, new { id, cancellationToken }, transaction);
+                await connection.ExecuteAsync(ReopenSql, new { ids = PgArray.Of([id]), cancellationToken }, transaction);
                 revived = await Lifecycle.ReviveAsync(connection, transaction, [id], cancellationToken);
                 return revived;
             }, cancellationToken);
