@@ -1,3 +1,4 @@
+using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Security;
@@ -20,6 +21,11 @@ public static class AuditEndpoints
         audit.MapGet("/", ListAuditLog.Handle)
             .WithName("ListAuditLog")
             .WithSummary("Admins: the audit trail, newest first, filtered by actor, action, resource and time (from inclusive, to exclusive)")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+        audit.MapGet("/export", ExportAuditLog.Handle)
+            .WithName("ExportAuditLog")
+            .WithSummary("Admins: export the audit trail")
+            .WithDescription(Exports.Description("entry", "the filters of GET /audit-log", "newest first"))
             .ProducesProblem(StatusCodes.Status400BadRequest);
         return api;
     }

@@ -69,7 +69,7 @@ public static partial class ListAuditLog
             Diff is null ? null : JsonNode.Parse(Diff)!.AsObject());
     }
 
-    private const string SelectSql = """
+    internal const string SelectSql = """
         SELECT id, occurred_at, actor_user_id, actor_api_key_id, action, resource_type, resource_id,
                host(ip) AS ip, request_id, diff::text AS diff
         FROM audit_log
@@ -103,6 +103,19 @@ public static partial class ListAuditLog
         CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
+        var filter = ParseFilter(query, errors);
+        var page = paging.Parse(query, Definition, Binding(filter), errors);
+        if (page is null)
+            return errors.ToQueryProblem();
+
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = await QueryAsync(connection, filter, page.Keyset, cancellationToken);
+        return page.Result(rows, row => row.ToResponse());
+    }
+
+    /// <summary>The filters of <paramref name="query"/>; every malformed one is added to <paramref name="errors"/>.</summary>
+    internal static AuditLogFilter ParseFilter(ListAuditLogQuery query, ValidationErrors errors)
+    {
         var filter = new AuditLogFilter(
             QueryParameters.Id(query.UserId, "user_id", errors),
             Matching(query.Action, "action", ActionFormat(), "must look like task.delete", errors),
@@ -114,13 +127,7 @@ public static partial class ListAuditLog
             errors.Add("resource_id", "must be between 1 and 200 characters");
         if (filter is { From: { } from, To: { } to } && to <= from)
             errors.Add("to", "must be later than from");
-        var page = paging.Parse(query, Definition, Binding(filter), errors);
-        if (page is null)
-            return errors.ToQueryProblem();
-
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var rows = await QueryAsync(connection, filter, page.Keyset, cancellationToken);
-        return page.Result(rows, row => row.ToResponse());
+        return filter;
     }
 
     /// <summary>The entries matching <paramref name="filter"/> on <paramref name="page"/> (and one more if another page follows).</summary>
@@ -132,7 +139,18 @@ public static partial class ListAuditLog
         NpgsqlConnection connection, AuditLogFilter filter, KeysetPage<AuditRow> page, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
-        var query = new FilteredQuery(command);
+        ApplyFilter(new FilteredQuery(command), filter).Complete(SelectSql, page);
+
+        var rows = new List<AuditRow>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+            rows.Add(ReadRow(reader));
+        return rows;
+    }
+
+    /// <summary>Every present filter as its whitelisted predicate, its value a parameter.</summary>
+    internal static FilteredQuery ApplyFilter(FilteredQuery query, AuditLogFilter filter)
+    {
         if (filter.UserId is { } userId)
             query.Where(ByUser, "userId", userId);
         if (filter.Action is { } action)
@@ -145,26 +163,21 @@ public static partial class ListAuditLog
             query.Where(FromTime, "from", from);
         if (filter.To is { } to)
             query.Where(ToTime, "to", to);
-        query.Complete(SelectSql, page);
-
-        var rows = new List<AuditRow>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            rows.Add(new AuditRow(
-                reader.GetGuid(0),
-                reader.GetFieldValue<DateTime>(1),
-                reader.IsDBNull(2) ? null : reader.GetGuid(2),
-                reader.IsDBNull(3) ? null : reader.GetGuid(3),
-                reader.GetString(4),
-                reader.GetString(5),
-                reader.IsDBNull(6) ? null : reader.GetString(6),
-                reader.IsDBNull(7) ? null : reader.GetString(7),
-                reader.IsDBNull(8) ? null : reader.GetString(8),
-                reader.IsDBNull(9) ? null : reader.GetString(9)));
-        }
-        return rows;
+        return query;
     }
+
+    /// <summary>One row of <see cref="SelectSql"/>.</summary>
+    internal static AuditRow ReadRow(NpgsqlDataReader reader) => new(
+        reader.GetGuid(0),
+        reader.GetFieldValue<DateTime>(1),
+        reader.IsDBNull(2) ? null : reader.GetGuid(2),
+        reader.IsDBNull(3) ? null : reader.GetGuid(3),
+        reader.GetString(4),
+        reader.GetString(5),
+        reader.IsDBNull(6) ? null : reader.GetString(6),
+        reader.IsDBNull(7) ? null : reader.GetString(7),
+        reader.IsDBNull(8) ? null : reader.GetString(8),
+        reader.IsDBNull(9) ? null : reader.GetString(9));
 
     /// <summary>A cursor continues only the query it came from: the same (normalised) filters; the mechanism adds the sort.</summary>
     private static CursorBinding Binding(AuditLogFilter filter) => new CursorBinding("audit-log")

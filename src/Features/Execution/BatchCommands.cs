@@ -13,9 +13,11 @@ using TaskRunner.Infrastructure.Security;
 namespace TaskRunner.Features.Execution;
 
 /// <summary>
-/// POST /batches/{id}/cancel|pause|resume: the task commands applied to every task of a batch the command applies to, in
-/// one transaction. Cancelling marks them <c>batch_cancelled</c> and propagates to descendants (inside the batch or not)
-/// as upstream_failed. 404 when the caller sees no task of the batch, 403 unless it may edit all of them, 409 when no task
+/// POST /batches/{id}/cancel|pause|resume|retry: the task commands applied to every task of a batch the command applies to,
+/// in one transaction. Cancelling marks them <c>batch_cancelled</c> and propagates to descendants (inside the batch or not)
+/// as upstream_failed. Retrying re-runs the batch from the point of failure: its failed and timed-out tasks go back to
+/// pending and the descendants their failure cancelled as upstream_failed come back with them, waiting on their parents
+/// again; what succeeded stays done, and tasks cancelled for another reason stay cancelled. 404 when the caller sees no task of the batch, 403 unless it may edit all of them, 409 when no task
 /// of the batch is in a status the command applies to. Answers the batch's counts afterwards.
 /// </summary>
 public static class BatchCommands
@@ -78,6 +80,23 @@ public static class BatchCommands
             await connection.ExecuteAsync(ResumeSql, new { ids = PgArray.Of(ids), cancellationToken }, transaction);
             return [];
         }, cancellationToken);
+        return outcome.Problem is { } problem ? problem : TypedResults.Ok(outcome.Batch!);
+    }
+
+    public static async Task<Results<Ok<BatchResponse>, ProblemHttpResult>> Retry(
+        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, IOptions<EngineOptions> options, EngineMetrics metrics,
+        CancellationToken cancellationToken)
+    {
+        var revived = 0;
+        Guid? walk = null;
+        var outcome = await RunAsync("retry", id, [TaskRules.Failed, TaskRules.TimedOut], caller, http, dataSource, async (connection, transaction, ids) =>
+        {
+            await connection.ExecuteAsync(RetryTask.ReopenSql, new { ids = PgArray.Of(ids), cancellationToken }, transaction);
+            (revived, walk) = await Lifecycle.ReviveAsync(connection, transaction, ids, options.Value, cancellationToken);
+            return [];
+        }, cancellationToken);
+        metrics.Propagated("revived", revived);
+        await GraphWalks.FinishAsync(dataSource, walk, options.Value, metrics, cancellationToken);
         return outcome.Problem is { } problem ? problem : TypedResults.Ok(outcome.Batch!);
     }
 

@@ -16,14 +16,19 @@ public static class CancelTask
 {
     public static async Task<Results<Ok<TaskResponse>, ProblemHttpResult>> Handle(
         Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, IOptions<EngineOptions> options, EngineMetrics metrics,
+        CancellationToken cancellationToken) =>
+        TaskCommand.Answer(http, await ApplyAsync(id, caller, http, dataSource, options.Value, metrics, cancellationToken));
+
+    internal static async Task<TaskCommand.Result> ApplyAsync(
+        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, EngineOptions options, EngineMetrics metrics,
         CancellationToken cancellationToken)
     {
         List<Lifecycle.EndedTask> ended = [];
         Guid? walk = null;
-        var result = await TaskCommand.RunAsync("cancel", id, Cancellation.AllowedFrom, caller, http, dataSource,
+        var result = await TaskCommand.ApplyAsync("cancel", id, Cancellation.AllowedFrom, caller, http, dataSource,
             async (connection, transaction) =>
             {
-                var (cancelled, descendants, rest) = await Cancellation.CancelAsync(connection, transaction, [id], "requested", options.Value, cancellationToken);
+                var (cancelled, descendants, rest) = await Cancellation.CancelAsync(connection, transaction, [id], "requested", options, cancellationToken);
                 ended = [.. cancelled, .. descendants];
                 walk = rest;
                 return descendants.Count;
@@ -31,7 +36,7 @@ public static class CancelTask
         foreach (var task in ended)
             metrics.Finished(task.Kind, TaskRules.Cancelled);
         metrics.Propagated("cancelled", Math.Max(0, ended.Count - 1));
-        await GraphWalks.FinishAsync(dataSource, walk, options.Value, metrics, cancellationToken);
+        await GraphWalks.FinishAsync(dataSource, walk, options, metrics, cancellationToken);
         return result;
     }
 }

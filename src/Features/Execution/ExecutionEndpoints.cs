@@ -69,6 +69,26 @@ public static class ExecutionEndpoints
             .WithName("RetryTask")
             .WithSummary("Put a failed, timed-out or cancelled task back to pending, reviving the descendants its failure cancelled.")
             .ProducesCommandProblems();
+        tasks.MapPost("/bulk/cancel", BulkTaskCommands.Cancel)
+            .WithName("CancelTasksInBulk")
+            .WithSummary("Cancel many tasks")
+            .WithDescription(BulkCommandDescription("cancel"))
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        tasks.MapPost("/bulk/pause", BulkTaskCommands.Pause)
+            .WithName("PauseTasksInBulk")
+            .WithSummary("Pause many tasks")
+            .WithDescription(BulkCommandDescription("pause"))
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        tasks.MapPost("/bulk/resume", BulkTaskCommands.Resume)
+            .WithName("ResumeTasksInBulk")
+            .WithSummary("Resume many tasks")
+            .WithDescription(BulkCommandDescription("resume"))
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        tasks.MapPost("/bulk/retry", BulkTaskCommands.Retry)
+            .WithName("RetryTasksInBulk")
+            .WithSummary("Retry many tasks")
+            .WithDescription(BulkCommandDescription("retry"))
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         tasks.MapGet("/{id:guid}/graph", TaskGraph.Handle)
             .WithName("GetTaskGraph")
             .WithSummary("The task's ancestors and descendants (at most 1,000 each) with their statuses, and the edges between them.")
@@ -95,6 +115,14 @@ public static class ExecutionEndpoints
             .WithName("ResumeBatch")
             .WithSummary("Resume every paused task of the batch.")
             .ProducesCommandProblems();
+        batches.MapPost("/{id:guid}/retry", BatchCommands.Retry)
+            .WithName("RetryBatch")
+            .WithSummary("Re-run a batch from its failures")
+            .WithDescription("The batch's failed and timed-out tasks go back to pending (attempt counts kept), and the tasks their "
+                + "failure cancelled as `upstream_failed` (in the batch or not) come back with them, waiting on their parents again. "
+                + "Succeeded tasks stay done; tasks cancelled for another reason stay cancelled. One transaction; answers the batch's "
+                + "counts. 404 when the caller sees no task of the batch, 403 unless it edits all of them, 409 when nothing failed.")
+            .ProducesCommandProblems();
 
         var rules = api.MapGroup("/concurrency-rules")
             .WithTags("Execution")
@@ -118,6 +146,11 @@ public static class ExecutionEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound);
         return api;
     }
+
+    private static string BulkCommandDescription(string command) =>
+        $"`{{ids}}`: 1 to {BulkTaskCommands.MaxIds} distinct task ids (else 422). Each id gets what POST /tasks/{{id}}/{command} would answer, "
+        + "in its own transaction and in the order given: `{id, status: 200, task}` or `{id, status: 403|404|409, problem}`; "
+        + "one refusal does not stop the others. An id the caller may not read is a 404, like one that does not exist.";
 
     /// <summary>Lifecycle commands answer 404 (not visible), 403 (not an editor) or 409 (illegal from the current status).</summary>
     private static RouteHandlerBuilder ProducesCommandProblems(this RouteHandlerBuilder route) => route

@@ -1,5 +1,6 @@
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Npgsql;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Infrastructure.Http;
@@ -29,12 +30,18 @@ public static class GetBatch
 
     internal sealed record StatusCount(string Status, int Tasks);
 
-    public static async Task<Results<Ok<BatchResponse>, ProblemHttpResult>> Handle(
-        Guid id, Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    private static readonly ResponseFields<BatchResponse> Fields = new(AppJsonContext.Default.BatchResponse);
+
+    public static async Task<Results<ResourceResult<BatchResponse>, ProblemHttpResult>> Handle(
+        Guid id, [FromQuery(Name = "fields")] string? fields, Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
     {
+        var errors = new ValidationErrors();
+        var selection = Fields.Parse(fields, errors);
+        if (selection is null)
+            return errors.ToQueryProblem();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var response = await ReadAsync(connection, null, id, caller, cancellationToken);
-        return response is null ? Problems.NotFound("No such batch.") : TypedResults.Ok(response);
+        return response is null ? Problems.NotFound("No such batch.") : selection.Ok(response);
     }
 
     /// <summary>The batch's counts as the caller sees them, or null when it sees none of its tasks.</summary>

@@ -130,18 +130,18 @@ internal static class Lifecycle
             failed.Select(id => new WalkParent(id, false, Guid.Empty)).ToList(), null, options, cancellationToken);
 
     /// <summary>
-    /// After <paramref name="reopened"/> went back to pending (the caller holds it locked): revives, transitively, the
-    /// descendants its failure had cancelled as upstream_failed, and recounts their unfinished parents. Returns how many
+    /// After <paramref name="reopened"/> went back to pending (the caller holds them locked): revives, transitively, the
+    /// descendants their failure had cancelled as upstream_failed, and recounts their unfinished parents. Returns how many
     /// were revived in this transaction, and the walk that continues when they are more than
     /// <see cref="EngineOptions.GraphWalkBatchSize"/> (<see cref="GraphWalks.FinishAsync"/> after commit).
     /// </summary>
     public static async Task<(int Revived, Guid? Walk)> ReviveAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid reopened, EngineOptions options, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] reopened, EngineOptions options, CancellationToken cancellationToken)
     {
-        // Its own parents are not below it: the walk does not change them.
-        await connection.ExecuteAsync(RecountParentsStatement.Sql, new { revived = PgArray.Of([reopened]), cancellationToken }, transaction);
+        // Their own parents are not below them: the walk does not change them.
+        await connection.ExecuteAsync(RecountParentsStatement.Sql, new { revived = PgArray.Of(reopened), cancellationToken }, transaction);
         var (revived, walk) = await GraphWalks.WalkAsync(connection, transaction, new GraphWalks.Walk(GraphWalks.Revive),
-            [new WalkParent(reopened, false, Guid.Empty)], null, options, cancellationToken);
+            reopened.Select(id => new WalkParent(id, false, Guid.Empty)).ToList(), null, options, cancellationToken);
         return (revived.Count, walk);
     }
 

@@ -11,9 +11,13 @@ public static class PauseTask
 {
     private const string PauseSql = "UPDATE tasks SET status = 'paused' WHERE id = @id AND status = 'pending'";
 
-    public static Task<Results<Ok<TaskResponse>, ProblemHttpResult>> Handle(
+    public static async Task<Results<Ok<TaskResponse>, ProblemHttpResult>> Handle(
         Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, CancellationToken cancellationToken) =>
-        TaskCommand.RunAsync("pause", id, [TaskRules.Pending], caller, http, dataSource,
+        TaskCommand.Answer(http, await ApplyAsync(id, caller, http, dataSource, cancellationToken));
+
+    internal static Task<TaskCommand.Result> ApplyAsync(
+        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, CancellationToken cancellationToken) =>
+        TaskCommand.ApplyAsync("pause", id, [TaskRules.Pending], caller, http, dataSource,
             async (connection, transaction) =>
             {
                 await connection.ExecuteAsync(PauseSql, new { id, cancellationToken }, transaction);

@@ -11,9 +11,13 @@ public static class ResumeTask
 {
     private const string ResumeSql = "UPDATE tasks SET status = 'pending' WHERE id = @id AND status = 'paused'";
 
-    public static Task<Results<Ok<TaskResponse>, ProblemHttpResult>> Handle(
+    public static async Task<Results<Ok<TaskResponse>, ProblemHttpResult>> Handle(
         Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, CancellationToken cancellationToken) =>
-        TaskCommand.RunAsync("resume", id, [TaskRules.Paused], caller, http, dataSource,
+        TaskCommand.Answer(http, await ApplyAsync(id, caller, http, dataSource, cancellationToken));
+
+    internal static Task<TaskCommand.Result> ApplyAsync(
+        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, CancellationToken cancellationToken) =>
+        TaskCommand.ApplyAsync("resume", id, [TaskRules.Paused], caller, http, dataSource,
             async (connection, transaction) =>
             {
                 await connection.ExecuteAsync(ResumeSql, new { id, cancellationToken }, transaction);

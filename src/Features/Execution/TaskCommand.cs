@@ -14,7 +14,8 @@ namespace TaskRunner.Features.Execution;
 /// <summary>
 /// The frame every lifecycle command on one task shares (cancel, pause, resume, retry): in one transaction, lock the task,
 /// answer 404 when the caller may not see it, 403 when it may not edit it, 409 when the command is illegal from its status;
-/// else apply the transition, audit it, and answer the task as it is now.
+/// else apply the transition, audit it, and answer the task as it is now. <see cref="ApplyAsync"/> is the transaction, shared
+/// by the one-task routes and POST /tasks/bulk/{command} (which runs it per id); <see cref="Answer"/> its HTTP answer.
 /// </summary>
 internal static class TaskCommand
 {
@@ -36,11 +37,10 @@ internal static class TaskCommand
 
     public sealed record Result(ProblemHttpResult? Problem, TaskRow? Task, int Propagated);
 
-    public static async Task<Results<Ok<TaskResponse>, ProblemHttpResult>> RunAsync(
+    public static Task<Result> ApplyAsync(
         string action, Guid id, string[] allowedFrom, Caller caller, HttpContext http, NpgsqlDataSource dataSource,
-        Transition transition, CancellationToken cancellationToken)
-    {
-        var result = await dataSource.InTransactionAsync(async (connection, transaction) =>
+        Transition transition, CancellationToken cancellationToken) =>
+        dataSource.InTransactionAsync(async (connection, transaction) =>
         {
             var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
             var target = await connection.QuerySingleOrDefaultAsync<Target>(LockSql, new
@@ -62,6 +62,9 @@ internal static class TaskCommand
             return new Result(null, row, propagated);
         }, cancellationToken);
 
+    /// <summary>The task with its ETag, or the problem that stopped the command.</summary>
+    public static Results<Ok<TaskResponse>, ProblemHttpResult> Answer(HttpContext http, Result result)
+    {
         if (result.Problem is { } problem)
             return problem;
         ETags.Set(http, result.Task!.Version);

@@ -225,4 +225,37 @@ public sealed class TaskCommandsTests(ServiceFixture service) : IClassFixture<Se
         Assert.Equal(4, graph.GetProperty("edges").GetArrayLength());
         Assert.False(graph.GetProperty("truncated").GetBoolean());
     }
+
+    [Fact]
+    public async Task RetryingABatchRerunsItsFailuresAndWhatTheyCancelledButNotItsSuccesses()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        using var bulk = await worker.Client.PostAsync("/api/v1/tasks/bulk", TestJson.Raw(new JsonObject
+        {
+            ["project_id"] = worker.ProjectId.ToString(),
+            ["tasks"] = new JsonArray(
+                new JsonObject { ["ref"] = "done", ["title"] = "done", ["priority"] = 90 },
+                new JsonObject { ["ref"] = "broken", ["title"] = "broken", ["priority"] = 80, ["depends_on"] = new JsonArray("done") },
+                new JsonObject { ["ref"] = "after", ["title"] = "after", ["depends_on"] = new JsonArray("broken") }),
+        }.ToJsonString()));
+        var body = await bulk.ReadJsonAsync();
+        var batch = body.GetProperty("batch_id").GetString();
+        var ids = body.GetProperty("refs").EnumerateObject().ToDictionary(entry => entry.Name, entry => Guid.Parse(entry.Value.GetString()!));
+        await worker.RunAsync(ids["done"]);
+        await worker.RunAsync(ids["broken"], "failed");
+        Assert.Equal("upstream_failed", await worker.CancelReasonAsync(ids["after"]));
+
+        using var retried = await worker.PostAsync($"/api/v1/batches/{batch}/retry");
+        using var again = await worker.PostAsync($"/api/v1/batches/{batch}/retry");
+
+        Assert.Equal(HttpStatusCode.OK, retried.StatusCode);
+        Assert.Equal(2, (await retried.ReadJsonAsync()).GetProperty("counts").GetProperty("pending").GetInt32());
+        Assert.Equal("succeeded", await worker.StatusAsync(ids["done"]));
+        Assert.Equal("pending", await worker.StatusAsync(ids["broken"]));
+        Assert.Equal("pending", await worker.StatusAsync(ids["after"]));
+        Assert.Null(await worker.CancelReasonAsync(ids["after"]));
+        await again.AssertProblemAsync(HttpStatusCode.Conflict);
+        await worker.RunAsync(ids["broken"]);
+        await worker.RunAsync(ids["after"]);
+    }
 }

@@ -19,9 +19,10 @@ public static class GetProject
         WHERE p.id = @id AND (p.deleted_at IS NULL OR @includeDeleted) AND
         """ + ProjectAccess.OnProjectRow;
 
-    public static async Task<Results<Ok<ProjectResponse>, StatusCodeHttpResult, ProblemHttpResult>> Handle(
+    public static async Task<Results<ResourceResult<ProjectResponse>, StatusCodeHttpResult, ProblemHttpResult>> Handle(
         Guid id,
         [FromQuery(Name = "include_deleted")] string? includeDeleted,
+        [FromQuery(Name = "fields")] string? fields,
         Caller caller,
         HttpContext http,
         NpgsqlDataSource dataSource,
@@ -29,7 +30,8 @@ public static class GetProject
     {
         var errors = new ValidationErrors();
         var withDeleted = ProjectRules.Flag(includeDeleted, "include_deleted", errors);
-        if (!errors.IsEmpty)
+        var selection = ListProjects.Definition.Fields.Parse(fields, errors);
+        if (selection is null || !errors.IsEmpty)
             return errors.ToQueryProblem();
 
         var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
@@ -49,6 +51,6 @@ public static class GetProject
         ETags.Set(http, project.Version);
         if (ETags.IsNotModified(http.Request, project.Version))
             return TypedResults.StatusCode(StatusCodes.Status304NotModified);
-        return TypedResults.Ok(project.ToResponse());
+        return selection.Ok(project.ToResponse());
     }
 }

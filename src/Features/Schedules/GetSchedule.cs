@@ -1,5 +1,6 @@
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Npgsql;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Security;
@@ -11,9 +12,15 @@ public static class GetSchedule
 {
     private const string GetSql = ScheduleReads.SelectSql + "\nWHERE s.id = @id AND " + ProjectAccess.OnProjectRow;
 
-    public static async Task<Results<Ok<ScheduleResponse>, ProblemHttpResult>> Handle(
-        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    public static async Task<Results<ResourceResult<ScheduleResponse>, ProblemHttpResult>> Handle(
+        Guid id, [FromQuery(Name = "fields")] string? fields, Caller caller, HttpContext http, NpgsqlDataSource dataSource,
+        CancellationToken cancellationToken)
     {
+        var errors = new ValidationErrors();
+        var selection = ListSchedules.Definition.Fields.Parse(fields, errors);
+        if (selection is null)
+            return errors.ToQueryProblem();
+
         var access = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var row = await connection.QuerySingleOrDefaultAsync<ScheduleRow>(GetSql, new
@@ -28,6 +35,6 @@ public static class GetSchedule
         if (row is null)
             return Problems.NotFound("No such schedule.");
         ETags.Set(http, row.Version);
-        return TypedResults.Ok(row.ToResponse());
+        return selection.Ok(row.ToResponse());
     }
 }

@@ -294,7 +294,8 @@ public static class BulkEditTasks
         return TypedResults.Ok(new BulkTaskResultsResponse(results));
     }
 
-    private static Guid[] ValidateIds(List<Guid>? ids, int max, ValidationErrors errors)
+    /// <summary>The ids of a bulk request: 1 to <paramref name="max"/> of them, none repeated (each repeat named by its index).</summary>
+    internal static Guid[] ValidateIds(List<Guid>? ids, int max, ValidationErrors errors)
     {
         if (ids is null || ids.Count == 0 || ids.Count > max)
         {

@@ -18,14 +18,20 @@ public static class GetTask
         WHERE t.id = @id AND
         """ + ProjectAccess.OnTaskRow;
 
-    public static async Task<Results<Ok<TaskResponse>, StatusCodeHttpResult, ProblemHttpResult>> Handle(
+    public static async Task<Results<ResourceResult<TaskResponse>, StatusCodeHttpResult, ProblemHttpResult>> Handle(
         Guid id,
         [FromQuery(Name = "include_deleted")] bool? includeDeleted,
+        [FromQuery(Name = "fields")] string? fields,
         Caller caller,
         HttpContext http,
         NpgsqlDataSource dataSource,
         CancellationToken cancellationToken)
     {
+        var errors = new ValidationErrors();
+        var selection = ListTasks.Definition.Fields.Parse(fields, errors);
+        if (selection is null)
+            return errors.ToQueryProblem();
+
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
         var row = await connection.QuerySingleOrDefaultAsync<TaskRow>(GetSql,
@@ -44,6 +50,6 @@ public static class GetTask
         ETags.Set(http, row.Version);
         if (ETags.IsNotModified(http.Request, row.Version))
             return TypedResults.StatusCode(StatusCodes.Status304NotModified);
-        return TypedResults.Ok(row.ToResponse());
+        return selection.Ok(row.ToResponse());
     }
 }

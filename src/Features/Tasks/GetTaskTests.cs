@@ -97,4 +97,32 @@ public sealed class GetTaskTests(ServiceFixture service) : IClassFixture<Service
 
         await response.AssertProblemAsync(HttpStatusCode.BadRequest);
     }
+
+    [Fact]
+    public async Task FieldsReturnsOnlyTheNamedFieldsOfTheTaskWithItsETag()
+    {
+        using var project = await service.CreateProjectAsync();
+        var id = await service.CreateTaskAsync(project, "only some");
+
+        using var response = await project.OwnerClient.GetAsync($"/api/v1/tasks/{id}?fields=title,id,assignee_id");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("\"1\"", response.Headers.ETag!.Tag);
+        var task = await response.ReadJsonAsync();
+        Assert.Equal(["id", "title", "assignee_id"], task.EnumerateObject().Select(field => field.Name));
+        Assert.Equal("only some", task.GetProperty("title").GetString());
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, task.GetProperty("assignee_id").ValueKind);
+    }
+
+    [Fact]
+    public async Task AnUnknownFieldIs400NamingFields()
+    {
+        using var project = await service.CreateProjectAsync();
+        var id = await service.CreateTaskAsync(project);
+
+        using var response = await project.OwnerClient.GetAsync($"/api/v1/tasks/{id}?fields=id,secret");
+
+        var problem = await response.AssertProblemAsync(HttpStatusCode.BadRequest);
+        Assert.Contains("secret", Assert.Single(problem.Errors("fields")));
+    }
 }

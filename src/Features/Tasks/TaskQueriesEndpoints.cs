@@ -28,6 +28,10 @@ public static class TaskQueriesEndpoints
         tasks.MapGet("/search/suggest", SuggestTaskTitles.Handle)
             .WithName("SuggestTaskTitles")
             .WithSummary("Up to 10 distinct titles of readable, live tasks starting with `q` (case-insensitive), for type-ahead.");
+        tasks.MapGet("/export", ExportTasks.Handle)
+            .WithName("ExportTasks")
+            .WithSummary("Export the readable tasks")
+            .WithDescription(Exports.Description("task", "the filters of GET /tasks (and `q`)", "oldest first (id order)"));
         return api;
     }
 }

@@ -1,5 +1,6 @@
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Npgsql;
 using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Database;
@@ -38,12 +39,16 @@ public static class Users
         WHERE user_id = @id AND revoked_at IS NULL
         """;
 
-    public static async Task<Results<Ok<UserResponse>, ProblemHttpResult>> GetMe(
-        Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    public static async Task<Results<ResourceResult<UserResponse>, ProblemHttpResult>> GetMe(
+        [FromQuery(Name = "fields")] string? fields, Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
     {
+        var errors = new ValidationErrors();
+        var selection = ListUsers.Definition.Fields.Parse(fields, errors);
+        if (selection is null)
+            return errors.ToQueryProblem();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var user = await connection.QuerySingleOrDefaultAsync<UserRow>(GetSql, new { id = caller.UserId, cancellationToken });
-        return user is null ? Problems.NotFound("The account no longer exists.") : TypedResults.Ok(user.ToResponse());
+        return user is null ? Problems.NotFound("The account no longer exists.") : selection.Ok(user.ToResponse());
     }
 
     public static async Task<Results<Ok<UserResponse>, ProblemHttpResult>> Update(

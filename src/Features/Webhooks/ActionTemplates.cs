@@ -152,11 +152,17 @@ public static class ActionTemplates
         return TypedResults.Created($"/api/v1/action-templates/{id}", created);
     }
 
-    public static async Task<Results<Ok<ActionTemplateResponse>, ProblemHttpResult>> Get(
-        Guid id, Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken) =>
-        await ReadAsync(dataSource, id, caller, cancellationToken) is { } row
-            ? TypedResults.Ok(row.ToResponse())
+    public static async Task<Results<ResourceResult<ActionTemplateResponse>, ProblemHttpResult>> Get(
+        Guid id, [FromQuery(Name = "fields")] string? fields, Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        var selection = Definition.Fields.Parse(fields, errors);
+        if (selection is null)
+            return errors.ToQueryProblem();
+        return await ReadAsync(dataSource, id, caller, cancellationToken) is { } row
+            ? selection.Ok(row.ToResponse())
             : Problems.NotFound("No such action template.");
+    }
 
     public static async Task<Results<ListResult<ActionTemplateResponse>, ProblemHttpResult>> List(
         [AsParameters] ListActionTemplatesQuery query, Caller caller, NpgsqlDataSource dataSource, ListPaging paging, CancellationToken cancellationToken)

@@ -133,16 +133,31 @@ public static class Deliveries
         return page.Result(rows, row => row.ToResponse());
     }
 
-    public static async Task<Results<Ok<DeliveryDetailResponse>, ProblemHttpResult>> Get(
+    private static readonly ResponseFields<DeliveryDetailResponse> DetailFields = new(AppJsonContext.Default.DeliveryDetailResponse);
+
+    public static async Task<Results<ResourceResult<DeliveryDetailResponse>, ProblemHttpResult>> Get(
+        Guid id, [FromQuery(Name = "fields")] string? fields, Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        var selection = DetailFields.Parse(fields, errors);
+        if (selection is null)
+            return errors.ToQueryProblem();
+        return await ReadDetailAsync(id, caller, dataSource, cancellationToken) is { } detail
+            ? selection.Ok(detail)
+            : Problems.NotFound("No such delivery.");
+    }
+
+    /// <summary>The delivery with its attempts, or null when the caller may not read it.</summary>
+    private static async Task<DeliveryDetailResponse?> ReadDetailAsync(
         Guid id, Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
     {
         var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var row = await connection.QuerySingleOrDefaultAsync<DeliveryRow>(OneSql, new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken });
         if (row is null)
-            return Problems.NotFound("No such delivery.");
+            return null;
         var attempts = (await connection.QueryAsync<DeliveryAttemptResponse>(AttemptsSql, new { id, cancellationToken })).ToList();
-        return TypedResults.Ok(new DeliveryDetailResponse(row.ToResponse(), attempts));
+        return new DeliveryDetailResponse(row.ToResponse(), attempts);
     }
 
     // Sent again from the first step of the schedule. Re-enabling what a 410 retired is part of asking for it again.
@@ -194,11 +209,11 @@ public static class Deliveries
             await connection.ExecuteScalarAsync<int>(RedeliverSql, new { id, cancellationToken }, transaction);
             return null;
         }, cancellationToken);
-        return problem is not null ? problem : await Get(id, caller, dataSource, cancellationToken) switch
-        {
-            { Result: Ok<DeliveryDetailResponse> ok } => ok,
-            _ => Problems.NotFound("No such delivery."),
-        };
+        if (problem is not null)
+            return problem;
+        return await ReadDetailAsync(id, caller, dataSource, cancellationToken) is { } detail
+            ? TypedResults.Ok(detail)
+            : Problems.NotFound("No such delivery.");
     }
 
     private static DeliveryRow Read(NpgsqlDataReader reader) => new(

@@ -13,9 +13,10 @@ namespace TaskRunner.Features.Workflows;
 /// </summary>
 public static class GetWorkflow
 {
-    public static async Task<Results<Ok<WorkflowResponse>, StatusCodeHttpResult, ProblemHttpResult>> Handle(
+    public static async Task<Results<ResourceResult<WorkflowResponse>, StatusCodeHttpResult, ProblemHttpResult>> Handle(
         Guid id,
         [FromQuery(Name = "include_deleted")] string? includeDeleted,
+        [FromQuery(Name = "fields")] string? fields,
         Caller caller,
         HttpContext http,
         NpgsqlDataSource dataSource,
@@ -23,7 +24,8 @@ public static class GetWorkflow
     {
         var errors = new ValidationErrors();
         var withDeleted = ProjectRules.Flag(includeDeleted, "include_deleted", errors);
-        if (!errors.IsEmpty)
+        var selection = ListWorkflows.Definition.Fields.Parse(fields, errors);
+        if (selection is null || !errors.IsEmpty)
             return errors.ToQueryProblem();
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -34,6 +36,6 @@ public static class GetWorkflow
         ETags.Set(http, workflow!.Version);
         if (ETags.IsNotModified(http.Request, workflow.Version))
             return TypedResults.StatusCode(StatusCodes.Status304NotModified);
-        return TypedResults.Ok(workflow.ToResponse());
+        return selection.Ok(workflow.ToResponse());
     }
 }

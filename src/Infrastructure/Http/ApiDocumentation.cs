@@ -13,6 +13,7 @@ public static class ApiDocumentation
         Unknown JSON properties are rejected with 422. Every error is an RFC 9457 problem (`application/problem+json`)
         carrying `request_id` (also in the `X-Request-ID` response header) and, when tracing, `trace_id`; validation
         problems list every failing field in `errors`, keyed by its JSON path. A 503 carries `Retry-After`.
+        Lists and every GET of one resource take `fields=id,title`: only those fields are returned (unknown name: 400).
 
         Authentication: `Authorization: Bearer <access_token>` (15-minute JWT from /auth/login, renewed with the
         one-time refresh token at /auth/refresh) or `X-API-Key: <key>`. Resources the caller may not see answer 404.

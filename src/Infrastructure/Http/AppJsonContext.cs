@@ -77,6 +77,8 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(CompleteTaskRequest))]
 [JsonSerializable(typeof(CompleteTasksRequest))]
 [JsonSerializable(typeof(CompleteTasksResponse))]
+[JsonSerializable(typeof(BulkTaskCommandRequest))]
+[JsonSerializable(typeof(BulkTaskCommandResultsResponse))]
 [JsonSerializable(typeof(BatchResponse))]
 [JsonSerializable(typeof(TaskGraphResponse))]
 [JsonSerializable(typeof(CreateConcurrencyRuleRequest))]

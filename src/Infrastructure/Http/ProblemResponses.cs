@@ -17,18 +17,24 @@ public static partial class ProblemResponses
 
     public static IServiceCollection AddProblemResponses(this IServiceCollection services)
     {
-        services.AddProblemDetails(options => options.CustomizeProblemDetails = static context =>
-        {
-            var problem = context.ProblemDetails;
-            problem.Type ??= TypeOf(problem.Status);
-            problem.Instance ??= context.HttpContext.Request.Path;
-            problem.Extensions.Remove("traceId");
-            problem.Extensions["request_id"] = context.HttpContext.TraceIdentifier;
-            if (Activity.Current is { } activity)
-                problem.Extensions["trace_id"] = activity.TraceId.ToHexString();
-        });
+        services.AddProblemDetails(options => options.CustomizeProblemDetails = static context => Complete(context.HttpContext, context.ProblemDetails));
         services.AddExceptionHandler<ExceptionProblems>();
         return services;
+    }
+
+    /// <summary>
+    /// Adds what every problem carries. The problem details service does it for every problem it writes; a problem the
+    /// client's <c>Accept</c> does not admit (a 406) is written without the service, so its answer calls this first.
+    /// </summary>
+    public static ProblemDetails Complete(HttpContext http, ProblemDetails problem)
+    {
+        problem.Type ??= TypeOf(problem.Status);
+        problem.Instance ??= http.Request.Path;
+        problem.Extensions.Remove("traceId");
+        problem.Extensions["request_id"] = http.TraceIdentifier;
+        if (Activity.Current is { } activity)
+            problem.Extensions["trace_id"] = activity.TraceId.ToHexString();
+        return problem;
     }
 
     /// <summary>

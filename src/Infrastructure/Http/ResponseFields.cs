@@ -6,7 +6,8 @@ namespace TaskRunner.Infrastructure.Http;
 /// <summary>
 /// The fields of a response type that a <c>fields</c> parameter may select, read once from the type's source-generated JSON
 /// contract (each property's JSON name, getter and type): no reflection, and no second table to keep in step with the
-/// record. Declare one per list as a static field: <c>new ResponseFields&lt;TaskResponse&gt;(AppJsonContext.Default.TaskResponse)</c>.
+/// record. Declare one per response type as a static field: <c>new ResponseFields&lt;TaskResponse&gt;(AppJsonContext.Default.TaskResponse)</c>
+/// (a list's <see cref="ListDefinition{TRow, TResponse}"/> holds it; the GET of one item reuses the list's).
 /// </summary>
 public sealed class ResponseFields<T>
 {
@@ -36,11 +37,11 @@ public sealed class ResponseFields<T>
     public FieldSelection<T>? Parse(string? requested, ValidationErrors errors)
     {
         if (requested is null)
-            return new FieldSelection<T>(typeInfo, null);
+            return new FieldSelection<T>(typeInfo, null, fields);
         var names = requested.Split(',');
         var unknown = names.Where(name => !fields.Any(field => field.Name == name)).Distinct().ToList();
         if (unknown.Count == 0)
-            return new FieldSelection<T>(typeInfo, [.. fields.Where(field => names.Contains(field.Name))]);
+            return new FieldSelection<T>(typeInfo, [.. fields.Where(field => names.Contains(field.Name))], fields);
         foreach (var name in unknown.Take(10))
         {
             errors.Add("fields", name.Length == 0
@@ -61,15 +62,23 @@ public sealed class FieldSelection<T>
 {
     private readonly JsonTypeInfo<T> typeInfo;
     private readonly ResponseFields<T>.Field[]? selected;
+    private readonly ResponseFields<T>.Field[] all;
 
-    internal FieldSelection(JsonTypeInfo<T> typeInfo, ResponseFields<T>.Field[]? selected)
+    internal FieldSelection(JsonTypeInfo<T> typeInfo, ResponseFields<T>.Field[]? selected, ResponseFields<T>.Field[] all)
     {
         this.typeInfo = typeInfo;
         this.selected = selected;
+        this.all = all;
     }
+
+    /// <summary>The fields written, in order (all of them when none were selected): the columns of a CSV export.</summary>
+    internal IReadOnlyList<ResponseFields<T>.Field> Columns => selected ?? all;
 
     /// <summary>The escaping of the serializer's options, for a writer that the items are written with.</summary>
     internal System.Text.Encodings.Web.JavaScriptEncoder? Encoder => typeInfo.Options.Encoder;
+
+    /// <summary>The 200 response of a single resource, written with these fields.</summary>
+    public ResourceResult<T> Ok(T item) => new(item, this);
 
     public void Write(Utf8JsonWriter writer, T item)
     {

@@ -90,6 +90,7 @@ public sealed class AuthorizationMatrixTests(ServiceFixture service) : IClassFix
         ["POST /api/v1/batches/{id}/cancel"] = new("batch", RoutePolicy.EditProject, 200),
         ["POST /api/v1/batches/{id}/pause"] = new("batch", RoutePolicy.EditProject, 200),
         ["POST /api/v1/batches/{id}/resume"] = new("batch", RoutePolicy.EditProject, 409),
+        ["POST /api/v1/batches/{id}/retry"] = new("batch", RoutePolicy.EditProject, 409),
         ["DELETE /api/v1/concurrency-rules/{id}"] = new("concurrency-rule", RoutePolicy.AdminOnly, 204),
         ["GET /api/v1/schedules/{id}"] = new("schedule", RoutePolicy.ReadProject, 200),
         ["PATCH /api/v1/schedules/{id}"] = new("schedule", RoutePolicy.EditProject, 200, """{"enabled":false}"""),
