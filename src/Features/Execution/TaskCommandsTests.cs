@@ -258,4 +258,34 @@ public sealed class TaskCommandsTests(ServiceFixture service) : IClassFixture<Se
         await worker.RunAsync(ids["broken"]);
         await worker.RunAsync(ids["after"]);
     }
+
+    [Fact]
+    public async Task RetryingABatchWhoseTwoFailuresAreParentAndCompletionChildCountsTheParentOnce()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        using var bulk = await worker.Client.PostAsync("/api/v1/tasks/bulk", TestJson.Raw(new JsonObject
+        {
+            ["project_id"] = worker.ProjectId.ToString(),
+            ["tasks"] = new JsonArray(
+                new JsonObject { ["ref"] = "work", ["title"] = "work", ["priority"] = 90, ["max_retries"] = 0 },
+                new JsonObject
+                {
+                    ["ref"] = "cleanup", ["title"] = "cleanup", ["max_retries"] = 0,
+                    ["depends_on"] = new JsonArray(new JsonObject { ["ref"] = "work", ["require"] = "completion" }),
+                }),
+        }.ToJsonString()));
+        var body = await bulk.ReadJsonAsync();
+        var batch = body.GetProperty("batch_id").GetString();
+        var ids = body.GetProperty("refs").EnumerateObject().ToDictionary(entry => entry.Name, entry => Guid.Parse(entry.Value.GetString()!));
+        await worker.RunAsync(ids["work"], "failed");
+        await worker.RunAsync(ids["cleanup"], "failed");
+
+        using (var retried = await worker.PostAsync($"/api/v1/batches/{batch}/retry"))
+            Assert.Equal(HttpStatusCode.OK, retried.StatusCode);
+
+        // The cleanup waits for the work again, once: when the work ends, the cleanup is ready.
+        Assert.Equal(1L, await service.ScalarAsync<long>("SELECT pending_parents::bigint FROM tasks WHERE id = $1", ids["cleanup"]));
+        await worker.RunAsync(ids["work"]);
+        await worker.RunAsync(ids["cleanup"]);
+    }
 }
