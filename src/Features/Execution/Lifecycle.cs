@@ -138,10 +138,11 @@ internal static class Lifecycle
     public static async Task<(int Revived, Guid? Walk)> ReviveAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] reopened, EngineOptions options, CancellationToken cancellationToken)
     {
-        // Their own parents are not below them: the walk does not change them.
-        await connection.ExecuteAsync(RecountParentsStatement.Sql, new { revived = PgArray.Of(reopened), cancellationToken }, transaction);
         var (revived, walk) = await GraphWalks.WalkAsync(connection, transaction, new GraphWalks.Walk(GraphWalks.Revive),
             reopened.Select(id => new WalkParent(id, false, Guid.Empty)).ToList(), null, options, cancellationToken);
+        // After the walk: one reopened task may wait on another through a completion edge (a batch's work and its failed
+        // cleanup), and the walk counted that edge again; the recount leaves each with its unfinished parents, once.
+        await connection.ExecuteAsync(RecountParentsStatement.Sql, new { revived = PgArray.Of(reopened), cancellationToken }, transaction);
         return (revived.Count, walk);
     }
 
