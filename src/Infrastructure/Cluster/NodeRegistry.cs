@@ -104,12 +104,13 @@ public sealed partial class NodeHeartbeat(
         await base.StopAsync(cancellationToken);
         try
         {
-            // Best effort: a node that cannot say goodbye is reported stale once its heartbeats stop.
+            // Best effort: a node that cannot say goodbye is reported stale once its heartbeats stop. The pool can already be
+            // disposed when a test host is stopped twice at once (dotnet/aspnetcore#40271).
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(2));
             await registry.StopAsync(timeout.Token);
         }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException or OperationCanceledException)
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or OperationCanceledException or ObjectDisposedException)
         {
             LogGoodbyeFailed(logger, e.Message);
         }
