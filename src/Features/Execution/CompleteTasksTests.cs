@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using TaskRunner.Tests.Harness;
 using Xunit;
@@ -222,5 +223,97 @@ public sealed class CompleteTasksTests(ServiceFixture service) : IClassFixture<S
             using var response = await worker.Client.GetAsync($"/api/v1/tasks/{id}");
             return response.Headers.ETag!.Tag;
         }
+    }
+
+    [Fact]
+    public async Task ABatchCompleteShowsAtOnceInTheStatusFilterAndTheUpdatedOrder()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var ids = new List<Guid>();
+        for (var i = 0; i < 3; i++)
+            ids.Add(await worker.CreateIdAsync($"batch {i}"));
+        var untouched = await worker.CreateIdAsync("created last, never started");
+        var claimed = await worker.ClaimAsync(limit: 3);
+        Assert.Equal(ids.Order().ToList(), Ids(claimed).Order().ToList());
+
+        using (var reported = await worker.PostAsync("/api/v1/tasks/complete", new JsonObject
+        {
+            ["reports"] = new JsonArray(claimed.Select(task => (JsonNode)new JsonObject
+            {
+                ["task_id"] = task.GetProperty("id").GetString(), ["lease_token"] = task.GetProperty("lease_token").GetInt64(),
+                ["status"] = "succeeded",
+            }).ToArray()),
+        }))
+            Assert.Equal(HttpStatusCode.OK, reported.StatusCode);
+
+        Assert.Equal(ids.Order().ToList(), (await ListAsync("status=succeeded")).Order().ToList());
+        Assert.Empty(await ListAsync("status=running"));
+        Assert.Equal([untouched], await ListAsync("status=pending"));
+        // The three ended after the fourth was last written: they lead the newest-updated order, the fourth comes last.
+        var byUpdate = await ListAsync("sort=-updated_at");
+        Assert.Equal(ids.Order().ToList(), byUpdate.Take(3).Order().ToList());
+        Assert.Equal(untouched, byUpdate[3]);
+        Assert.Equal(ids.Order().ToList(), (await ListAsync("sort=-status&status=succeeded,pending")).Take(3).Order().ToList());
+
+        async Task<List<Guid>> ListAsync(string query)
+        {
+            using var response = await worker.Client.GetAsync($"/api/v1/tasks?project_id={worker.ProjectId}&{query}");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return Ids((await response.ReadJsonAsync()).GetProperty("data").EnumerateArray());
+        }
+
+        static List<Guid> Ids(IEnumerable<JsonElement> tasks) => tasks.Select(task => task.GetProperty("id").GetGuid()).ToList();
+    }
+
+    [Fact]
+    public async Task ADedupeKeyIsHeldWhileItsTaskRunsAndFreedWhenItEnds()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var body = new JsonObject { ["project_id"] = worker.ProjectId.ToString(), ["title"] = "nightly", ["dedupe_key"] = "nightly-run" };
+        var first = await worker.CreateIdAsync("nightly", task => task["dedupe_key"] = "nightly-run");
+        var token = (await worker.ClaimOneAsync()).GetProperty("lease_token").GetInt64();
+
+        using var whileRunning = await worker.Client.PostAsync("/api/v1/tasks", TestJson.Raw(body.ToJsonString()));
+        using (var completed = await worker.CompleteAsync(first, token))
+            Assert.Equal(HttpStatusCode.OK, completed.StatusCode);
+        using var afterTheEnd = await worker.Client.PostAsync("/api/v1/tasks", TestJson.Raw(body.ToJsonString()));
+
+        Assert.Equal(HttpStatusCode.OK, whileRunning.StatusCode);
+        Assert.Equal(first, (await whileRunning.ReadJsonAsync()).GetProperty("id").GetGuid());
+        Assert.Equal(HttpStatusCode.Created, afterTheEnd.StatusCode);
+        Assert.NotEqual(first, (await afterTheEnd.ReadJsonAsync()).GetProperty("id").GetGuid());
+    }
+
+    [Fact]
+    public async Task StartsAndEndsAreHotUpdatesOfTheTaskRow()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        using (var created = await worker.PostAsync("/api/v1/tasks/bulk", new JsonObject
+        {
+            ["tasks"] = new JsonArray(Enumerable.Range(0, 20).Select(i => (JsonNode)new JsonObject
+            {
+                ["project_id"] = worker.ProjectId.ToString(), ["title"] = $"hot {i}", ["metadata"] = new JsonObject { ["n"] = i },
+            }).ToArray()),
+        }))
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var before = await HotUpdatesAsync();
+
+        var claimed = await worker.ClaimAsync(limit: 20);
+        using (var reported = await worker.PostAsync("/api/v1/tasks/complete", new JsonObject
+        {
+            ["reports"] = new JsonArray(claimed.Select(task => (JsonNode)new JsonObject
+            {
+                ["task_id"] = task.GetProperty("id").GetString(), ["lease_token"] = task.GetProperty("lease_token").GetInt64(),
+                ["status"] = "succeeded", ["output"] = new JsonObject { ["ok"] = true },
+            }).ToArray()),
+        }))
+            Assert.Equal(HttpStatusCode.OK, reported.StatusCode);
+
+        // 40 updates of task rows (20 starts, 20 ends); a status change that wrote the indexes of tasks would count none.
+        // The server publishes table statistics a moment after each transaction, hence the wait.
+        await Eventually.Until(async () => await HotUpdatesAsync() - before >= 36,
+            "fewer than 36 of the 40 engine updates of the task rows were HOT");
+
+        Task<long> HotUpdatesAsync() => service.ScalarAsync<long>("SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'tasks'");
     }
 }

@@ -26,7 +26,7 @@ public static class ConcurrencyRules
 
     private const string ListSql = """
         SELECT r.id, r.concurrency_key, r.max_running,
-               (SELECT count(*)::int FROM tasks x WHERE x.concurrency_key = r.concurrency_key AND x.status = 'running') AS running,
+               (SELECT count(*)::int FROM task_states x WHERE x.concurrency_key = r.concurrency_key AND x.status = 'running') AS running,
                r.created_at
         FROM concurrency_rules r
         ORDER BY r.concurrency_key
@@ -36,7 +36,7 @@ public static class ConcurrencyRules
         INSERT INTO concurrency_rules (id, concurrency_key, max_running, created_by)
         VALUES (@id, @concurrencyKey, @maxRunning, @createdBy)
         RETURNING id, concurrency_key, max_running,
-                  (SELECT count(*)::int FROM tasks x WHERE x.concurrency_key = @concurrencyKey AND x.status = 'running') AS running,
+                  (SELECT count(*)::int FROM task_states x WHERE x.concurrency_key = @concurrencyKey AND x.status = 'running') AS running,
                   created_at
         """;
 

@@ -65,12 +65,13 @@ public sealed class Sweeper(
 
     private const string DropExpiredSql = "DELETE FROM task_leases WHERE task_id = ANY (@ids::uuid[]) AND expires_at < now() RETURNING task_id";
 
-    // The ready queue as claims and dispatch see it (tasks_ready_idx), split by how its tasks start.
+    // The ready queue as claims and dispatch see it (task_states_ready_idx), split by how its tasks start.
     private const string ReadyDepthSql = """
         SELECT count(*) FILTER (WHERE t.actions @> '[{"trigger": "start"}]') AS push,
                count(*) FILTER (WHERE NOT t.actions @> '[{"trigger": "start"}]') AS pull
-        FROM tasks t
-        WHERE t.status = 'pending' AND t.pending_parents = 0 AND t.deleted_at IS NULL
+        FROM task_states s
+        JOIN tasks t ON t.id = s.task_id
+        WHERE s.status = 'pending' AND s.pending_parents = 0 AND s.deleted_at IS NULL
           AND (t.scheduled_at IS NULL OR t.scheduled_at <= now())
         """;
 

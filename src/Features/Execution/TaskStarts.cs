@@ -29,9 +29,9 @@ internal static class TaskStarts
         FOR UPDATE
         """;
 
-    // A separate statement, so a fresh snapshot taken after the rule locks were granted (tasks_running_key_idx).
+    // A separate statement, so a fresh snapshot taken after the rule locks were granted (task_states_running_key_idx).
     private const string CountRunningSql = """
-        SELECT concurrency_key, count(*)::int AS running FROM tasks
+        SELECT concurrency_key, count(*)::int AS running FROM task_states
         WHERE status = 'running' AND concurrency_key = ANY (@keys::text[])
         GROUP BY concurrency_key
         """;

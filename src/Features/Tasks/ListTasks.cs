@@ -15,15 +15,16 @@ public static class ListTasks
 {
     /// <summary>
     /// Sorts: created_at (default, newest first), updated_at, priority, title, status and scheduled_at (nullable, nulls
-    /// last both ways); each has its keyset index in migration 8.
+    /// last both ways); each has its keyset index in migration 8, but updated_at and status, which the engine changes on
+    /// every start and end: theirs are on task_states (migration 27), joined by <see cref="StatesSelectSql"/>.
     /// </summary>
     internal static readonly ListDefinition<TaskRow, TaskResponse> Definition = new(
         new SortKeys<TaskRow>("t.id", row => row.Id)
             .Timestamp("created_at", "t.created_at", row => row.CreatedAt)
-            .Timestamp("updated_at", "t.updated_at", row => row.UpdatedAt)
+            .Timestamp("updated_at", "s.updated_at", row => row.UpdatedAt)
             .Number("priority", "t.priority", row => row.Priority)
             .Text("title", "t.title", row => row.Title)
-            .Text("status", "t.status", row => row.Status)
+            .Text("status", "s.status", row => row.Status)
             .NullableTimestamp("scheduled_at", "t.scheduled_at", row => row.ScheduledAt)
             .DefaultSort("-created_at"),
         new ResponseFields<TaskResponse>(AppJsonContext.Default.TaskResponse));
@@ -38,11 +39,20 @@ public static class ListTasks
     private static readonly Dictionary<string, (string Descending, string Ascending)> LeadingBounds = new(StringComparer.Ordinal)
     {
         ["created_at"] = ("t.created_at <= @lead", "t.created_at >= @lead"),
-        ["updated_at"] = ("t.updated_at <= @lead", "t.updated_at >= @lead"),
+        ["updated_at"] = ("s.updated_at <= @lead", "s.updated_at >= @lead"),
         ["priority"] = ("t.priority <= @lead", "t.priority >= @lead"),
         ["title"] = ("t.title <= @lead", "t.title >= @lead"),
-        ["status"] = ("t.status <= @lead", "t.status >= @lead"),
+        ["status"] = ("s.status <= @lead", "s.status >= @lead"),
     };
+
+    /// <summary>The sorts whose keys live on task_states (always equal to the task's own columns: migration 27's triggers).</summary>
+    private static readonly string[] StateKeys = ["updated_at", "status"];
+
+    /// <summary>The task with its task_states row, for the sorts by <see cref="StateKeys"/>: their keyset indexes are there.</summary>
+    private const string StatesSelectSql = TaskReads.SelectSql + "\nJOIN task_states s ON s.task_id = t.id";
+
+    private static bool SortsByState(KeysetPage<TaskRow> keyset) =>
+        keyset.Sort.Normalized.Split(',').Any(key => StateKeys.Contains(key.TrimStart('-'), StringComparer.Ordinal));
 
     /// <summary>
     /// On a page after the first, "the first key is at or beyond the cursor's value": implied by the keyset predicate, but
@@ -96,7 +106,7 @@ public static class ListTasks
         if (filters.Q is not null)
             sql.Where(TaskFilters.Matches, "q", filters.Q);
         AddLeadingBound(sql, page.Keyset);
-        sql.Complete(TaskReads.SelectSql, page.Keyset);
+        sql.Complete(SortsByState(page.Keyset) ? StatesSelectSql : TaskReads.SelectSql, page.Keyset);
 
         var rows = new List<TaskRow>(page.Keyset.Limit + 1);
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))

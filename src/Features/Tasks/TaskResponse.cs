@@ -105,7 +105,7 @@ internal static class TaskReads
     /// Why a task does not run yet, as JSON text (null when it runs, ended, or may start now): <c>"paused"</c>, or for a
     /// pending task the first unmet condition of readiness — <c>{"parents": n}</c>, <c>{"scheduled_at": "…"}</c>, or
     /// <c>{"concurrency_key": "k", "running": n, "max": m}</c> when the key's rule is at its limit (counted through
-    /// tasks_running_key_idx, only for a pending task that is otherwise ready).
+    /// task_states_running_key_idx, only for a pending task that is otherwise ready).
     /// </summary>
     public const string WaitingOnSql = """
         CASE t.status
@@ -117,7 +117,7 @@ internal static class TaskReads
                 WHEN t.concurrency_key IS NOT NULL THEN (
                     SELECT jsonb_build_object('concurrency_key', r.concurrency_key, 'running', n.running, 'max', r.max_running)::text
                     FROM concurrency_rules r
-                    CROSS JOIN LATERAL (SELECT count(*) AS running FROM tasks x
+                    CROSS JOIN LATERAL (SELECT count(*) AS running FROM task_states x
                                         WHERE x.concurrency_key = r.concurrency_key AND x.status = 'running') n
                     WHERE r.concurrency_key = t.concurrency_key AND n.running >= r.max_running)
             END

@@ -33,11 +33,11 @@ internal static class TaskStore
         SELECT id FROM users WHERE id = ANY (@assigneeIds) AND deleted_at IS NULL AND NOT disabled
         """;
 
-    // Through tasks_dedupe_idx: the live, unfinished task holding each (project, key).
+    // Through tasks_dedupe_idx: the live, unfinished task holding each (project, key) (live_dedupe_key, migration 27).
     private const string DedupeSql = """
         SELECT t.id, t.project_id, t.dedupe_key, t.status
         FROM unnest(@dedupeProjects::uuid[], @dedupeKeys::text[]) AS k (project_id, dedupe_key)
-        JOIN tasks t ON t.project_id = k.project_id AND t.dedupe_key = k.dedupe_key
+        JOIN tasks t ON t.project_id = k.project_id AND t.live_dedupe_key = k.dedupe_key
         WHERE t.deleted_at IS NULL AND t.status IN ('pending', 'paused', 'running')
         FOR SHARE OF t
         """;
@@ -57,9 +57,7 @@ internal static class TaskStore
                     @assigneeIds::uuid[], @actions::text[], @cancelReasons::text[], @pendingParents::integer[])
              AS n (id, project_id, title, description, kind, status, priority, metadata, timeout_seconds, scheduled_at,
                    max_retries, concurrency_key, dedupe_key, assignee_id, actions, cancel_reason, pending_parents)
-        ON CONFLICT (project_id, dedupe_key)
-            WHERE dedupe_key IS NOT NULL AND deleted_at IS NULL AND status IN ('pending', 'paused', 'running')
-            DO NOTHING
+        ON CONFLICT (project_id, live_dedupe_key) WHERE live_dedupe_key IS NOT NULL DO NOTHING
         RETURNING id, created_at, metadata::text, actions::text
         """;
 
