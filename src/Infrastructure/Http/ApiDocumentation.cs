@@ -31,6 +31,7 @@ public static class ApiDocumentation
     {
         services.AddOpenApi("v1", options => options
             .AddSecuritySchemes()
+            .AddExactContract()
             .AddDocumentTransformer((document, _, _) =>
             {
                 document.Info = new OpenApiInfo
