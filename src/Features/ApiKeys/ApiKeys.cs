@@ -8,7 +8,7 @@ using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.ApiKeys;
 
-public sealed record CreateApiKeyRequest(string? Name, string? Role, DateTime? ExpiresAt, bool? RequireSignature);
+public sealed record CreateApiKeyRequest([property: ApiRequired] string? Name, string? Role, DateTime? ExpiresAt, bool? RequireSignature);
 
 public sealed record ApiKeyResponse(
     Guid Id,
@@ -49,13 +49,20 @@ public static class ApiKeys
         RETURNING created_at
         """;
 
-    private const string ListSql = """
+    private const string SelectSql = """
         SELECT id, name, role, prefix, created_at, expires_at, last_used_at, revoked_at, require_signature
         FROM api_keys
-        WHERE user_id = @userId
-        ORDER BY created_at DESC
-        LIMIT 200
         """;
+
+    private const string OfCaller = "user_id = @userId";
+
+    /// <summary>Newest first by default, or by name.</summary>
+    public static readonly ListDefinition<ApiKeyResponse, ApiKeyResponse> Definition = new(
+        new SortKeys<ApiKeyResponse>("id", key => key.Id)
+            .Timestamp("created_at", "created_at", key => key.CreatedAt)
+            .Text("name", "name", key => key.Name)
+            .DefaultSort("-created_at"),
+        new ResponseFields<ApiKeyResponse>(AppJsonContext.Default.ApiKeyResponse));
 
     /// <summary>Owners revoke their own keys; admins any key. Anyone else's key id is not found.</summary>
     private const string RevokeSql = """
@@ -122,12 +129,30 @@ public static class ApiKeys
                 requireSignature ? ApiKeyFormat.Id(prefix) : null, requireSignature ? secretHash : null));
     }
 
-    public static async Task<Ok<ApiKeyResponse[]>> List(Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    public static async Task<Results<ListResult<ApiKeyResponse>, ProblemHttpResult>> List(
+        [AsParameters] PageQuery query, Caller caller, NpgsqlDataSource dataSource, ListPaging paging, CancellationToken cancellationToken)
     {
+        var errors = new ValidationErrors();
+        var page = paging.Parse(query, Definition, new CursorBinding("api-keys"), errors);
+        if (page is null)
+            return errors.ToQueryProblem();
+
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var keys = await connection.QueryAsync<ApiKeyResponse>(ListSql, new { userId = caller.UserId, cancellationToken });
-        return TypedResults.Ok(keys.ToArray());
+        await using var command = connection.CreateCommand();
+        new FilteredQuery(command).Where(OfCaller, "userId", caller.UserId).Complete(SelectSql, page.Keyset);
+        var keys = new List<ApiKeyResponse>();
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+                keys.Add(new ApiKeyResponse(reader.GetGuid(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
+                    reader.GetFieldValue<DateTime>(4), NullableTimestamp(reader, 5), NullableTimestamp(reader, 6), NullableTimestamp(reader, 7),
+                    reader.GetBoolean(8)));
+        }
+        return page.Result(keys, key => key);
     }
+
+    private static DateTime? NullableTimestamp(NpgsqlDataReader reader, int ordinal) =>
+        reader.IsDBNull(ordinal) ? null : reader.GetFieldValue<DateTime>(ordinal);
 
     public static async Task<Results<NoContent, ProblemHttpResult>> Revoke(
         Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, CallerStateCache cache, CancellationToken cancellationToken)

@@ -23,7 +23,12 @@ public static class ApiKeysEndpoints
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         keys.MapGet("/", ApiKeys.List)
             .WithName("ListApiKeys")
-            .WithSummary("The caller's API keys, without secrets");
+            .WithSummary("List the caller's API keys")
+            .WithDescription("""
+                The caller's own keys, revoked and expired ones included, never with their secrets. A list like every
+                other: `limit`, `cursor`, `fields`, and `sort` by `-created_at` (the default) or `name`.
+                """)
+            .ProducesProblem(StatusCodes.Status400BadRequest);
         keys.MapDelete("/{id:guid}", ApiKeys.Revoke)
             .WithName("RevokeApiKey")
             .WithSummary("Revoke an API key; it stops working on every node at once")

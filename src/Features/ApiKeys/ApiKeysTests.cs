@@ -27,10 +27,30 @@ public sealed class ApiKeysTests(ServiceFixture service) : IClassFixture<Service
 
         Assert.Equal(HttpStatusCode.OK, me.StatusCode);
         Assert.Equal(account.Email, (await me.ReadJsonAsync()).GetProperty("email").GetString());
-        var listed = (await list.ReadJsonAsync()).EnumerateArray().Single();
+        var listed = (await list.ReadJsonAsync()).GetProperty("data").EnumerateArray().Single();
         Assert.Equal(created.GetProperty("id").GetString(), listed.GetProperty("id").GetString());
         Assert.False(listed.TryGetProperty("key", out _));
         Assert.DoesNotContain(created.GetProperty("key").GetString()!, listed.GetRawText());
+    }
+
+    [Fact]
+    public async Task KeysAreListedInPagesOfTheListEnvelopeSortedByName()
+    {
+        using var owner = await service.ClientForNewUserAsync();
+        foreach (var name in new[] { "charlie", "alpha", "bravo" })
+            await CreateKeyAsync(owner, name);
+
+        using var first = await owner.GetAsync("/api/v1/auth/api-keys?sort=name&limit=2&fields=name");
+        var firstPage = await first.ReadJsonAsync();
+        using var second = await owner.GetAsync("/api/v1/auth/api-keys?sort=name&limit=2&fields=name&cursor="
+            + Uri.EscapeDataString(firstPage.GetProperty("next_cursor").GetString()!));
+        var secondPage = await second.ReadJsonAsync();
+
+        Assert.True(firstPage.GetProperty("has_more").GetBoolean());
+        Assert.Equal(["alpha", "bravo", "charlie"], firstPage.GetProperty("data").EnumerateArray()
+            .Concat(secondPage.GetProperty("data").EnumerateArray()).Select(key => key.GetProperty("name").GetString()));
+        Assert.Equal(JsonValueKind.Null, secondPage.GetProperty("next_cursor").ValueKind);
+        Assert.False(secondPage.GetProperty("has_more").GetBoolean());
     }
 
     [Fact]
@@ -42,7 +62,7 @@ public sealed class ApiKeysTests(ServiceFixture service) : IClassFixture<Service
         async Task<string?> LastUsedAsync()
         {
             using var list = await owner.GetAsync("/api/v1/auth/api-keys");
-            var key = (await list.ReadJsonAsync()).EnumerateArray().Single();
+            var key = (await list.ReadJsonAsync()).GetProperty("data").EnumerateArray().Single();
             return key.TryGetProperty("last_used_at", out var lastUsed) ? lastUsed.GetString() : null;
         }
         Assert.Null(await LastUsedAsync());

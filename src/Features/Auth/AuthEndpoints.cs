@@ -112,7 +112,12 @@ public static class AuthEndpoints
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         session.MapGet("/sessions", Sessions.List)
             .WithName("ListSessions")
-            .WithSummary("The caller's live sessions, newest first; `current` marks the one making the request");
+            .WithSummary("List the caller's sessions")
+            .WithDescription("""
+                The caller's live sessions (neither revoked nor past their absolute expiry), newest first, as a list:
+                `limit`, `cursor` and `fields` as on every list. `current` marks the session making the request.
+                """)
+            .ProducesProblem(StatusCodes.Status400BadRequest);
         session.MapDelete("/sessions/{id:guid}", Sessions.Revoke)
             .WithName("RevokeSession")
             .WithSummary("End one of the caller's sessions")

@@ -11,7 +11,7 @@ using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Auth;
 
-public sealed record ChangePasswordRequest(string? CurrentPassword, string? NewPassword);
+public sealed record ChangePasswordRequest([property: ApiRequired] string? CurrentPassword, [property: ApiRequired] string? NewPassword);
 
 /// <summary>
 /// A user changes their own password from a session: the current password is required, and counts towards the lockout

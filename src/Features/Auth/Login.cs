@@ -14,7 +14,7 @@ using TaskRunner.Infrastructure.Security;
 namespace TaskRunner.Features.Auth;
 
 /// <summary>An account with a second factor also sends a current <c>totp_code</c>, or one of its <c>recovery_code</c>s.</summary>
-public sealed record LoginRequest(string? Email, string? Password, string? TotpCode, string? RecoveryCode);
+public sealed record LoginRequest([property: ApiRequired] string? Email, [property: ApiRequired] string? Password, string? TotpCode, string? RecoveryCode);
 
 /// <summary>
 /// Email and password → a session with an access and a refresh token. Unknown email, wrong password, a locked or a

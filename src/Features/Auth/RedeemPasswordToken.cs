@@ -9,7 +9,7 @@ using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Auth;
 
-public sealed record RedeemPasswordTokenRequest(string? Token, string? NewPassword);
+public sealed record RedeemPasswordTokenRequest([property: ApiRequired] string? Token, [property: ApiRequired] string? NewPassword);
 
 /// <summary>
 /// Sets a password with a one-time token an admin issued (<see cref="PasswordTokens"/>): a new account's first password,

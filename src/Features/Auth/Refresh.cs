@@ -10,7 +10,7 @@ using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Auth;
 
-public sealed record RefreshRequest(string? RefreshToken);
+public sealed record RefreshRequest([property: ApiRequired] string? RefreshToken);
 
 /// <summary>
 /// Trades a refresh token for a new pair. Each refresh token works once: presenting one that was already used means it was

@@ -12,7 +12,7 @@ using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Auth;
 
-public sealed record RegisterRequest(string? Email, string? Password, string? DisplayName);
+public sealed record RegisterRequest([property: ApiRequired] string? Email, [property: ApiRequired] string? Password, [property: ApiRequired] string? DisplayName);
 
 /// <summary>
 /// Self-service accounts (can be switched off). The very first account becomes an admin. Limited per client address

@@ -12,7 +12,7 @@ namespace TaskRunner.Features.Auth;
 
 public sealed record TotpEnrolmentResponse(string Secret, string OtpauthUri);
 
-public sealed record TotpCodeRequest(string? Code);
+public sealed record TotpCodeRequest([property: ApiRequired] string? Code);
 
 public sealed record TotpDisableRequest(string? TotpCode, string? RecoveryCode);
 

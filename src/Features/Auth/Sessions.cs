@@ -20,13 +20,19 @@ public sealed record SessionResponse(
 /// <summary>The caller's own sessions: list them, end one, or end the current one (logout).</summary>
 public static class Sessions
 {
-    private const string ListSql = """
+    private const string SelectSql = """
         SELECT id, created_at, last_used_at, expires_at, host(ip) AS ip, user_agent
         FROM sessions
-        WHERE user_id = @userId AND revoked_at IS NULL AND expires_at > now()
-        ORDER BY created_at DESC
-        LIMIT 200
         """;
+
+    private const string LiveOfCaller = "user_id = @userId AND revoked_at IS NULL AND expires_at > now()";
+
+    /// <summary>One order, newest first (the sessions index on the user, then a small sort).</summary>
+    internal static readonly ListDefinition<SessionRow, SessionResponse> Definition = new(
+        new SortKeys<SessionRow>("id", row => row.Id)
+            .Timestamp("created_at", "created_at", row => row.CreatedAt)
+            .FixedSort("-created_at"),
+        new ResponseFields<SessionResponse>(AppJsonContext.Default.SessionResponse));
 
     /// <summary>Scoped to the caller in SQL: another user's session id is simply not found.</summary>
     private const string RevokeSql = """
@@ -36,14 +42,26 @@ public static class Sessions
 
     internal sealed record SessionRow(Guid Id, DateTime CreatedAt, DateTime LastUsedAt, DateTime ExpiresAt, string? Ip, string? UserAgent);
 
-    public static async Task<Ok<SessionResponse[]>> List(Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    public static async Task<Results<ListResult<SessionResponse>, ProblemHttpResult>> List(
+        [AsParameters] PageQuery query, Caller caller, NpgsqlDataSource dataSource, ListPaging paging, CancellationToken cancellationToken)
     {
+        var errors = new ValidationErrors();
+        var page = paging.Parse(query, Definition, new CursorBinding("sessions"), errors);
+        if (page is null)
+            return errors.ToQueryProblem();
+
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var rows = await connection.QueryAsync<SessionRow>(ListSql, new { userId = caller.UserId, cancellationToken });
-        return TypedResults.Ok(rows
-            .Select(row => new SessionResponse(row.Id, row.CreatedAt, row.LastUsedAt, row.ExpiresAt, row.Ip, row.UserAgent,
-                row.Id == caller.SessionId))
-            .ToArray());
+        await using var command = connection.CreateCommand();
+        new FilteredQuery(command).Where(LiveOfCaller, "userId", caller.UserId).Complete(SelectSql, page.Keyset);
+        var rows = new List<SessionRow>();
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+                rows.Add(new SessionRow(reader.GetGuid(0), reader.GetFieldValue<DateTime>(1), reader.GetFieldValue<DateTime>(2),
+                    reader.GetFieldValue<DateTime>(3), reader.IsDBNull(4) ? null : reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5)));
+        }
+        return page.Result(rows, row => new SessionResponse(row.Id, row.CreatedAt, row.LastUsedAt, row.ExpiresAt, row.Ip, row.UserAgent,
+            row.Id == caller.SessionId));
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> Revoke(

@@ -76,7 +76,7 @@ public sealed class SessionsTests(ServiceFixture service) : IClassFixture<Servic
         using var phone = await service.ClientForAsync(account);
 
         using var list = await laptop.GetAsync("/api/v1/auth/sessions");
-        var sessions = (await list.ReadJsonAsync()).EnumerateArray().ToList();
+        var sessions = (await list.ReadJsonAsync()).GetProperty("data").EnumerateArray().ToList();
         Assert.Equal(2, sessions.Count);
         Assert.Single(sessions, session => session.GetProperty("current").GetBoolean());
         var phoneSession = sessions.Single(session => !session.GetProperty("current").GetBoolean()).GetProperty("id").GetString();
@@ -91,12 +91,33 @@ public sealed class SessionsTests(ServiceFixture service) : IClassFixture<Servic
     }
 
     [Fact]
+    public async Task SessionsAreListedInPagesOfTheListEnvelopeNewestFirst()
+    {
+        var account = await service.CreateUserAsync();
+        using var first = await service.ClientForAsync(account);
+        using var second = await service.ClientForAsync(account);
+        using var third = await service.ClientForAsync(account);
+
+        using var firstPage = await third.GetAsync("/api/v1/auth/sessions?limit=2");
+        var page = await firstPage.ReadJsonAsync();
+        using var secondPage = await third.GetAsync("/api/v1/auth/sessions?limit=2&cursor="
+            + Uri.EscapeDataString(page.GetProperty("next_cursor").GetString()!));
+        var rest = await secondPage.ReadJsonAsync();
+
+        Assert.True(page.GetProperty("has_more").GetBoolean());
+        var listed = page.GetProperty("data").EnumerateArray().Concat(rest.GetProperty("data").EnumerateArray()).ToList();
+        Assert.Equal(3, listed.Select(session => session.GetProperty("id").GetString()).Distinct().Count());
+        Assert.True(listed[0].GetProperty("current").GetBoolean(), "the newest session, the one asking, comes first");
+        Assert.False(rest.GetProperty("has_more").GetBoolean());
+    }
+
+    [Fact]
     public async Task AnotherUsersSessionIsNotFound()
     {
         using var owner = await service.ClientForNewUserAsync();
         using var other = await service.ClientForNewUserAsync();
         using var ownersList = await owner.GetAsync("/api/v1/auth/sessions");
-        var ownersSession = (await ownersList.ReadJsonAsync()).EnumerateArray().Single().GetProperty("id").GetString();
+        var ownersSession = (await ownersList.ReadJsonAsync()).GetProperty("data").EnumerateArray().Single().GetProperty("id").GetString();
 
         using var attempt = await other.DeleteAsync($"/api/v1/auth/sessions/{ownersSession}");
         using var stillWorks = await owner.GetAsync("/api/v1/users/me");

@@ -9,7 +9,7 @@ using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Execution;
 
-public sealed record BulkTaskCommandRequest(List<Guid>? Ids);
+public sealed record BulkTaskCommandRequest([property: ApiRequired] List<Guid>? Ids);
 
 /// <summary>
 /// One id's outcome: the status code the one-task route would have answered, with the task as it is now (200) or the

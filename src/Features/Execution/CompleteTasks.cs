@@ -13,12 +13,12 @@ using TaskRunner.Infrastructure.Security;
 namespace TaskRunner.Features.Execution;
 
 /// <summary>The outcome of one run. A claimed task's report must carry its current <see cref="LeaseToken"/>.</summary>
-public sealed record CompleteTaskRequest(string? Status, JsonElement? Output, string? Error, long? LeaseToken);
+public sealed record CompleteTaskRequest([property: ApiRequired] string? Status, JsonElement? Output, string? Error, long? LeaseToken);
 
-public sealed record CompleteReportRequest(Guid? TaskId, long? LeaseToken, string? Status, JsonElement? Output, string? Error);
+public sealed record CompleteReportRequest([property: ApiRequired] Guid? TaskId, long? LeaseToken, [property: ApiRequired] string? Status, JsonElement? Output, string? Error);
 
 /// <summary>Up to <see cref="CompleteTasks.MaxReports"/> reports, applied in one transaction.</summary>
-public sealed record CompleteTasksRequest(CompleteReportRequest?[]? Reports);
+public sealed record CompleteTasksRequest([property: ApiRequired] CompleteReportRequest?[]? Reports);
 
 /// <summary>
 /// One report's result: <c>ok</c> (with the task's new status, and <c>retry_at</c> when a failure goes back to pending

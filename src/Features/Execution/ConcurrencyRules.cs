@@ -9,7 +9,7 @@ using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Execution;
 
-public sealed record CreateConcurrencyRuleRequest(string? ConcurrencyKey, int? MaxRunning);
+public sealed record CreateConcurrencyRuleRequest([property: ApiRequired] string? ConcurrencyKey, [property: ApiRequired] int? MaxRunning);
 
 /// <summary>A rule and, for operators, how many tasks with its key run right now.</summary>
 public sealed record ConcurrencyRuleResponse(Guid Id, string ConcurrencyKey, int MaxRunning, int Running, DateTime CreatedAt);

@@ -8,7 +8,7 @@ using TaskRunner.Infrastructure.Security;
 namespace TaskRunner.Features.Execution;
 
 /// <summary>A worker's sign of life; <see cref="LeaseSeconds"/> changes the extension (default: the claim's).</summary>
-public sealed record HeartbeatRequest(long? LeaseToken, int? LeaseSeconds);
+public sealed record HeartbeatRequest([property: ApiRequired] long? LeaseToken, int? LeaseSeconds);
 
 public sealed record HeartbeatResponse(DateTime LeaseExpiresAt, DateTime? TimeoutAt);
 

@@ -8,7 +8,7 @@ using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Projects;
 
-public sealed record AddProjectMemberRequest(Guid? UserId, string? Role);
+public sealed record AddProjectMemberRequest([property: ApiRequired] Guid? UserId, [property: ApiRequired] string? Role);
 
 /// <summary>
 /// Owners (and admins) add an account to a live project with a role. Adding someone who is already a member is 409:

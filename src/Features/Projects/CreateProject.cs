@@ -12,7 +12,7 @@ using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Projects;
 
-public sealed record CreateProjectRequest(string? Name, string? Description);
+public sealed record CreateProjectRequest([property: ApiRequired] string? Name, string? Description);
 
 /// <summary>
 /// Members and admins create projects; the creator becomes the project's owner, and the project gets the secret that signs

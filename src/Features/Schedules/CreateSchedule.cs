@@ -17,9 +17,9 @@ namespace TaskRunner.Features.Schedules;
 /// <c>overlap_policy</c> (default skip) and <c>catch_up_seconds</c> (default 300) are explained on <see cref="Scheduler"/>.
 /// </summary>
 public sealed record CreateScheduleRequest(
-    Guid? ProjectId,
-    string? Cron,
-    string? Timezone,
+    [property: ApiRequired] Guid? ProjectId,
+    [property: ApiRequired] string? Cron,
+    [property: ApiRequired] string? Timezone,
     CreateTaskRequest? Task,
     ScheduleWorkflowRequest? Workflow,
     bool? Enabled,

@@ -13,7 +13,7 @@ namespace TaskRunner.Features.Schedules;
 /// The workflow run a schedule starts instead of a task: <c>workflow_id</c> (a workflow of the schedule's project),
 /// <c>version</c> (absent: the workflow's default version at each fire) and fixed <c>params</c>.
 /// </summary>
-public sealed record ScheduleWorkflowRequest(Guid? WorkflowId, int? Version, JsonElement? Params);
+public sealed record ScheduleWorkflowRequest([property: ApiRequired] Guid? WorkflowId, int? Version, JsonElement? Params);
 
 /// <summary>What a schedule's workflow target is stored as.</summary>
 internal sealed record ScheduleWorkflowTarget(Guid WorkflowId, int? Version, string ParamsJson);

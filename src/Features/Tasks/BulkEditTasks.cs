@@ -33,9 +33,9 @@ public sealed class BulkTaskChanges
     public int? TimeoutSeconds { get; set { field = value; present.Add("timeout_seconds"); } }
 }
 
-public sealed record BulkUpdateTasksRequest(List<Guid>? Ids, BulkTaskChanges? Set);
+public sealed record BulkUpdateTasksRequest([property: ApiRequired] List<Guid>? Ids, [property: ApiRequired] BulkTaskChanges? Set);
 
-public sealed record BulkDeleteTasksRequest(List<Guid>? Ids, bool? Cascade);
+public sealed record BulkDeleteTasksRequest([property: ApiRequired] List<Guid>? Ids, bool? Cascade);
 
 /// <summary>What happened to one id: updated, deleted, not_found (or not visible), forbidden (read-only) or conflict.</summary>
 public sealed record BulkTaskResult(Guid Id, string Status, string? Error = null);

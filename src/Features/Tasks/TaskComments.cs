@@ -20,7 +20,7 @@ public sealed record ListCommentsQuery : IListQuery
     [FromQuery(Name = "limit")] public string? Limit { get; init; }
 }
 
-public sealed record CreateCommentRequest(string? Body);
+public sealed record CreateCommentRequest([property: ApiRequired] string? Body);
 
 public sealed record CommentResponse(Guid Id, Guid TaskId, Guid AuthorId, string Body, DateTime CreatedAt);
 

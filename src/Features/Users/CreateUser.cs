@@ -10,7 +10,7 @@ using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Users;
 
-public sealed record CreateUserRequest(string? Email, string? DisplayName, string? Role);
+public sealed record CreateUserRequest([property: ApiRequired] string? Email, [property: ApiRequired] string? DisplayName, string? Role);
 
 /// <summary>The new account and the one-time token that lets its user choose a password (shown only here).</summary>
 public sealed record CreatedUserResponse(

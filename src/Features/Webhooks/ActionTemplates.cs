@@ -12,7 +12,7 @@ using TaskRunner.Infrastructure.Security;
 namespace TaskRunner.Features.Webhooks;
 
 public sealed record CreateActionTemplateRequest(
-    Guid? ProjectId, string? Name, string? Trigger, string? Url, string? Method, Dictionary<string, string>? Headers);
+    [property: ApiRequired] Guid? ProjectId, [property: ApiRequired] string? Name, [property: ApiRequired] string? Trigger, [property: ApiRequired] string? Url, string? Method, Dictionary<string, string>? Headers);
 
 /// <summary>A PATCH: fields present are changed. The trigger is fixed (tasks copied it). Any change re-enables a template a 410 disabled.</summary>
 public sealed record UpdateActionTemplateRequest(string? Name, string? Url, string? Method, Dictionary<string, string>? Headers);

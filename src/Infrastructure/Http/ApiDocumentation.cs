@@ -14,6 +14,9 @@ public static class ApiDocumentation
         carrying `request_id` (also in the `X-Request-ID` response header) and, when tracing, `trace_id`; validation
         problems list every failing field in `errors`, keyed by its JSON path. A 503 carries `Retry-After`.
         Lists and every GET of one resource take `fields=id,title`: only those fields are returned (unknown name: 400).
+        In the schemas, a request's `required` lists what its validation demands (its other fields may be left out or
+        sent as null), and a response's what it always carries: a response leaves out fields that are null, except
+        `next_cursor`, and with `fields` only the fields asked for.
 
         Authentication: `Authorization: Bearer <access_token>` (15-minute JWT from /auth/login, renewed with the
         one-time refresh token at /auth/refresh) or `X-API-Key: <key>`. Resources the caller may not see answer 404.
@@ -31,6 +34,7 @@ public static class ApiDocumentation
     {
         services.AddOpenApi("v1", options => options
             .AddSecuritySchemes()
+            .AddExactContract()
             .AddDocumentTransformer((document, _, _) =>
             {
                 document.Info = new OpenApiInfo

@@ -30,7 +30,7 @@ internal static class ForwardedLogins
         var token = (await login.ReadJsonAsync()).GetProperty("access_token").GetString()!;
         using var reader = service.CreateClient().WithBearer(token);
         using var sessions = await reader.GetAsync("/api/v1/auth/sessions");
-        return (await sessions.ReadJsonAsync()).EnumerateArray().Single().GetProperty("ip").GetString();
+        return (await sessions.ReadJsonAsync()).GetProperty("data").EnumerateArray().Single().GetProperty("ip").GetString();
     }
 }
 

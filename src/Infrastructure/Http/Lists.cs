@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.Extensions;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
@@ -31,6 +32,16 @@ public interface IListQuery
 
     /// <summary><c>cursor</c>: the <c>next_cursor</c> of the previous page.</summary>
     string? Cursor { get; }
+}
+
+/// <summary>The query of a list that has no filters of its own: only the paging parameters.</summary>
+public sealed record PageQuery : IListQuery
+{
+    // Init properties: the request delegate generator does not compile [AsParameters] records with a primary constructor.
+    [FromQuery(Name = "sort")] public string? Sort { get; init; }
+    [FromQuery(Name = "fields")] public string? Fields { get; init; }
+    [FromQuery(Name = "cursor")] public string? Cursor { get; init; }
+    [FromQuery(Name = "limit")] public string? Limit { get; init; }
 }
 
 /// <summary>

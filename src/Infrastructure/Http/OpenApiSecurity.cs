@@ -39,9 +39,13 @@ public static class OpenApiSecurity
         options.AddOperationTransformer((operation, context, _) =>
         {
             var requiresCaller = context.Description.ActionDescriptor.EndpointMetadata.OfType<IAuthorizeData>().Any();
-            if (!requiresCaller)
-                return Task.CompletedTask;
             operation.Security ??= [];
+            if (!requiresCaller)
+            {
+                // An empty requirement says "no credentials needed" outright, rather than leaving it unsaid.
+                operation.Security.Add(new OpenApiSecurityRequirement());
+                return Task.CompletedTask;
+            }
             operation.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(Bearer, context.Document)] = [] });
             operation.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(ApiKey, context.Document)] = [] });
             return Task.CompletedTask;

@@ -113,7 +113,7 @@ public sealed class BulkCreateTasksTests(ServiceFixture service) : IClassFixture
     }
 
     [Fact]
-    public async Task EveryBadItemIsReportedByItsPathAndNothingIsCreated()
+    public async Task EveryBadItemIsReportedByItsPathAtOnceAndNothingIsCreated()
     {
         var (client, project) = await EditorWithProjectAsync();
         var tasks = new List<JsonObject>
@@ -129,29 +129,41 @@ public sealed class BulkCreateTasksTests(ServiceFixture service) : IClassFixture
 
         using var response = await BulkAsync(client, project, tasks);
 
+        // Field errors and graph errors are independent: one answer lists them all.
         var problem = await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity);
         Assert.Equal(["duplicates the ref of tasks[0]"], problem.Errors("tasks[1].ref"));
         Assert.Equal(["is required"], problem.Errors("tasks[6].title"));
         Assert.Equal(["must be between 0 and 100"], problem.Errors("tasks[6].priority"));
+        Assert.Equal(["a task cannot depend on itself"], problem.Errors("tasks[2].depends_on[0]"));
+        Assert.Equal(["is neither a task id nor the ref of a task in this request"], problem.Errors("tasks[3].depends_on[0]"));
+        Assert.Equal(["duplicates another parent of this task"], problem.Errors("tasks[4].depends_on[1]"));
         Assert.Equal(0L, await service.ScalarAsync<long>("SELECT count(*) FROM tasks WHERE project_id = $1", project));
 
-        // Once the field errors are fixed, the graph errors are reported, all of them.
+        // The database checks come once the request itself is valid.
         tasks[1]["ref"] = "b";
-        tasks[6] = Task("fine");
-        using var graph = await BulkAsync(client, project, tasks);
-        var graphProblem = await graph.AssertProblemAsync(HttpStatusCode.UnprocessableEntity);
-        Assert.Equal(["a task cannot depend on itself"], graphProblem.Errors("tasks[2].depends_on[0]"));
-        Assert.Equal(["is neither a task id nor the ref of a task in this request"], graphProblem.Errors("tasks[3].depends_on[0]"));
-        Assert.Equal(["duplicates another parent of this task"], graphProblem.Errors("tasks[4].depends_on[1]"));
-
-        // And the database checks last.
         tasks[2] = Task("self");
         tasks[3] = Task("orphan");
         tasks[4] = Task("twice", "a");
+        tasks[6] = Task("fine");
         using var unknown = await BulkAsync(client, project, tasks);
         var unknownProblem = await unknown.AssertProblemAsync(HttpStatusCode.UnprocessableEntity);
         Assert.Equal(["no such task in this project"], unknownProblem.Errors("tasks[5].depends_on[0]"));
         Assert.Equal(0L, await service.ScalarAsync<long>("SELECT count(*) FROM tasks WHERE project_id = $1", project));
+    }
+
+    [Fact]
+    public async Task ACycleAndABadFieldInAnotherItemAreReportedTogether()
+    {
+        var (client, project) = await EditorWithProjectAsync();
+        var tasks = new List<JsonObject> { Task("x", "y"), Task("y", "x"), Task("loud") };
+        tasks[2]["priority"] = 101;
+
+        using var response = await BulkAsync(client, project, tasks);
+
+        var problem = await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity);
+        Assert.Equal(["must be between 0 and 100"], problem.Errors("tasks[2].priority"));
+        Assert.StartsWith("forms a dependency cycle: ", problem.Errors("tasks[0].depends_on").Single());
+        Assert.StartsWith("forms a dependency cycle: ", problem.Errors("tasks[1].depends_on").Single());
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using TaskRunner.Infrastructure.Http;
 
 namespace TaskRunner.Features.Tasks.CreateTasks;
 
@@ -10,7 +11,7 @@ namespace TaskRunner.Features.Tasks.CreateTasks;
 public sealed record CreateTaskRequest(
     string? Ref,
     Guid? ProjectId,
-    string? Title,
+    [property: ApiRequired] string? Title,
     string? Description,
     string? Kind,
     int? Priority,
@@ -25,7 +26,7 @@ public sealed record CreateTaskRequest(
     ActionRequest?[]? Actions);
 
 /// <summary>Up to <c>Tasks:MaxBulkItems</c> tasks created together, all or none; <see cref="ProjectId"/> is the default project.</summary>
-public sealed record BulkCreateTasksRequest(Guid? ProjectId, CreateTaskRequest?[]? Tasks);
+public sealed record BulkCreateTasksRequest(Guid? ProjectId, [property: ApiRequired] CreateTaskRequest?[]? Tasks);
 
 /// <summary>The answer to a bulk create: the batch, every task in request order, and which id each ref became.</summary>
 public sealed record BulkCreateTasksResponse(Guid BatchId, IReadOnlyList<TaskResponse> Tasks, IReadOnlyDictionary<string, Guid> Refs);

@@ -68,14 +68,15 @@ internal static class TaskPlan
                 errors.Add(Field(path, "ref"), $"duplicates the ref of tasks[{refs[reference]}]");
             tasks.Add(task);
         }
-        if (!errors.IsEmpty)
+        // The graph rules do not depend on the field rules, so a bad field in one item and a self-dependency in another
+        // are reported together. They index tasks by position, so they need every item to be a task object.
+        if (tasks.Count < requests.Count)
             return null;
 
         ResolveEdges(requests, tasks, refs, bulk, errors);
         DeduplicateKeys(tasks, errors);
-        if (!errors.IsEmpty)
-            return null;
-        return TopologicalOrder(tasks, errors);
+        var order = TopologicalOrder(tasks, errors);
+        return errors.IsEmpty ? order : null;
     }
 
     private static string Field(string path, string field) => path.Length == 0 ? field : path + "." + field;
