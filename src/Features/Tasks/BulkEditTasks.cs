@@ -298,7 +298,8 @@ public static class BulkEditTasks
             var cascaded = walking.SelectMany(cascade => cascade.Walked.Changed.Select(task => task.Id)).Order().ToList();
             var diff = new JsonObject { ["count"] = deleting.Count + cascaded.Count, ["ids"] = DeleteTask.IdArray(deleting.Order()) };
             if (cascaded.Count > 0)
-                diff["cascaded_ids"] = DeleteTask.IdArray(cascaded);
+                // A change, as in a task delete's row and the rows of the batches that continue the walks.
+                diff["cascaded_ids"] = new JsonObject { ["from"] = null, ["to"] = DeleteTask.IdArray(cascaded) };
             var auditId = await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("task.bulk_delete", "task", null,
                 AuditActor.From(http, caller), diff), cancellationToken);
             var walks = new List<Guid>();
