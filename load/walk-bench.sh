@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Graph walks in bounded batches (issue 13, item 12): a cancel whose upstream_failed cascade reaches DESCENDANTS tasks, once
-# per Engine:GraphWalkBatchSize in SIZES (a size above DESCENDANTS walks in one transaction, as before the batches).
+# Graph walks in bounded batches (issue 13, item 12): walks that reach DESCENDANTS tasks, once per
+# Engine:GraphWalkBatchSize in SIZES (a size above DESCENDANTS walks in one transaction, as before the batches).
 #   The DAG is engine-compare.sh's: a root, then layers of 100, layer 1 on the root and every later task on 3 tasks of the
 #   layer above, created in bulks of 1,000 (later bulks name earlier tasks by id), on a fresh database per size, ANALYZEd.
-#   The root is cancelled (POST /api/v1/tasks/{root}/cancel); the request answers when the whole walk is done.
-#   Reported per size: the cancel's wall time, the longest transaction any client backend had open meanwhile (sampled
+#   WALKS says which requests walk it, in order, each answering when its whole walk is done:
+#     cancel   POST /api/v1/tasks/{root}/cancel (its upstream_failed cascade)
+#     delete   DELETE /api/v1/tasks/{root}?cascade=true (the soft delete cascade)
+#     restore  POST /api/v1/tasks/{root}/restore?cascade=true (after delete: brings every descendant back)
+#     purge    DELETE /api/v1/tasks/{root}?cascade=true&permanent=true (as an admin; removes every row)
+#   Reported per size and request: its wall time, the longest transaction any client backend had open meanwhile (sampled
 #   every ~5 ms from pg_stat_activity by a session of the script), and the walk's continuing transactions and the tasks
 #   they locked (the service's /metrics).
 #
 # Usage (starts its own PostgreSQL instance "walk-bench" and the binary, stops both at the end):
 #   make publish && load/walk-bench.sh
 # Environment: BINARY (artifacts/aot/TaskRunner; any build of the service works, e.g. bin/Release/net10.0/TaskRunner),
-#   PORT (5196), DESCENDANTS (10000, a multiple of 100), SIZES ("100000 1000"), PG_INSTANCE (a scripts/pg.sh instance
+#   PORT (5196), DESCENDANTS (10000, a multiple of 100), SIZES ("100000 1000"), WALKS ("cancel"; e.g. "delete restore
+#   purge"), PG_INSTANCE (a scripts/pg.sh instance
 #   that already runs, used and left running instead of a private one; the script creates its own database there).
 set -euo pipefail
 
@@ -20,6 +25,7 @@ BINARY=${BINARY:-$ROOT/artifacts/aot/TaskRunner}
 PORT=${PORT:-5196}
 DESCENDANTS=${DESCENDANTS:-10000}
 SIZES=${SIZES:-100000 1000}
+WALKS=${WALKS:-cancel}
 BASE_URL=http://127.0.0.1:$PORT
 INSTANCE=${PG_INSTANCE:-walk-bench}
 DATABASE=taskrunner_walks
@@ -56,6 +62,50 @@ psql_db() { "$ROOT/scripts/pg.sh" -i "$INSTANCE" psql -qtAX -d "$DATABASE" "$@";
 # metric NAME: the sum of a counter's series on /metrics (0 when it has none yet).
 metric() { curl -sf "$BASE_URL/metrics" | awk -v name="$1" 'index($0, name "{") == 1 { sum += $NF } END { printf "%d\n", sum }'; }
 
+# measure SIZE WALK curl-arguments...: runs the request while a session samples the longest open transaction; prints the
+# figures line. The request's answer is left in $WORK/answer.json.
+measure() {
+    local size=$1 walk=$2
+    shift 2
+    psql_db -c 'DROP TABLE IF EXISTS walk_bench_done' -c 'CREATE TABLE walk_bench_done ()' >/dev/null
+    psql_db >"$WORK/longest" 2>&1 <<'SQL' &
+DO $$
+DECLARE
+    longest interval := '0';
+    current interval;
+BEGIN
+    LOOP
+        PERFORM pg_stat_clear_snapshot();
+        SELECT max(clock_timestamp() - a.xact_start) INTO current
+        FROM pg_stat_activity a
+        WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.backend_type = 'client backend'
+          AND a.xact_start IS NOT NULL AND a.query NOT LIKE 'INSERT INTO walk_bench_done%';
+        longest := greatest(longest, coalesce(current, '0'));
+        EXIT WHEN EXISTS (SELECT FROM walk_bench_done);
+        PERFORM pg_sleep(0.005);
+    END LOOP;
+    RAISE NOTICE 'longest_ms=%', round(extract(epoch FROM longest) * 1000);
+END $$;
+SQL
+    sampler_pid=$!
+    sleep 0.5
+    local batches_before rows_before seconds status longest batches rows left
+    batches_before=$(metric taskrunner_engine_graph_walk_batches_total)
+    rows_before=$(metric taskrunner_engine_graph_walk_rows_total)
+    log "$walk"
+    read -r seconds status < <(curl -s -o "$WORK/answer.json" -w '%{time_total} %{http_code}\n' "$@")
+    [[ $status == 2* ]] || die "$walk answered $status: $(cat "$WORK/answer.json")"
+    psql_db -c 'INSERT INTO walk_bench_done DEFAULT VALUES' >/dev/null
+    wait "$sampler_pid"
+    sampler_pid=
+    longest=$(grep -o 'longest_ms=[0-9]*' "$WORK/longest" | cut -d= -f2)
+    left=$(psql_db -c 'SELECT count(*) FROM graph_walks')
+    batches=$(( $(metric taskrunner_engine_graph_walk_batches_total) - batches_before ))
+    rows=$(( $(metric taskrunner_engine_graph_walk_rows_total) - rows_before ))
+    printf 'GraphWalkBatchSize=%s: %s of a root with %s descendants answered in %s s; longest transaction %s ms; %s continuing transactions locked %s tasks; %s walks left\n' \
+        "$size" "$walk" "$DESCENDANTS" "$seconds" "$longest" "$batches" "$rows" "$left"
+}
+
 [[ -n ${PG_INSTANCE:-} ]] || "$ROOT/scripts/pg.sh" start "$INSTANCE" >&2
 for size in $SIZES; do
     log "GraphWalkBatchSize=$size: a fresh database, migrations, the service"
@@ -64,6 +114,8 @@ for size in $SIZES; do
     dotnet run --project "$ROOT/migrations/TaskRunner.Migrations.csproj" -c Release -- up --Database:ConnectionString="$DB" >/dev/null
     bench_start_service RateLimiting__Api__PermitLimit=1000000 Engine__GraphWalkBatchSize="$size"
     bench_register "walks@example.test"
+    # A permanent delete is an admin's.
+    [[ " $WALKS " != *" purge "* ]] || psql_db -c "UPDATE users SET role = 'admin' WHERE email = 'walks@example.test'" >/dev/null
     api_key=$(bench_api_key "walks@example.test")
     auth=(-H "X-API-Key: $api_key" -H 'Content-Type: application/json')
     project=$(bench_project "$api_key" "Walk benchmark")
@@ -100,42 +152,23 @@ PY
     done
     psql_db -c 'ANALYZE tasks, task_dependencies' >/dev/null
 
-    psql_db -c 'CREATE TABLE walk_bench_done ()' >/dev/null
-    psql_db >"$WORK/longest" 2>&1 <<'SQL' &
-DO $$
-DECLARE
-    longest interval := '0';
-    current interval;
-BEGIN
-    LOOP
-        PERFORM pg_stat_clear_snapshot();
-        SELECT max(clock_timestamp() - a.xact_start) INTO current
-        FROM pg_stat_activity a
-        WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.backend_type = 'client backend'
-          AND a.xact_start IS NOT NULL AND a.query NOT LIKE 'INSERT INTO walk_bench_done%';
-        longest := greatest(longest, coalesce(current, '0'));
-        EXIT WHEN EXISTS (SELECT FROM walk_bench_done);
-        PERFORM pg_sleep(0.005);
-    END LOOP;
-    RAISE NOTICE 'longest_ms=%', round(extract(epoch FROM longest) * 1000);
-END $$;
-SQL
-    sampler_pid=$!
-    sleep 0.5
-    batches_before=$(metric taskrunner_engine_graph_walk_batches_total)
-    rows_before=$(metric taskrunner_engine_graph_walk_rows_total)
-    log "cancelling the root"
-    seconds=$(curl -s -o "$WORK/cancel.json" -w '%{time_total}' "${auth[@]}" -X POST -d '{}' "$BASE_URL/api/v1/tasks/$root/cancel")
-    [[ $(jq -r .status "$WORK/cancel.json") == cancelled ]] || die "the cancel failed: $(cat "$WORK/cancel.json")"
-    psql_db -c 'INSERT INTO walk_bench_done DEFAULT VALUES' >/dev/null
-    wait "$sampler_pid"
-    sampler_pid=
-    longest=$(grep -o 'longest_ms=[0-9]*' "$WORK/longest" | cut -d= -f2)
-    cancelled=$(psql_db -c "SELECT count(*) FROM tasks WHERE cancel_reason = 'upstream_failed'")
-    left=$(psql_db -c 'SELECT count(*) FROM graph_walks')
-    batches=$(( $(metric taskrunner_engine_graph_walk_batches_total) - batches_before ))
-    rows=$(( $(metric taskrunner_engine_graph_walk_rows_total) - rows_before ))
-    printf 'GraphWalkBatchSize=%s: cancel of a root with %s descendants answered in %s s; %s cancelled upstream_failed; longest transaction %s ms; %s continuing transactions locked %s tasks; %s walks left\n' \
-        "$size" "$DESCENDANTS" "$seconds" "$cancelled" "$longest" "$batches" "$rows" "$left"
+    for walk in $WALKS; do
+        case $walk in
+            cancel)
+                measure "$size" cancel "${auth[@]}" -X POST -d '{}' "$BASE_URL/api/v1/tasks/$root/cancel"
+                [[ $(jq -r .status "$WORK/answer.json") == cancelled ]] || die "the cancel failed: $(cat "$WORK/answer.json")"
+                log "$(psql_db -c "SELECT count(*) FROM tasks WHERE cancel_reason = 'upstream_failed'") cancelled upstream_failed" ;;
+            delete)
+                measure "$size" "cascading delete" "${auth[@]}" -X DELETE "$BASE_URL/api/v1/tasks/$root?cascade=true"
+                log "$(psql_db -c 'SELECT count(*) FROM tasks WHERE deleted_at IS NOT NULL') tasks deleted" ;;
+            restore)
+                measure "$size" "cascading restore" "${auth[@]}" -X POST "$BASE_URL/api/v1/tasks/$root/restore?cascade=true"
+                log "$(psql_db -c 'SELECT count(*) FROM tasks WHERE deleted_at IS NOT NULL') tasks still deleted" ;;
+            purge)
+                measure "$size" "permanent cascading delete" "${auth[@]}" -X DELETE "$BASE_URL/api/v1/tasks/$root?cascade=true&permanent=true"
+                log "$(psql_db -c 'SELECT count(*) FROM tasks') tasks left" ;;
+            *) die "unknown walk $walk" ;;
+        esac
+    done
     stop_service
 done

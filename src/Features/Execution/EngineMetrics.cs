@@ -57,10 +57,10 @@ public sealed class EngineMetrics
         swept = meter.CreateCounter<long>("taskrunner.engine.sweeper.tasks", "{task}",
             "Running tasks the sweeper ended, by reason (timed_out, lease_expired) and outcome (retried, ended)");
         walkBatches = meter.CreateCounter<long>("taskrunner.engine.graph_walk.batches", "{transaction}",
-            "Transactions that continued a graph walk too large for one (Engine:GraphWalkBatchSize: failure propagation, retry revival, delete and restore cascades), by who ran them "
+            "Transactions that continued a graph walk too large for one (Engine:GraphWalkBatchSize: failure propagation, retry revival, delete, permanent delete and restore cascades), by who ran them "
             + "(driver=request: the request that started it; driver=sweeper: the leader, after the request's process stopped)");
         walkRows = meter.CreateCounter<long>("taskrunner.engine.graph_walk.rows", "{task}",
-            "Tasks those continuing transactions locked (cancelled, released, revived, deleted or restored), by driver");
+            "Tasks those continuing transactions locked (cancelled, released, revived, deleted, removed or restored), by driver");
         walksResumed = meter.CreateCounter<long>("taskrunner.engine.graph_walk.resumed", "{walk}",
             "Graph walks the leader's sweeper took over because the process that started them stopped continuing them");
         claimDuration = meter.CreateHistogram<double>("taskrunner.claim.duration", "s", "Time of one claim transaction (without long-poll waiting)",

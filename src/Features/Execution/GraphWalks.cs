@@ -6,9 +6,10 @@ using TaskRunner.Infrastructure.Database;
 namespace TaskRunner.Features.Execution;
 
 /// <summary>
-/// Graph walks larger than one transaction (<see cref="EngineOptions.GraphWalkBatchSize"/> locked tasks), of four kinds
+/// Graph walks larger than one transaction (<see cref="EngineOptions.GraphWalkBatchSize"/> locked tasks), of five kinds
 /// that differ only in their level statement: failure propagation (<see cref="PropagateLevelStatement"/>), a retry's
-/// revival (<see cref="ReviveLevelStatement"/>), and the delete and restore cascades (<see cref="Tasks.TaskGraph"/>). The
+/// revival (<see cref="ReviveLevelStatement"/>), and the delete, restore and permanent delete (purge) cascades
+/// (<see cref="Tasks.TaskGraph"/>; a purge walks as a delete does, and removes each task once its children were visited). The
 /// transaction that changed the first tasks walks as far as its budget (<see cref="WalkAsync"/>), then writes what is
 /// left — the parents whose children are still to visit, each with a cursor — as a walk. After its commit the same
 /// request continues the walk in transactions of at most the same size (<see cref="FinishAsync"/>), each level after
@@ -23,10 +24,11 @@ internal static class GraphWalks
     public const string Revive = "revive";
     public const string Delete = "delete";
     public const string Restore = "restore";
+    public const string Purge = "purge";
 
     /// <summary>
-    /// The cursor of a revive frontier task whose children were all visited: kept until the walk ends, it tells later
-    /// levels that the task was revived (and its parents recounted) by a walk.
+    /// A cursor past every child: the bound of a revived task whose end had released all its children
+    /// (<see cref="ReviveLevelStatement.AdoptSql"/>).
     /// </summary>
     public static readonly Guid Visited = Guid.Parse("ffffffff-ffff-ffff-ffff-ffffffffffff");
 
@@ -73,9 +75,9 @@ internal static class GraphWalks
         SELECT id FROM graph_walks WHERE resume_at < now() ORDER BY resume_at LIMIT 1 FOR UPDATE SKIP LOCKED
         """;
 
-    // The delete and restore cascades still running in a project.
+    // The cascades still running in a project.
     private const string CascadesInProjectSql = """
-        SELECT id FROM graph_walks WHERE project_id = @projectId AND kind IN ('delete', 'restore') ORDER BY id
+        SELECT id FROM graph_walks WHERE project_id = @projectId AND kind IN ('delete', 'restore', 'purge') ORDER BY id
         """;
 
     // The project row's lock orders the cascades that start in it: one that commits a walk is seen by the next.
@@ -83,17 +85,22 @@ internal static class GraphWalks
 
     // The next parents in id order, locked in share mode: a retry of a failed one (which revives what the walk cancelled
     // below it) waits for this batch, or this batch sees it pending again and no longer propagates its failure; a restored
-    // one cannot be deleted (with children of its own restored meanwhile) while the batch runs.
-    private const string FrontierSql = """
+    // one cannot be deleted (with children of its own restored meanwhile) while the batch runs. A purge's parents are
+    // locked for update: the batch removes those whose children were all visited.
+    private const string FrontierSql = FrontierSelectSql + "FOR SHARE OF t";
+
+    private const string PurgeFrontierSql = FrontierSelectSql + "FOR UPDATE OF t";
+
+    private const string FrontierSelectSql = """
         SELECT f.task_id AS id, f.succeeded, f.after_child AS after, f.bound,
                CASE f.kind WHEN 'propagate' THEN f.succeeded OR t.status IN ('failed', 'cancelled', 'timed_out')
                            WHEN 'restore' THEN t.deleted_at IS NULL
                            ELSE true END AS propagates
         FROM graph_walk_frontier f JOIN tasks t ON t.id = f.task_id
-        WHERE f.walk_id = @walk AND f.after_child < @visited
+        WHERE f.walk_id = @walk
         ORDER BY f.task_id
         LIMIT @limit
-        FOR SHARE OF t
+
         """;
 
     // A revive walk's parents, locked for update: a propagation batch that holds one of them in its own frontier (FOR
@@ -103,15 +110,15 @@ internal static class GraphWalks
         SELECT f.task_id AS id, f.succeeded, f.after_child AS after, f.bound,
                t.status NOT IN ('failed', 'cancelled', 'timed_out') AS propagates
         FROM graph_walk_frontier f JOIN tasks t ON t.id = f.task_id
-        WHERE f.walk_id = @walk AND f.after_child < @visited
+        WHERE f.walk_id = @walk
         ORDER BY f.task_id
         LIMIT @limit
         FOR UPDATE OF t
         """;
 
-    // Parents whose children are all visited leave the frontier (a revive walk keeps them, visited); the others keep the
-    // last child visited as their cursor. Added: the tasks the batch changed last (their children are next), the parents
-    // of a later level the batch stopped in, with its cursor, and a revive walk's other revived tasks, visited.
+    // Parents whose children are all visited leave the frontier; the others keep the last child visited as their cursor.
+    // Added: the tasks the batch changed last (their children are next), and the parents of a later level the batch
+    // stopped in, with its cursor.
     // A propagation frontier task that is pending again was revived by a walk that has not taken it over yet: its
     // cursor goes to that walk (ReviveLevelStatement.AdoptSql would have taken it).
     private const string AdvanceSql = """
@@ -122,12 +129,7 @@ internal static class GraphWalks
               AND r.kind = 'revive' AND r.task_id = f.task_id AND r.bound IS NULL
         ),
         finished AS (
-            DELETE FROM graph_walk_frontier
-            WHERE walk_id = @walk AND task_id = ANY (@finished::uuid[]) AND kind <> 'revive'
-        ),
-        visited AS (
-            UPDATE graph_walk_frontier SET after_child = @visited
-            WHERE walk_id = @walk AND task_id = ANY (@finished::uuid[]) AND kind = 'revive'
+            DELETE FROM graph_walk_frontier WHERE walk_id = @walk AND task_id = ANY (@finished::uuid[])
         ),
         advanced AS (
             UPDATE graph_walk_frontier f SET after_child = greatest(f.after_child, @last::uuid), bound = u.bound
@@ -147,7 +149,7 @@ internal static class GraphWalks
     // A separate statement, so it sees what the one before changed in the frontier.
     private const string EndSql = """
         DELETE FROM graph_walks w
-        WHERE w.id = @walk AND NOT EXISTS (SELECT FROM graph_walk_frontier f WHERE f.walk_id = @walk AND f.after_child < @visited)
+        WHERE w.id = @walk AND NOT EXISTS (SELECT FROM graph_walk_frontier f WHERE f.walk_id = @walk)
         RETURNING w.id
         """;
 
@@ -195,13 +197,24 @@ internal static class GraphWalks
     /// The first part of <see cref="WalkAsync"/>, for a cascade that writes its audit row (which its walk names) between
     /// the two: the levels the transaction walks within its budget.
     /// </summary>
+    public static Task<Levels> WalkLevelsAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Walk walk, List<Lifecycle.WalkParent> level, Lifecycle.LevelResult? first,
+        EngineOptions options, CancellationToken cancellationToken) =>
+        WalkLevelsAsync(connection, transaction, walk, level, first, options.GraphWalkBatchSize, cancellationToken);
+
+    /// <summary>
+    /// The same within <paramref name="budget"/>, what is left of the transaction's when it walks more than once (a bulk
+    /// delete, one walk per project).
+    /// </summary>
     public static async Task<Levels> WalkLevelsAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Walk walk, List<Lifecycle.WalkParent> level, Lifecycle.LevelResult? first,
-        EngineOptions options, CancellationToken cancellationToken)
+        int budget, CancellationToken cancellationToken)
     {
-        var walked = await WalkLevelsAsync(connection, transaction, walk, level, first, options.GraphWalkBatchSize, continuing: false,
-            cancellationToken);
-        await RecountRevivedAsync(connection, transaction, walk, walked, cancellationToken);
+        // Nothing left: the whole walk continues after the commit, from its first level.
+        if (budget <= 0)
+            return new Levels(0, [], level, true, Guid.Empty, [], []);
+        var walked = await WalkLevelsAsync(connection, transaction, walk, level, first, budget, continuing: false, cancellationToken);
+        await FinishLevelsAsync(connection, transaction, walk, level, walked, cancellationToken);
         return walked;
     }
 
@@ -212,8 +225,7 @@ internal static class GraphWalks
     {
         if (walked.Cut.Count == 0)
             return null;
-        var rest = walked.Cut.Select(parent => parent with { After = walked.Last!.Value }).Concat(walked.Next).ToList();
-        var frontier = rest.Concat(Markers(walk.Kind, walked, rest)).ToList();
+        var frontier = walked.Cut.Select(parent => parent with { After = walked.Last!.Value }).Concat(walked.Next).ToList();
         await using var command = new NpgsqlCommand(StartSql, connection, transaction);
         command.Parameters.Add(Sql.Parameter("parents", frontier.Select(parent => parent.Id).ToArray()));
         command.Parameters.Add(Sql.Parameter("succeeded", frontier.Select(parent => parent.Succeeded).ToArray()));
@@ -313,8 +325,18 @@ internal static class GraphWalks
     private static async Task<bool?> ContinueAsync(
         NpgsqlDataSource dataSource, Guid walk, EngineOptions options, EngineMetrics metrics, string driver, CancellationToken cancellationToken)
     {
-        var batch = await dataSource.InTransactionAsync(
-            (connection, transaction) => RunBatchAsync(connection, transaction, walk, options, cancellationToken), cancellationToken);
+        Batch? batch;
+        try
+        {
+            batch = await dataSource.InTransactionAsync(
+                (connection, transaction) => RunBatchAsync(connection, transaction, walk, options, cancellationToken), cancellationToken);
+        }
+        catch (PostgresException e) when (PgErrors.IsUniqueViolation(e, "tasks_dedupe_idx"))
+        {
+            // A restore batch met a task created at the same moment with the dedupe_key of one it brought back: rolled
+            // back, it runs again and sees that task, so the one it clashes with stays deleted.
+            return false;
+        }
         if (batch is null)
             return null;
         metrics.WalkBatch(driver, batch.Locked);
@@ -341,14 +363,17 @@ internal static class GraphWalks
             return null;
         var walk = new Walk(row.Kind, row.ProjectId, row.Stamp, row.AuditId);
         var limit = options.GraphWalkBatchSize;
-        var frontierArgs = new { walk = id, visited = Visited, limit, cancellationToken };
-        var frontier = (walk.Kind == Revive
-            ? await connection.QueryAsync<FrontierRow>(ReviveFrontierSql, frontierArgs, transaction)
-            : await connection.QueryAsync<FrontierRow>(FrontierSql, frontierArgs, transaction)).ToList();
+        var frontierArgs = new { walk = id, limit, cancellationToken };
+        var frontier = (walk.Kind switch
+        {
+            Revive => await connection.QueryAsync<FrontierRow>(ReviveFrontierSql, frontierArgs, transaction),
+            Purge => await connection.QueryAsync<FrontierRow>(PurgeFrontierSql, frontierArgs, transaction),
+            _ => await connection.QueryAsync<FrontierRow>(FrontierSql, frontierArgs, transaction),
+        }).ToList();
         var level = frontier.Where(parent => parent.Propagates)
             .Select(parent => new Lifecycle.WalkParent(parent.Id, parent.Succeeded, parent.After, parent.Bound)).ToList();
         var walked = await WalkLevelsAsync(connection, transaction, walk, level, null, limit, continuing: true, cancellationToken);
-        await RecountRevivedAsync(connection, transaction, walk, walked, cancellationToken);
+        await FinishLevelsAsync(connection, transaction, walk, level, walked, cancellationToken);
         // A cascade's continuing batch records its tasks as the request did (whose transaction wrote its own row).
         if (walk.AuditId is { } auditId && walked.Changed.Count > 0)
             await connection.ExecuteAsync(CascadeAuditSql, new
@@ -362,7 +387,6 @@ internal static class GraphWalks
         var finished = frontier.Select(parent => parent.Id).Except(unfinished.Select(parent => parent.Id)).ToArray();
         var added = (walked.CutInFirst ? [] : walked.Cut.Select(parent => parent with { After = walked.Last!.Value }))
             .Concat(walked.Next).ToList();
-        added.AddRange(Markers(walk.Kind, walked, added));
         await using (var advance = new NpgsqlCommand(AdvanceSql, connection, transaction))
         {
             advance.Parameters.Add(Sql.Parameter("finished", finished));
@@ -373,13 +397,12 @@ internal static class GraphWalks
             advance.Parameters.Add(Sql.Parameter("added", added.Select(parent => parent.Id).ToArray()));
             advance.Parameters.Add(Sql.Parameter("addedAfter", added.Select(parent => parent.After).ToArray()));
             advance.Parameters.Add(Sql.Parameter("addedBound", added.Select(parent => parent.Bound).ToArray()));
-            advance.Parameters.Add(Sql.Parameter("visited", Visited));
             advance.Parameters.Add(Sql.Parameter("walk", id));
             advance.Parameters.Add(Sql.Parameter("kind", walk.Kind));
             advance.Parameters.Add(Sql.Parameter("locked", (long)walked.Locked));
             await advance.ExecuteNonQueryAsync(cancellationToken);
         }
-        var done = await connection.QuerySingleOrDefaultAsync<Guid?>(EndSql, new { walk = id, visited = Visited, cancellationToken }, transaction) is not null;
+        var done = await connection.QuerySingleOrDefaultAsync<Guid?>(EndSql, new { walk = id, cancellationToken }, transaction) is not null;
         return new Batch(walk.Kind, done, walked.Locked, walked.Changed);
     }
 
@@ -417,24 +440,29 @@ internal static class GraphWalks
     {
         Propagate => Lifecycle.RunLevelAsync(connection, transaction, parents, limit, cancellationToken),
         Revive => Lifecycle.RunReviveLevelAsync(connection, transaction, parents, limit, cancellationToken),
-        Delete => Tasks.TaskGraph.DeleteLevelAsync(connection, transaction, parents, walk.ProjectId!.Value, walk.Stamp!.Value, limit, cancellationToken),
+        Delete or Purge => Tasks.TaskGraph.DeleteLevelAsync(connection, transaction, parents, walk.ProjectId!.Value, walk.Stamp!.Value, limit, cancellationToken),
         Restore => Tasks.TaskGraph.RestoreLevelAsync(connection, transaction, parents, walk.ProjectId!.Value, walk.Stamp!.Value, limit,
             takenDedupeKeysStay: continuing, cancellationToken),
         _ => throw new InvalidOperationException($"No graph walk of kind {walk.Kind}."),
     };
 
-    // With every revival of the transaction visible, the unfinished parents of what it revived are counted again.
-    private static async Task RecountRevivedAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, Walk walk, Levels walked, CancellationToken cancellationToken)
+    /// <summary>
+    /// What a transaction's levels leave to do before its frontier moves: a revive walk counts again, with every revival
+    /// of the transaction visible, the unfinished parents of what it revived; a purge removes the tasks whose children
+    /// were all visited (<paramref name="level"/>, the transaction's first parents, and the tasks it stamped, except the
+    /// parents of the level it stopped in and of the next one).
+    /// </summary>
+    private static async Task FinishLevelsAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Walk walk, List<Lifecycle.WalkParent> level, Levels walked,
+        CancellationToken cancellationToken)
     {
         if (walk.Kind == Revive && walked.Recount.Count > 0)
-            await connection.ExecuteAsync(RecountParentsStatement.Sql, new { revived = PgArray.Of(walked.Recount), cancellationToken }, transaction);
+            await connection.ExecuteAsync(RecountParentsStatement.Sql, new { tasks = PgArray.Of(walked.Recount), cancellationToken }, transaction);
+        if (walk.Kind == Purge)
+        {
+            var visited = level.Select(parent => parent.Id).Concat(walked.Changed.Select(task => task.Id))
+                .Except(walked.Cut.Concat(walked.Next).Select(parent => parent.Id)).Order().ToArray();
+            await Tasks.TaskGraph.PurgeAsync(connection, transaction, visited, cancellationToken);
+        }
     }
-
-    // A revive walk keeps every task it revived in its frontier until it ends (visited once its children are).
-    private static IEnumerable<Lifecycle.WalkParent> Markers(string kind, Levels walked, List<Lifecycle.WalkParent> active) =>
-        kind != Revive
-            ? []
-            : walked.Changed.Select(task => task.Id).Except(active.Select(parent => parent.Id))
-                .Select(task => new Lifecycle.WalkParent(task, false, Visited));
 }

@@ -3,6 +3,7 @@ using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Npgsql;
+using TaskRunner.Infrastructure.Security;
 using TaskRunner.Tests.Harness;
 using Xunit;
 
@@ -383,5 +384,184 @@ public sealed class GraphWalksTests(SmallWalkBatchesFixture service) : IClassFix
         Assert.Equal(Doomed, await CountAsync(worker.ProjectId, Revived));
         Assert.Equal(Cleanups, await CountAsync(worker.ProjectId, OfProject + "t.title LIKE 'cleanup%' AND t.status = 'pending' AND t.pending_parents = 1"));
         await AssertConsistentAsync(worker.ProjectId);
+    }
+
+    private Task<long> CountAllAsync(Guid projectId) => CountAsync(projectId, OfProject + "true");
+
+    [Fact]
+    public async Task APermanentCascadingDeleteLargerThanTheBatchSizeRemovesEveryDescendantInBoundedTransactionsBeforeItAnswers()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var dag = await CreateDagAsync(worker);
+        using var admin = await service.ClientForNewUserAsync(Roles.Admin);
+        var batchesBefore = await MetricAsync(Batches);
+
+        using (var delete = await admin.DeleteAsync($"/api/v1/tasks/{dag["root"]}?cascade=true&permanent=true"))
+            Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
+
+        // Read right after the answer: every row is gone.
+        Assert.Equal(0L, await CountAllAsync(worker.ProjectId));
+        Assert.Equal(Descendants, await CascadedInAuditAsync("task.delete", dag["root"]));
+        Assert.Equal(0L, await service.ScalarAsync<long>("SELECT count(*) FROM graph_walks"));
+        await WaitForMetricAsync(Batches, batchesBefore + MinimumBatches);
+    }
+
+    [Fact]
+    public async Task APermanentDeleteCascadeWhoseRequestStoppedIsFinishedByTheSweeper()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var dag = await CreateDagAsync(worker);
+        using var admin = await service.ClientForNewUserAsync(Roles.Admin);
+        var resumedBefore = await MetricAsync("taskrunner_engine_graph_walk_resumed_total");
+
+        await using var blocker = await BlockLastLeafAsync(dag);
+        using var abort = new CancellationTokenSource();
+        var delete = admin.DeleteAsync($"/api/v1/tasks/{dag["root"]}?cascade=true&permanent=true", abort.Token);
+        await WaitUntilStalledAsync(worker.ProjectId);
+        await AbandonAsync(abort, delete);
+        await WaitForMetricAsync("taskrunner_engine_graph_walk_resumed_total", resumedBefore + 1);
+        await blocker.ReleaseAsync();
+
+        await WaitUntilWalkedAsync(worker.ProjectId);
+        Assert.Equal(0L, await CountAllAsync(worker.ProjectId));
+        Assert.Equal(Descendants, await CascadedInAuditAsync("task.delete", dag["root"]));
+        Assert.Equal(0L, await service.ScalarAsync<long>("SELECT count(*) FROM graph_walks"));
+    }
+
+    [Fact]
+    public async Task ABulkCascadingDeleteLargerThanTheBatchSizeTakesEveryDescendantBeforeItAnswersAtOneInstant()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var dag = await CreateDagAsync(worker);
+        var root = dag["root"];
+        var batchesBefore = await MetricAsync(Batches);
+
+        using (var delete = await worker.Client.SendAsync(new HttpRequestMessage(HttpMethod.Delete, "/api/v1/tasks/bulk")
+               {
+                   Content = TestJson.Raw(new JsonObject { ["ids"] = new JsonArray(root.ToString()), ["cascade"] = true }.ToJsonString()),
+               }))
+        {
+            Assert.Equal(HttpStatusCode.OK, delete.StatusCode);
+            Assert.Equal("deleted", (await delete.ReadJsonAsync()).GetProperty("results")[0].GetProperty("status").GetString());
+        }
+
+        Assert.Equal(1 + Descendants, await CountAsync(worker.ProjectId, DeletedWithRoot));
+        Assert.Equal(Descendants, await service.ScalarAsync<long>("""
+            SELECT count(DISTINCT cascaded.id) FROM audit_log a, jsonb_array_elements_text(a.diff->'cascaded_ids'->'to') AS cascaded (id)
+            WHERE a.action = 'task.bulk_delete' AND cascaded.id IN (SELECT id::text FROM tasks WHERE project_id = $1)
+            """, worker.ProjectId));
+        await WaitForMetricAsync(Batches, batchesBefore + MinimumBatches);
+        Assert.Equal(0L, await service.ScalarAsync<long>("SELECT count(*) FROM graph_walks"));
+
+        // The descendants carry the instant of the tasks the request named, so a cascading restore brings them back.
+        using (var restore = await worker.Client.PostAsync($"/api/v1/tasks/{root}/restore?cascade=true", null))
+            Assert.Equal(HttpStatusCode.OK, restore.StatusCode);
+        Assert.Equal(0L, await CountAsync(worker.ProjectId, OfProject + "t.deleted_at IS NOT NULL"));
+    }
+
+    /// <summary>A root with 30 children, each with a dedupe_key of its own, deleted by a cascade; the children in id order.</summary>
+    private static async Task<(Guid Root, List<(Guid Id, string Key)> Children)> CreateDeletedFanAsync(EngineWorker worker)
+    {
+        var tasks = new List<JsonNode> { new JsonObject { ["ref"] = "root", ["title"] = "root" } };
+        tasks.AddRange(Enumerable.Range(0, 30).Select(i => (JsonNode)new JsonObject
+        {
+            ["ref"] = $"child{i}", ["title"] = $"child{i}", ["dedupe_key"] = $"{worker.ProjectId}-{i}",
+            ["depends_on"] = new JsonArray(new JsonObject { ["ref"] = "root" }),
+        }));
+        using var created = await worker.PostAsync("/api/v1/tasks/bulk",
+            new JsonObject { ["project_id"] = worker.ProjectId.ToString(), ["tasks"] = new JsonArray([.. tasks]) });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var refs = (await created.ReadJsonAsync()).GetProperty("refs").EnumerateObject()
+            .ToDictionary(entry => entry.Name, entry => Guid.Parse(entry.Value.GetString()!));
+        var root = refs["root"];
+        using (var delete = await worker.Client.DeleteAsync($"/api/v1/tasks/{root}?cascade=true"))
+            Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
+        var children = (await worker.Service.QueryTextAsync("""
+            SELECT t.id::text || ' ' || t.dedupe_key FROM task_dependencies d JOIN tasks t ON t.id = d.child_id
+            WHERE d.parent_id = $1 ORDER BY t.id
+            """, root)).Select(line => line.Split(' ')).Select(parts => (Guid.Parse(parts[0]), parts[1])).ToList();
+        return (root, children);
+    }
+
+    [Fact]
+    public async Task ARestoreWhoseCascadeReachesATaskWhoseDedupeKeyWasTakenIsRefusedWholeNamingTheHolder()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var (root, children) = await CreateDeletedFanAsync(worker);
+        // Beyond the restore's first transaction: the last child in id order.
+        var holder = await worker.CreateIdAsync("holder", body => body["dedupe_key"] = children[^1].Key);
+
+        using var restore = await worker.Client.PostAsync($"/api/v1/tasks/{root}/restore?cascade=true", null);
+
+        var problem = await restore.AssertProblemAsync(HttpStatusCode.Conflict);
+        Assert.Equal([holder.ToString()], problem.GetProperty("dedupe_holders").EnumerateArray().Select(id => id.GetString()));
+        Assert.Equal(31L, await CountAsync(worker.ProjectId, OfProject + "t.deleted_at IS NOT NULL"));
+    }
+
+    [Fact]
+    public async Task ATaskTakingADedupeKeyWhileARestoreWalksWinsItAndEveryOtherTaskComesBack()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var (root, children) = await CreateDeletedFanAsync(worker);
+        // The restore's first transaction takes 10 children; its second stalls on the 16th, with the 17th in the same statement.
+        var (stalled, clashing) = (children[15].Id, children[16]);
+
+        Task<HttpResponseMessage> restore;
+        Guid holder;
+        await using (var connection = new NpgsqlConnection(service.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var transaction = await connection.BeginTransactionAsync();
+            await using (var lockChild = new NpgsqlCommand("SELECT id FROM tasks WHERE id = $1 FOR UPDATE", connection, transaction))
+            {
+                lockChild.Parameters.AddWithValue(stalled);
+                await lockChild.ExecuteScalarAsync();
+            }
+            restore = worker.Client.PostAsync($"/api/v1/tasks/{root}/restore?cascade=true", null);
+            await WaitUntilStalledAsync(worker.ProjectId);
+            // Created while the batch waits: the statement's snapshot predates it, the unique index does not.
+            holder = await worker.CreateIdAsync("holder", body => body["dedupe_key"] = clashing.Key);
+            await transaction.RollbackAsync();
+        }
+
+        using (var restored = await restore)
+            Assert.Equal(HttpStatusCode.OK, restored.StatusCode);
+        Assert.Equal(1L, await CountAsync(worker.ProjectId, OfProject + "t.deleted_at IS NOT NULL"));
+        Assert.True(await service.ScalarAsync<bool>("SELECT deleted_at IS NOT NULL FROM tasks WHERE id = $1", clashing.Id));
+        Assert.Equal("pending", await worker.StatusAsync(holder));
+        Assert.Equal(0L, await service.ScalarAsync<long>("SELECT count(*) FROM graph_walks"));
+    }
+
+    [Fact]
+    public async Task RetryingABatchWhoseWorkHasMoreWaitingChildrenThanABatchHoldsCountsItOnceForItsCleanup()
+    {
+        using var worker = await EngineWorker.StartAsync(service);
+        var tasks = new List<JsonNode> { new JsonObject { ["ref"] = "work", ["title"] = "work", ["priority"] = 90, ["max_retries"] = 0 } };
+        JsonNode AfterWork() => new JsonArray(new JsonObject { ["ref"] = "work", ["require"] = "completion" });
+        // More children waiting on the work than one batch locks, and the cleanup after them in id order.
+        tasks.AddRange(Enumerable.Range(0, 2 * SmallWalkBatchesFixture.BatchSize).Select(i => (JsonNode)new JsonObject
+        {
+            ["ref"] = $"waiter{i}", ["title"] = $"waiter{i}", ["priority"] = 1, ["depends_on"] = AfterWork(),
+        }));
+        tasks.Add(new JsonObject { ["ref"] = "cleanup", ["title"] = "cleanup", ["priority"] = 80, ["max_retries"] = 0, ["depends_on"] = AfterWork() });
+        using var bulk = await worker.PostAsync("/api/v1/tasks/bulk",
+            new JsonObject { ["project_id"] = worker.ProjectId.ToString(), ["tasks"] = new JsonArray([.. tasks]) });
+        Assert.Equal(HttpStatusCode.Created, bulk.StatusCode);
+        var body = await bulk.ReadJsonAsync();
+        var batch = body.GetProperty("batch_id").GetString();
+        var ids = body.GetProperty("refs").EnumerateObject().ToDictionary(entry => entry.Name, entry => Guid.Parse(entry.Value.GetString()!));
+        Assert.True(await service.ScalarAsync<long>("SELECT count(*) FROM task_dependencies WHERE parent_id = $1 AND child_id < $2",
+            ids["work"], ids["cleanup"]) > SmallWalkBatchesFixture.BatchSize);
+        await worker.RunAsync(ids["work"], "failed");
+        await worker.RunAsync(ids["cleanup"], "failed");
+
+        using (var retried = await worker.PostAsync($"/api/v1/batches/{batch}/retry"))
+            Assert.Equal(HttpStatusCode.OK, retried.StatusCode);
+
+        Assert.Equal(1L, await service.ScalarAsync<long>("SELECT pending_parents::bigint FROM tasks WHERE id = $1", ids["cleanup"]));
+        await AssertConsistentAsync(worker.ProjectId);
+        // The cleanup is ready as soon as the work ends again.
+        await worker.RunAsync(ids["work"]);
+        await worker.RunAsync(ids["cleanup"]);
     }
 }

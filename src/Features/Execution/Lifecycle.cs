@@ -140,9 +140,9 @@ internal static class Lifecycle
     {
         var (revived, walk) = await GraphWalks.WalkAsync(connection, transaction, new GraphWalks.Walk(GraphWalks.Revive),
             reopened.Select(id => new WalkParent(id, false, Guid.Empty)).ToList(), null, options, cancellationToken);
-        // After the walk: one reopened task may wait on another through a completion edge (a batch's work and its failed
-        // cleanup), and the walk counted that edge again; the recount leaves each with its unfinished parents, once.
-        await connection.ExecuteAsync(RecountParentsStatement.Sql, new { revived = PgArray.Of(reopened), cancellationToken }, transaction);
+        // Their own counters, from their edges: one may wait on another reopened with it (a batch's work and its failed
+        // cleanup, through a completion edge).
+        await connection.ExecuteAsync(RecountParentsStatement.Sql, new { tasks = PgArray.Of(reopened), cancellationToken }, transaction);
         return (revived.Count, walk);
     }
 

@@ -110,8 +110,12 @@ public static class BulkEditTasks
         WHERE id = ANY (@ids::uuid[])
         """;
 
+    // Answers the instant, which a cascade's walks stamp on the descendants too.
     private const string SoftDeleteSql = """
-        UPDATE tasks SET deleted_at = now() WHERE id = ANY (@ids::uuid[]) AND deleted_at IS NULL
+        WITH deleted AS (
+            UPDATE tasks SET deleted_at = now() WHERE id = ANY (@ids::uuid[]) AND deleted_at IS NULL
+        )
+        SELECT now()
         """;
 
     public static async Task<Results<Ok<BulkTaskResultsResponse>, ProblemHttpResult>> Update(
@@ -244,19 +248,14 @@ public static class BulkEditTasks
         if (!errors.IsEmpty)
             return errors.ToProblem();
 
-        var results = await GraphWalks.AfterCascadesAsync(dataSource, async (connection, transaction, cascades) =>
+        var (results, walks) = await GraphWalks.AfterCascadesAsync<(List<BulkTaskResult> Results, List<Guid> Walks)>(dataSource,
+            async (connection, transaction, cascades) =>
         {
             var (statuses, editable) = await ClassifyAsync(connection, transaction, ids, caller, cancellationToken);
             foreach (var projectId in editable.Select(task => task.ProjectId).Distinct().Order())
                 await cascades.WaitForProjectAsync(projectId);
             var deleting = editable.Select(task => task.Id).ToHashSet();
-            List<Guid> cascaded = [];
-            if (request.Cascade == true)
-            {
-                cascaded = (await TaskGraph.LockLiveDescendantsAsync(connection, transaction, [.. deleting], cancellationToken))
-                    .Where(id => !deleting.Contains(id)).ToList();
-            }
-            else
+            if (request.Cascade != true)
             {
                 // A task stays when a live child stays; keeping it may keep its own parents, hence the fixed point.
                 var edges = await TaskGraph.LiveChildrenAsync(connection, transaction, [.. deleting], cancellationToken);
@@ -278,19 +277,42 @@ public static class BulkEditTasks
             }
             foreach (var id in deleting)
                 statuses[id] = new BulkTaskResult(id, Deleted);
+            if (deleting.Count == 0)
+                return (ids.Select(id => statuses[id]).ToList(), []);
 
-            Guid[] all = [.. deleting, .. cascaded];
-            if (all.Length > 0)
+            var deletedAt = await connection.QuerySingleAsync<DateTime>(SoftDeleteSql, new { ids = PgArray.Of(deleting), cancellationToken }, transaction);
+            // With cascade, one delete walk per project from the tasks deleted there, all at the same instant (a cascading
+            // restore of any of them finds its descendants), sharing the transaction's budget.
+            var walking = new List<(GraphWalks.Walk Walk, GraphWalks.Levels Walked)>();
+            var budget = engineOptions.Value.GraphWalkBatchSize;
+            List<BulkTaskRow> roots = request.Cascade == true ? [.. editable.Where(task => deleting.Contains(task.Id))] : [];
+            foreach (var project in roots.GroupBy(task => task.ProjectId).OrderBy(group => group.Key))
             {
-                await connection.ExecuteAsync(SoftDeleteSql, new { ids = PgArray.Of(all), cancellationToken }, transaction);
-                var diff = new JsonObject { ["count"] = all.Length, ["ids"] = DeleteTask.IdArray(deleting.Order()) };
-                if (cascaded.Count > 0)
-                    diff["cascaded_ids"] = DeleteTask.IdArray(cascaded);
-                await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("task.bulk_delete", "task", null,
-                    AuditActor.From(http, caller), diff), cancellationToken);
+                var walk = new GraphWalks.Walk(GraphWalks.Delete, project.Key, deletedAt);
+                var walked = await GraphWalks.WalkLevelsAsync(connection, transaction, walk,
+                    project.Select(task => new Lifecycle.WalkParent(task.Id, false, Guid.Empty)).OrderBy(parent => parent.Id).ToList(), null,
+                    budget, cancellationToken);
+                budget -= walked.Locked;
+                walking.Add((walk, walked));
             }
-            return ids.Select(id => statuses[id]).ToList();
+            var cascaded = walking.SelectMany(cascade => cascade.Walked.Changed.Select(task => task.Id)).Order().ToList();
+            var diff = new JsonObject { ["count"] = deleting.Count + cascaded.Count, ["ids"] = DeleteTask.IdArray(deleting.Order()) };
+            if (cascaded.Count > 0)
+                // A change, as in a task delete's row and the rows of the batches that continue the walks.
+                diff["cascaded_ids"] = new JsonObject { ["from"] = null, ["to"] = DeleteTask.IdArray(cascaded) };
+            var auditId = await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("task.bulk_delete", "task", null,
+                AuditActor.From(http, caller), diff), cancellationToken);
+            var walks = new List<Guid>();
+            foreach (var (walk, walked) in walking)
+            {
+                if (await GraphWalks.StartAsync(connection, transaction, walk with { AuditId = auditId }, walked, engineOptions.Value,
+                        cancellationToken) is { } rest)
+                    walks.Add(rest);
+            }
+            return (ids.Select(id => statuses[id]).ToList(), walks);
         }, engineOptions.Value, metrics, cancellationToken);
+        foreach (var walk in walks)
+            await GraphWalks.FinishAsync(dataSource, walk, engineOptions.Value, metrics, cancellationToken);
         return TypedResults.Ok(new BulkTaskResultsResponse(results));
     }
 

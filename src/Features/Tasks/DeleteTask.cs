@@ -18,7 +18,8 @@ namespace TaskRunner.Features.Tasks;
 /// <c>dependents</c>) unless <c>cascade=true</c>, which deletes every live descendant with the same <c>deleted_at</c> (so a
 /// cascading restore can find them): level after level, in transactions of at most Engine:GraphWalkBatchSize tasks
 /// (<see cref="GraphWalks"/>), all done before the answer. <c>permanent=true</c> (admins) removes the rows, comments and
-/// edges for good, under the same dependents rule. <c>If-Match</c> is honoured. A delete waits for the delete and restore
+/// edges for good, under the same dependents rule; with <c>cascade=true</c> it walks the same way (a purge walk: each task
+/// removed once its children were visited). <c>If-Match</c> is honoured. A delete waits for the delete and restore
 /// cascades still walking in the task's project.
 /// </summary>
 public static class DeleteTask
@@ -33,8 +34,12 @@ public static class DeleteTask
         DELETE FROM tasks WHERE id = @id AND (@anyVersion OR version = ANY (@versions::bigint[]))
         """;
 
-    private const string HardDeleteManySql = """
-        DELETE FROM tasks WHERE id = ANY (@ids::uuid[])
+    // A permanent delete's cascade stamps the root as a soft delete does (an already deleted root keeps its instant), and
+    // walks with the instant of its own transaction.
+    private const string PurgeRootSql = """
+        UPDATE tasks SET deleted_at = coalesce(deleted_at, now())
+        WHERE id = @id AND (@anyVersion OR version = ANY (@versions::bigint[]))
+        RETURNING now()
         """;
 
     private enum Outcome { Deleted, NotFound, ReadOnly, PreconditionFailed, HasDependents }
@@ -65,10 +70,7 @@ public static class DeleteTask
                 return (Outcome.ReadOnly, null, null);
             await cascades.WaitForProjectAsync(task.Row.ProjectId);
 
-            List<Guid> descendants = [];
-            if (cascade == true && hard)
-                descendants = await TaskGraph.LockLiveDescendantsAsync(connection, transaction, [id], cancellationToken);
-            else if (cascade != true)
+            if (cascade != true)
             {
                 var children = await TaskGraph.LiveChildrenAsync(connection, transaction, [id], cancellationToken);
                 if (children.Count > 0)
@@ -77,34 +79,38 @@ public static class DeleteTask
 
             var args = new { id, anyVersion = versions is null, versions = PgArray.Of(versions ?? []), cancellationToken };
             var diff = new AuditDiff();
-            GraphWalks.Walk? deleting = null;
-            GraphWalks.Levels? walked = null;
-            if (hard)
+            GraphWalks.Walk? cascading = null;
+            if (hard && cascade != true)
             {
                 if (await connection.ExecuteAsync(HardDeleteSql, args, transaction) == 0)
                     return (Outcome.PreconditionFailed, null, null);
-                await connection.ExecuteAsync(HardDeleteManySql, new { ids = PgArray.Of(descendants), cancellationToken }, transaction);
-                diff.Change("permanent", false, true);
+            }
+            else if (hard)
+            {
+                // Out of every read at once; the walk removes the task when it has visited its children.
+                if (await connection.QuerySingleOrDefaultAsync<DateTime?>(PurgeRootSql, args, transaction) is not { } stamp)
+                    return (Outcome.PreconditionFailed, null, null);
+                cascading = new GraphWalks.Walk(GraphWalks.Purge, task.Row.ProjectId, stamp);
             }
             else
             {
                 if (await connection.QuerySingleOrDefaultAsync<DateTime?>(SoftDeleteSql, args, transaction) is not { } deletedAt)
                     return (Outcome.PreconditionFailed, null, null);
                 if (cascade == true)
-                {
-                    deleting = new GraphWalks.Walk(GraphWalks.Delete, task.Row.ProjectId, deletedAt);
-                    walked = await GraphWalks.WalkLevelsAsync(connection, transaction, deleting, [new Lifecycle.WalkParent(id, false, Guid.Empty)],
-                        null, options.Value, cancellationToken);
-                    descendants = walked.Changed.Select(descendant => descendant.Id).Order().ToList();
-                }
+                    cascading = new GraphWalks.Walk(GraphWalks.Delete, task.Row.ProjectId, deletedAt);
                 diff.Change("deleted_at", null, deletedAt);
             }
-            if (descendants.Count > 0)
-                diff.Change("cascaded_ids", null, IdArray(descendants));
+            if (hard)
+                diff.Change("permanent", false, true);
+            var walked = cascading is null ? null
+                : await GraphWalks.WalkLevelsAsync(connection, transaction, cascading, [new Lifecycle.WalkParent(id, false, Guid.Empty)], null,
+                    options.Value, cancellationToken);
+            if (walked is { Changed.Count: > 0 })
+                diff.Change("cascaded_ids", null, IdArray(walked.Changed.Select(descendant => descendant.Id).Order()));
             var auditId = await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("task.delete", "task", id.ToString(),
                 AuditActor.From(http, caller), diff.ToJson()), cancellationToken);
-            var rest = deleting is null ? null
-                : await GraphWalks.StartAsync(connection, transaction, deleting with { AuditId = auditId }, walked!, options.Value, cancellationToken);
+            var rest = cascading is null ? null
+                : await GraphWalks.StartAsync(connection, transaction, cascading with { AuditId = auditId }, walked!, options.Value, cancellationToken);
             return (Outcome.Deleted, null, rest);
         }, options.Value, metrics, cancellationToken);
         await GraphWalks.FinishAsync(dataSource, walk, options.Value, metrics, cancellationToken);

@@ -19,8 +19,10 @@ namespace TaskRunner.Features.Tasks;
 /// first): a live dependency never joins two projects. Without <c>cascade=true</c> only this task is restored; with it,
 /// also the descendants deleted at the very same instant (by the cascading delete that took it), as far as each one's
 /// parents are then live: level after level, in transactions of at most Engine:GraphWalkBatchSize tasks
-/// (<see cref="GraphWalks"/>), all done before the answer. A restore waits for the delete and restore cascades still
-/// walking in the task's project.
+/// (<see cref="GraphWalks"/>), all done before the answer. A dedupe_key another unfinished task took meanwhile refuses the
+/// whole restore (409 listing those tasks in <c>dedupe_holders</c>), checked for every task the cascade reaches before the
+/// first level; a task that takes one while the cascade walks wins it: the descendant it clashes with stays deleted, the
+/// rest comes back. A restore waits for the cascades still walking in the task's project.
 /// </summary>
 public static class RestoreTask
 {
@@ -33,7 +35,7 @@ public static class RestoreTask
         SELECT deleted_at IS NOT NULL FROM projects WHERE id = @projectId FOR SHARE
         """;
 
-    private enum Outcome { Restored, NotFound, ReadOnly, NotDeleted, ProjectDeleted, ParentsBlocking }
+    private enum Outcome { Restored, NotFound, ReadOnly, NotDeleted, ProjectDeleted, ParentsBlocking, DedupeKeysTaken }
 
     public static async Task<Results<Ok<TaskResponse>, ProblemHttpResult>> Handle(
         Guid id,
@@ -45,7 +47,7 @@ public static class RestoreTask
         EngineMetrics metrics,
         CancellationToken cancellationToken)
     {
-        (Outcome Outcome, TaskRow? Row, List<Guid>? Parents, Guid? Walk) result;
+        (Outcome Outcome, TaskRow? Row, List<Guid>? Blocking, Guid? Walk) result;
         try
         {
             result = await GraphWalks.AfterCascadesAsync(dataSource, async (connection, transaction, cascades) =>
@@ -63,6 +65,10 @@ public static class RestoreTask
                 var blockingParents = await TaskGraph.BlockingParentsAsync(connection, transaction, [id], cancellationToken);
                 if (blockingParents.Count > 0)
                     return (Outcome.ParentsBlocking, null, blockingParents.Select(edge => edge.ParentId).ToList(), null);
+                var holders = await TaskGraph.DedupeHoldersAsync(connection, transaction, id, task.Row.ProjectId, deletedAt, cascade == true,
+                    cancellationToken);
+                if (holders.Count > 0)
+                    return (Outcome.DedupeKeysTaken, null, holders, null);
 
                 await connection.ExecuteAsync(RestoreSql, new { id, deletedAt, cancellationToken }, transaction);
                 var restoring = new GraphWalks.Walk(GraphWalks.Restore, task.Row.ProjectId, deletedAt);
@@ -84,7 +90,8 @@ public static class RestoreTask
         }
         catch (PostgresException e) when (PgErrors.IsUniqueViolation(e, "tasks_dedupe_idx"))
         {
-            return Problems.Conflict("Another unfinished task in this project now holds this task's dedupe_key; change one of them first.");
+            // A task created at the same moment took one since the check.
+            return Problems.Conflict("Another unfinished task in this project took the dedupe_key of a task this restore would bring back; nothing was restored.");
         }
 
         await GraphWalks.FinishAsync(dataSource, result.Walk, options.Value, metrics, cancellationToken);
@@ -101,7 +108,11 @@ public static class RestoreTask
             case Outcome.ParentsBlocking:
                 return TaskProblems.ConflictWith(
                     "Tasks this one depends on are deleted or now belong to another project (listed in parents): restore them, or move them back, first.",
-                    "parents", result.Parents!);
+                    "parents", result.Blocking!);
+            case Outcome.DedupeKeysTaken:
+                return TaskProblems.ConflictWith(
+                    "Unfinished tasks in this project now hold the dedupe_key of tasks this restore would bring back (listed in dedupe_holders): change or finish them first.",
+                    "dedupe_holders", result.Blocking!);
         }
         ETags.Set(http, result.Row!.Version);
         return TypedResults.Ok(result.Row.ToResponse());

@@ -49,6 +49,9 @@ public static class TaskEditingEndpoints
         tasks.MapPost("/{id:guid}/restore", RestoreTask.Handle)
             .WithName("RestoreTask")
             .WithSummary("Undo a soft delete (project editors); 409 while a parent is deleted or in another project, or the task's project is deleted; `cascade=true` also restores what was deleted with it")
+            .WithDescription("Also 409 (listing them in `dedupe_holders`) when unfinished tasks now hold the dedupe_key of a task the restore "
+                + "would bring back, checked for every task the cascade reaches before anything comes back. A task that takes such a key "
+                + "while a large cascade is still walking keeps it: the descendant it clashes with stays deleted, the rest comes back.")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound)

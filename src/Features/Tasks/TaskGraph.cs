@@ -13,8 +13,8 @@ internal sealed record TaskEdge(Guid ParentId, Guid ChildId);
 /// parent (deleting a parent with live children is refused unless they go too; restoring a child needs its parents live),
 /// and a live edge never joins two projects (migration 13 enforces it; restoring a child needs its parents in its project).
 /// The cascading walks never leave the root's project, so a cascade only ever touches tasks the caller was allowed to change.
-/// The soft delete and restore cascades walk level after level as <see cref="GraphWalks"/> (bounded batches, continued
-/// after the request's transaction); a permanent delete and a bulk delete lock every descendant at once.
+/// Every cascade (soft and permanent delete, bulk delete, restore) walks level after level as <see cref="GraphWalks"/>
+/// (bounded batches, continued after the request's transaction).
 /// </summary>
 internal static class TaskGraph
 {
@@ -25,20 +25,10 @@ internal static class TaskGraph
         ORDER BY d.parent_id, d.child_id
         """;
 
-    /// <summary>Every live task below the roots, locked; the walk follows task_dependencies_parent_idx.</summary>
-    private const string LockLiveDescendantsSql = """
-        WITH RECURSIVE descendants (id, project_id) AS (
-            SELECT d.child_id, c.project_id
-            FROM task_dependencies d JOIN tasks c ON c.id = d.child_id JOIN tasks p ON p.id = d.parent_id
-            WHERE d.parent_id = ANY (@ids::uuid[]) AND c.deleted_at IS NULL AND c.project_id = p.project_id
-            UNION
-            SELECT d.child_id, c.project_id
-            FROM descendants s
-            JOIN task_dependencies d ON d.parent_id = s.id
-            JOIN tasks c ON c.id = d.child_id
-            WHERE c.deleted_at IS NULL AND c.project_id = s.project_id
-        )
-        SELECT t.id FROM tasks t WHERE t.id IN (SELECT id FROM descendants) ORDER BY t.id FOR UPDATE OF t
+    // A purge's tasks whose children were all visited, locked by the walk already: their edges, comments and leases go
+    // with them (foreign keys cascade).
+    private const string PurgeSql = """
+        DELETE FROM tasks WHERE id = ANY (@ids::uuid[])
         """;
 
     // The children of a cascade's level after each parent's cursor, in its project, locked in id order; at most @limit.
@@ -61,7 +51,10 @@ internal static class TaskGraph
         LEFT JOIN changed c ON true
         """;
 
-    /// <summary>A delete cascade's level: the live children are deleted at the cascade's instant (<c>@stamp</c>).</summary>
+    /// <summary>
+    /// A delete (or purge) cascade's level: the live children are deleted at the cascade's instant (<c>@stamp</c>); a
+    /// purge removes them for good once their own children were visited (<see cref="PurgeAsync"/>).
+    /// </summary>
     private const string DeleteLevelSql = LevelChildrenSql + """
               AND t.deleted_at IS NULL
             ORDER BY t.id
@@ -77,7 +70,8 @@ internal static class TaskGraph
     /// A restore cascade's level: the children deleted at the cascade's instant come back when none of their parents is
     /// deleted or in another project (a child whose last deleted parent comes back later is looked at again then). With
     /// <c>@takenDedupeKeysStay</c> (a continuing batch, which cannot refuse what committed before it), a child whose
-    /// dedupe_key another unfinished task holds now stays deleted; else the unique index refuses the whole restore.
+    /// dedupe_key another unfinished task took since the restore began stays deleted (one that commits while the statement
+    /// runs fails the batch, which runs again: <see cref="GraphWalks"/>); else the unique index refuses the whole restore.
     /// </summary>
     private const string RestoreLevelSql = LevelChildrenSql + """
               AND t.deleted_at = @stamp
@@ -108,13 +102,44 @@ internal static class TaskGraph
         ORDER BY d.child_id, d.parent_id
         """;
 
+    /// <summary>
+    /// The unfinished live tasks that hold the dedupe_key of an unfinished task a restore would bring back: the root, and
+    /// with <c>@cascade</c> the descendants deleted at its instant, reached through such tasks (a superset of what the
+    /// walk brings back: it read without locks, before the first level).
+    /// </summary>
+    private const string DedupeHoldersSql = """
+        WITH RECURSIVE restoring (id) AS (
+            SELECT @id::uuid
+            UNION
+            SELECT d.child_id
+            FROM restoring r
+            JOIN task_dependencies d ON d.parent_id = r.id
+            JOIN tasks c ON c.id = d.child_id
+            WHERE @cascade AND c.deleted_at = @stamp AND c.project_id = @projectId
+        )
+        SELECT DISTINCT o.id
+        FROM restoring r
+        JOIN tasks t ON t.id = r.id
+        JOIN tasks o ON o.project_id = t.project_id AND o.dedupe_key = t.dedupe_key
+        WHERE t.dedupe_key IS NOT NULL AND t.status IN ('pending', 'paused', 'running')
+          AND o.deleted_at IS NULL AND o.status IN ('pending', 'paused', 'running')
+        ORDER BY o.id
+        """;
+
+    public static async Task<List<Guid>> DedupeHoldersAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, Guid projectId, DateTime stamp, bool cascade,
+        CancellationToken cancellationToken) =>
+        (await connection.QueryAsync<Guid>(DedupeHoldersSql, new { id, projectId, stamp, cascade, cancellationToken }, transaction)).ToList();
+
     public static async Task<List<TaskEdge>> LiveChildrenAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] ids, CancellationToken cancellationToken) =>
         (await connection.QueryAsync<TaskEdge>(LiveChildrenSql, new { ids = PgArray.Of(ids), cancellationToken }, transaction)).ToList();
 
-    public static async Task<List<Guid>> LockLiveDescendantsAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] ids, CancellationToken cancellationToken) =>
-        (await connection.QueryAsync<Guid>(LockLiveDescendantsSql, new { ids = PgArray.Of(ids), cancellationToken }, transaction)).ToList();
+    public static async Task PurgeAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] ids, CancellationToken cancellationToken)
+    {
+        if (ids.Length > 0)
+            await connection.ExecuteAsync(PurgeSql, new { ids = PgArray.Of(ids), cancellationToken }, transaction);
+    }
 
     internal sealed record LevelRow(int Locked, Guid? Last, Guid? Id, string? Kind);
 

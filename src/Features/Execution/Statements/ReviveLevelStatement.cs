@@ -6,12 +6,14 @@ namespace TaskRunner.Features.Execution;
 /// require to succeed still failed (a child whose last failed parent is revived later is looked at again then). Children
 /// waiting on a parent through a completion edge wait for it again — those its end released: the children up to the
 /// parent's <c>@bound</c>, the cursor of the propagation walk that still carried its failure when the revival took it
-/// over (<see cref="AdoptSql"/>), else all. A child some revive walk revived before (it is in a revive frontier) had its
-/// parents counted then, as ended; it is counted again instead (<see cref="RecountParentsStatement"/>, after the levels).
+/// over (<see cref="AdoptSql"/>), else all. Such a child is not incremented but counted again from its edges at the end of
+/// the transaction, under its lock (<see cref="RecountParentsStatement"/>): reached twice — through two parents revived
+/// in different batches, by two retries at once, or as a reopened task's completion child — it still waits on each
+/// unfinished parent once.
 /// <para>Like <see cref="PropagateLevelStatement"/>: the children are locked in id order first, at most <c>@limit</c>,
 /// the first after each parent's cursor <c>@after</c>; every edge of a locked child to the level's parents is applied at
-/// once. Answers how many children it locked, the last of them, and one row per revived child (<c>revived</c>) or child
-/// to count again.</para>
+/// once. Answers how many children it locked, the last of them, and one row per revived child (<c>revived</c>) or waiting
+/// child, both to count again.</para>
 /// </summary>
 internal static class ReviveLevelStatement
 {
@@ -42,17 +44,7 @@ internal static class ReviveLevelStatement
             RETURNING t.id, t.kind
         ),
         recounted AS (
-            SELECT t.id, t.kind
-            FROM locked l JOIN tasks t ON t.id = l.id
-            WHERE t.status IN ('pending', 'paused')
-              AND EXISTS (SELECT FROM graph_walk_frontier r WHERE r.kind = 'revive' AND r.task_id = t.id)
-        ),
-        waiting_again AS (
-            UPDATE tasks c
-            SET pending_parents = c.pending_parents + e.edges
-            FROM (SELECT child_id, count(*)::int AS edges FROM edges WHERE require = 'completion' GROUP BY child_id) e
-            JOIN locked l ON l.id = e.child_id
-            WHERE c.id = e.child_id AND c.status IN ('pending', 'paused') AND c.id NOT IN (SELECT id FROM recounted)
+            SELECT t.id, t.kind FROM locked l JOIN tasks t ON t.id = l.id WHERE t.status IN ('pending', 'paused')
         )
         SELECT s.locked, s.last, r.id, r.kind, r.revived
         FROM (SELECT count(*)::int AS locked, (SELECT l.id FROM locked l ORDER BY l.id DESC LIMIT 1) AS last FROM locked) s
