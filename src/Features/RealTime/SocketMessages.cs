@@ -27,6 +27,8 @@ public static class SocketMessages
     public const string Resync = "resync";
     public const string Overflow = "overflow";
 
+    private static readonly string[] IdFields = ["project_id", "task_id", "batch_id", "user_id"];
+
     /// <summary>An event of the log: its own data, with the ids of the rows it concerns.</summary>
     public static byte[] Event(LoggedEvent logged) => Write(logged.Type, logged.Position.ToString(), logged.At, writer =>
     {
@@ -39,7 +41,11 @@ public static class SocketMessages
             writer.WriteString("user_id", userId);
         using var data = JsonDocument.Parse(logged.Data);
         foreach (var property in data.RootElement.EnumerateObject())
-            property.WriteTo(writer);
+        {
+            // Membership events repeat user_id in their data: each name once.
+            if (!IdFields.Contains(property.Name))
+                property.WriteTo(writer);
+        }
     });
 
     /// <summary>A message of the server about the socket itself; <paramref name="fields"/> go into its data as strings.</summary>
