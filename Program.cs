@@ -6,6 +6,7 @@ using TaskRunner.Features.Cluster;
 using TaskRunner.Features.Execution;
 using TaskRunner.Features.Health;
 using TaskRunner.Features.Projects;
+using TaskRunner.Features.RealTime;
 using TaskRunner.Features.Schedules;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Features.Users;
@@ -57,6 +58,7 @@ builder.Services.AddSchedulesFeature();
 builder.Services.AddWebhooksFeature();
 builder.Services.AddAttachmentsFeature();
 builder.Services.AddWorkflowsFeature();
+builder.Services.AddRealTimeFeature();
 
 var app = builder.Build();
 
@@ -69,6 +71,7 @@ app.UseSecurityHeaders();
 app.UseHstsWhenHttps();
 app.UseConfiguredCors();
 app.UseResponseCompression();
+app.UseWebSockets();
 app.UseAuthentication();
 app.UseRateLimits();
 app.UseAuthorization();
@@ -95,6 +98,7 @@ api.MapTaskQueries();
 api.MapWebhooks();
 api.MapAttachments();
 api.MapWorkflows();
+api.MapRealTime();
 
 
 return await app.RunWithStartupChecksAsync();

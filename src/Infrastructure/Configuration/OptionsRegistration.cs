@@ -37,6 +37,8 @@ public static class OptionsRegistration
         services.AddSingleton<IValidateOptions<AuditOptions>, AuditOptionsValidator>();
         services.AddOptions<EventsOptions>().BindConfiguration(EventsOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<EventsOptions>, EventsOptionsValidator>();
+        services.AddOptions<RealTimeOptions>().BindConfiguration(RealTimeOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RealTimeOptions>, RealTimeOptionsValidator>();
         services.AddOptions<ProjectsOptions>().BindConfiguration(ProjectsOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ProjectsOptions>, ProjectsOptionsValidator>();
         services.AddOptions<TasksOptions>().BindConfiguration(TasksOptions.Section).ValidateOnStart();

@@ -23,6 +23,15 @@ public sealed class EventFeed(NpgsqlDataSource dataSource, NotificationBus bus, 
     // Copied on write: the loop reads it without a lock.
     private Action<IReadOnlyList<LoggedEvent>>[] subscribers = [];
 
+    private TaskCompletionSource<EventPosition> started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// The position the feed reads from, once it has one: every event after it reaches the subscribers, none before it.
+    /// A reader of older events (a resuming client) that reads the log up to what is settled after this completed leaves
+    /// no gap before the feed's first batch.
+    /// </summary>
+    public Task<EventPosition> Started => Volatile.Read(ref started).Task;
+
     /// <summary>
     /// Calls <paramref name="onEvents"/> with each batch of events read, in log order, on the feed's loop (so it must be
     /// quick and must not throw). Dispose the result to stop.
@@ -62,11 +71,17 @@ public sealed class EventFeed(NpgsqlDataSource dataSource, NotificationBus bus, 
                         // subscriber starts from the log's position at that time.
                         if (Volatile.Read(ref subscribers).Length == 0)
                         {
+                            if (position is not null)
+                                Volatile.Write(ref started, new TaskCompletionSource<EventPosition>(TaskCreationOptions.RunContinuationsAsynchronously));
                             position = null;
                             delay = Timeout.InfiniteTimeSpan;
                             return;
                         }
-                        position ??= await EventLog.CurrentPositionAsync(dataSource, cancellationToken);
+                        if (position is null)
+                        {
+                            position = await EventLog.CurrentPositionAsync(dataSource, cancellationToken);
+                            Volatile.Read(ref started).TrySetResult(position.Value);
+                        }
                         var batch = await EventLog.ReadAsync(dataSource, position.Value, BatchSize, cancellationToken);
                         if (batch.Events.Count > 0)
                         {

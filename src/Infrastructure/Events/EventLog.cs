@@ -62,6 +62,21 @@ public static class EventLog
         LIMIT @limit
         """;
 
+    // The same read narrowed to the events of one project, task or batch (a resuming client's replay).
+    private const string ReadOfSql = """
+        SELECT xid::text::bigint AS xid, id, at, type, project_id, task_id, batch_id, user_id, data::text AS data,
+               xid < pg_snapshot_xmin(pg_current_snapshot()) AS settled
+        FROM events
+        WHERE (xid, id) > (@afterXid::text::xid8, @afterId)
+          AND (@projectId::uuid IS NULL OR project_id = @projectId)
+          AND (@taskId::uuid IS NULL OR task_id = @taskId)
+          AND (@batchId::uuid IS NULL OR batch_id = @batchId)
+        ORDER BY xid, id
+        LIMIT @limit
+        """;
+
+    private const string HoldsSql = "SELECT EXISTS (SELECT FROM events WHERE (xid, id) <= (@xid::text::xid8, @id))";
+
     // The oldest expired rows through events_at_idx, each deleted through its physical address.
     private const string DeleteBatchSql = """
         DELETE FROM events
@@ -87,6 +102,31 @@ public static class EventLog
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var rows = await connection.QueryAsync<Row>(ReadSql, new { afterXid = after.Xid, afterId = after.Id, limit, cancellationToken });
+        return Settled(rows);
+    }
+
+    /// <summary>As <see cref="ReadAsync"/>, only the events of one project, task or batch (the others null).</summary>
+    public static async Task<EventBatch> ReadOfAsync(
+        NpgsqlDataSource dataSource, EventPosition after, Guid? projectId, Guid? taskId, Guid? batchId, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = await connection.QueryAsync<Row>(ReadOfSql,
+            new { afterXid = after.Xid, afterId = after.Id, projectId, taskId, batchId, limit, cancellationToken });
+        return Settled(rows);
+    }
+
+    /// <summary>
+    /// Whether the log still reaches back to <paramref name="position"/>: retention deletes the oldest events first, so while
+    /// one at or before it is kept, the events after it are too, and a reader may resume from it without a gap.
+    /// </summary>
+    public static async Task<bool> HoldsAsync(NpgsqlDataSource dataSource, EventPosition position, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<bool>(HoldsSql, new { xid = position.Xid, id = position.Id, cancellationToken });
+    }
+
+    private static EventBatch Settled(IEnumerable<Row> rows)
+    {
         var settled = new List<LoggedEvent>();
         var moreToSettle = false;
         foreach (var row in rows)

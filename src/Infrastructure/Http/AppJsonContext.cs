@@ -7,6 +7,7 @@ using TaskRunner.Features.Auth;
 using TaskRunner.Features.Execution;
 using TaskRunner.Features.Health;
 using TaskRunner.Features.Projects;
+using TaskRunner.Features.RealTime;
 using TaskRunner.Features.Cluster;
 using TaskRunner.Features.Schedules;
 using TaskRunner.Features.Tasks;
@@ -50,6 +51,7 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(CreateApiKeyRequest))]
 [JsonSerializable(typeof(CreatedApiKeyResponse))]
 [JsonSerializable(typeof(ListResponse<ApiKeyResponse>))]
+[JsonSerializable(typeof(SocketTicketResponse))]
 [JsonSerializable(typeof(ListResponse<AuditEntryResponse>))]
 [JsonSerializable(typeof(CreateProjectRequest))]
 [JsonSerializable(typeof(UpdateProjectRequest))]

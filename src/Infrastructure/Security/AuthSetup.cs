@@ -41,6 +41,7 @@ public static class AuthSetup
                 jwt.TokenValidationParameters = AccessTokens.ValidationParameters(auth.Value);
                 jwt.Events = new JwtBearerEvents
                 {
+                    OnMessageReceived = WebSocketBearer.ReadTokenAsync,
                     OnTokenValidated = ApplyCurrentSessionStateAsync,
                     OnAuthenticationFailed = CountFailure,
                     OnChallenge = AnswerRefusalAsync,
