@@ -538,30 +538,35 @@ public sealed class GraphWalksTests(SmallWalkBatchesFixture service) : IClassFix
         using var worker = await EngineWorker.StartAsync(service);
         var tasks = new List<JsonNode> { new JsonObject { ["ref"] = "work", ["title"] = "work", ["priority"] = 90, ["max_retries"] = 0 } };
         JsonNode AfterWork() => new JsonArray(new JsonObject { ["ref"] = "work", ["require"] = "completion" });
-        // More children waiting on the work than one batch locks, and the cleanup after them in id order.
-        tasks.AddRange(Enumerable.Range(0, 2 * SmallWalkBatchesFixture.BatchSize).Select(i => (JsonNode)new JsonObject
+        // More children waiting on the work than one batch locks, and the cleanup after them in id order. Ids made in the
+        // same millisecond are not ordered, so the cleanup is the waiter with the greatest id, moved ahead in the queue.
+        tasks.AddRange(Enumerable.Range(0, 2 * SmallWalkBatchesFixture.BatchSize + 1).Select(i => (JsonNode)new JsonObject
         {
-            ["ref"] = $"waiter{i}", ["title"] = $"waiter{i}", ["priority"] = 1, ["depends_on"] = AfterWork(),
+            ["ref"] = $"waiter{i}", ["title"] = $"waiter{i}", ["priority"] = 1, ["max_retries"] = 0, ["depends_on"] = AfterWork(),
         }));
-        tasks.Add(new JsonObject { ["ref"] = "cleanup", ["title"] = "cleanup", ["priority"] = 80, ["max_retries"] = 0, ["depends_on"] = AfterWork() });
         using var bulk = await worker.PostAsync("/api/v1/tasks/bulk",
             new JsonObject { ["project_id"] = worker.ProjectId.ToString(), ["tasks"] = new JsonArray([.. tasks]) });
         Assert.Equal(HttpStatusCode.Created, bulk.StatusCode);
         var body = await bulk.ReadJsonAsync();
         var batch = body.GetProperty("batch_id").GetString();
         var ids = body.GetProperty("refs").EnumerateObject().ToDictionary(entry => entry.Name, entry => Guid.Parse(entry.Value.GetString()!));
+        // PostgreSQL orders uuids as their text.
+        var cleanup = ids.Where(entry => entry.Key.StartsWith("waiter", StringComparison.Ordinal))
+            .MaxBy(entry => entry.Value.ToString(), StringComparer.Ordinal).Value;
+        using (var promoted = await worker.Client.PatchAsync($"/api/v1/tasks/{cleanup}", TestJson.Raw("""{"priority":80}""")))
+            Assert.Equal(HttpStatusCode.OK, promoted.StatusCode);
         Assert.True(await service.ScalarAsync<long>("SELECT count(*) FROM task_dependencies WHERE parent_id = $1 AND child_id < $2",
-            ids["work"], ids["cleanup"]) > SmallWalkBatchesFixture.BatchSize);
+            ids["work"], cleanup) > SmallWalkBatchesFixture.BatchSize);
         await worker.RunAsync(ids["work"], "failed");
-        await worker.RunAsync(ids["cleanup"], "failed");
+        await worker.RunAsync(cleanup, "failed");
 
         using (var retried = await worker.PostAsync($"/api/v1/batches/{batch}/retry"))
             Assert.Equal(HttpStatusCode.OK, retried.StatusCode);
 
-        Assert.Equal(1L, await service.ScalarAsync<long>("SELECT pending_parents::bigint FROM tasks WHERE id = $1", ids["cleanup"]));
+        Assert.Equal(1L, await service.ScalarAsync<long>("SELECT pending_parents::bigint FROM tasks WHERE id = $1", cleanup));
         await AssertConsistentAsync(worker.ProjectId);
         // The cleanup is ready as soon as the work ends again.
         await worker.RunAsync(ids["work"]);
-        await worker.RunAsync(ids["cleanup"]);
+        await worker.RunAsync(cleanup);
     }
 }
