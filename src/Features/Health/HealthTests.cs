@@ -114,7 +114,7 @@ public sealed class ReadinessWithOldSchemaTests(ReadinessWithOldSchemaTests.Sche
         {
             var connectionString = await TestDatabases.CreateEmptyAsync();
             Schema.Up(connectionString);
-            Schema.Down(connectionString, Infrastructure.Database.SchemaVersion.Expected - 1);
+            Schema.Down(connectionString, Schema.VersionBefore(Infrastructure.Database.SchemaVersion.Expected));
             return connectionString;
         }
     }
@@ -129,7 +129,7 @@ public sealed class ReadinessWithOldSchemaTests(ReadinessWithOldSchemaTests.Sche
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         var description = (await response.ReadJsonAsync()).GetProperty("checks").GetProperty("database").GetProperty("description").GetString();
         Assert.Equal(
-            $"schema version is {Infrastructure.Database.SchemaVersion.Expected - 1}, this build expects {Infrastructure.Database.SchemaVersion.Expected}",
+            $"schema version is {Schema.VersionBefore(Infrastructure.Database.SchemaVersion.Expected)}, this build expects {Infrastructure.Database.SchemaVersion.Expected}",
             description);
     }
 }

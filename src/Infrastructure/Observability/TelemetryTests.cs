@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using TaskRunner.Tests.Harness;
 using Xunit;
 
@@ -69,7 +70,10 @@ public sealed class TelemetryTests(ServiceFixture service) : IClassFixture<Servi
         Assert.Equal("X-API-Key", schemes.GetProperty("api_key").GetProperty("name").GetString());
         var me = document.GetProperty("paths").GetProperty("/api/v1/users/me").GetProperty("get");
         Assert.Equal(2, me.GetProperty("security").GetArrayLength());
-        Assert.False(document.GetProperty("paths").GetProperty("/api/v1/auth/login").GetProperty("post").TryGetProperty("security", out _));
+        // Anonymous: one empty requirement, "no credentials needed".
+        var login = document.GetProperty("paths").GetProperty("/api/v1/auth/login").GetProperty("post").GetProperty("security");
+        Assert.Equal(JsonValueKind.Object, Assert.Single(login.EnumerateArray()).ValueKind);
+        Assert.Empty(login[0].EnumerateObject());
     }
 
     [Fact]
