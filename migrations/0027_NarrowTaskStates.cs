@@ -25,8 +25,6 @@ namespace TaskRunner.Migrations;
 [Migration(27, TransactionBehavior.None, "Narrow task states")]
 public sealed class Migration0027NarrowTaskStates : Migration
 {
-    private const int BatchSize = 5000;
-
     public override void Up()
     {
         Execute.Sql("SET lock_timeout = '10s'");
@@ -117,8 +115,8 @@ public sealed class Migration0027NarrowTaskStates : Migration
             COMMIT;
             """);
 
-        // Existing tasks, in committed batches (a DO block at the top level may COMMIT): the copy and the dedupe keys.
-        Execute.Sql($$"""
+        // Existing tasks, in committed batches of 5,000 (a DO block at the top level may COMMIT): the copy and the dedupe keys.
+        Execute.Sql("""
             DO $$
             DECLARE
                 last_id uuid := '00000000-0000-0000-0000-000000000000';
@@ -127,7 +125,7 @@ public sealed class Migration0027NarrowTaskStates : Migration
                 LOOP
                     WITH batch AS (
                         SELECT id, status, pending_parents, priority, created_at, updated_at, concurrency_key, deleted_at, dedupe_key
-                        FROM tasks WHERE id > last_id ORDER BY id LIMIT {{BatchSize}}
+                        FROM tasks WHERE id > last_id ORDER BY id LIMIT 5000
                         FOR SHARE
                     ),
                     copied AS (
