@@ -1,7 +1,9 @@
+using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
+using TaskRunner.Features.SearchAnalytics;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Security;
@@ -111,8 +113,10 @@ public static class SearchTasks
         Caller caller,
         NpgsqlDataSource dataSource,
         ListPaging paging,
+        SearchStatistics statistics,
         CancellationToken cancellationToken)
     {
+        var started = Stopwatch.GetTimestamp();
         var errors = new ValidationErrors();
         if (query.Q is null)
             errors.Add("q", "is required");
@@ -146,7 +150,10 @@ public static class SearchTasks
         var tsQuery = fuzzy ? widenedQuery : exactQuery;
         // Only stop words or punctuation ("the", "!!! & |"): nothing can match, and no index is asked.
         if (tsQuery.Length == 0)
+        {
+            RecordFirstPage(0);
             return page.Result([], row => row.ToResponse());
+        }
 
         await using var command = connection.CreateCommand();
         filters.ApplyTo(new FilteredQuery(command), caller, accessAsProjectList: true)
@@ -166,7 +173,15 @@ public static class SearchTasks
                     reader.IsDBNull(2) ? null : reader.GetString(2)));
             }
         }
+        RecordFirstPage(rows.Count);
         return page.Result(rows, row => row.ToResponse());
+
+        // A search is counted once, for its first page: later pages are the same search read further.
+        void RecordFirstPage(int hits)
+        {
+            if (query.Cursor is null)
+                statistics.Record(q, foundNothing: hits == 0, Stopwatch.GetElapsedTime(started));
+        }
     }
 
     /// <summary>A new binding per parse (parsing adds the sort to it): the filters and the correction the search settled on.</summary>

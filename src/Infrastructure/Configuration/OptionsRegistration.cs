@@ -35,6 +35,8 @@ public static class OptionsRegistration
         services.AddSingleton<IValidateOptions<ListOptions>, ListOptionsValidator>();
         services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<AuditOptions>, AuditOptionsValidator>();
+        services.AddOptions<SearchAnalyticsOptions>().BindConfiguration(SearchAnalyticsOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<SearchAnalyticsOptions>, SearchAnalyticsOptionsValidator>();
         services.AddOptions<EventsOptions>().BindConfiguration(EventsOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<EventsOptions>, EventsOptionsValidator>();
         services.AddOptions<RealTimeOptions>().BindConfiguration(RealTimeOptions.Section).ValidateOnStart();

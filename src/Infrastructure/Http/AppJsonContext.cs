@@ -10,6 +10,7 @@ using TaskRunner.Features.Projects;
 using TaskRunner.Features.RealTime;
 using TaskRunner.Features.Cluster;
 using TaskRunner.Features.Schedules;
+using TaskRunner.Features.SearchAnalytics;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Features.Tasks.CreateTasks;
 using TaskRunner.Features.Users;
@@ -92,6 +93,7 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(ScheduleResponse))]
 [JsonSerializable(typeof(ListResponse<ScheduleResponse>))]
 [JsonSerializable(typeof(NodesResponse))]
+[JsonSerializable(typeof(SearchAnalyticsResponse))]
 [JsonSerializable(typeof(ListResponse<TaskResponse>))]
 [JsonSerializable(typeof(AttachmentResponse))]
 [JsonSerializable(typeof(ListResponse<AttachmentResponse>))]
