@@ -97,6 +97,34 @@ public sealed class SchedulesApiTests(ServiceFixture service) : IClassFixture<Se
     }
 
     [Fact]
+    public async Task ATemplateWhoseFollowUpsLeaveConditionsOutIsStoredAsSent()
+    {
+        var (client, _, project) = await EditorWithProjectAsync();
+        var body = Body(project);
+        body["task"]!["actions"] = new JsonArray(new JsonObject
+        {
+            ["trigger"] = "end",
+            ["url"] = "https://example.com/hook",
+            ["then"] = new JsonArray(
+                new JsonObject { ["when"] = new JsonObject { ["outcome"] = "dead" }, ["url"] = "https://example.com/dead" },
+                new JsonObject
+                {
+                    ["when"] = new JsonObject { ["json"] = new JsonArray(new JsonObject { ["path"] = "result.state", ["exists"] = true }) },
+                    ["url"] = "https://example.com/state",
+                }),
+        });
+
+        var schedule = await CreateAsync(client, body);
+
+        var followUps = schedule.GetProperty("task").GetProperty("actions")[0].GetProperty("then");
+        Assert.Equal(["outcome"], followUps[0].GetProperty("when").EnumerateObject().Select(field => field.Name));
+        Assert.Equal("dead", followUps[0].GetProperty("when").GetProperty("outcome").GetString());
+        var test = Assert.Single(followUps[1].GetProperty("when").GetProperty("json").EnumerateArray());
+        Assert.Equal(["exists", "path"], test.EnumerateObject().Select(field => field.Name).Order());
+        Assert.True(test.GetProperty("exists").GetBoolean());
+    }
+
+    [Fact]
     public async Task ACronExpressionThatNeverFiresIsRefused()
     {
         var (client, _, project) = await EditorWithProjectAsync();

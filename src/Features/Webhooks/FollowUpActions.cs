@@ -21,8 +21,10 @@ public sealed record FollowUpRequest(FollowUpCondition? When, string? Url, strin
 /// What the delivery's end must look like; every condition given must hold, and at least one is required.
 /// <see cref="Status"/>: the last answer's status code, one entry or a list, each a code (<c>409</c>) or a class (<c>"5xx"</c>).
 /// <see cref="Outcome"/>: <c>delivered</c> or <c>dead</c>. <see cref="Json"/>: conditions on fields of the JSON answer.
+/// An absent JSON value is a default <see cref="JsonElement"/>, left out when the request is written back (a schedule's template).
 /// </summary>
-public sealed record FollowUpCondition(JsonElement Status, string? Outcome, JsonFieldCondition?[]? Json);
+public sealed record FollowUpCondition(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] JsonElement Status, string? Outcome, JsonFieldCondition?[]? Json);
 
 /// <summary>
 /// A field of the JSON answer, by a dotted path (<c>result.state</c>; a number indexes an array: <c>items.0.id</c>), and
@@ -30,8 +32,8 @@ public sealed record FollowUpCondition(JsonElement Status, string? Outcome, Json
 /// </summary>
 public sealed record JsonFieldCondition(
     string? Path,
-    [property: JsonPropertyName("equals")] JsonElement EqualTo,
-    JsonElement NotEquals,
+    [property: JsonPropertyName("equals"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] JsonElement EqualTo,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] JsonElement NotEquals,
     JsonElement[]? In,
     bool? Exists);
 
