@@ -20,7 +20,7 @@ public sealed record ProjectPresenceResponse(IReadOnlyList<OnlineUserResponse> O
 /// </summary>
 public static class GetProjectPresence
 {
-    private const string LiveRow = "NOT coalesce(" + Presence.DeadNode + ", false)";
+    private const string LiveRow = " NOT coalesce(" + Presence.DeadNode + ", false)";
 
     private const string OnlineSql = """
         SELECT u.id AS user_id, u.display_name

@@ -51,24 +51,27 @@ public sealed class Presence(NpgsqlDataSource dataSource, NodeIdentity node, IOp
         """ + DeadNode;
 
     public Task OpenAsync(Guid socketId, Guid userId, CancellationToken cancellationToken) =>
-        ChangeAsync(userId, OpenSql, new { socketId, nodeId = node.Id, userId }, cancellationToken);
+        ChangeAsync(userId, (connection, transaction) =>
+            connection.ExecuteAsync(OpenSql, new { socketId, nodeId = node.Id, userId }, transaction), cancellationToken);
 
     /// <summary>The socket views <paramref name="taskId"/> of <paramref name="projectId"/>, or nothing when both are null.</summary>
     public Task ViewAsync(Guid socketId, Guid userId, Guid? taskId, Guid? projectId, CancellationToken cancellationToken) =>
-        ChangeAsync(userId, ViewSql, new { socketId, taskId, projectId }, cancellationToken);
+        ChangeAsync(userId, (connection, transaction) =>
+            connection.ExecuteAsync(ViewSql, new { socketId, taskId, projectId }, transaction), cancellationToken);
 
     /// <summary>Its access to <paramref name="projectId"/> ended: the socket stops viewing a task there.</summary>
     public Task LeaveProjectAsync(Guid socketId, Guid userId, Guid projectId, CancellationToken cancellationToken) =>
-        ChangeAsync(userId, LeaveProjectSql, new { socketId, projectId }, cancellationToken);
+        ChangeAsync(userId, (connection, transaction) =>
+            connection.ExecuteAsync(LeaveProjectSql, new { socketId, projectId }, transaction), cancellationToken);
 
     public Task CloseAsync(Guid socketId, Guid userId, CancellationToken cancellationToken) =>
-        ChangeAsync(userId, CloseSql, new { socketId }, cancellationToken);
+        ChangeAsync(userId, (connection, transaction) => connection.ExecuteAsync(CloseSql, new { socketId }, transaction), cancellationToken);
 
-    private Task<int> ChangeAsync<TArgs>(Guid userId, string sql, TArgs args, CancellationToken cancellationToken) =>
+    private Task<int> ChangeAsync(Guid userId, Func<NpgsqlConnection, NpgsqlTransaction, Task<int>> change, CancellationToken cancellationToken) =>
         dataSource.InTransactionAsync(async (connection, transaction) =>
         {
             await connection.ExecuteAsync(LockUserSql, new { userId }, transaction);
-            return await connection.ExecuteAsync(sql, args, transaction);
+            return await change(connection, transaction);
         }, cancellationToken);
 
     /// <summary>Removes the presence of every dead node (announcing who went offline and stopped viewing); how many rows.</summary>
