@@ -16,7 +16,7 @@ namespace TaskRunner.Features.RealTime;
 /// that is neither the service's own nor a configured CORS origin (403), no live credential (401), the user's socket cap
 /// (429), a draining node (503).
 /// </summary>
-public static class OpenSocket
+public static partial class OpenSocket
 {
     public static async Task<Results<EmptyHttpResult, ProblemHttpResult>> Handle(
         HttpContext http,
@@ -24,6 +24,7 @@ public static class OpenSocket
         [FromQuery(Name = "last_event_id")] string? lastEventId,
         RealTimeHub hub,
         NpgsqlDataSource dataSource,
+        Presence presence,
         IOptions<RealTimeOptions> options,
         IOptions<HttpOptions> httpOptions,
         ShutdownState shutdown,
@@ -62,13 +63,16 @@ public static class OpenSocket
         var settings = options.Value;
         var feedStart = await hub.StartFeedAsync(cancellationToken);
         var resync = resumeFrom is { } from && !await EventLog.HoldsAsync(dataSource, from, cancellationToken);
-        using var connection = new SocketConnection(credential, resync ? null : resumeFrom, settings, metrics, dataSource, clock,
+        using var connection = new SocketConnection(credential, resync ? null : resumeFrom, settings, metrics, dataSource, presence, clock,
             loggers.CreateLogger(typeof(SocketConnection).FullName!));
         if (!hub.TryAdd(connection, feedStart))
             return Problems.TooManyRequests(http, TimeSpan.FromSeconds(5),
                 $"A user may hold {settings.MaxSocketsPerUser} WebSockets on a node: close one first.");
+        var logger = loggers.CreateLogger(typeof(OpenSocket).FullName!);
         try
         {
+            // Online before the upgrade answers, so a client that got its socket is already in the presence it reads.
+            await presence.OpenAsync(connection.Id, credential.UserId, cancellationToken);
             using var socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
             {
                 SubProtocol = ticket is null && bearer ? WebSocketBearer.Subprotocol : null,
@@ -80,9 +84,27 @@ public static class OpenSocket
         finally
         {
             hub.Remove(connection);
+            await ClosePresenceAsync(presence, connection, logger);
         }
         return TypedResults.Empty;
     }
+
+    private static async Task ClosePresenceAsync(Presence presence, SocketConnection connection, ILogger logger)
+    {
+        try
+        {
+            // Not the request's token: it is cancelled when the client goes, which is when this must run.
+            await presence.CloseAsync(connection.Id, connection.Credential.UserId, CancellationToken.None);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException or ObjectDisposedException)
+        {
+            LogPresenceNotClosed(logger, e.Message);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "A closed WebSocket's presence could not be removed; it stays until this node stops or dies: {reason}")]
+    private static partial void LogPresenceNotClosed(ILogger logger, string reason);
 
     /// <summary>
     /// Browsers send Origin on every WebSocket handshake and let any page open a socket to any site, so the origin is the

@@ -8,6 +8,8 @@ public static class RealTimeEndpoints
     {
         services.AddSingleton<RealTimeMetrics>();
         services.AddSingleton<RealTimeHub>();
+        services.AddSingleton<Presence>();
+        services.AddHostedService<PresenceReaper>();
         services.AddHostedService(provider => provider.GetRequiredService<RealTimeHub>());
         services.AddRetention(IssueTicket.Retention);
         return services;
@@ -41,6 +43,18 @@ public static class RealTimeEndpoints
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        api.MapGet("/projects/{id:guid}/presence", GetProjectPresence.Handle)
+            .RequireAuthorization()
+            .WithTags("Real time")
+            .WithName("GetProjectPresence")
+            .WithSummary("Who is online and viewing")
+            .WithDescription("The project's members who hold a WebSocket on any live node (`online`, by display name), and for each "
+                + "task someone views over a socket (`{\"type\":\"view\",\"task_id\":…}`) the viewers' ids (`viewers`). Anyone who may "
+                + "read the project; 404 otherwise. The same changes arrive on sockets subscribed to the project as `user.online`, "
+                + "`user.offline`, `task.viewer_joined` and `task.viewer_left` events (docs/realtime.md).")
+            .Produces<ProjectPresenceResponse>()
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound);
         return api;
     }
 }

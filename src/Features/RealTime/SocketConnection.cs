@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net.WebSockets;
 using Npgsql;
 using TaskRunner.Infrastructure.Configuration;
+using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Events;
 using TaskRunner.Infrastructure.Security;
 
@@ -55,6 +56,7 @@ public sealed partial class SocketConnection : IDisposable
     private readonly RealTimeOptions options;
     private readonly RealTimeMetrics metrics;
     private readonly NpgsqlDataSource dataSource;
+    private readonly Presence presence;
     private readonly TimeProvider clock;
     private readonly ILogger logger;
     private readonly Lock gate = new();
@@ -72,19 +74,26 @@ public sealed partial class SocketConnection : IDisposable
     private double tokens;
     private long lastRefill;
 
+    /// <summary>The project of the task the socket views (its presence row says which task), if any.</summary>
+    private Guid? viewedProject;
+
     public SocketConnection(SocketCredential credential, EventPosition? resumeFrom, RealTimeOptions options, RealTimeMetrics metrics,
-        NpgsqlDataSource dataSource, TimeProvider clock, ILogger logger)
+        NpgsqlDataSource dataSource, Presence presence, TimeProvider clock, ILogger logger)
     {
         Credential = credential;
         ResumeFrom = resumeFrom;
         this.options = options;
         this.metrics = metrics;
         this.dataSource = dataSource;
+        this.presence = presence;
         this.clock = clock;
         this.logger = logger;
         tokens = options.InboundBurst;
         lastRefill = clock.GetTimestamp();
     }
+
+    /// <summary>Its presence row's key.</summary>
+    public Guid Id { get; } = Ids.New();
 
     public SocketCredential Credential { get; private set; }
 
@@ -199,7 +208,11 @@ public sealed partial class SocketConnection : IDisposable
             {
                 var logged = batch[i];
                 if (logged.Type == "project.member_removed" && logged.UserId == Credential.UserId && !Credential.AsCaller().IsAdmin)
+                {
                     EndSubscriptionsLocked(subscription => subscription.ProjectId == logged.ProjectId);
+                    if (viewedProject == logged.ProjectId)
+                        LeaveViewLocked(logged.ProjectId);
+                }
                 Subscription? waiting = null;
                 var sent = false;
                 foreach (var subscription in subscriptions.Values)
@@ -226,6 +239,24 @@ public sealed partial class SocketConnection : IDisposable
             }
             Watermark = batch[^1].Position;
         }
+    }
+
+    /// <summary>Access to the viewed task's project ended: the socket stops viewing it (off the feed's thread).</summary>
+    private void LeaveViewLocked(Guid projectId)
+    {
+        viewedProject = null;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await presence.LeaveProjectAsync(Id, Credential.UserId, projectId, CancellationToken.None);
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
+            {
+                // The row keeps the view until the socket closes or views another task; the viewer event was never sent to them anyway.
+                LogLeaveViewFailed(logger, e.Message);
+            }
+        });
     }
 
     private void EndSubscriptionsLocked(Func<Subscription, bool> revoked)
@@ -260,13 +291,18 @@ public sealed partial class SocketConnection : IDisposable
             lock (gate)
             {
                 Credential = current;
-                projects = subscriptions.Values.Select(subscription => subscription.ProjectId).Distinct().ToList();
+                projects = subscriptions.Values.Select(subscription => subscription.ProjectId).Append(viewedProject ?? Guid.Empty)
+                    .Where(project => project != Guid.Empty).Distinct().ToList();
             }
             if (projects.Count == 0)
                 return;
             var readable = await SocketAccess.ReadableProjectsAsync(dataSource, current.AsCaller(), projects, CancellationToken.None);
             lock (gate)
+            {
                 EndSubscriptionsLocked(subscription => !readable.Contains(subscription.ProjectId));
+                if (viewedProject is { } viewed && !readable.Contains(viewed))
+                    LeaveViewLocked(viewed);
+            }
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
         {
@@ -422,6 +458,11 @@ public sealed partial class SocketConnection : IDisposable
             Send(SocketMessages.Control(SocketMessages.Pong, Now), SocketMessages.Pong);
             return;
         }
+        if (message.Type == SocketMessages.View)
+        {
+            await ViewAsync(message.Target, cancellationToken);
+            return;
+        }
         var target = message.Target!.Value;
         if (message.Type == SocketMessages.Unsubscribe)
         {
@@ -459,6 +500,28 @@ public sealed partial class SocketConnection : IDisposable
         }
         if (ResumeFrom is { } from)
             await ReplayAsync(subscription, from, cancellationToken);
+    }
+
+    /// <summary>The socket views <paramref name="task"/> (one at a time: the previous view ends), or none when null; the caller must be able to read it.</summary>
+    private async Task ViewAsync(SubscriptionTarget? task, CancellationToken cancellationToken)
+    {
+        Guid? projectId = null;
+        if (task is { } target)
+        {
+            projectId = await SocketAccess.ReadableProjectAsync(dataSource, Credential.AsCaller(), target, cancellationToken);
+            if (projectId is null)
+            {
+                Send(SocketMessages.Failure(Now, target, "not_found", "No such task, or you may not read it."), SocketMessages.Error);
+                return;
+            }
+        }
+        await presence.ViewAsync(Id, Credential.UserId, task?.Id, projectId, cancellationToken);
+        lock (gate)
+        {
+            viewedProject = projectId;
+            EnqueueLocked(task is { } viewed ? SocketMessages.Target(SocketMessages.Viewing, Now, viewed) : SocketMessages.Control(SocketMessages.Viewing, Now),
+                SocketMessages.Viewing);
+        }
     }
 
     /// <summary>
@@ -522,6 +585,9 @@ public sealed partial class SocketConnection : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A WebSocket's access could not be rechecked, closing it: {reason}")]
     private static partial void LogRecheckFailed(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A WebSocket that lost access to a project could not stop viewing its task: {reason}")]
+    private static partial void LogLeaveViewFailed(ILogger logger, string reason);
 }
 
 /// <summary>The messages of one feed batch, each written once, when the first socket needs it.</summary>

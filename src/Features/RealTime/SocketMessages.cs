@@ -4,7 +4,7 @@ using TaskRunner.Infrastructure.Events;
 
 namespace TaskRunner.Features.RealTime;
 
-/// <summary>A message the client sent, understood: its type and, for (un)subscribing, what it names.</summary>
+/// <summary>A message the client sent, understood: its type and, for (un)subscribing, what it names; for <c>view</c>, the task (null: none).</summary>
 public sealed record ClientMessage(string Type, SubscriptionTarget? Target);
 
 /// <summary>
@@ -17,6 +17,7 @@ public static class SocketMessages
     public const string Subscribe = "subscribe";
     public const string Unsubscribe = "unsubscribe";
     public const string Ping = "ping";
+    public const string View = "view";
 
     // Server messages other than events.
     public const string Subscribed = "subscribed";
@@ -26,6 +27,7 @@ public static class SocketMessages
     public const string Error = "error";
     public const string Resync = "resync";
     public const string Overflow = "overflow";
+    public const string Viewing = "viewing";
 
     private static readonly string[] IdFields = ["project_id", "task_id", "batch_id", "user_id"];
 
@@ -131,8 +133,18 @@ public static class SocketMessages
                         return null;
                     }
                     return new ClientMessage(type, target);
+                case View:
+                    if (root.TryGetProperty("task_id", out var viewed))
+                    {
+                        if (viewed.ValueKind == JsonValueKind.Null)
+                            return new ClientMessage(type, null);
+                        if (viewed.ValueKind == JsonValueKind.String && Guid.TryParse(viewed.GetString(), out var taskId))
+                            return new ClientMessage(type, new SubscriptionTarget(SubscriptionKind.Task, taskId));
+                    }
+                    (errorCode, errorDetail) = ("invalid_message", "\"view\" takes \"task_id\": a UUID, or null to view none.");
+                    return null;
                 default:
-                    (errorCode, errorDetail) = ("unknown_type", "Known types: subscribe, unsubscribe, ping.");
+                    (errorCode, errorDetail) = ("unknown_type", "Known types: subscribe, unsubscribe, view, ping.");
                     return null;
             }
         }

@@ -51,6 +51,17 @@ public sealed class RealTimeOptions
     /// <summary>Seconds a socket being closed by the server gets to finish the closing handshake before it is dropped.</summary>
     [Range(1, 60, ErrorMessage = "must be between 1 and 60")]
     public int CloseTimeoutSeconds { get; set; } = 5;
+
+    /// <summary>
+    /// Seconds after a node's last heartbeat (<c>Cluster:HeartbeatSeconds</c>) before its sockets' presence is removed by
+    /// another node, which announces the users gone offline and the viewers left; keep it a few heartbeats long.
+    /// </summary>
+    [Range(2, 3600, ErrorMessage = "must be between 2 and 3600")]
+    public int PresenceNodeTimeoutSeconds { get; set; } = 20;
+
+    /// <summary>Seconds between two looks of each node for the presence of dead nodes.</summary>
+    [Range(1, 3600, ErrorMessage = "must be between 1 and 3600")]
+    public int PresenceReapSeconds { get; set; } = 5;
 }
 
 [OptionsValidator]

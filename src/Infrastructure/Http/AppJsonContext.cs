@@ -53,6 +53,7 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(CreatedApiKeyResponse))]
 [JsonSerializable(typeof(ListResponse<ApiKeyResponse>))]
 [JsonSerializable(typeof(SocketTicketResponse))]
+[JsonSerializable(typeof(ProjectPresenceResponse))]
 [JsonSerializable(typeof(ListResponse<AuditEntryResponse>))]
 [JsonSerializable(typeof(CreateProjectRequest))]
 [JsonSerializable(typeof(UpdateProjectRequest))]

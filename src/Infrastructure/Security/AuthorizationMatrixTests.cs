@@ -69,6 +69,7 @@ public sealed class AuthorizationMatrixTests(ServiceFixture service) : IClassFix
         ["POST /api/v1/projects/{id}/restore"] = new("deleted-project", RoutePolicy.OwnProject, 200),
         ["GET /api/v1/projects/{id}/members"] = new("project", RoutePolicy.ReadProject, 200),
         ["POST /api/v1/projects/{id}/members"] = new("project", RoutePolicy.OwnProject, 201, """{"user_id":"{user}","role":"viewer"}"""),
+        ["GET /api/v1/projects/{id}/presence"] = new("project", RoutePolicy.ReadProject, 200),
         ["DELETE /api/v1/projects/{id}/members/{userId}"] = new("project", RoutePolicy.OwnProject, 204),
         ["POST /api/v1/projects/{id}/webhook-secret"] = new("project", RoutePolicy.EditProjectElseHidden, 200),
         ["GET /api/v1/tasks/{id}"] = new("task", RoutePolicy.ReadProject, 200),
