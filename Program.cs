@@ -71,6 +71,7 @@ app.UseSecurityHeaders();
 app.UseHstsWhenHttps();
 app.UseConfiguredCors();
 app.UseResponseCompression();
+app.UseWebAppFiles();
 app.UseWebSockets();
 app.UseAuthentication();
 app.UseRateLimits();
@@ -99,6 +100,9 @@ api.MapWebhooks();
 api.MapAttachments();
 api.MapWorkflows();
 api.MapRealTime();
+
+// The dashboard's client-side routes: every other GET answers its index.html.
+app.MapWebApp();
 
 
 return await app.RunWithStartupChecksAsync();

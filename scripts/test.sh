@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole suite, as `make test` and CI run it:
-#   1. a private PostgreSQL, Redis and S3-compatible server (instance "test"), 2. build, 3. unit + integration tests in-process,
+#   1. a private PostgreSQL, Redis and S3-compatible server (instance "test"), 2. the dashboard and the build, 3. unit + integration tests in-process,
 #   4. AOT publish (a trim/AOT warning fails it), 5. the HTTP tests again, black-box, against the AOT binary,
 #   6. stop what we started, 7. one closing line "N passed, N failed[, N skipped]"; non-zero exit on any failure.
 set -uo pipefail
@@ -113,6 +113,12 @@ if ! "$ROOT/scripts/s3.sh" start test; then
 fi
 TASKRUNNER_TEST_S3="$("$ROOT/scripts/s3.sh" url test)"
 export TASKRUNNER_TEST_S3
+
+log "dashboard (web/)"
+if ! "$ROOT/scripts/web.sh"; then
+    fail_step "build the dashboard"
+    exit 1
+fi
 
 log "build"
 if ! dotnet build tests/TaskRunner.Tests.csproj -c "$CONFIGURATION" -nodeReuse:false --nologo -v quiet; then
