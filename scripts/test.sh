@@ -120,6 +120,13 @@ if ! "$ROOT/scripts/web.sh"; then
     exit 1
 fi
 
+log "Chromium for the dashboard's end-to-end tests"
+if ! TASKRUNNER_TEST_CHROMIUM="$("$ROOT/scripts/chromium.sh")"; then
+    fail_step "install Chromium"
+    exit 1
+fi
+export TASKRUNNER_TEST_CHROMIUM
+
 log "build"
 if ! dotnet build tests/TaskRunner.Tests.csproj -c "$CONFIGURATION" -nodeReuse:false --nologo -v quiet; then
     fail_step "build"

@@ -21,7 +21,6 @@ export interface BrowserSession {
   access_token: string;
   expires_in: number;
   session_id: string;
-  user_id: string;
 }
 
 let accessToken: string | null = null;

@@ -60,7 +60,7 @@ export function TaskPage({ id }: { id: string }) {
   async function act(action: string) {
     setActionError(null);
     try {
-      await post(`/tasks/${id}/${action}`, action === "cancel" ? {} : undefined);
+      await post(`/tasks/${id}/${action}`);
       await load();
     } catch (failure) {
       setActionError(failure);
