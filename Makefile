@@ -78,4 +78,4 @@ bench-ops: ## wrk against the operational endpoints of a running service
 	@BASE_URL=$(URL) load/ops-bench.sh
 
 clean: ## remove build outputs (keeps the database)
-	@rm -rf artifacts bin obj tests/bin tests/obj migrations/bin migrations/obj load/node_modules web/node_modules web/dist
+	@rm -rf artifacts bin obj tests/bin tests/obj migrations/bin migrations/obj load/node_modules web/node_modules web/dist web/e2e/bin web/e2e/obj

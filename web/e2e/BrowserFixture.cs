@@ -1,9 +1,10 @@
 using Deque.AxeCore.Commons;
 using Deque.AxeCore.Playwright;
 using Microsoft.Playwright;
+using TaskRunner.Tests.Harness;
 using Xunit;
 
-namespace TaskRunner.Tests.Harness;
+namespace TaskRunner.Web;
 
 /// <summary>
 /// A real headless Chromium (the distribution's package, installed by scripts/chromium.sh; Playwright never downloads a
