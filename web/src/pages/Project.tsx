@@ -171,7 +171,8 @@ function ProjectTasks({ projectId }: { projectId: string }) {
  */
 function Highlighted({ html }: { html: string }) {
   const parts = html.split(/<\/?mark>/);
-  const decode = (text: string) => new DOMParser().parseFromString(text, "text/html").documentElement.textContent ?? "";
+  const entities: Record<string, string> = { "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'", "&#x27;": "'" };
+  const decode = (text: string) => text.replace(/&(amp|lt|gt|quot|#39|#x27);/g, (entity) => entities[entity]);
   return <>{parts.map((part, index) => (index % 2 === 1 ? <mark key={index}>{decode(part)}</mark> : decode(part)))}</>;
 }
 
