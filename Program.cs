@@ -101,9 +101,6 @@ api.MapAttachments();
 api.MapWorkflows();
 api.MapRealTime();
 
-// The dashboard's client-side routes: every other GET answers its index.html.
-app.MapWebApp();
-
 
 return await app.RunWithStartupChecksAsync();
 

@@ -1,13 +1,12 @@
 using Microsoft.Extensions.FileProviders;
-using Microsoft.Net.Http.Headers;
 
 namespace TaskRunner.Infrastructure.Http;
 
 /// <summary>
 /// The dashboard (web/, built into wwwroot/ beside the binary): content-hashed files under /assets/ are cached for a year,
-/// and every other GET that is not the service's own (API, OpenAPI, metrics, health) answers index.html, uncached, so
-/// the app's client-side routes survive a reload and a new release is picked up at once. A build without wwwroot/ (the
-/// web app not built) serves the API alone.
+/// and every other GET that nothing else answered and that is not the service's own (API, OpenAPI, metrics, health) answers
+/// index.html, uncached, so the app's client-side routes survive a reload and a new release is picked up at once. A build
+/// without wwwroot/ (the web app not built) serves the API alone.
 /// </summary>
 public static class WebApp
 {
@@ -29,37 +28,42 @@ public static class WebApp
         return false;
     }
 
+    /// <summary>
+    /// The files, and index.html for a client route. The fallback is a middleware that acts only on a 404 that no endpoint
+    /// answered, not an endpoint of its own: a catch-all route would turn a wrong method on any path into a 405 and would
+    /// shadow endpoints added after the service's own (test endpoints of the harness).
+    /// </summary>
     public static IApplicationBuilder UseWebAppFiles(this IApplicationBuilder app)
     {
-        if (!File.Exists(Path.Combine(Root, IndexFile)))
+        var index = Path.Combine(Root, IndexFile);
+        if (!File.Exists(index))
             return app;
-        return app.UseStaticFiles(new StaticFileOptions
+        app.UseStaticFiles(new StaticFileOptions
         {
             FileProvider = new PhysicalFileProvider(Root),
             OnPrepareResponse = static context => context.Context.Response.Headers.CacheControl =
                 context.Context.Request.Path.StartsWithSegments(AssetsPath) ? ImmutableCaching : Revalidate,
         });
+        return app.Use(async (context, next) =>
+        {
+            await next(context);
+            if (IsClientRoute(context))
+            {
+                context.Response.StatusCode = StatusCodes.Status200OK;
+                context.Response.ContentType = "text/html; charset=utf-8";
+                context.Response.Headers.CacheControl = Revalidate;
+                if (!HttpMethods.IsHead(context.Request.Method))
+                    await context.Response.SendFileAsync(index, context.RequestAborted);
+            }
+        });
     }
 
-    public static IEndpointRouteBuilder MapWebApp(this IEndpointRouteBuilder app)
-    {
-        var index = Path.Combine(Root, IndexFile);
-        if (!File.Exists(index))
-            return app;
-        // Paths with a file extension are files: a missing one is a 404, not the app.
-        app.MapFallback("{**path:nonfile}", context =>
-            {
-                if (IsServicePath(context.Request.Path))
-                {
-                    context.Response.StatusCode = StatusCodes.Status404NotFound;
-                    return Task.CompletedTask;
-                }
-                context.Response.Headers.CacheControl = Revalidate;
-                return TypedResults.PhysicalFile(index, "text/html; charset=utf-8").ExecuteAsync(context);
-            })
-            .WithMetadata(new HttpMethodMetadata([HttpMethods.Get, HttpMethods.Head]))
-            .AllowAnonymous()
-            .ExcludeFromDescription();
-        return app;
-    }
+    /// <summary>A read nothing answered, of a path that is not the service's and not a file (a missing file stays a 404).</summary>
+    private static bool IsClientRoute(HttpContext context) =>
+        context.Response.StatusCode == StatusCodes.Status404NotFound
+        && !context.Response.HasStarted
+        && context.GetEndpoint() is null
+        && (HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method))
+        && !IsServicePath(context.Request.Path)
+        && !Path.HasExtension(context.Request.Path.Value);
 }
