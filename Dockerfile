@@ -37,9 +37,10 @@ ARG RUNTIME_IMAGE=mcr.microsoft.com/dotnet/runtime:10.0-noble-chiseled
 FROM ${SDK_IMAGE} AS build
 
 # Native AOT prerequisites on Ubuntu: clang (the platform linker; it also pulls in binutils,
-# whose objcopy strips the symbols into the separate .dbg file) and zlib1g-dev.
+# whose objcopy strips the symbols into the separate .dbg file) and zlib1g-dev. Node.js and npm
+# build the dashboard (web/) that is published beside the binary as wwwroot/.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends clang zlib1g-dev \
+    && apt-get install -y --no-install-recommends clang zlib1g-dev nodejs npm \
     && rm -rf /var/lib/apt/lists/*
 
 # TARGETARCH is set by BuildKit from --platform (amd64 | arm64); buildah 1.28 leaves it unset
@@ -88,7 +89,9 @@ COPY . .
 # AOT publish. The .dbg symbol file is large and must not reach the image; appsettings for
 # Development are for local runs only; global.json is build tooling that the Web SDK copies
 # along with every other *.json.
-RUN dotnet publish TaskRunner.csproj -c Release -r "$(cat /tmp/rid)" --no-restore -o /out \
+RUN scripts/web.sh \
+    && dotnet publish TaskRunner.csproj -c Release -r "$(cat /tmp/rid)" --no-restore -o /out \
+    && test -f /out/wwwroot/index.html \
     && find /out -name '*.dbg' -delete \
     && rm -f /out/appsettings.Development.json /out/global.json \
     && test -x /out/TaskRunner

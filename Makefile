@@ -11,13 +11,13 @@ DEV_JWT_KEY_FILE := .data/dev-jwt-signing-key
 DEV_SEALING_KEY_FILE := .data/dev-webhook-secret-key
 MIGRATOR := dotnet run --project migrations/TaskRunner.Migrations.csproj -c Release --
 
-.PHONY: help run test stop db migrate seed seed-1m build publish image-test k6-check bench-startup bench-ops bench-queries bench-tasks clean
+.PHONY: help run test stop db migrate seed seed-1m web build publish image-test k6-check bench-startup bench-ops bench-queries bench-tasks clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-run: seed ## private database + migrations + demo data, then the service on http://127.0.0.1:8080 (Ctrl-C stops it)
-	@printf '\n  API      %s/api/v1\n  Docs     %s/api/docs\n  OpenAPI  %s/openapi/v1.json\n  Metrics  %s/metrics\n  Health   %s/health/ready\n  Demo     admin@taskrunner.local / taskrunner-demo\n\n' $(URL) $(URL) $(URL) $(URL) $(URL)
+run: seed web ## private database + migrations + demo data + the dashboard, then the service on http://127.0.0.1:8080 (Ctrl-C stops it)
+	@printf '\n  Dashboard %s/\n  API      %s/api/v1\n  Docs     %s/api/docs\n  OpenAPI  %s/openapi/v1.json\n  Metrics  %s/metrics\n  Health   %s/health/ready\n  Demo     admin@taskrunner.local / taskrunner-demo\n\n' $(URL) $(URL) $(URL) $(URL) $(URL) $(URL)
 	@mkdir -p .data && [[ -s $(DEV_JWT_KEY_FILE) ]] || head -c 32 /dev/urandom | base64 > $(DEV_JWT_KEY_FILE)
 	@[[ -s $(DEV_SEALING_KEY_FILE) ]] || head -c 32 /dev/urandom | base64 > $(DEV_SEALING_KEY_FILE)
 	@Database__ConnectionString="$(dev_connection)" Urls=$(URL) ASPNETCORE_ENVIRONMENT=Development \
@@ -49,10 +49,13 @@ seed-1m: ## a private PostgreSQL "seed1m" with database taskrunner_1m: migrated,
 	@$(MIGRATOR) up --Database:ConnectionString="$$(scripts/pg.sh connstr taskrunner_1m seed1m)" >/dev/null
 	@dotnet run --project load/seed -c Release -- --connection "$$(scripts/pg.sh connstr taskrunner_1m seed1m)"
 
+web: ## build the dashboard (web/) into web/dist/; installs Node.js from the distribution if missing
+	@scripts/web.sh
+
 build: ## JIT build of everything (fast feedback)
 	@dotnet build tests/TaskRunner.Tests.csproj -nodeReuse:false
 
-publish: ## the Native AOT binary in artifacts/aot/
+publish: web ## the Native AOT binary in artifacts/aot/ (with the dashboard beside it in wwwroot/)
 	@dotnet publish TaskRunner.csproj -c Release -r linux-x64 -o artifacts/aot -nodeReuse:false
 	@rm -f artifacts/aot/*.dbg
 
@@ -75,4 +78,4 @@ bench-ops: ## wrk against the operational endpoints of a running service
 	@BASE_URL=$(URL) load/ops-bench.sh
 
 clean: ## remove build outputs (keeps the database)
-	@rm -rf artifacts bin obj tests/bin tests/obj migrations/bin migrations/obj load/node_modules
+	@rm -rf artifacts bin obj tests/bin tests/obj migrations/bin migrations/obj load/node_modules web/node_modules web/dist web/e2e/bin web/e2e/obj

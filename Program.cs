@@ -73,6 +73,7 @@ app.UseSecurityHeaders();
 app.UseHstsWhenHttps();
 app.UseConfiguredCors();
 app.UseResponseCompression();
+app.UseWebAppFiles();
 app.UseWebSockets();
 app.UseAuthentication();
 app.UseRateLimits();

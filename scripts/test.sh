@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole suite, as `make test` and CI run it:
-#   1. a private PostgreSQL, Redis and S3-compatible server (instance "test"), 2. build, 3. unit + integration tests in-process,
+#   1. a private PostgreSQL, Redis and S3-compatible server (instance "test"), 2. the dashboard and the build, 3. unit + integration tests in-process,
 #   4. AOT publish (a trim/AOT warning fails it), 5. the HTTP tests again, black-box, against the AOT binary,
 #   6. stop what we started, 7. one closing line "N passed, N failed[, N skipped]"; non-zero exit on any failure.
 set -uo pipefail
@@ -10,6 +10,8 @@ cd "$ROOT"
 RESULTS="$ROOT/artifacts/test-results"
 AOT_DIR="$ROOT/artifacts/aot"
 CONFIGURATION=Release
+# The dashboard's browser tests: a project of their own (Playwright needs reflection-based JSON, see its csproj).
+DASHBOARD_TESTS=web/e2e/TaskRunner.Dashboard.Tests.csproj
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
 passed=0
@@ -114,8 +116,22 @@ fi
 TASKRUNNER_TEST_S3="$("$ROOT/scripts/s3.sh" url test)"
 export TASKRUNNER_TEST_S3
 
+log "dashboard (web/)"
+if ! "$ROOT/scripts/web.sh"; then
+    fail_step "build the dashboard"
+    exit 1
+fi
+
+log "Chromium for the dashboard's end-to-end tests"
+if ! TASKRUNNER_TEST_CHROMIUM="$("$ROOT/scripts/chromium.sh")"; then
+    fail_step "install Chromium"
+    exit 1
+fi
+export TASKRUNNER_TEST_CHROMIUM
+
 log "build"
-if ! dotnet build tests/TaskRunner.Tests.csproj -c "$CONFIGURATION" -nodeReuse:false --nologo -v quiet; then
+if ! dotnet build tests/TaskRunner.Tests.csproj -c "$CONFIGURATION" -nodeReuse:false --nologo -v quiet \
+    || ! dotnet build "$DASHBOARD_TESTS" -c "$CONFIGURATION" -nodeReuse:false --nologo -v quiet; then
     fail_step "build"
     exit 1
 fi
@@ -124,6 +140,9 @@ log "tests, in-process"
 dotnet test tests/TaskRunner.Tests.csproj -c "$CONFIGURATION" --no-build --nologo --filter "Mode!=BlackBox" \
     --logger "trx;LogFileName=in-process.trx" --logger "console;verbosity=minimal" --results-directory "$RESULTS"
 count_results "$RESULTS/in-process.trx" "in-process"
+dotnet test "$DASHBOARD_TESTS" -c "$CONFIGURATION" --no-build --nologo \
+    --logger "trx;LogFileName=dashboard-in-process.trx" --logger "console;verbosity=minimal" --results-directory "$RESULTS"
+count_results "$RESULTS/dashboard-in-process.trx" "dashboard, in-process"
 
 log "AOT publish"
 publish_started=$(date +%s)
@@ -147,5 +166,8 @@ TASKRUNNER_TEST_BINARY="$AOT_DIR/TaskRunner" dotnet test tests/TaskRunner.Tests.
     --filter "Mode!=InProcess" \
     --logger "trx;LogFileName=black-box.trx" --logger "console;verbosity=minimal" --results-directory "$RESULTS"
 count_results "$RESULTS/black-box.trx" "black-box"
+TASKRUNNER_TEST_BINARY="$AOT_DIR/TaskRunner" dotnet test "$DASHBOARD_TESTS" -c "$CONFIGURATION" --no-build --nologo \
+    --logger "trx;LogFileName=dashboard-black-box.trx" --logger "console;verbosity=minimal" --results-directory "$RESULTS"
+count_results "$RESULTS/dashboard-black-box.trx" "dashboard, black-box"
 
 printf '\nmake test took %ss\n' "$(($(date +%s) - started))"

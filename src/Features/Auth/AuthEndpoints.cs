@@ -61,6 +61,36 @@ public static class AuthEndpoints
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
 
+        var browser = auth.MapGroup("/browser")
+            .ProducesProblem(StatusCodes.Status403Forbidden);
+        browser.MapPost("/login", BrowserSessions.SignIn)
+            .WithName("BrowserLogin")
+            .WithSummary("Browser sign-in (refresh cookie)")
+            .WithDescription($"""
+                As `POST /auth/login` (the same body, limits and answers), but the refresh token is set as the cookie
+                `{BrowserSessions.CookieName}` and the body carries the access token only. Needs `{BrowserSessions.CsrfHeader}: 1`.
+                """)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        browser.MapPost("/refresh", BrowserSessions.Renew)
+            .WithName("BrowserRefresh")
+            .WithSummary("Browser token refresh (cookie)")
+            .WithDescription($"""
+                Rotates the refresh token in the cookie `{BrowserSessions.CookieName}` as `POST /auth/refresh` does (reusing a
+                spent one revokes the session) and answers a new access token. A missing, spent or expired cookie is 401 and
+                the cookie is cleared. Needs `{BrowserSessions.CsrfHeader}: 1`.
+                """)
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
+        browser.MapPost("/logout", BrowserSessions.SignOut)
+            .WithName("BrowserLogout")
+            .WithSummary("Browser sign-out (cookie)")
+            .WithDescription($"""
+                Ends the session of the refresh cookie `{BrowserSessions.CookieName}` and clears the cookie; 204 also when
+                there was no live session. Needs `{BrowserSessions.CsrfHeader}: 1`.
+                """);
+
         var session = auth.MapGroup("").RequireAuthorization().ProducesProblem(StatusCodes.Status401Unauthorized);
         session.MapPost("/logout", Sessions.Logout)
             .AllowWhileSecondFactorPending()

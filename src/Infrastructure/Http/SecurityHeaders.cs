@@ -6,6 +6,11 @@ public static class SecurityHeaders
     /// <summary>The interactive reference is an HTML page with its own scripts and styles; everything else is data.</summary>
     private const string DocsPath = "/api/docs";
     private const string ApiPolicy = "default-src 'none'; frame-ancestors 'none'";
+
+    /// <summary>The dashboard: its own scripts, styles and API only; no inline script or style, no plugin, no framing.</summary>
+    private const string AppPolicy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        + "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
     private const string DocsPolicy =
         "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
         + "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
@@ -27,7 +32,10 @@ public static class SecurityHeaders
         headers["Referrer-Policy"] = "no-referrer";
         headers["Cross-Origin-Opener-Policy"] = "same-origin";
         headers["Cross-Origin-Resource-Policy"] = "same-origin";
-        headers.ContentSecurityPolicy = context.Request.Path.StartsWithSegments(DocsPath) ? DocsPolicy : ApiPolicy;
+        var path = context.Request.Path;
+        headers.ContentSecurityPolicy = path.StartsWithSegments(DocsPath) ? DocsPolicy
+            : WebApp.IsServicePath(path) ? ApiPolicy
+            : AppPolicy;
         return Task.CompletedTask;
     }
 }

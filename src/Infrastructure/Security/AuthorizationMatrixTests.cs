@@ -86,6 +86,7 @@ public sealed class AuthorizationMatrixTests(ServiceFixture service) : IClassFix
         ["POST /api/v1/tasks/{id}/resume"] = new("task", RoutePolicy.EditProject, 409),
         ["POST /api/v1/tasks/{id}/retry"] = new("task", RoutePolicy.EditProject, 409),
         ["GET /api/v1/tasks/{id}/graph"] = new("task", RoutePolicy.ReadProject, 200),
+        ["GET /api/v1/tasks/{id}/audit"] = new("task", RoutePolicy.ReadProject, 200),
         ["GET /api/v1/tasks/{id}/deliveries"] = new("task", RoutePolicy.ReadProject, 200),
         ["GET /api/v1/batches/{id}"] = new("batch", RoutePolicy.ReadProject, 200),
         ["POST /api/v1/batches/{id}/cancel"] = new("batch", RoutePolicy.EditProject, 200),
