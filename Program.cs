@@ -45,6 +45,7 @@ builder.Services.AddApiDocumentation();
 builder.Services.AddHealth();
 builder.Services.AddIdentityAndAccess();
 builder.Services.AddRateLimits();
+builder.Services.AddRequestTimeoutPolicies();
 builder.Services.AddCluster();
 
 // Features.
@@ -75,6 +76,7 @@ app.UseWebSockets();
 app.UseAuthentication();
 app.UseRateLimits();
 app.UseAuthorization();
+app.UseRequestTimeoutPolicies();
 app.UseIdempotency();
 
 // Operational endpoints at the root.
@@ -83,7 +85,7 @@ app.MapMetrics();
 app.MapApiDocumentation();
 
 // Features under /api/v1.
-var api = app.MapGroup("/api/v1").RequireRateLimiting(RateLimitPolicies.Api);
+var api = app.MapGroup("/api/v1").WithRouteLimits(RateLimitPolicies.Api);
 api.MapAuth();
 api.MapApiKeys();
 api.MapUsers();

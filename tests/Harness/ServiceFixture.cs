@@ -52,6 +52,10 @@ public class ServiceFixture : IAsyncLifetime
         new("Shutdown:DrainDelaySeconds", "0"),
         // Every test client logs in from 127.0.0.1; the rate-limit tests set their own, smaller limits.
         new("RateLimiting:Api:PermitLimit", "100000"),
+        new("RateLimiting:Search:PermitLimit", "100000"),
+        new("RateLimiting:Bulk:PermitLimit", "100000"),
+        new("RateLimiting:Worker:PermitLimit", "100000"),
+        new("RateLimiting:Auth:PermitLimit", "100000"),
         new("RateLimiting:Login:PermitLimit", "100000"),
         new("RateLimiting:LoginIp:PermitLimit", "100000"),
         new("RateLimiting:Register:PermitLimit", "100000"),
