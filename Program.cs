@@ -24,9 +24,9 @@ using TaskRunner.Infrastructure.Security;
 
 var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
 {
-    // Settings sit beside the binary whatever the working directory, and are read once: watching the content root
-    // for changes cost ≈ 80 ms of startup and an inotify watch per folder.
-    Args = [.. args, "--hostBuilder:reloadConfigOnChange=false"],
+    // Settings sit beside the binary whatever the working directory (watching a working directory with deep folders below
+    // cost ≈ 80 ms of startup); they reload when a file changes, for the settings docs/operations.md names as reloadable.
+    Args = args,
     ContentRootPath = AppContext.BaseDirectory,
 });
 
