@@ -50,7 +50,7 @@ dotnet run --file "$ROOT/load/lib/photo.cs" -- "$WORK/photo.jpg" 4000 3000 >/dev
 
 log "service (AOT) with attachments in $WORK/store"
 bench_start_service Attachments__FileSystemPath="$WORK/store" Attachments__MaxSizeBytes=$((SIZE_MB * 1024 * 1024 + 1)) \
-    Attachments__ProjectQuotaBytes=$((64 * 1024 * 1024 * 1024)) RateLimiting__Api__PermitLimit=1000000 \
+    Attachments__ProjectQuotaBytes=$((64 * 1024 * 1024 * 1024)) RateLimiting__Api__PermitLimit=1000000 RateLimiting__Search__PermitLimit=1000000 RateLimiting__Bulk__PermitLimit=1000000 RateLimiting__Worker__PermitLimit=1000000 RateLimiting__Auth__PermitLimit=1000000 \
     Attachments__AllowedTypes=application/octet-stream,image/jpeg,text/plain
 bench_register bench@attachments.test
 KEY=$(bench_api_key bench@attachments.test)

@@ -48,7 +48,7 @@ DB="$("$ROOT/scripts/pg.sh" connstr taskrunner_engine "$INSTANCE");Max Auto Prep
 dotnet run --project "$ROOT/migrations/TaskRunner.Migrations.csproj" -c Release -- up --Database:ConnectionString="$DB" >/dev/null
 
 log "service on $BASE_URL"
-bench_start_service RateLimiting__Api__PermitLimit=1000000
+bench_start_service RateLimiting__Api__PermitLimit=1000000 RateLimiting__Search__PermitLimit=1000000 RateLimiting__Bulk__PermitLimit=1000000 RateLimiting__Worker__PermitLimit=1000000 RateLimiting__Auth__PermitLimit=1000000
 
 email="bench@example.test"
 bench_register "$email"

@@ -38,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 
 log "service on $BASE_URL against $DATABASE ($tasks live tasks)"
-bench_start_service RateLimiting__Api__PermitLimit=1000000
+bench_start_service RateLimiting__Api__PermitLimit=1000000 RateLimiting__Search__PermitLimit=1000000 RateLimiting__Bulk__PermitLimit=1000000 RateLimiting__Worker__PermitLimit=1000000 RateLimiting__Auth__PermitLimit=1000000
 bench_register export-bench-admin@example.test
 psql_db -c "UPDATE users SET role = 'admin' WHERE email = 'export-bench-admin@example.test'" >/dev/null
 key=$(bench_api_key export-bench-admin@example.test)

@@ -41,7 +41,7 @@ cleanup() {
 trap cleanup EXIT
 
 log "service on $BASE_URL against $DATABASE ($tasks tasks)"
-bench_start_service RateLimiting__Api__PermitLimit=1000000
+bench_start_service RateLimiting__Api__PermitLimit=1000000 RateLimiting__Search__PermitLimit=1000000 RateLimiting__Bulk__PermitLimit=1000000 RateLimiting__Worker__PermitLimit=1000000 RateLimiting__Auth__PermitLimit=1000000
 
 # A caller through the API (registered users are members: the seeded admin exists), given memberships like a seeded
 # member's: 4 of the 40 projects. A second one is made admin in the database.

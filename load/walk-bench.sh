@@ -112,7 +112,7 @@ for size in $SIZES; do
     "$ROOT/scripts/pg.sh" -i "$INSTANCE" psql -qtAX -c "DROP DATABASE IF EXISTS $DATABASE WITH (FORCE)" -c "CREATE DATABASE $DATABASE" >/dev/null
     DB="$("$ROOT/scripts/pg.sh" connstr "$DATABASE" "$INSTANCE");Max Auto Prepare=50"
     dotnet run --project "$ROOT/migrations/TaskRunner.Migrations.csproj" -c Release -- up --Database:ConnectionString="$DB" >/dev/null
-    bench_start_service RateLimiting__Api__PermitLimit=1000000 Engine__GraphWalkBatchSize="$size"
+    bench_start_service RateLimiting__Api__PermitLimit=1000000 RateLimiting__Search__PermitLimit=1000000 RateLimiting__Bulk__PermitLimit=1000000 RateLimiting__Worker__PermitLimit=1000000 RateLimiting__Auth__PermitLimit=1000000 Engine__GraphWalkBatchSize="$size"
     bench_register "walks@example.test"
     # A permanent delete is an admin's.
     [[ " $WALKS " != *" purge "* ]] || psql_db -c "UPDATE users SET role = 'admin' WHERE email = 'walks@example.test'" >/dev/null

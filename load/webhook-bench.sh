@@ -69,7 +69,7 @@ receiver_pid=$!
 RECEIVER_URL=http://127.0.0.1:$RECEIVER_PORT/hook
 
 log "service on $BASE_URL"
-bench_start_service RateLimiting__Api__PermitLimit=1000000 Tasks__AllowPrivateActionDestinations=true
+bench_start_service RateLimiting__Api__PermitLimit=1000000 RateLimiting__Search__PermitLimit=1000000 RateLimiting__Bulk__PermitLimit=1000000 RateLimiting__Worker__PermitLimit=1000000 RateLimiting__Auth__PermitLimit=1000000 Tasks__AllowPrivateActionDestinations=true
 
 email="bench@example.test"
 bench_register "$email"

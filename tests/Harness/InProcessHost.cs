@@ -11,10 +11,12 @@ namespace TaskRunner.Tests.Harness;
 public sealed class InProcessHost : WebApplicationFactory<Program>
 {
     private readonly IReadOnlyList<KeyValuePair<string, string?>> settings;
+    private readonly string environment;
 
-    public InProcessHost(IEnumerable<KeyValuePair<string, string?>> settings)
+    public InProcessHost(IEnumerable<KeyValuePair<string, string?>> settings, string environment = "Testing")
     {
         this.settings = settings.ToList();
+        this.environment = environment;
         // Port 0 through the URL, not UseKestrel(0): the factory's port overload clears the server addresses after the app
         // has begun to start, racing Kestrel's bind (dotnet/aspnetcore#67714: "Addresses cannot be modified after the
         // server has started").
@@ -28,7 +30,7 @@ public sealed class InProcessHost : WebApplicationFactory<Program>
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
-        builder.UseEnvironment("Testing");
+        builder.UseEnvironment(environment);
         builder.UseUrls("http://127.0.0.1:0");
         foreach (var (key, value) in settings)
             builder.UseSetting(key, value);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Xunit;
 
@@ -52,6 +53,10 @@ public class ServiceFixture : IAsyncLifetime
         new("Shutdown:DrainDelaySeconds", "0"),
         // Every test client logs in from 127.0.0.1; the rate-limit tests set their own, smaller limits.
         new("RateLimiting:Api:PermitLimit", "100000"),
+        new("RateLimiting:Search:PermitLimit", "100000"),
+        new("RateLimiting:Bulk:PermitLimit", "100000"),
+        new("RateLimiting:Worker:PermitLimit", "100000"),
+        new("RateLimiting:Auth:PermitLimit", "100000"),
         new("RateLimiting:Login:PermitLimit", "100000"),
         new("RateLimiting:LoginIp:PermitLimit", "100000"),
         new("RateLimiting:Register:PermitLimit", "100000"),
@@ -78,6 +83,14 @@ public class ServiceFixture : IAsyncLifetime
     /// <summary>Configuration the service starts with, as key → value (<c>Database:ConnectionString</c>).</summary>
     protected virtual IEnumerable<KeyValuePair<string, string?>> Settings(string connectionString) => BaseSettings(connectionString);
 
+    /// <summary>The host environment's name, which also names the optional settings file <c>appsettings.{name}.json</c>.</summary>
+    protected virtual string EnvironmentName => "Testing";
+
+    /// <summary>The folder the running service reads its settings files from.</summary>
+    public string ContentRoot => inProcess is not null
+        ? inProcess.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostEnvironment>().ContentRootPath
+        : ServiceProcess.ContentRoot;
+
     /// <summary>A migrated database; override to prepare something else (for example a schema that is behind).</summary>
     protected virtual Task<string> CreateDatabaseAsync() => TestDatabases.CreateAsync();
 
@@ -90,14 +103,14 @@ public class ServiceFixture : IAsyncLifetime
         var settings = Settings(ConnectionString);
         if (TestMode.IsBlackBox)
         {
-            blackBox = ServiceProcess.Start(settings);
+            blackBox = ServiceProcess.Start(settings, environment: EnvironmentName);
             if (!await blackBox.WaitUntilListeningAsync(TimeSpan.FromSeconds(30)))
                 throw new InvalidOperationException("the service binary did not start:\n" + blackBox.Output);
             BaseAddress = blackBox.BaseAddress;
         }
         else
         {
-            inProcess = new InProcessHost(settings);
+            inProcess = new InProcessHost(settings, EnvironmentName);
             BaseAddress = inProcess.BaseAddress;
         }
     }

@@ -34,7 +34,10 @@ public sealed partial class ServiceProcess : IAsyncDisposable
 
     public bool HasExited => process.HasExited;
 
-    public static ServiceProcess Start(IEnumerable<KeyValuePair<string, string?>> settings, int? httpPort = null)
+    /// <summary>Where the started service reads its settings files: beside its binary.</summary>
+    public static string ContentRoot => TestMode.BinaryPath is { } binary ? Path.GetDirectoryName(binary)! : AppContext.BaseDirectory;
+
+    public static ServiceProcess Start(IEnumerable<KeyValuePair<string, string?>> settings, int? httpPort = null, string environment = "Testing")
     {
         var port = httpPort ?? FreePort();
         var start = TestMode.BinaryPath is { } binary
@@ -47,7 +50,7 @@ public sealed partial class ServiceProcess : IAsyncDisposable
         start.RedirectStandardError = true;
         start.UseShellExecute = false;
         start.Environment["Urls"] = $"http://127.0.0.1:{port}";
-        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Testing";
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = environment;
         foreach (var (key, value) in settings)
             start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
 

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.Timeouts;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
@@ -38,6 +39,7 @@ public static class AttachmentsEndpoints
             .WithMetadata(new RequestBodyLimit(() => options.Value.MaxSizeBytes + MultipartOverheadBytes))
             .AddOpenApiOperationTransformer(DescribeUploadBody)
             .WithName("UploadAttachment")
+            .WithMetadata(new DisableRequestTimeoutAttribute()) // a large file arrives at the client's pace
             .WithSummary("Attach a file to a task (project editors): multipart/form-data, field `file`")
             .WithDescription("The file is streamed to storage while hashed (SHA-256). Its type is decided from its first bytes against "
                 + "`Attachments:AllowedTypes`: a type not allowed, or a declared part type that disagrees with the bytes, is a 415. "
@@ -62,6 +64,7 @@ public static class AttachmentsEndpoints
             .ProducesProblem(StatusCodes.Status401Unauthorized);
         attachments.MapGet("/{id:guid}/download", DownloadAttachment.Download)
             .WithName("DownloadAttachment")
+            .WithMetadata(new DisableRequestTimeoutAttribute()) // a large file leaves at the client's pace
             .WithSummary("The file's bytes: ETag is its SHA-256 (If-None-Match gives 304); one byte Range gives 206, past the end 416")
             .WithDescription("`Content-Disposition` carries the name as `filename` (ASCII) and `filename*` (UTF-8, RFC 6266). Images and "
                 + "plain text are `inline`; everything else — HTML, SVG, XML and JavaScript always — is an `attachment`, and "

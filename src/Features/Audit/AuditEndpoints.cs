@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.Timeouts;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
@@ -24,6 +25,7 @@ public static class AuditEndpoints
             .ProducesProblem(StatusCodes.Status400BadRequest);
         audit.MapGet("/export", ExportAuditLog.Handle)
             .WithName("ExportAuditLog")
+            .WithMetadata(new DisableRequestTimeoutAttribute()) // exports stream for as long as the rows last
             .WithSummary("Admins: export the audit trail")
             .WithDescription(Exports.Description("entry", "the filters of GET /audit-log", "newest first"))
             .ProducesProblem(StatusCodes.Status400BadRequest);

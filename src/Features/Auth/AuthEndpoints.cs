@@ -1,3 +1,5 @@
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.RateLimiting;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Security;
@@ -11,7 +13,7 @@ public static class AuthEndpoints
 
     public static IEndpointRouteBuilder MapAuth(this IEndpointRouteBuilder api)
     {
-        var auth = api.MapGroup("/auth").WithTags("Authentication");
+        var auth = api.MapGroup("/auth").WithTags("Authentication").WithRouteLimits(RateLimitPolicies.Auth);
 
         auth.MapPost("/register", Register.Handle)
             .WithName("Register")

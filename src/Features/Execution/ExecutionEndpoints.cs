@@ -1,3 +1,6 @@
+using Microsoft.AspNetCore.Http.Timeouts;
+using TaskRunner.Infrastructure.RateLimiting;
+using TaskRunner.Infrastructure.Http;
 using TaskRunner.Features.Tasks;
 using TaskRunner.Infrastructure.Security;
 
@@ -26,6 +29,8 @@ public static class ExecutionEndpoints
 
         tasks.MapPost("/claim", ClaimTasks.Handle)
             .WithName("ClaimTasks")
+            .WithMetadata(new DisableRequestTimeoutAttribute()) // a claim with wait_seconds long-polls
+            .WithRouteLimits(RateLimitPolicies.Worker)
             .WithSummary("Pull workers: atomically claim up to `limit` (≤ 100) ready tasks — highest priority, then oldest — of the projects "
                 + "the caller edits (workers use an API key of a project editor), respecting concurrency limits. Each comes back running with a "
                 + "`lease_token` (fencing token), `lease_expires_at` and its parents' results. With `wait_seconds` (≤ 30) the call long-polls "
@@ -34,11 +39,13 @@ public static class ExecutionEndpoints
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         tasks.MapPost("/complete", CompleteTasks.CompleteMany)
             .WithName("CompleteTasksInBulk")
+            .WithRouteLimits(RateLimitPolicies.Worker)
             .WithSummary("Report up to 100 outcomes in one transaction; each report gets its own result (`ok`, `conflict` — not running or a "
                 + "stale lease token, nothing changed — or `not_found`).")
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         tasks.MapPost("/{id:guid}/complete", CompleteTasks.CompleteOne)
             .WithName("CompleteTask")
+            .WithRouteLimits(RateLimitPolicies.Worker)
             .WithSummary("Report a running task's outcome (`succeeded` or `failed`, with `output`/`error`). A claimed task's report must carry "
                 + "its current `lease_token` (409 otherwise, nothing changes). A failure with retries left goes back to pending with backoff; "
                 + "otherwise children are released, and descendants that required success are cancelled as `upstream_failed`.")
@@ -47,6 +54,7 @@ public static class ExecutionEndpoints
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         tasks.MapPost("/{id:guid}/heartbeat", Heartbeat.Handle)
             .WithName("HeartbeatTask")
+            .WithRouteLimits(RateLimitPolicies.Worker)
             .WithSummary("Extend a claimed task's lease and timeout. 409 for a stale token; 409 with `\"cancelled\": true` when the task "
                 + "was cancelled meanwhile — stop working on it.")
             .ProducesProblem(StatusCodes.Status404NotFound)
@@ -71,21 +79,25 @@ public static class ExecutionEndpoints
             .ProducesCommandProblems();
         tasks.MapPost("/bulk/cancel", BulkTaskCommands.Cancel)
             .WithName("CancelTasksInBulk")
+            .WithRouteLimits(RateLimitPolicies.Bulk)
             .WithSummary("Cancel many tasks")
             .WithDescription(BulkCommandDescription("cancel"))
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         tasks.MapPost("/bulk/pause", BulkTaskCommands.Pause)
             .WithName("PauseTasksInBulk")
+            .WithRouteLimits(RateLimitPolicies.Bulk)
             .WithSummary("Pause many tasks")
             .WithDescription(BulkCommandDescription("pause"))
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         tasks.MapPost("/bulk/resume", BulkTaskCommands.Resume)
             .WithName("ResumeTasksInBulk")
+            .WithRouteLimits(RateLimitPolicies.Bulk)
             .WithSummary("Resume many tasks")
             .WithDescription(BulkCommandDescription("resume"))
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         tasks.MapPost("/bulk/retry", BulkTaskCommands.Retry)
             .WithName("RetryTasksInBulk")
+            .WithRouteLimits(RateLimitPolicies.Bulk)
             .WithSummary("Retry many tasks")
             .WithDescription(BulkCommandDescription("retry"))
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
@@ -105,18 +117,22 @@ public static class ExecutionEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound);
         batches.MapPost("/{id:guid}/cancel", BatchCommands.Cancel)
             .WithName("CancelBatch")
+            .WithRouteLimits(RateLimitPolicies.Bulk)
             .WithSummary("Cancel every pending, paused or running task of the batch (`cancel_reason: batch_cancelled`), propagating to descendants.")
             .ProducesCommandProblems();
         batches.MapPost("/{id:guid}/pause", BatchCommands.Pause)
             .WithName("PauseBatch")
+            .WithRouteLimits(RateLimitPolicies.Bulk)
             .WithSummary("Pause every pending task of the batch.")
             .ProducesCommandProblems();
         batches.MapPost("/{id:guid}/resume", BatchCommands.Resume)
             .WithName("ResumeBatch")
+            .WithRouteLimits(RateLimitPolicies.Bulk)
             .WithSummary("Resume every paused task of the batch.")
             .ProducesCommandProblems();
         batches.MapPost("/{id:guid}/retry", BatchCommands.Retry)
             .WithName("RetryBatch")
+            .WithRouteLimits(RateLimitPolicies.Bulk)
             .WithSummary("Re-run a batch from its failures")
             .WithDescription("The batch's failed and timed-out tasks go back to pending (attempt counts kept), and the tasks their "
                 + "failure cancelled as `upstream_failed` (in the batch or not) come back with them, waiting on their parents again. "

@@ -26,7 +26,7 @@ public static partial class OpenSocket
         NpgsqlDataSource dataSource,
         Presence presence,
         IOptions<RealTimeOptions> options,
-        IOptions<HttpOptions> httpOptions,
+        Reloadable<HttpOptions> httpOptions,
         ShutdownState shutdown,
         RealTimeMetrics metrics,
         TimeProvider clock,
@@ -35,7 +35,7 @@ public static partial class OpenSocket
     {
         if (!http.WebSockets.IsWebSocketRequest)
             return Problems.BadRequest("GET /api/v1/ws opens a WebSocket: send it as a WebSocket upgrade.");
-        if (!OriginAllowed(http.Request, httpOptions.Value.CorsAllowedOrigins))
+        if (!OriginAllowed(http.Request, httpOptions.Current.CorsAllowedOrigins))
             return Problems.Forbidden("WebSockets are opened only from the service's own origin or a configured CORS origin.");
         EventPosition? resumeFrom = null;
         if (lastEventId is not null)

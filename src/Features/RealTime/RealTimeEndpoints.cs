@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Http.Timeouts;
+using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Database;
 
 namespace TaskRunner.Features.RealTime;
@@ -30,6 +32,7 @@ public static class RealTimeEndpoints
         realTime.MapGet("", OpenSocket.Handle)
             .AllowAnonymous()
             .WithName("OpenSocket")
+            .WithMetadata(new DisableRequestTimeoutAttribute()) // a WebSocket lives for hours
             .WithSummary("Open a WebSocket of events")
             .WithDescription("Upgrades to a WebSocket (docs/realtime.md) authenticated by `ticket`, by `Sec-WebSocket-Protocol: "
                 + "bearer, <access token>` (answered with the subprotocol `bearer`) or by the usual credential headers. "

@@ -1,3 +1,5 @@
+using TaskRunner.Infrastructure.RateLimiting;
+using TaskRunner.Infrastructure.Http;
 namespace TaskRunner.Features.Tasks;
 
 /// <summary>Reading, editing, deleting and restoring tasks one at a time or in bulk, and their comments.</summary>
@@ -12,12 +14,14 @@ public static class TaskEditingEndpoints
 
         tasks.MapPatch("/bulk", BulkEditTasks.Update)
             .WithName("BulkUpdateTasks")
+            .WithRouteLimits(RateLimitPolicies.Bulk)
             .WithSummary("Change fields of up to 1,000 tasks atomically (moving with `set.project_id` needs editor on both projects); per-id results")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         tasks.MapDelete("/bulk", BulkEditTasks.Delete)
             .WithName("BulkDeleteTasks")
+            .WithRouteLimits(RateLimitPolicies.Bulk)
             .WithSummary("Soft-delete up to 1,000 tasks atomically; tasks with live dependents outside the set are conflicts unless `cascade`; per-id results")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);

@@ -1,3 +1,4 @@
+using TaskRunner.Infrastructure.RateLimiting;
 using Microsoft.Extensions.Options;
 using TaskRunner.Features.Tasks.CreateTasks;
 using TaskRunner.Infrastructure.Configuration;
@@ -35,6 +36,7 @@ public static class TasksEndpoints
             // A 1,000-task DAG with metadata outgrows the general body limit.
             .WithMetadata(new RequestBodyLimit(() => api.ServiceProvider.GetRequiredService<IOptions<TasksOptions>>().Value.MaxBulkBodyBytes))
             .WithName("CreateTasksInBulk")
+            .WithRouteLimits(RateLimitPolicies.Bulk)
             .WithSummary("Create up to 1,000 tasks atomically, sharing one `batch_id` (also in `X-Batch-ID`). Tasks depend on each other "
                 + "through client `ref`s and on existing ids; any invalid item rejects the whole request, errors keyed like `tasks[3].depends_on[0]`.")
             .ProducesProblem(StatusCodes.Status403Forbidden)

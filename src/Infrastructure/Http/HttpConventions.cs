@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Cors.Infrastructure;
 using Microsoft.AspNetCore.ResponseCompression;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
@@ -12,8 +13,6 @@ namespace TaskRunner.Infrastructure.Http;
 /// <summary>The wire conventions of API.md: snake_case JSON, strict bodies, body limits, compression, CORS by configuration.</summary>
 public static class HttpConventions
 {
-    private const string CorsPolicy = "configured-origins";
-
     public static IServiceCollection AddHttpConventions(this IServiceCollection services)
     {
         services.ConfigureHttpJsonOptions(options =>
@@ -47,12 +46,8 @@ public static class HttpConventions
         services.Configure<GzipCompressionProviderOptions>(options => options.Level = CompressionLevel.Fastest);
 
         services.AddCors();
-        services.AddOptions<Microsoft.AspNetCore.Cors.Infrastructure.CorsOptions>()
-            .Configure<IOptions<HttpOptions>>((cors, http) => cors.AddPolicy(CorsPolicy, policy => policy
-                .WithOrigins(http.Value.CorsAllowedOrigins)
-                .AllowAnyHeader()
-                .AllowAnyMethod()
-                .WithExposedHeaders(RequestId.HeaderName, "ETag", "Link", "Retry-After", "RateLimit", "RateLimit-Policy")));
+        services.AddSingleton<Reloadable<HttpOptions>>();
+        services.AddSingleton<ICorsPolicyProvider, ConfiguredOriginsPolicy>();
 
         services.AddHsts(options =>
         {
@@ -79,10 +74,34 @@ public static class HttpConventions
         return httpsConfigured ? app.UseHsts() : app;
     }
 
-    /// <summary>CORS stays off (no headers at all) unless origins are configured.</summary>
-    public static IApplicationBuilder UseConfiguredCors(this IApplicationBuilder app)
+    /// <summary>CORS answers only while origins are configured (see <see cref="ConfiguredOriginsPolicy"/>).</summary>
+    public static IApplicationBuilder UseConfiguredCors(this IApplicationBuilder app) => app.UseCors();
+
+    /// <summary>
+    /// The CORS policy of the origins in Http:CorsAllowedOrigins as they are now: the list reloads with the settings file.
+    /// No origins, no policy: CORS stays off, with no headers at all and preflights left to routing.
+    /// </summary>
+    private sealed class ConfiguredOriginsPolicy : ICorsPolicyProvider
     {
-        var origins = app.ApplicationServices.GetRequiredService<IOptions<HttpOptions>>().Value.CorsAllowedOrigins;
-        return origins.Length == 0 ? app : app.UseCors(CorsPolicy);
+        private readonly Reloadable<HttpOptions> options;
+        private CorsPolicy? policy;
+
+        public ConfiguredOriginsPolicy(Reloadable<HttpOptions> options)
+        {
+            this.options = options;
+            policy = PolicyOf(options.Current);
+            options.Changed += changed => Volatile.Write(ref policy, PolicyOf(changed));
+        }
+
+        public Task<CorsPolicy?> GetPolicyAsync(HttpContext context, string? policyName) => Task.FromResult(Volatile.Read(ref policy));
+
+        private static CorsPolicy? PolicyOf(HttpOptions http) => http.CorsAllowedOrigins.Length == 0
+            ? null
+            : new CorsPolicyBuilder()
+                .WithOrigins(http.CorsAllowedOrigins)
+                .AllowAnyHeader()
+                .AllowAnyMethod()
+                .WithExposedHeaders(RequestId.HeaderName, "ETag", "Link", "Retry-After", "RateLimit", "RateLimit-Policy")
+                .Build();
     }
 }

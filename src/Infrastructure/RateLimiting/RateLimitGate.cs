@@ -11,17 +11,16 @@ namespace TaskRunner.Infrastructure.RateLimiting;
 /// Rate limits a handler applies itself, for keys only known once the body is read (login: address + email). Same buckets,
 /// same store, same headers as the middleware's policies.
 /// </summary>
-public sealed class RateLimitGate(IRateLimitStore store, IOptions<RateLimitingOptions> options)
+public sealed class RateLimitGate(IRateLimitStore store, RateLimitPolicySet policies, IOptions<RateLimitingOptions> options)
 {
     private readonly bool enabled = options.Value.Enabled;
-    private readonly IReadOnlyDictionary<string, TokenBucketPolicy> policies = TokenBucketPolicy.From(options.Value);
 
     /// <summary>Takes a token of <paramref name="policy"/> for <paramref name="partitionKey"/>; null while rate limiting is off.</summary>
     public async ValueTask<RateLimitDecision?> TryAcquireAsync(string policy, string partitionKey, CancellationToken cancellationToken)
     {
         if (!enabled)
             return null;
-        if (!policies.TryGetValue(policy, out var bucket))
+        if (!policies.TryGet(policy, out var bucket))
             throw new ArgumentException($"no rate-limit policy is named '{policy}'", nameof(policy));
         return await store.AcquireAsync(bucket, partitionKey, cancellationToken);
     }

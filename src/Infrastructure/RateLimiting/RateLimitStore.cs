@@ -9,6 +9,18 @@ public static class RateLimitPolicies
     /// <summary>The default of the /api/v1 group: per API key, else per user, else per client address.</summary>
     public const string Api = "api";
 
+    /// <summary>Search and type-ahead, on top of <see cref="Api"/>: each costs a ranked full-text query.</summary>
+    public const string Search = "search";
+
+    /// <summary>Bulk writes (up to 1,000 tasks a request), on top of <see cref="Api"/>.</summary>
+    public const string Bulk = "bulk";
+
+    /// <summary>What workers send (claim, complete, heartbeat), on top of <see cref="Api"/>.</summary>
+    public const string Worker = "worker";
+
+    /// <summary>The /auth routes (login, refresh, password tokens, sessions), on top of <see cref="Api"/>.</summary>
+    public const string Auth = "auth";
+
     /// <summary>Login attempts per client address and email (consumed by the login handler through <see cref="RateLimitGate"/>).</summary>
     public const string Login = "login";
 
@@ -53,6 +65,10 @@ public sealed class TokenBucketPolicy
         new Dictionary<string, TokenBucketPolicy>(StringComparer.Ordinal)
         {
             [RateLimitPolicies.Api] = new(RateLimitPolicies.Api, options.Api),
+            [RateLimitPolicies.Search] = new(RateLimitPolicies.Search, options.Search),
+            [RateLimitPolicies.Bulk] = new(RateLimitPolicies.Bulk, options.Bulk),
+            [RateLimitPolicies.Worker] = new(RateLimitPolicies.Worker, options.Worker),
+            [RateLimitPolicies.Auth] = new(RateLimitPolicies.Auth, options.Auth),
             [RateLimitPolicies.Login] = new(RateLimitPolicies.Login, options.Login),
             [RateLimitPolicies.LoginIp] = new(RateLimitPolicies.LoginIp, options.LoginIp),
             [RateLimitPolicies.Register] = new(RateLimitPolicies.Register, options.Register),

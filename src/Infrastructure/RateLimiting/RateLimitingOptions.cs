@@ -25,6 +25,18 @@ public sealed class RateLimitingOptions : IValidatableObject
     /// <summary>Every /api/v1 route, per API key, else per user, else per client address.</summary>
     public TokenBucketOptions Api { get; set; } = new() { PermitLimit = 120, TokensPerPeriod = 600, PeriodSeconds = 60 };
 
+    /// <summary>Search and title suggestions, per caller like <see cref="Api"/> and taken as well as it.</summary>
+    public TokenBucketOptions Search { get; set; } = new() { PermitLimit = 30, TokensPerPeriod = 120, PeriodSeconds = 60 };
+
+    /// <summary>Bulk writes (create, edit, delete and lifecycle commands on many tasks), per caller, on top of <see cref="Api"/>.</summary>
+    public TokenBucketOptions Bulk { get; set; } = new() { PermitLimit = 10, TokensPerPeriod = 60, PeriodSeconds = 60 };
+
+    /// <summary>Claims, completions and heartbeats, per caller, on top of <see cref="Api"/>.</summary>
+    public TokenBucketOptions Worker { get; set; } = new() { PermitLimit = 120, TokensPerPeriod = 600, PeriodSeconds = 60 };
+
+    /// <summary>Every /auth route (login and registration also keep their own per-address buckets), per caller, on top of <see cref="Api"/>.</summary>
+    public TokenBucketOptions Auth { get; set; } = new() { PermitLimit = 30, TokensPerPeriod = 60, PeriodSeconds = 60 };
+
     /// <summary>Login attempts per client address and email.</summary>
     public TokenBucketOptions Login { get; set; } = new() { PermitLimit = 5, TokensPerPeriod = 5, PeriodSeconds = 300 };
 
@@ -50,10 +62,15 @@ public sealed class RateLimitingOptions : IValidatableObject
             yield return new ValidationResult("must be between 10 and 5000", [$"{nameof(Redis)}:{nameof(RedisStoreOptions.DecisionTimeoutMilliseconds)}"]);
         if (string.IsNullOrWhiteSpace(Redis.KeyPrefix))
             yield return new ValidationResult("is required", [$"{nameof(Redis)}:{nameof(RedisStoreOptions.KeyPrefix)}"]);
-        foreach (var result in Api.Validate(nameof(Api)).Concat(Login.Validate(nameof(Login))).Concat(LoginIp.Validate(nameof(LoginIp)))
-                     .Concat(Register.Validate(nameof(Register))).Concat(CredentialFailures.Validate(nameof(CredentialFailures))))
+        foreach (var result in Buckets().SelectMany(bucket => bucket.Options.Validate(bucket.Name)))
             yield return result;
     }
+
+    private IEnumerable<(string Name, TokenBucketOptions Options)> Buckets() =>
+    [
+        (nameof(Api), Api), (nameof(Search), Search), (nameof(Bulk), Bulk), (nameof(Worker), Worker), (nameof(Auth), Auth),
+        (nameof(Login), Login), (nameof(LoginIp), LoginIp), (nameof(Register), Register), (nameof(CredentialFailures), CredentialFailures),
+    ];
 
     private static string? RedisConnectionProblem(string connectionString)
     {

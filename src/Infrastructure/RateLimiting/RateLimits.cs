@@ -1,6 +1,7 @@
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Options;
+using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Infrastructure.RateLimiting;
@@ -11,9 +12,21 @@ namespace TaskRunner.Infrastructure.RateLimiting;
 /// </summary>
 public static class RateLimits
 {
+    /// <summary>The policies routes opt into, each with the buckets it takes a token from, in order.</summary>
+    private static readonly (string Name, string[] Buckets)[] RoutePolicies =
+    [
+        (RateLimitPolicies.Api, [RateLimitPolicies.Api]),
+        (RateLimitPolicies.Search, [RateLimitPolicies.Api, RateLimitPolicies.Search]),
+        (RateLimitPolicies.Bulk, [RateLimitPolicies.Api, RateLimitPolicies.Bulk]),
+        (RateLimitPolicies.Worker, [RateLimitPolicies.Api, RateLimitPolicies.Worker]),
+        (RateLimitPolicies.Auth, [RateLimitPolicies.Api, RateLimitPolicies.Auth]),
+    ];
+
     public static IServiceCollection AddRateLimits(this IServiceCollection services)
     {
         services.AddHttpContextAccessor();
+        services.AddSingleton<Reloadable<RateLimitingOptions>>();
+        services.AddSingleton<RateLimitPolicySet>();
         services.AddSingleton<LocalRateLimitStore>();
         services.AddSingleton<RedisRateLimitStore>();
         services.AddSingleton<FallbackRateLimitStore>();
@@ -22,7 +35,6 @@ public static class RateLimits
                 ? provider.GetRequiredService<FallbackRateLimitStore>()
                 : provider.GetRequiredService<LocalRateLimitStore>());
         services.AddSingleton<RateLimitGate>();
-        services.AddSingleton<ApiPolicy>();
 
         services.AddRateLimiter(options =>
         {
@@ -32,7 +44,11 @@ public static class RateLimits
                 context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? retryAfter : TimeSpan.FromSeconds(1));
         });
         services.AddOptions<RateLimiterOptions>()
-            .Configure<ApiPolicy>((options, api) => options.AddPolicy(RateLimitPolicies.Api, api));
+            .Configure<IServiceProvider>((options, provider) =>
+            {
+                foreach (var (name, buckets) in RoutePolicies)
+                    options.AddPolicy(name, new RoutePolicy(buckets, provider));
+            });
 
         services.AddHealthChecks().AddCheck<RateLimitStoreHealthCheck>(
             RateLimitStoreHealthCheck.Name, tags: [RateLimitStoreHealthCheck.Tag]);
@@ -46,19 +62,26 @@ public static class RateLimits
     public static IApplicationBuilder UseRateLimits(this IApplicationBuilder app) => app.UseRateLimiter();
 
     /// <summary>
-    /// The /api/v1 policy: a bucket per API key, else per user, else per client address; admins skip it when configured.
+    /// A route policy: a bucket per API key, else per user, else per client address, in each of its buckets; admins skip it
+    /// when configured. A route carries one policy (the innermost wins), so the group policies name the <c>api</c> bucket as
+    /// well as their own: a search takes a token from both and reports both.
     /// The limiter per partition is a thin handle on the store, so the middleware may drop and recreate it at will.
     /// </summary>
-    internal sealed class ApiPolicy : IRateLimiterPolicy<string>
+    private sealed class RoutePolicy : IRateLimiterPolicy<string>
     {
-        private readonly RateLimitingOptions options;
+        private readonly bool enabled;
+        private readonly Reloadable<RateLimitingOptions> options;
         private readonly Func<string, RateLimiter> createLimiter;
 
-        public ApiPolicy(IOptions<RateLimitingOptions> options, IRateLimitStore store, IHttpContextAccessor accessor, TimeProvider time)
+        public RoutePolicy(string[] buckets, IServiceProvider provider)
         {
-            this.options = options.Value;
-            var policy = new TokenBucketPolicy(RateLimitPolicies.Api, this.options.Api);
-            createLimiter = partitionKey => new StoreRateLimiter(store, policy, partitionKey, accessor, time);
+            enabled = provider.GetRequiredService<IOptions<RateLimitingOptions>>().Value.Enabled;
+            options = provider.GetRequiredService<Reloadable<RateLimitingOptions>>();
+            var policies = provider.GetRequiredService<RateLimitPolicySet>();
+            var store = provider.GetRequiredService<IRateLimitStore>();
+            var accessor = provider.GetRequiredService<IHttpContextAccessor>();
+            var time = provider.GetRequiredService<TimeProvider>();
+            createLimiter = partitionKey => new StoreRateLimiter(store, policies, buckets, partitionKey, accessor, time);
         }
 
         /// <summary>The options' OnRejected answers for every policy.</summary>
@@ -67,7 +90,7 @@ public static class RateLimits
         public RateLimitPartition<string> GetPartition(HttpContext httpContext)
         {
             var caller = Caller.From(httpContext.User);
-            if (!options.Enabled || (options.ExemptAdmins && caller is { IsAdmin: true }))
+            if (!enabled || (options.Current.ExemptAdmins && caller is { IsAdmin: true }))
                 return RateLimitPartition.GetNoLimiter("unlimited");
             var partitionKey = caller switch
             {
@@ -80,13 +103,15 @@ public static class RateLimits
     }
 
     /// <summary>
-    /// One partition's limiter: every decision is the store's. The middleware tries a synchronous acquire first and only then
-    /// the asynchronous one; a store may need a network round trip, so the synchronous attempt always declines.
+    /// One partition's limiter: every decision is the store's, one bucket after the other; the first that refuses refuses the
+    /// request. The middleware tries a synchronous acquire first and only then the asynchronous one; a store may need a
+    /// network round trip, so the synchronous attempt always declines.
     /// The middleware never hands a granted lease to the application, so the limiter writes the RateLimit headers onto the
     /// request it is deciding for, found through the request's execution context.
     /// </summary>
     private sealed class StoreRateLimiter(
-        IRateLimitStore store, TokenBucketPolicy policy, string partitionKey, IHttpContextAccessor accessor, TimeProvider time) : RateLimiter
+        IRateLimitStore store, RateLimitPolicySet policies, string[] buckets, string partitionKey, IHttpContextAccessor accessor, TimeProvider time)
+        : RateLimiter
     {
         private long lastUsed = time.GetTimestamp();
 
@@ -99,10 +124,15 @@ public static class RateLimits
         protected override async ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
         {
             Volatile.Write(ref lastUsed, time.GetTimestamp());
-            var decision = await store.AcquireAsync(policy, partitionKey, cancellationToken);
-            if (accessor.HttpContext is { } http)
-                RateLimitResponses.AppendHeaders(http.Response, decision);
-            return decision.Allowed ? DecisionLease.Granted : new DecisionLease(false, decision.RetryAfter);
+            foreach (var bucket in buckets)
+            {
+                var decision = await store.AcquireAsync(policies[bucket], partitionKey, cancellationToken);
+                if (accessor.HttpContext is { } http)
+                    RateLimitResponses.AppendHeaders(http.Response, decision);
+                if (!decision.Allowed)
+                    return new DecisionLease(false, decision.RetryAfter);
+            }
+            return DecisionLease.Granted;
         }
     }
 
@@ -121,4 +151,24 @@ public static class RateLimits
             return metadata is not null;
         }
     }
+}
+
+/// <summary>
+/// The bucket figures in force, by policy name: built from the settings at start and rebuilt when the rate-limit numbers
+/// change in configuration. Buckets already filled keep their tokens; the new capacity and refill rate apply from the next request.
+/// </summary>
+public sealed class RateLimitPolicySet
+{
+    private IReadOnlyDictionary<string, TokenBucketPolicy> policies;
+
+    public RateLimitPolicySet(Reloadable<RateLimitingOptions> options)
+    {
+        policies = TokenBucketPolicy.From(options.Current);
+        options.Changed += changed => Volatile.Write(ref policies, TokenBucketPolicy.From(changed));
+    }
+
+    public TokenBucketPolicy this[string name] => Volatile.Read(ref policies)[name];
+
+    public bool TryGet(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out TokenBucketPolicy? policy) =>
+        Volatile.Read(ref policies).TryGetValue(name, out policy);
 }

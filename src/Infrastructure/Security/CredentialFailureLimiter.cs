@@ -10,7 +10,7 @@ namespace TaskRunner.Infrastructure.Security;
 /// audited, and a route that needs authentication answers 429. A flood of made-up credentials therefore costs neither
 /// queries nor audit rows nor cache memory. Per node on purpose: the cost it bounds, the lookups, is per node.
 /// </summary>
-public sealed class CredentialFailureLimiter(LocalRateLimitStore store, IOptions<RateLimitingOptions> options)
+public sealed class CredentialFailureLimiter(LocalRateLimitStore store, RateLimitPolicySet policies, IOptions<RateLimitingOptions> options)
 {
     /// <summary>Why a credential was not even looked up.</summary>
     public const string RefusedBeforeLookup = "too many failed credential checks from this address";
@@ -18,12 +18,13 @@ public sealed class CredentialFailureLimiter(LocalRateLimitStore store, IOptions
     private static readonly object RefusalKey = new();
 
     private readonly bool enabled = options.Value.Enabled;
-    private readonly TokenBucketPolicy policy = new(RateLimitPolicies.CredentialFailures, options.Value.CredentialFailures);
+
+    private TokenBucketPolicy Policy => policies[RateLimitPolicies.CredentialFailures];
 
     /// <summary>True when the request's client has spent its budget; the request is marked so its challenge answers 429.</summary>
     public bool Refuses(HttpContext http)
     {
-        if (!enabled || store.TimeUntilToken(policy, ClientKey(http)) is not { } wait)
+        if (!enabled || store.TimeUntilToken(Policy, ClientKey(http)) is not { } wait)
             return false;
         http.Items[RefusalKey] = wait;
         return true;
@@ -32,7 +33,7 @@ public sealed class CredentialFailureLimiter(LocalRateLimitStore store, IOptions
     public void RecordFailure(HttpContext http)
     {
         if (enabled)
-            store.Acquire(policy, ClientKey(http));
+            store.Acquire(Policy, ClientKey(http));
     }
 
     /// <summary>Answers a refused request's challenge with 429 and Retry-After; false when the request was not refused.</summary>
