@@ -147,7 +147,8 @@ public static partial class FollowUpActions
             var valid = entry.ValueKind switch
             {
                 JsonValueKind.Number => entry.TryGetInt32(out var code) && code is >= 100 and <= 599,
-                JsonValueKind.String => StatusClass().IsMatch(entry.GetString()!),
+                // An unpaired surrogate cannot be read as a string; it is no status class either.
+                JsonValueKind.String => StorableJson.FindUnstorable(entry, "status") is null && StatusClass().IsMatch(entry.GetString()!),
                 _ => false,
             };
             if (!valid)

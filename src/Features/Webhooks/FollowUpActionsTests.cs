@@ -189,6 +189,22 @@ public sealed class FollowUpActionsTests(FastDeliveryService service) : IClassFi
     }
 
     [Fact]
+    public async Task AStatusClassWithAnUnpairedSurrogateIsRefusedNotAServerError()
+    {
+        using var owner = await EngineWorker.StartAsync(service);
+        // Raw text: a JSON writer would not let the lone surrogate escape through.
+        var body = $$"""
+            {"project_id":"{{owner.ProjectId}}","title":"lone surrogate","actions":[{"trigger":"success","url":"http://127.0.0.1:9/x",
+             "then":[{"when":{"status":"5x\udfff"},"url":"http://127.0.0.1:9/y"}]}]}
+            """;
+
+        using var response = await owner.Client.PostAsync("/api/v1/tasks", TestJson.Raw(body));
+
+        var problem = await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity);
+        Assert.NotEmpty(problem.Errors("actions[0].then[0].when.status"));
+    }
+
+    [Fact]
     public async Task AFollowUpTemplateOfAnotherProjectIsRefused()
     {
         using var owner = await EngineWorker.StartAsync(service);
