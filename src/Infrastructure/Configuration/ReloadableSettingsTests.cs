@@ -38,13 +38,15 @@ public sealed class ReloadableSettingsTests(ReloadableSettingsTests.ServiceWithS
 
         async Task IAsyncLifetime.DisposeAsync()
         {
+            // Found before the host goes: a stopped host no longer answers where its content root is.
+            var settingsFile = SettingsFile;
             try
             {
                 await DisposeAsync();
             }
             finally
             {
-                File.Delete(SettingsFile);
+                File.Delete(settingsFile);
             }
         }
     }
