@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
 
@@ -9,7 +10,8 @@ namespace TaskRunner.Infrastructure.Configuration;
 /// validation is logged and ignored, so a typo in a file never takes a running node down or half-applies.
 /// Only the parts of <typeparamref name="T"/> that docs/operations.md lists as reloadable are read through this.
 /// </summary>
-public sealed partial class Reloadable<T> : IDisposable where T : class
+public sealed partial class Reloadable<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] T> : IDisposable
+    where T : class
 {
     private readonly IOptionsFactory<T> factory;
     private readonly ILogger logger;
