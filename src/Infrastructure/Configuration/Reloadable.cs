@@ -10,7 +10,7 @@ namespace TaskRunner.Infrastructure.Configuration;
 /// validation is logged and ignored, so a typo in a file never takes a running node down or half-applies.
 /// Only the parts of <typeparamref name="T"/> that docs/operations.md lists as reloadable are read through this.
 /// </summary>
-public sealed partial class Reloadable<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] T> : IDisposable
+public sealed class Reloadable<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] T> : IDisposable
     where T : class
 {
     private readonly IOptionsFactory<T> factory;
@@ -41,19 +41,27 @@ public sealed partial class Reloadable<[DynamicallyAccessedMembers(DynamicallyAc
         }
         catch (OptionsValidationException e)
         {
-            LogRejected(logger, typeof(T).Name, string.Join("; ", e.Failures));
+            ReloadableLog.Rejected(logger, typeof(T).Name, string.Join("; ", e.Failures));
             return;
         }
         Volatile.Write(ref current, next);
         Changed?.Invoke(next);
-        LogReloaded(logger, typeof(T).Name);
+        ReloadableLog.Reloaded(logger, typeof(T).Name);
     }
 
     public void Dispose() => subscription.Dispose();
 
+}
+
+/// <summary>
+/// The log lines of <see cref="Reloadable{T}"/>, outside it: the logging generator would repeat the type parameter's
+/// trimming attribute on its half of a generic partial class.
+/// </summary>
+internal static partial class ReloadableLog
+{
     [LoggerMessage(Level = LogLevel.Information, Message = "Reloaded the reloadable {Options} settings from configuration")]
-    private static partial void LogReloaded(ILogger logger, string options);
+    public static partial void Reloaded(ILogger logger, string options);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Changed {Options} settings are invalid and were not applied; the previous ones stay in force: {Failures}")]
-    private static partial void LogRejected(ILogger logger, string options, string failures);
+    public static partial void Rejected(ILogger logger, string options, string failures);
 }
