@@ -27,7 +27,7 @@ service_pid=
 stop_service() { [[ -n $service_pid ]] && kill "$service_pid" 2>/dev/null && wait "$service_pid" 2>/dev/null; service_pid=; }
 trap 'stop_service; rm -rf "$WORK"' EXIT
 
-ON=(RateLimiting__Api__PermitLimit=1000000000 RateLimiting__Api__TokensPerPeriod=1000000 RateLimiting__Api__PeriodSeconds=1)
+ON=(RateLimiting__Api__PermitLimit=1000000 RateLimiting__Api__TokensPerPeriod=1000000 RateLimiting__Api__PeriodSeconds=1)
 OFF=(RateLimiting__Enabled=false RequestTimeouts__Enabled=false)
 
 bench_start_service "${OFF[@]}"
