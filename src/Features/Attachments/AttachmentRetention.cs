@@ -102,21 +102,9 @@ public sealed partial class BlobPurge(
         return total;
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var guard = failures.For("blob-purge");
-        using var timer = new PeriodicTimer(TimeSpan.FromMinutes(options.Value.RetentionSweepMinutes), clock);
-        try
-        {
-            do
-                await guard.RunAsync(PurgeAsync, stoppingToken);
-            while (await timer.WaitForNextTickAsync(stoppingToken));
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-            // Shutdown: the batch in flight rolled back; bytes it already deleted leave rows the next sweep finishes.
-        }
-    }
+    // A batch cut short by shutdown rolls back; bytes it already deleted leave rows the next sweep finishes.
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        failures.RunPeriodicallyAsync("blob-purge", TimeSpan.FromMinutes(options.Value.RetentionSweepMinutes), PurgeAsync, stoppingToken);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not remove abandoned uploads from storage: {Reason}")]
     private static partial void LogAbandonedUploadsFailed(ILogger logger, string reason);

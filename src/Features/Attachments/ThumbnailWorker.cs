@@ -171,25 +171,14 @@ public sealed class ThumbnailWorker(
         metrics.ThumbnailEnded(Thumbnails.Failed, Stopwatch.GetElapsedTime(started).TotalSeconds);
     }
 
-    private async Task RefreshFiguresAsync(CancellationToken stoppingToken)
-    {
-        var guard = failures.For("attachment-figures");
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Max(options.Value.ThumbnailPollMilliseconds, 5000)));
-        try
-        {
-            do
-                await guard.RunAsync(async cancellationToken =>
-                {
-                    await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-                    var figures = await connection.QuerySingleAsync<StorageFigures>(FiguresSql, new { cancellationToken });
-                    metrics.Refreshed(figures.StoredBytes, figures.QueueDepth);
-                }, stoppingToken);
-            while (await timer.WaitForNextTickAsync(stoppingToken));
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-    }
+    private Task RefreshFiguresAsync(CancellationToken stoppingToken) =>
+        failures.RunPeriodicallyAsync("attachment-figures", TimeSpan.FromMilliseconds(Math.Max(options.Value.ThumbnailPollMilliseconds, 5000)),
+            async cancellationToken =>
+            {
+                await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+                var figures = await connection.QuerySingleAsync<StorageFigures>(FiguresSql, new { cancellationToken });
+                metrics.Refreshed(figures.StoredBytes, figures.QueueDepth);
+            }, stoppingToken);
 
     private static string Shorten(string message) => message.Length <= MaxErrorLength ? message : message[..MaxErrorLength];
 }

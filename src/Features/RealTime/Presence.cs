@@ -87,21 +87,10 @@ public sealed class Presence(NpgsqlDataSource dataSource, NodeIdentity node, IOp
 }
 
 /// <summary>Every node, every <see cref="RealTimeOptions.PresenceReapSeconds"/>: removes the presence of nodes that died.</summary>
-public sealed class PresenceReaper(Presence presence, BackgroundFailures failures, IOptions<RealTimeOptions> options, TimeProvider clock)
+public sealed class PresenceReaper(Presence presence, BackgroundFailures failures, IOptions<RealTimeOptions> options)
     : BackgroundService
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var guard = failures.For("presence-reaper");
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.Value.PresenceReapSeconds), clock);
-        try
-        {
-            do
-                await guard.RunAsync(presence.ReapDeadNodesAsync, stoppingToken);
-            while (await timer.WaitForNextTickAsync(stoppingToken));
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        failures.RunPeriodicallyAsync("presence-reaper", TimeSpan.FromSeconds(options.Value.PresenceReapSeconds),
+            presence.ReapDeadNodesAsync, stoppingToken);
 }

@@ -17,7 +17,7 @@ public sealed class SearchStatisticsTests : DatabaseTest
 
     private SearchStatisticsWriter Writer(SearchStatistics statistics, NpgsqlDataSource? dataSource = null) => new(
         statistics, dataSource ?? DataSource, TestBackground.Failures(metrics), Options.Create(new SearchAnalyticsOptions()),
-        TimeProvider.System, NullLogger<SearchStatisticsWriter>.Instance);
+        NullLogger<SearchStatisticsWriter>.Instance);
 
     private Task<List<string>> QueryCountsAsync() => QueryTextAsync(
         "SELECT query || '=' || searches || '/' || zero_result_searches FROM search_query_days ORDER BY query");

@@ -15,7 +15,6 @@ public sealed partial class SearchStatisticsWriter(
     NpgsqlDataSource dataSource,
     BackgroundFailures failures,
     IOptions<SearchAnalyticsOptions> options,
-    TimeProvider clock,
     ILogger<SearchStatisticsWriter> logger) : BackgroundService
 {
     private const string Service = "search-analytics";
@@ -87,17 +86,9 @@ public sealed partial class SearchStatisticsWriter(
     {
         if (!options.Value.Enabled)
             return;
-        var guard = failures.For(Service);
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.Value.FlushSeconds), clock);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
-                await guard.RunAsync(WriteAsync, stoppingToken);
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-            // Shutdown: StopAsync writes what is left.
-        }
+        // What is counted after the last tick is written by StopAsync.
+        await failures.RunPeriodicallyAsync(Service, TimeSpan.FromSeconds(options.Value.FlushSeconds), WriteAsync, stoppingToken,
+            firstRunAfterInterval: true);
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)

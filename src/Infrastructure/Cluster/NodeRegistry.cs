@@ -81,23 +81,11 @@ public sealed class NodeRegistry(NpgsqlDataSource dataSource, NodeIdentity node,
 
 /// <summary>Every node: a heartbeat every <see cref="ClusterOptions.HeartbeatSeconds"/>, and a clean-stop mark on shutdown.</summary>
 public sealed partial class NodeHeartbeat(
-    NodeRegistry registry, BackgroundFailures failures, IOptions<ClusterOptions> options, TimeProvider clock, ILogger<NodeHeartbeat> logger)
+    NodeRegistry registry, BackgroundFailures failures, IOptions<ClusterOptions> options, ILogger<NodeHeartbeat> logger)
     : BackgroundService
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var guard = failures.For("node-heartbeat");
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.Value.HeartbeatSeconds), clock);
-        try
-        {
-            do
-                await guard.RunAsync(registry.HeartbeatAsync, stoppingToken);
-            while (await timer.WaitForNextTickAsync(stoppingToken));
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        failures.RunPeriodicallyAsync("node-heartbeat", TimeSpan.FromSeconds(options.Value.HeartbeatSeconds), registry.HeartbeatAsync, stoppingToken);
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {

@@ -75,22 +75,9 @@ public sealed partial class RetentionSweep(
         return total;
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var guard = failures.For(job.Service);
-        using var timer = new PeriodicTimer(job.Interval, clock);
-        try
-        {
-            // After a failure, batches already deleted stay deleted; the next sweep carries on where this one stopped.
-            do
-                await guard.RunAsync(SweepAsync, stoppingToken);
-            while (await timer.WaitForNextTickAsync(stoppingToken));
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-            // Shutdown: the batch in flight was cancelled (rolled back) or committed; either way the tables are consistent.
-        }
-    }
+    // After a failure, batches already deleted stay deleted; the next sweep carries on where this one stopped.
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        failures.RunPeriodicallyAsync(job.Service, job.Interval, SweepAsync, stoppingToken);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Retention deleted {Deleted} {Target}")]
     private static partial void LogSwept(ILogger logger, long deleted, string target);

@@ -32,6 +32,30 @@ public sealed partial class BackgroundFailures
     /// <summary>A guard for one loop; <paramref name="service"/> names it in logs and in the metric.</summary>
     public LoopGuard For(string service) => new(this, service);
 
+    /// <summary>
+    /// The periodic loop: <paramref name="iteration"/> at once (or first after one <paramref name="interval"/> when
+    /// <paramref name="firstRunAfterInterval"/>), then every <paramref name="interval"/>, each run guarded as
+    /// <paramref name="service"/>, until the host stops, which ends it quietly (what the run in flight did is committed or
+    /// rolled back).
+    /// </summary>
+    public async Task RunPeriodicallyAsync(
+        string service, TimeSpan interval, Func<CancellationToken, Task> iteration, CancellationToken stoppingToken,
+        bool firstRunAfterInterval = false)
+    {
+        var guard = For(service);
+        using var timer = new PeriodicTimer(interval, clock);
+        try
+        {
+            if (!firstRunAfterInterval)
+                await guard.RunAsync(iteration, stoppingToken);
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+                await guard.RunAsync(iteration, stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
     internal async Task FailedAsync(string service, Exception failure, int failuresInARow, CancellationToken stoppingToken)
     {
         failures.Add(1, new KeyValuePair<string, object?>("service", service));
