@@ -9,6 +9,8 @@ import { ProjectPage } from "./pages/Project";
 import { TaskPage } from "./pages/Task";
 import { DagPage } from "./pages/Dag";
 import { DeadLettersPage } from "./pages/DeadLetters";
+import { BatchesPage } from "./pages/Batches";
+import { BatchDagPage } from "./pages/BatchDag";
 
 type SessionState = "checking" | "signed-in" | "signed-out";
 
@@ -51,6 +53,8 @@ function route(path: string) {
   let parameters: Record<string, string> | null;
   if ((parameters = match("/projects/:id", path))) return <ProjectPage id={parameters.id} />;
   if (match("/dead-letters", path)) return <DeadLettersPage />;
+  if ((parameters = match("/projects/:id/batches", path))) return <BatchesPage projectId={parameters.id} />;
+  if ((parameters = match("/batches/:id/dag", path))) return <BatchDagPage batchId={parameters.id} />;
   if ((parameters = match("/tasks/:id/dag", path))) return <DagPage taskId={parameters.id} />;
   if ((parameters = match("/tasks/:id", path))) return <TaskPage id={parameters.id} />;
   return <ProjectsPage />;
