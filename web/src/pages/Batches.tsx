@@ -20,6 +20,7 @@ const actions = ["pause", "resume", "cancel", "retry"];
 export function BatchesPage({ projectId }: { projectId: string }) {
   const batches = usePaged<BatchSummary>(`/batches?project_id=${projectId}&limit=20`);
   const [error, setError] = useState<unknown>(null);
+  const [live, setLive] = useState(false);
   const setItems = batches.setItems;
 
   const replace = (changed: { batch_id: string; total: number; counts: Record<string, number> }) =>
@@ -31,7 +32,7 @@ export function BatchesPage({ projectId }: { projectId: string }) {
       const batchId = event.data.batch_id;
       if (event.type === "batch.progress" && typeof batchId === "string")
         api<BatchSummary>(`/batches/${batchId}`).then(replace, () => undefined);
-    });
+    }, setLive);
     return () => feed.close();
   }, [projectId]);
 
@@ -48,7 +49,10 @@ export function BatchesPage({ projectId }: { projectId: string }) {
   return (
     <section>
       <PageTitle>Batches</PageTitle>
-      <p><a href={`/projects/${projectId}`}>Back to the project</a></p>
+      <p>
+        <a href={`/projects/${projectId}`}>Back to the project</a>{" "}
+        <span class="live-state" role="status">{live ? "● live" : "○ connecting"}</span>
+      </p>
       <ProblemView error={batches.error} />
       <ProblemView error={error} />
       {batches.items.length === 0 && !batches.loading && !batches.error && <p>No batches: bulk creates, workflow runs and schedules make them.</p>}
