@@ -91,14 +91,15 @@ export async function signOut(): Promise<void> {
   }
 }
 
-/** A JSON call with the access token; a 401 refreshes once and repeats the call. */
-export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
+/** A call with the access token; a 401 refreshes once and repeats the call; an error status throws its problem. */
+async function authorized(path: string, init: RequestInit): Promise<Response> {
   const send = () =>
     fetch(`/api/v1${path}`, {
       ...init,
       headers: {
         Accept: "application/json",
-        ...(init.body ? { "Content-Type": "application/json" } : {}),
+        // A FormData body sets its own multipart type and boundary.
+        ...(init.body && !(init.body instanceof FormData) ? { "Content-Type": "application/json" } : {}),
         ...(accessToken ? { Authorization: `Bearer ${accessToken}` } : {}),
         ...(init.headers ?? {}),
       },
@@ -106,8 +107,19 @@ export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
   let response = await send();
   if (response.status === 401 && (await refresh())) response = await send();
   if (!response.ok) throw await readProblem(response);
+  return response;
+}
+
+/** A JSON call with the access token. */
+export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const response = await authorized(path, init);
   if (response.status === 204) return undefined as T;
   return (await response.json()) as T;
+}
+
+/** A file the API serves behind the access token (an <img> or link cannot send it), as a Blob. */
+export async function apiBlob(path: string): Promise<Blob> {
+  return (await authorized(path, { headers: { Accept: "*/*" } })).blob();
 }
 
 export const post = <T>(path: string, body?: unknown) =>

@@ -8,6 +8,9 @@ import { ProjectsPage } from "./pages/Projects";
 import { ProjectPage } from "./pages/Project";
 import { TaskPage } from "./pages/Task";
 import { DagPage } from "./pages/Dag";
+import { DeadLettersPage } from "./pages/DeadLetters";
+import { BatchesPage } from "./pages/Batches";
+import { BatchDagPage } from "./pages/BatchDag";
 
 type SessionState = "checking" | "signed-in" | "signed-out";
 
@@ -37,6 +40,7 @@ function App() {
         <a class="brand" href="/projects">TaskRunner</a>
         <nav aria-label="Main">
           <a href="/projects" aria-current={path.startsWith("/projects") ? "page" : undefined}>Projects</a>
+          <a href="/dead-letters" aria-current={path === "/dead-letters" ? "page" : undefined}>Dead letters</a>
         </nav>
         <button type="button" class="link" onClick={() => void signOut().then(() => navigate("/", true))}>Sign out</button>
       </header>
@@ -48,6 +52,9 @@ function App() {
 function route(path: string) {
   let parameters: Record<string, string> | null;
   if ((parameters = match("/projects/:id", path))) return <ProjectPage id={parameters.id} />;
+  if (match("/dead-letters", path)) return <DeadLettersPage />;
+  if ((parameters = match("/projects/:id/batches", path))) return <BatchesPage projectId={parameters.id} />;
+  if ((parameters = match("/batches/:id/dag", path))) return <BatchDagPage batchId={parameters.id} />;
   if ((parameters = match("/tasks/:id/dag", path))) return <DagPage taskId={parameters.id} />;
   if ((parameters = match("/tasks/:id", path))) return <TaskPage id={parameters.id} />;
   return <ProjectsPage />;

@@ -111,6 +111,15 @@ public static class ExecutionEndpoints
             .WithTags("Execution")
             .RequireAuthorization()
             .ProducesProblem(StatusCodes.Status401Unauthorized);
+        batches.MapGet("/", ListBatches.Handle)
+            .WithName("ListBatches")
+            .WithSummary("Batches of a project, newest first")
+            .WithDescription("`project_id`: the project (its readers; 404 for a project the caller may not read). Only admins may "
+                + "leave it out, to list every project's batches. Each batch comes with `total`, `counts` of its live tasks by status "
+                + "(every status listed, as in GET /batches/{id}) and `created_at` of its first task. Cursor pages, one order (`-id`: "
+                + "batch ids are UUIDv7, so newest first).")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound);
         batches.MapGet("/{id:guid}", GetBatch.Handle)
             .WithName("GetBatch")
             .WithSummary("How many of the batch's tasks are in each status.")

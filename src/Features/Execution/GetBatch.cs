@@ -55,7 +55,10 @@ public static class GetBatch
         }, transaction)).ToDictionary(count => count.Status, count => count.Tasks, StringComparer.Ordinal);
         if (counts.Count == 0)
             return null;
-        return new BatchResponse(batchId, counts.Values.Sum(),
-            Statuses.ToDictionary(status => status, status => counts.GetValueOrDefault(status), StringComparer.Ordinal));
+        return new BatchResponse(batchId, counts.Values.Sum(), EveryStatus(counts));
     }
+
+    /// <summary>The counts with every status present (0 for the statuses no task is in).</summary>
+    internal static IReadOnlyDictionary<string, int> EveryStatus(Dictionary<string, int> counts) =>
+        Statuses.ToDictionary(status => status, status => counts.GetValueOrDefault(status), StringComparer.Ordinal);
 }

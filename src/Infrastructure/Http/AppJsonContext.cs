@@ -87,6 +87,8 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(BulkTaskCommandRequest))]
 [JsonSerializable(typeof(BulkTaskCommandResultsResponse))]
 [JsonSerializable(typeof(BatchResponse))]
+[JsonSerializable(typeof(BatchSummaryResponse))]
+[JsonSerializable(typeof(ListResponse<BatchSummaryResponse>))]
 [JsonSerializable(typeof(TaskGraphResponse))]
 [JsonSerializable(typeof(CreateConcurrencyRuleRequest))]
 [JsonSerializable(typeof(ConcurrencyRuleResponse))]

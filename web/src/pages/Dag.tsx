@@ -19,7 +19,6 @@ export function DagPage({ taskId }: { taskId: string }) {
   const [edges, setEdges] = useState<DagEdge[]>([]);
   const [truncated, setTruncated] = useState(false);
   const [error, setError] = useState<unknown>(null);
-  const [renderMilliseconds, setRenderMilliseconds] = useState<number | null>(null);
 
   async function load() {
     try {
@@ -44,6 +43,22 @@ export function DagPage({ taskId }: { taskId: string }) {
     return () => feed.close();
   }, [taskId]);
 
+  return (
+    <section>
+      <PageTitle>Graph of the task</PageTitle>
+      <ProblemView error={error} />
+      <p>
+        <a href={`/tasks/${taskId}`}>Back to the task</a>{" · "}
+        {nodes.length} tasks, {edges.length} dependencies{truncated ? " (truncated)" : ""}
+      </p>
+      <DagView nodes={nodes} edges={edges} currentId={taskId} />
+    </section>
+  );
+}
+
+/** The graph drawn (layered, coloured by status, each node a link to its task), with the time it took to draw. */
+export function DagView({ nodes, edges, currentId }: { nodes: DagNode[]; edges: DagEdge[]; currentId?: string }) {
+  const [renderMilliseconds, setRenderMilliseconds] = useState<number | null>(null);
   const drawing = useMemo(() => layout(nodes, edges), [nodes, edges]);
   const at = useMemo(() => new Map(drawing.placed.map((node) => [node.id, node])), [drawing]);
 
@@ -57,14 +72,8 @@ export function DagPage({ taskId }: { taskId: string }) {
   }, [drawing]);
 
   return (
-    <section>
-      <PageTitle>Graph of the task</PageTitle>
-      <ProblemView error={error} />
-      <p>
-        <a href={`/tasks/${taskId}`}>Back to the task</a>{" · "}
-        {nodes.length} tasks, {edges.length} dependencies{truncated ? " (truncated)" : ""}
-        {renderMilliseconds !== null && <span class="render-time" data-ms={renderMilliseconds}> · drawn in {renderMilliseconds} ms</span>}
-      </p>
+    <>
+      {renderMilliseconds !== null && <p class="render-time" data-ms={renderMilliseconds}>Drawn in {renderMilliseconds} ms.</p>}
       <ul class="legend" aria-label="Status colours">
         {["pending", "paused", "running", "succeeded", "failed", "cancelled", "timed_out"].map((status) => (
           <li key={status}><span class={`swatch status-${status}`} aria-hidden="true" /> {status.replace("_", " ")}</li>
@@ -87,7 +96,7 @@ export function DagPage({ taskId }: { taskId: string }) {
           </g>
           {drawing.placed.map((node) => (
             <a key={node.id} href={`/tasks/${node.id}`} aria-label={`${node.title}: ${node.status.replace("_", " ")}`}
-              class={node.id === taskId ? "node current" : "node"}
+              class={node.id === currentId ? "node current" : "node"}
               onClick={(event) => { event.preventDefault(); navigate(`/tasks/${node.id}`); }}>
               <rect class={`status-${node.status}`} x={node.x + 1} y={node.y + 1} width={nodeWidth} height={nodeHeight} rx="6" />
               <text x={node.x + 9} y={node.y + nodeHeight / 2 + 5}>{node.title.length > 20 ? `${node.title.slice(0, 19)}…` : node.title}</text>
@@ -95,6 +104,6 @@ export function DagPage({ taskId }: { taskId: string }) {
           ))}
         </svg>
       </div>
-    </section>
+    </>
   );
 }

@@ -42,6 +42,7 @@ export function ProjectPage({ id }: { id: string }) {
       <PageTitle>{project?.name ?? "Project"}</PageTitle>
       <ProblemView error={error} />
       {project?.description && <p>{project.description}</p>}
+      <p><a href={`/projects/${id}/batches`}>Its batches</a></p>
       <ProjectTasks projectId={id} />
       <Members projectId={id} />
     </section>
@@ -53,13 +54,15 @@ function ProjectTasks({ projectId }: { projectId: string }) {
   const status = search.get("status") ?? "";
   const sort = search.get("sort") ?? "-created_at";
   const text = search.get("q") ?? "";
+  const batchId = search.get("batch_id") ?? undefined;
   // Search ranks by relevance and marks the matches; without words the list is sorted and filtered.
   const path = text
     ? `/tasks/search${query({ project_id: projectId, q: text, status, limit: "50" })}`
-    : `/tasks${query({ project_id: projectId, status, sort, limit: "50" })}`;
+    : `/tasks${query({ project_id: projectId, batch_id: batchId, status, sort, limit: "50" })}`;
   const tasks = usePaged<SearchHit>(path);
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [actionError, setActionError] = useState<unknown>(null);
+  const [deleteOutcome, setDeleteOutcome] = useState<string | null>(null);
   const [live, setLive] = useState(false);
   const setItems = tasks.setItems;
 
@@ -90,6 +93,25 @@ function ProjectTasks({ projectId }: { projectId: string }) {
     try {
       await post(`/tasks/bulk/${action}`, { ids: [...selected] });
       setSelected(new Set());
+      await tasks.reload();
+    } catch (failure) {
+      setActionError(failure);
+    }
+  }
+
+  async function deleteSelected() {
+    const count = selected.size;
+    if (!confirm(`Delete ${count} selected task${count === 1 ? "" : "s"}? Deleted tasks can be restored until they are purged.`)) return;
+    setActionError(null);
+    setDeleteOutcome(null);
+    try {
+      const { results } = await api<{ results: { id: string; status: string; error?: string }[] }>("/tasks/bulk", {
+        method: "DELETE",
+        body: JSON.stringify({ ids: [...selected] }),
+      });
+      const kept = results.filter((result) => result.status !== "deleted");
+      setDeleteOutcome(`${count - kept.length} of ${count} deleted.` + kept.map((result) => ` ${result.id}: ${result.error ?? result.status}.`).join(""));
+      setSelected(new Set(kept.map((result) => result.id)));
       await tasks.reload();
     } catch (failure) {
       setActionError(failure);
@@ -129,7 +151,9 @@ function ProjectTasks({ projectId }: { projectId: string }) {
             {action[0].toUpperCase() + action.slice(1)}
           </button>
         ))}
+        <button type="button" class="danger" disabled={selected.size === 0} onClick={() => void deleteSelected()}>Delete</button>
       </div>
+      {deleteOutcome && <p role="status" class="outcome">{deleteOutcome}</p>}
       <ProblemView error={actionError} />
       <ProblemView error={tasks.error} />
       <table class="list">

@@ -1,7 +1,9 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, post } from "../api";
 import { PageTitle, ProblemView, StatusBadge, formatTime } from "../components";
+import { TaskDeliveries } from "../deliveries";
 import { LiveFeed } from "../live";
+import { TaskAttachments } from "./TaskAttachments";
 import { waitingInWords, type Task } from "../tasks";
 import { usePaged } from "../usePaged";
 
@@ -136,6 +138,8 @@ export function TaskPage({ id }: { id: string }) {
         <textarea id="comment-body" name="body" required maxLength={10000} rows={3} />
         <button type="submit">Add comment</button>
       </form>
+      <TaskAttachments taskId={id} />
+      <TaskDeliveries taskId={id} />
       <h2>Audit trail</h2>
       <ProblemView error={audit.error} />
       <table class="list">
