@@ -8,6 +8,12 @@ import { ProjectsPage } from "./pages/Projects";
 import { ProjectPage } from "./pages/Project";
 import { TaskPage } from "./pages/Task";
 import { DagPage } from "./pages/Dag";
+import { SchedulesPage } from "./pages/Schedules";
+import { NodesPage } from "./pages/Nodes";
+import { UsersPage } from "./pages/Users";
+import { ApiKeysPage } from "./pages/ApiKeys";
+import { AuditLogPage } from "./pages/AuditLog";
+import { AdminLinks } from "./access";
 
 type SessionState = "checking" | "signed-in" | "signed-out";
 
@@ -37,6 +43,8 @@ function App() {
         <a class="brand" href="/projects">TaskRunner</a>
         <nav aria-label="Main">
           <a href="/projects" aria-current={path.startsWith("/projects") ? "page" : undefined}>Projects</a>
+          <a href="/api-keys" aria-current={path === "/api-keys" ? "page" : undefined}>API keys</a>
+          <AdminLinks path={path} />
         </nav>
         <button type="button" class="link" onClick={() => void signOut().then(() => navigate("/", true))}>Sign out</button>
       </header>
@@ -48,6 +56,11 @@ function App() {
 function route(path: string) {
   let parameters: Record<string, string> | null;
   if ((parameters = match("/projects/:id", path))) return <ProjectPage id={parameters.id} />;
+  if ((parameters = match("/projects/:id/schedules", path))) return <SchedulesPage projectId={parameters.id} />;
+  if (path === "/nodes") return <NodesPage />;
+  if (path === "/admin/users") return <UsersPage />;
+  if (path === "/admin/audit") return <AuditLogPage />;
+  if (path === "/api-keys") return <ApiKeysPage />;
   if ((parameters = match("/tasks/:id/dag", path))) return <DagPage taskId={parameters.id} />;
   if ((parameters = match("/tasks/:id", path))) return <TaskPage id={parameters.id} />;
   return <ProjectsPage />;

@@ -4,6 +4,7 @@ import { PageTitle, ProblemView, StatusBadge, formatTime } from "../components";
 import { LiveFeed } from "../live";
 import { waitingInWords, type Task } from "../tasks";
 import { usePaged } from "../usePaged";
+import { PresenceAvatars } from "../presence";
 
 interface Comment {
   id: string;
@@ -92,6 +93,7 @@ export function TaskPage({ id }: { id: string }) {
         <a href={`/tasks/${id}/dag`}>Show its graph</a>{" · "}
         <a href={`/projects/${task.project_id}`}>Back to the project</a>
       </p>
+      <PresenceAvatars projectId={task.project_id} taskId={id} />
       {waiting && <p class="waiting">{waiting}</p>}
       <div class="actions">
         {(actionsByStatus[task.status] ?? []).map((action) => (
