@@ -125,6 +125,10 @@ export async function apiBlob(path: string): Promise<Blob> {
 export const post = <T>(path: string, body?: unknown) =>
   api<T>(path, { method: "POST", body: body === undefined ? undefined : JSON.stringify(body) });
 
+export const patch = <T>(path: string, body: unknown) => api<T>(path, { method: "PATCH", body: JSON.stringify(body) });
+
+export const remove = (path: string) => api<void>(path, { method: "DELETE" });
+
 export interface Page<T> {
   data: T[];
   next_cursor: string | null;

@@ -21,6 +21,8 @@ export class LiveFeed {
     private readonly subscriptions: Subscription[],
     private readonly onEvent: (event: LiveEvent) => void,
     private readonly onState: (connected: boolean) => void = () => {},
+    /** The task this socket views (presence), announced again after every reconnect like the subscriptions. */
+    private readonly viewing: string | null = null,
   ) {
     void this.open();
   }
@@ -41,6 +43,7 @@ export class LiveFeed {
       socket.onopen = () => {
         this.retryDelay = 500;
         for (const subscription of this.subscriptions) socket.send(JSON.stringify({ type: "subscribe", ...subscription }));
+        if (this.viewing) socket.send(JSON.stringify({ type: "view", task_id: this.viewing }));
       };
       socket.onmessage = (message) => this.receive(JSON.parse(String(message.data)) as LiveEvent);
       socket.onclose = () => {

@@ -11,6 +11,12 @@ import { DagPage } from "./pages/Dag";
 import { DeadLettersPage } from "./pages/DeadLetters";
 import { BatchesPage } from "./pages/Batches";
 import { BatchDagPage } from "./pages/BatchDag";
+import { SchedulesPage } from "./pages/Schedules";
+import { NodesPage } from "./pages/Nodes";
+import { UsersPage } from "./pages/Users";
+import { ApiKeysPage } from "./pages/ApiKeys";
+import { AuditLogPage } from "./pages/AuditLog";
+import { AdminLinks } from "./access";
 
 type SessionState = "checking" | "signed-in" | "signed-out";
 
@@ -41,6 +47,8 @@ function App() {
         <nav aria-label="Main">
           <a href="/projects" aria-current={path.startsWith("/projects") ? "page" : undefined}>Projects</a>
           <a href="/dead-letters" aria-current={path === "/dead-letters" ? "page" : undefined}>Dead letters</a>
+          <a href="/api-keys" aria-current={path === "/api-keys" ? "page" : undefined}>API keys</a>
+          <AdminLinks path={path} />
         </nav>
         <button type="button" class="link" onClick={() => void signOut().then(() => navigate("/", true))}>Sign out</button>
       </header>
@@ -55,6 +63,11 @@ function route(path: string) {
   if (match("/dead-letters", path)) return <DeadLettersPage />;
   if ((parameters = match("/projects/:id/batches", path))) return <BatchesPage projectId={parameters.id} />;
   if ((parameters = match("/batches/:id/dag", path))) return <BatchDagPage batchId={parameters.id} />;
+  if ((parameters = match("/projects/:id/schedules", path))) return <SchedulesPage projectId={parameters.id} />;
+  if (path === "/nodes") return <NodesPage />;
+  if (path === "/admin/users") return <UsersPage />;
+  if (path === "/admin/audit") return <AuditLogPage />;
+  if (path === "/api-keys") return <ApiKeysPage />;
   if ((parameters = match("/tasks/:id/dag", path))) return <DagPage taskId={parameters.id} />;
   if ((parameters = match("/tasks/:id", path))) return <TaskPage id={parameters.id} />;
   return <ProjectsPage />;

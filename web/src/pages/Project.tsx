@@ -5,6 +5,7 @@ import { LiveFeed } from "../live";
 import { navigate, useLocation } from "../router";
 import { statuses, type Task } from "../tasks";
 import { usePaged } from "../usePaged";
+import { PresenceAvatars } from "../presence";
 
 interface Project {
   id: string;
@@ -43,6 +44,8 @@ export function ProjectPage({ id }: { id: string }) {
       <ProblemView error={error} />
       {project?.description && <p>{project.description}</p>}
       <p><a href={`/projects/${id}/batches`}>Its batches</a></p>
+      <PresenceAvatars projectId={id} />
+      <p><a href={`/projects/${id}/schedules`}>Schedules of this project</a></p>
       <ProjectTasks projectId={id} />
       <Members projectId={id} />
     </section>

@@ -6,6 +6,7 @@ import { LiveFeed } from "../live";
 import { TaskAttachments } from "./TaskAttachments";
 import { waitingInWords, type Task } from "../tasks";
 import { usePaged } from "../usePaged";
+import { PresenceAvatars } from "../presence";
 
 interface Comment {
   id: string;
@@ -94,6 +95,7 @@ export function TaskPage({ id }: { id: string }) {
         <a href={`/tasks/${id}/dag`}>Show its graph</a>{" · "}
         <a href={`/projects/${task.project_id}`}>Back to the project</a>
       </p>
+      <PresenceAvatars projectId={task.project_id} taskId={id} />
       {waiting && <p class="waiting">{waiting}</p>}
       <div class="actions">
         {(actionsByStatus[task.status] ?? []).map((action) => (
