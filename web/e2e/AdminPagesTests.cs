@@ -42,6 +42,15 @@ public sealed class AdminPagesTests(ServiceFixture service, BrowserFixture brows
         await row.GetByRole(AriaRole.Button, new() { Name = "Resume nightly export" }).ClickAsync();
         await Assertions.Expect(row.Locator(".schedule-state")).ToHaveTextAsync("active");
         await Assertions.Expect(row.Locator(".next-fire")).Not.ToHaveTextAsync("— (paused)");
+
+        var narrow = await browser.NewPageAsync(service, width: 390);
+        await narrow.SignInAsync(worker.Account);
+        await narrow.GotoAsync($"/projects/{worker.ProjectId}/schedules");
+        await Assertions.Expect(narrow.GetByRole(AriaRole.Button, new() { Name = "Pause nightly export" })).ToBeVisibleAsync();
+        await narrow.CheckPageAsync("schedules-narrow");
+        // Nothing may make a narrow screen scroll sideways (a long unbroken name in a heading did).
+        Assert.Equal("", await narrow.EvaluateAsync<string>(
+            "document.documentElement.scrollWidth > document.documentElement.clientWidth ? `scrollWidth ${document.documentElement.scrollWidth} > ${document.documentElement.clientWidth}; ` + [...document.querySelectorAll('body *')].map(e => [e, e.getBoundingClientRect()]).filter(([e, r]) => r.right > document.documentElement.clientWidth).map(([e, r]) => e.tagName + '.' + e.className + ':' + Math.round(r.right)).join(', ') : ''"));
     }
 
     [Fact]
