@@ -38,20 +38,10 @@ done
 ulimit -n "$(ulimit -Hn)"
 
 service_pid=
-cleanup() {
-    set +e # a failing kill or wait must not skip stopping PostgreSQL
-    if [[ -n $service_pid ]]; then kill "$service_pid" 2>/dev/null; wait "$service_pid" 2>/dev/null; fi
-    "$ROOT/scripts/pg.sh" stop "$INSTANCE" >/dev/null 2>&1
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap 'bench_stop "$INSTANCE"' EXIT
 
 log "private PostgreSQL, a fresh database, migrations"
-"$ROOT/scripts/pg.sh" start "$INSTANCE" >&2
-psql_admin() { "$ROOT/scripts/pg.sh" -i "$INSTANCE" psql -qtAX "$@"; }
-psql_admin -c 'DROP DATABASE IF EXISTS taskrunner_ws_fanout WITH (FORCE)' -c 'CREATE DATABASE taskrunner_ws_fanout' >/dev/null
-DB="$("$ROOT/scripts/pg.sh" connstr taskrunner_ws_fanout "$INSTANCE");Max Auto Prepare=50"
-timeout 300 dotnet run --project "$ROOT/migrations/TaskRunner.Migrations.csproj" -c Release -- up --Database:ConnectionString="$DB" >/dev/null
+bench_database "$INSTANCE" taskrunner_ws_fanout
 
 log "service on $BASE_URL"
 bench_start_service RateLimiting__Enabled=false RealTime__MaxSocketsPerUser=1000000

@@ -58,25 +58,19 @@ cleanup() {
     set +e # a failing kill or wait must not skip stopping PostgreSQL
     for pid in "${client_pids[@]}"; do kill "$pid" 2>/dev/null; done
     for pid in "${client_pids[@]}"; do wait "$pid" 2>/dev/null; done
-    if [[ -n $service_pid ]]; then kill "$service_pid" 2>/dev/null; wait "$service_pid" 2>/dev/null; fi
-    "$ROOT/scripts/pg.sh" stop "$INSTANCE" >/dev/null 2>&1
-    rm -rf "$WORK"
+    bench_stop "$INSTANCE"
 }
 trap cleanup EXIT
 
 log "private PostgreSQL, a fresh database, migrations"
-"$ROOT/scripts/pg.sh" start "$INSTANCE" >&2
-psql_admin() { "$ROOT/scripts/pg.sh" -i "$INSTANCE" psql -qtAX "$@"; }
-psql_admin -c 'DROP DATABASE IF EXISTS taskrunner_ws_idle WITH (FORCE)' -c 'CREATE DATABASE taskrunner_ws_idle' >/dev/null
-DB="$("$ROOT/scripts/pg.sh" connstr taskrunner_ws_idle "$INSTANCE")"
-timeout 300 dotnet run --project "$ROOT/migrations/TaskRunner.Migrations.csproj" -c Release -- up --Database:ConnectionString="$DB" >/dev/null
+bench_database "$INSTANCE" taskrunner_ws_idle
 
 log "service on $BASE_URL"
 bench_start_service RateLimiting__Enabled=false RealTime__MaxSocketsPerUser=1000000
 
 # One registration (its password hash is the costly part), copied into the other accounts, each then logged in once.
 bench_register bench-1@example.test
-psql_admin -d taskrunner_ws_idle -c "
+"$ROOT/scripts/pg.sh" -i "$INSTANCE" psql -qtAX -d taskrunner_ws_idle -c "
     INSERT INTO users (id, email, display_name, password_hash)
     SELECT gen_random_uuid(), 'bench-' || i || '@example.test', 'Bench ' || i, u.password_hash
     FROM users u, generate_series(2, $USERS) AS i WHERE u.email = 'bench-1@example.test'" >/dev/null
