@@ -20,7 +20,6 @@ const deadline = setTimeout(() => fail("did not finish within 180 s"), 180_000);
 function fail(message) {
   console.error(`dashboard-bench: ${message}`);
   browser.kill("SIGKILL");
-  rmSync(profile, { recursive: true, force: true });
   process.exit(2);
 }
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -104,8 +103,10 @@ for (let i = 0; i < loads; i++) {
 }
 clearTimeout(deadline);
 page.close();
+const exited = new Promise((resolve) => browser.once("exit", resolve));
 browser.kill();
-rmSync(profile, { recursive: true, force: true });
+await exited;
+rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
 const warm = times.slice(1).sort((a, b) => a - b);
 const at = (q) => warm[Math.min(warm.length - 1, Math.ceil(q * warm.length) - 1)];
 console.log(JSON.stringify({ first_load_ms: Math.round(times[0]), warm_p50_ms: Math.round(at(0.5)),

@@ -58,7 +58,7 @@ echo
 echo "| caller | first load (empty cache) | warm p50 | warm p95 | warm max |"
 echo "| --- | ---: | ---: | ---: | ---: |"
 for who in admin member; do
-    result=$(timeout 200 node "$ROOT/load/dashboard-bench.mjs" "$BASE_URL" "dashboard-bench-$who@example.test" "$BENCH_PASSWORD" \
+    result=$(TMPDIR=$WORK timeout 200 node "$ROOT/load/dashboard-bench.mjs" "$BASE_URL" "dashboard-bench-$who@example.test" "$BENCH_PASSWORD" \
         "$project" "$LOADS" "$CHROMIUM") || die "the browser run as $who failed"
     node -e 'const r = JSON.parse(process.argv[1]);
         console.log(`| ${process.argv[2]} | ${r.first_load_ms} ms | ${r.warm_p50_ms} ms | ${r.warm_p95_ms} ms | ${r.warm_max_ms} ms |`)' "$result" "$who"
