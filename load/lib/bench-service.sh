@@ -45,3 +45,21 @@ bench_project() {
     [[ $id =~ ^[0-9a-f-]{36}$ ]] || die "could not create the benchmark project"
     printf '%s\n' "$id"
 }
+
+# bench_database INSTANCE DATABASE: starts the private PostgreSQL INSTANCE (scripts/pg.sh), creates DATABASE afresh,
+# migrates it and sets DB to its connection string.
+bench_database() {
+    "$ROOT/scripts/pg.sh" start "$1" >&2
+    "$ROOT/scripts/pg.sh" -i "$1" psql -qtAX -c "DROP DATABASE IF EXISTS $2 WITH (FORCE)" -c "CREATE DATABASE $2" >/dev/null
+    DB="$("$ROOT/scripts/pg.sh" connstr "$2" "$1");Max Auto Prepare=50"
+    timeout 300 dotnet run --project "$ROOT/migrations/TaskRunner.Migrations.csproj" -c Release -- up --Database:ConnectionString="$DB" >/dev/null
+}
+
+# bench_stop INSTANCE: the cleanup of a script that started the service and PostgreSQL INSTANCE; every step runs even when
+# the one before it failed (the wait of a service that already exited does).
+bench_stop() {
+    set +e
+    if [[ -n ${service_pid:-} ]]; then kill "$service_pid" 2>/dev/null; wait "$service_pid" 2>/dev/null; fi
+    "$ROOT/scripts/pg.sh" stop "$1" >/dev/null 2>&1
+    rm -rf "$WORK"
+}

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Observability;
 using TaskRunner.Infrastructure.Security;
 
@@ -32,9 +33,12 @@ public static class IssueTicket
             SELECT secret_hash FROM ws_tickets WHERE expires_at < now() ORDER BY expires_at LIMIT @batchSize FOR UPDATE SKIP LOCKED))
         """;
 
-    public static async Task<Ok<SocketTicketResponse>> Handle(
-        Caller caller, NpgsqlDataSource dataSource, IOptions<RealTimeOptions> options, CancellationToken cancellationToken)
+    public static async Task<Results<Ok<SocketTicketResponse>, ProblemHttpResult>> Handle(
+        Caller caller, NpgsqlDataSource dataSource, IOptions<RealTimeOptions> options, IOptions<EventsOptions> events,
+        CancellationToken cancellationToken)
     {
+        if (!events.Value.Enabled)
+            return Problems.NotFound(RealTimeHub.EventLogOffDetail);
         var ticket = OpaqueTokens.New();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var expiresAt = await connection.ExecuteScalarAsync<DateTime>(InsertSql, new

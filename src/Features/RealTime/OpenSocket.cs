@@ -12,9 +12,9 @@ namespace TaskRunner.Features.RealTime;
 
 /// <summary>
 /// GET /ws: upgrades to a WebSocket for a ticket (<c>?ticket=</c>), a bearer subprotocol or the usual credential headers.
-/// Everything that can refuse the socket does so before the upgrade, as a problem: not an upgrade (400), a browser origin
-/// that is neither the service's own nor a configured CORS origin (403), no live credential (401), the user's socket cap
-/// (429), a draining node (503).
+/// Everything that can refuse the socket does so before the upgrade, as a problem: the event log turned off (404), not an
+/// upgrade (400), a browser origin that is neither the service's own nor a configured CORS origin (403), no live credential
+/// (401), the user's socket cap (429), a draining node (503).
 /// </summary>
 public static partial class OpenSocket
 {
@@ -26,6 +26,7 @@ public static partial class OpenSocket
         NpgsqlDataSource dataSource,
         Presence presence,
         IOptions<RealTimeOptions> options,
+        IOptions<EventsOptions> events,
         Reloadable<HttpOptions> httpOptions,
         ShutdownState shutdown,
         RealTimeMetrics metrics,
@@ -33,6 +34,8 @@ public static partial class OpenSocket
         ILoggerFactory loggers,
         CancellationToken cancellationToken)
     {
+        if (!events.Value.Enabled)
+            return Problems.NotFound(RealTimeHub.EventLogOffDetail);
         if (!http.WebSockets.IsWebSocketRequest)
             return Problems.BadRequest("GET /api/v1/ws opens a WebSocket: send it as a WebSocket upgrade.");
         if (!OriginAllowed(http.Request, httpOptions.Current.CorsAllowedOrigins))

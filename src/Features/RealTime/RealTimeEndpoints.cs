@@ -27,8 +27,9 @@ public static class RealTimeEndpoints
             .WithSummary("Get a WebSocket ticket")
             .WithDescription("A ticket that opens one WebSocket (GET /api/v1/ws?ticket=…) as the caller's session or API key: "
                 + "single use, valid for RealTime:TicketSeconds (30 s by default), on any node. Browsers cannot set headers on a "
-                + "WebSocket; the ticket keeps tokens out of URLs.")
-            .ProducesProblem(StatusCodes.Status401Unauthorized);
+                + "WebSocket; the ticket keeps tokens out of URLs. 404 while the service's event log is off (Events:Enabled).")
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound);
         realTime.MapGet("", OpenSocket.Handle)
             .AllowAnonymous()
             .WithName("OpenSocket")
@@ -37,13 +38,15 @@ public static class RealTimeEndpoints
             .WithDescription("Upgrades to a WebSocket (docs/realtime.md) authenticated by `ticket`, by `Sec-WebSocket-Protocol: "
                 + "bearer, <access token>` (answered with the subprotocol `bearer`) or by the usual credential headers. "
                 + "`last_event_id` resumes: each subscription first replays the events after it that the log still holds "
-                + "(else the socket starts with a `resync` message). Refused before the upgrade: not an upgrade or a malformed "
+                + "(else the socket starts with a `resync` message). Refused before the upgrade: the event log turned off "
+                + "(Events:Enabled, 404), not an upgrade or a malformed "
                 + "last_event_id (400), no live credential or a bad, expired or used ticket (401), a browser Origin that is neither "
                 + "the service's own nor a CORS origin (403), more sockets than RealTime:MaxSocketsPerUser (429), a draining node (503).")
             .Produces(StatusCodes.Status101SwitchingProtocols)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         api.MapGet("/projects/{id:guid}/presence", GetProjectPresence.Handle)

@@ -15,6 +15,10 @@ namespace TaskRunner.Features.RealTime;
 public sealed class RealTimeHub(EventFeed feed, NotificationBus bus, ShutdownState shutdown, IOptions<RealTimeOptions> options)
     : IHostedService, IDisposable
 {
+    /// <summary>Why the WebSocket endpoints answer 404 on a node with <see cref="EventsOptions.Enabled"/> false.</summary>
+    public const string EventLogOffDetail =
+        "Real-time events are turned off on this service (Events:Enabled is false): read the API instead.";
+
     private readonly Lock gate = new();
     private readonly HashSet<SocketConnection> sockets = [];
     private readonly Dictionary<Guid, int> socketsPerUser = [];

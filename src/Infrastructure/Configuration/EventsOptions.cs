@@ -3,10 +3,16 @@ using Microsoft.Extensions.Options;
 
 namespace TaskRunner.Infrastructure.Configuration;
 
-/// <summary>How long the event log (real-time events) is kept and how it is purged. Section <c>Events</c>.</summary>
+/// <summary>Whether this node writes the event log (real-time events), how long it is kept and how it is purged. Section <c>Events</c>.</summary>
 public sealed class EventsOptions
 {
     public const string Section = "Events";
+
+    /// <summary>
+    /// False: the node's changes write no events (its database sessions switch the log's triggers off) and its WebSocket
+    /// endpoints answer 404. Set it alike on every node: a node with the log on still writes its own changes' events.
+    /// </summary>
+    public bool Enabled { get; set; } = true;
 
     /// <summary>
     /// Events older than this many minutes are deleted: a client that reconnects within it resumes without a gap; after

@@ -25,6 +25,8 @@ public static class DatabaseSetup
                 AutoPrepareMinUsages = 2,
                 ApplicationName = "taskrunner",
             };
+            if (!provider.GetRequiredService<IOptions<EventsOptions>>().Value.Enabled)
+                connection.Options = Events.EventLog.WithLogOff(connection.Options);
             var builder = new NpgsqlDataSourceBuilder(connection.ConnectionString);
             builder.UseLoggerFactory(provider.GetRequiredService<ILoggerFactory>());
             // Names the pool in metrics; the default name is the connection string (host, database and user).

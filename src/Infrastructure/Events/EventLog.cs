@@ -50,6 +50,15 @@ public sealed record EventBatch(IReadOnlyList<LoggedEvent> Events, bool MoreToSe
 /// </summary>
 public static class EventLog
 {
+    /// <summary>
+    /// Connection options (libpq's <c>options</c>) of a session whose changes write no events: the log's triggers fire only
+    /// while <c>taskrunner.event_log</c> is not <c>off</c> (migration 34).
+    /// </summary>
+    public static string? WithLogOff(string? options) =>
+        string.IsNullOrEmpty(options) ? LogOffOption : options + " " + LogOffOption;
+
+    private const string LogOffOption = "-c taskrunner.event_log=off";
+
     private const string StartSql = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
 
     // "settled": below the oldest running transaction, so nothing can still commit before it in this order.
