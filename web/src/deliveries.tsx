@@ -57,12 +57,12 @@ export function DeliveriesTable({ items, caption, onChange, linkTasks = false }:
         <tbody>
           {items.map((delivery) => (
             <tr key={delivery.id} data-delivery-id={delivery.id}>
-              {linkTasks && <td><a href={`/tasks/${delivery.task_id}`}>Open task</a></td>}
+              {linkTasks && <td><a href={`/tasks/${delivery.task_id}`} aria-label={`Open task ${delivery.task_id}`}>Open task</a></td>}
               <td>{delivery.trigger}</td>
               <td class="url">{delivery.method ?? "POST"} {delivery.url ?? "(template)"}</td>
               <td><span class={`delivery delivery-${delivery.status}`}>{delivery.status}</span></td>
               <td>{delivery.attempts}</td>
-              <td>{delivery.last_status_code ?? ""} {delivery.last_error ?? ""}</td>
+              <td>{delivery.last_error ?? delivery.last_status_code ?? ""}</td>
               <td>{formatTime(delivery.created_at)}</td>
               <td>
                 {redeliverable.has(delivery.status) && (
