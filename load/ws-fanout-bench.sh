@@ -65,7 +65,7 @@ lag=$(curl -sf "$BASE_URL/metrics" | awk '/^taskrunner_realtime_event_lag_second
     END { if (v["count"] > 0) printf "%.1f", v["sum"] / v["count"] * 1000; else print "n/a" }')
 echo "$result" | jq -r --arg lag "$lag" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" '
   "fan-out: \(.sockets) sockets over \(.projects) projects, \(.writes) writes in \(.write_seconds) s = \(.events_per_second) events/s " +
-  "(\(.write_errors) failed, \(.late_writes) started > 5 ms late); \(.deliveries) of \(.deliveries_expected) deliveries = \(.deliveries_per_second)/s\n" +
+  "(failed: \(.write_errors), \(.late_writes) started > 5 ms late); \(.deliveries) of \(.deliveries_expected) deliveries = \(.deliveries_per_second)/s\n" +
   "commit → received from the event'"'"'s at: p50 \(.from_at_p50_ms) ms, p99 \(.from_at_p99_ms) ms, max \(.from_at_max_ms) ms; " +
   "from the writer'"'"'s response: p50 \(.from_response_p50_ms) ms, p99 \(.from_response_p99_ms) ms, max \(.from_response_max_ms) ms\n" +
   "server event lag (at → written to the socket), mean \($lag) ms; load average \($load)"'

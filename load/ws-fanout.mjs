@@ -47,16 +47,18 @@ for (let i = 0; i < socketCount; i += 50)
 
 const responded = new Map(); // key → response time
 const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` };
-let written = 0, writeErrors = 0, late = 0;
+let written = 0, late = 0;
+const writeErrors = new Map(); // status (or the error) → count
 async function write(sequence) {
   const target = targets[sequence % targets.length];
   const response = await fetch(`${base}/api/v1/tasks/${target.taskId}`, {
     method: 'PATCH', headers, body: JSON.stringify({ title: `update ${sequence}` }),
   });
   const at = now();
-  const body = await response.json();
-  if (!response.ok) { writeErrors++; return; }
-  responded.set(`${target.taskId}:${body.version}`, at);
+  await response.arrayBuffer();
+  if (!response.ok) { writeErrors.set(response.status, (writeErrors.get(response.status) ?? 0) + 1); return; }
+  // The task's version is its ETag ("<version>").
+  responded.set(`${target.taskId}:${response.headers.get('etag').replaceAll('"', '')}`, at);
   written++;
 }
 const writes = [];
@@ -66,7 +68,7 @@ for (let sequence = 0; sequence < total; sequence++) {
   const wait = due - now();
   if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait));
   else if (wait < -5) late++;
-  writes.push(write(sequence).catch(() => writeErrors++));
+  writes.push(write(sequence).catch(error => writeErrors.set(error.message, (writeErrors.get(error.message) ?? 0) + 1)));
 }
 await Promise.all(writes);
 const writeSeconds = (now() - started) / 1000;
@@ -80,7 +82,7 @@ const fromAt = received.map(([, , lag]) => lag);
 const fromResponse = received.filter(([key]) => responded.has(key)).map(([key, at]) => at - responded.get(key));
 const round = value => +value.toFixed(1);
 console.log(JSON.stringify({
-  sockets: socketCount, projects: targets.length, writes: written, write_errors: writeErrors, late_writes: late,
+  sockets: socketCount, projects: targets.length, writes: written, write_errors: JSON.stringify(Object.fromEntries(writeErrors)), late_writes: late,
   write_seconds: round(writeSeconds), events_per_second: round(written / writeSeconds),
   deliveries_expected: expected, deliveries: received.length, deliveries_per_second: round(received.length / writeSeconds),
   from_at_p50_ms: round(percentile(fromAt, 0.5)), from_at_p99_ms: round(percentile(fromAt, 0.99)), from_at_max_ms: round(percentile(fromAt, 1)),

@@ -81,7 +81,7 @@ done >"$WORK/tokens"
 [[ $(grep -c . "$WORK/tokens") == "$USERS" ]] || die "not every account could log in"
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$service_pid/status"; }
-open_sockets() { curl -sf "$BASE_URL/metrics" | awk '$1 == "taskrunner_realtime_sockets" { print $2 }'; }
+open_sockets() { curl -sf "$BASE_URL/metrics" | awk '$1 ~ /^taskrunner_realtime_sockets({|$)/ { print $2 }'; }
 sleep 2 # the service settles after the logins before its baseline
 rss_before=$(rss_kb)
 log "RSS before: $((rss_before / 1024)) MiB; opening $SOCKETS sockets, $PER_CLIENT per client and source address"
