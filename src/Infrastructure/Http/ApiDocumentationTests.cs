@@ -128,9 +128,14 @@ public sealed class ApiDocumentationTests(ServiceFixture service) : IClassFixtur
         foreach (var field in example.EnumerateObject())
         {
             if (!properties.TryGetProperty(field.Name, out var fieldSchema))
-                faults.Add($"{where} has {field.Name}, which its schema does not declare");
+            {
+                if (schema.TryGetProperty("additionalProperties", out var others) && others.ValueKind == JsonValueKind.False)
+                    faults.Add($"{where} has {field.Name}, which its schema does not declare");
+            }
             else
+            {
                 CheckFits(faults, schemas, $"{where}.{field.Name}", field.Value, fieldSchema);
+            }
         }
         if (schema.TryGetProperty("required", out var required))
         {

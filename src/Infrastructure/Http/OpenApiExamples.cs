@@ -61,6 +61,7 @@ public static class OpenApiExamples
         });
         options.AddDocumentTransformer((document, _, _) =>
         {
+            DescribeProblemMembers(document);
             foreach (var (path, item) in Each(document.Paths))
             {
                 foreach (var operation in Each(item.Operations?.Values))
@@ -128,6 +129,25 @@ public static class OpenApiExamples
             problem["errors"] = new JsonObject { [status == StatusCodes.Status400BadRequest ? "limit" : "title"] = new JsonArray("is required") };
         return problem;
     }
+
+    /// <summary>Problems carry members beyond RFC 9457's five (ProblemResponses.Complete): the schemas say so.</summary>
+    private static void DescribeProblemMembers(OpenApiDocument document)
+    {
+        foreach (var name in (string[])["ProblemDetails", "HttpValidationProblemDetails"])
+        {
+            if (document.Components?.Schemas?.TryGetValue(name, out var schema) != true || schema is not OpenApiSchema problem)
+                continue;
+            problem.Properties ??= new Dictionary<string, IOpenApiSchema>();
+            problem.Properties["request_id"] = Text("The request's id, also in the X-Request-ID header: quote it when reporting a problem.");
+            problem.Properties["trace_id"] = Text("The W3C trace id, when the request was traced.");
+            problem.Properties["code"] = Text("A machine-readable reason where one exists (`request_timeout`).");
+            // Some problems carry more (a conflict names the tasks in the way): extensions are allowed.
+            problem.AdditionalProperties = null;
+            problem.AdditionalPropertiesAllowed = true;
+        }
+    }
+
+    private static OpenApiSchema Text(string description) => new() { Type = JsonSchemaType.String, Description = description };
 
     private static string Status(int status) => status.ToString(CultureInfo.InvariantCulture);
 
