@@ -71,6 +71,7 @@ app.UseRequestId();
 app.UseRequestLogging();
 app.UseProblemResponses();
 app.UseSecurityHeaders();
+app.UseDeprecationHeaders();
 app.UseHstsWhenHttps();
 app.UseConfiguredCors();
 app.UseResponseCompression();

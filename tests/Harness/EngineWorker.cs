@@ -48,11 +48,14 @@ public sealed class EngineWorker(ServiceFixture service, HttpClient client, Guid
         await Client.PostAsync(path, TestJson.Raw((body ?? []).ToJsonString()));
 
     /// <summary>Claims and returns the claimed tasks.</summary>
-    public async Task<List<JsonElement>> ClaimAsync(int limit = 1, int leaseSeconds = 60, int waitSeconds = 0, string? concurrencyKey = null)
+    public async Task<List<JsonElement>> ClaimAsync(
+        int limit = 1, int leaseSeconds = 60, int waitSeconds = 0, string? concurrencyKey = null, string? workerName = null)
     {
         var body = new JsonObject { ["limit"] = limit, ["lease_seconds"] = leaseSeconds, ["wait_seconds"] = waitSeconds };
         if (concurrencyKey is not null)
             body["concurrency_key"] = concurrencyKey;
+        if (workerName is not null)
+            body["worker"] = workerName;
         using var response = await PostAsync("/api/v1/tasks/claim", body);
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.OK, text);

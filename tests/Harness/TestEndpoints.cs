@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
+using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.RateLimiting;
 
 namespace TaskRunner.Tests.Harness;
@@ -20,6 +21,7 @@ public static class TestEndpoints
     public const string Query = "/_test/query";
     public const string Slow = "/_test/slow";
     public const string LoginGate = "/_test/login-gate";
+    public const string Deprecated = "/_test/deprecated";
 
     public static void Add(IServiceCollection services)
     {
@@ -49,6 +51,8 @@ public static class TestEndpoints
                     await Task.Delay(milliseconds);
                     return TypedResults.Ok(milliseconds);
                 });
+                // No public route is deprecated yet: this one carries the marking through the service's pipeline.
+                endpoints.MapGet(Deprecated, () => TypedResults.NoContent()).Deprecated("2026-01-01", "2026-07-31");
                 // What the login handler does once it has read the body: the address + email gate.
                 endpoints.MapPost(LoginGate, async Task<Results<NoContent, ProblemHttpResult>> (
                     LoginGateBody body, HttpContext http, RateLimitGate gate, CancellationToken cancellationToken) =>

@@ -24,10 +24,6 @@ public sealed record TaskAuditEntryResponse(
 /// </summary>
 public static class ListTaskAudit
 {
-    private const string ReadableTaskSql = """
-        SELECT EXISTS (SELECT FROM tasks t WHERE t.id = @id AND t.deleted_at IS NULL AND
-        """ + ProjectAccess.OnTaskRow + ")";
-
     private static readonly ListDefinition<ListAuditLog.AuditRow, TaskAuditEntryResponse> Definition = new(
         new SortKeys<ListAuditLog.AuditRow>("id", row => row.Id)
             .Timestamp("occurred_at", "occurred_at", row => row.OccurredAt)
@@ -49,7 +45,7 @@ public static class ListTaskAudit
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
-        var readable = await connection.QuerySingleAsync<bool>(ReadableTaskSql,
+        var readable = await connection.QuerySingleAsync<bool>(ProjectAccess.LiveTaskReadableSql,
             new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken });
         if (!readable)
             return Problems.NotFound("No such task.");

@@ -101,6 +101,18 @@ public static class ExecutionEndpoints
             .WithSummary("Retry many tasks")
             .WithDescription(BulkCommandDescription("retry"))
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
+        tasks.MapGet("/{id:guid}/attempts", GetTaskAttempts.Handle)
+            .WithName("ListTaskAttempts")
+            .WithSummary("Every attempt of a task")
+            .WithDescription("Oldest first (by `started_at`), paged with `cursor` and `limit`; `fields` selects fields. "
+                + "`kind: worker` is a run of the task (`number` is its attempt; `outcome` running, succeeded, failed, timed_out or "
+                + "cancelled — the reported outcome even when a retry followed; `worker` is the claim's worker name, `push` for a "
+                + "pushed task). `kind: delivery` is one try at sending one of its webhooks (`number` is the delivery's attempt; "
+                + "`outcome` delivered or failed; `node`, `status_code`, `delivery_id`, `trigger`). Worker attempts are recorded "
+                + "when they end, from schema version 33 on; earlier ended attempts are not listed. 404 for a task the caller "
+                + "may not read or that is deleted.")
+            .ProducesValidationProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound);
         tasks.MapGet("/{id:guid}/graph", TaskGraph.Handle)
             .WithName("GetTaskGraph")
             .WithSummary("The task's ancestors and descendants (at most 1,000 each) with their statuses, and the edges between them.")

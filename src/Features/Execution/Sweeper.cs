@@ -49,8 +49,9 @@ public sealed class Sweeper(
         FOR UPDATE OF t SKIP LOCKED
         """;
 
-    // Re-checked on the lease row itself: a heartbeat that extended the deadline a moment ago keeps the task running.
-    private const string DropTimedOutSql = "DELETE FROM task_leases WHERE task_id = ANY (@ids::uuid[]) AND timeout_at < now() RETURNING task_id";
+    // Re-checked on the lease row itself, locked: a heartbeat that extended the deadline a moment ago keeps the task running.
+    // The end deletes the lease (and records its worker with the attempt).
+    private const string StillTimedOutSql = "SELECT task_id FROM task_leases WHERE task_id = ANY (@ids::uuid[]) AND timeout_at < now() FOR UPDATE";
 
     // Through task_leases_expires_idx. A lease expired together with a passed timeout is the timeout's (swept first).
     private const string ExpiredSql = """
@@ -63,7 +64,7 @@ public sealed class Sweeper(
         FOR UPDATE OF t SKIP LOCKED
         """;
 
-    private const string DropExpiredSql = "DELETE FROM task_leases WHERE task_id = ANY (@ids::uuid[]) AND expires_at < now() RETURNING task_id";
+    private const string StillExpiredSql = "SELECT task_id FROM task_leases WHERE task_id = ANY (@ids::uuid[]) AND expires_at < now() FOR UPDATE";
 
     // The ready queue as claims and dispatch see it (task_states_ready_idx), split by how its tasks start.
     private const string ReadyDepthSql = """
@@ -131,10 +132,10 @@ public sealed class Sweeper(
             if (tasks.Count == 0)
                 return (0, Lifecycle.Ending.None);
             var ids = PgArray.Of(tasks.Select(task => task.Id).ToArray());
-            var dropped = (timeouts
-                ? await connection.QueryAsync<Guid>(DropTimedOutSql, new { ids, cancellationToken }, transaction)
-                : await connection.QueryAsync<Guid>(DropExpiredSql, new { ids, cancellationToken }, transaction)).ToHashSet();
-            var ends = tasks.Where(task => dropped.Contains(task.Id)).Select(end).ToList();
+            var due = (timeouts
+                ? await connection.QueryAsync<Guid>(StillTimedOutSql, new { ids, cancellationToken }, transaction)
+                : await connection.QueryAsync<Guid>(StillExpiredSql, new { ids, cancellationToken }, transaction)).ToHashSet();
+            var ends = tasks.Where(task => due.Contains(task.Id)).Select(end).ToList();
             return (tasks.Count, ends.Count == 0 ? Lifecycle.Ending.None : await Lifecycle.EndAsync(connection, transaction, ends, options.Value, cancellationToken));
         }, cancellationToken);
         metrics.Ended(ending);

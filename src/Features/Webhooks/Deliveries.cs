@@ -73,8 +73,6 @@ public static class Deliveries
             .DefaultSort("-created_at"),
         new ResponseFields<DeliveryResponse>(AppJsonContext.Default.DeliveryResponse));
 
-    private const string TaskVisibleSql = "SELECT EXISTS (SELECT FROM tasks t WHERE t.id = @id AND t.deleted_at IS NULL AND " + ProjectAccess.OnTaskRow + ")";
-
     private const string OneSql = SelectSql + "\nWHERE o.id = @id AND " + ProjectAccess.OnTaskRow;
 
     private const string AttemptsSql = """
@@ -92,7 +90,7 @@ public static class Deliveries
         var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
         await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
         {
-            if (!await connection.ExecuteScalarAsync<bool>(TaskVisibleSql, new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }))
+            if (!await connection.ExecuteScalarAsync<bool>(ProjectAccess.LiveTaskReadableSql, new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }))
                 return Problems.NotFound("No such task.");
         }
         return await ListAsync(query, id, caller, dataSource, paging, cancellationToken);

@@ -35,6 +35,8 @@ public static class ApiDocumentation
         services.AddOpenApi("v1", options => options
             .AddSecuritySchemes()
             .AddExactContract()
+            .AddExamplesAndCommonProblems()
+            .AddDeprecations()
             .AddDocumentTransformer((document, _, _) =>
             {
                 document.Info = new OpenApiInfo

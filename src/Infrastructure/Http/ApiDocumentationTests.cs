@@ -56,6 +56,94 @@ public sealed class ApiDocumentationTests(ServiceFixture service) : IClassFixtur
         Assert.Contains("null", Types(schemas, "ListResponseOfTaskResponse", "next_cursor"));
     }
 
+    /// <summary>
+    /// The reference's completeness rule. Every body and every answer with content carries an example that fits its schema
+    /// (no field the schema lacks, every field it requires), and every /api/v1 operation declares the 429 of the rate limits
+    /// and the 503 of timeouts and outages. A new request or response type fails here until its example is added to
+    /// src/Infrastructure/Http/ApiExamples.json under its schema name (OpenApiExamples.cs says how).
+    /// </summary>
+    [Fact]
+    public async Task EveryOperationHasExamplesThatFitTheirSchemasAndDeclaresItsProblemResponses()
+    {
+        var root = JsonDocument.Parse(await DocumentTextAsync()).RootElement.Clone();
+        var schemas = root.GetProperty("components").GetProperty("schemas");
+        var faults = new List<string>();
+        foreach (var path in root.GetProperty("paths").EnumerateObject())
+        {
+            foreach (var operation in path.Value.EnumerateObject().Where(member => member.Value.TryGetProperty("responses", out _)))
+            {
+                var name = $"{operation.Name.ToUpperInvariant()} {path.Name}";
+                if (operation.Value.TryGetProperty("requestBody", out var body))
+                    CheckExamples(faults, schemas, $"{name} request body", body);
+                var responses = operation.Value.GetProperty("responses");
+                foreach (var response in responses.EnumerateObject())
+                    CheckExamples(faults, schemas, $"{name} response {response.Name}", response.Value);
+                if (path.Name.StartsWith("/api/v1/", StringComparison.Ordinal))
+                {
+                    foreach (var status in new[] { "429", "503" }.Where(status => !responses.TryGetProperty(status, out _)))
+                        faults.Add($"{name} does not declare {status}");
+                }
+            }
+        }
+
+        Assert.True(faults.Count == 0, "Add the missing examples to src/Infrastructure/Http/ApiExamples.json (keyed by schema name, "
+            + "or \"OperationId media/type\" for other media):\n" + string.Join("\n", faults));
+    }
+
+    private static void CheckExamples(List<string> faults, JsonElement schemas, string where, JsonElement bodyOrResponse)
+    {
+        if (!bodyOrResponse.TryGetProperty("content", out var content))
+            return;
+        foreach (var media in content.EnumerateObject())
+        {
+            if (!media.Value.TryGetProperty("example", out var example))
+                faults.Add($"{where} ({media.Name}) has no example");
+            else if (media.Name.EndsWith("json", StringComparison.Ordinal) && media.Value.TryGetProperty("schema", out var schema))
+                CheckFits(faults, schemas, $"{where} ({media.Name}) example", example, schema);
+        }
+    }
+
+    /// <summary>An example object has only the schema's properties and all of its required ones, down through references and items.</summary>
+    private static void CheckFits(List<string> faults, JsonElement schemas, string where, JsonElement example, JsonElement schema)
+    {
+        if (schema.TryGetProperty("$ref", out var reference))
+        {
+            CheckFits(faults, schemas, where, example, schemas.GetProperty(reference.GetString()!["#/components/schemas/".Length..]));
+            return;
+        }
+        if (schema.TryGetProperty("oneOf", out var choices))
+        {
+            foreach (var choice in choices.EnumerateArray().Where(choice => !(choice.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.GetString() == "null")))
+                CheckFits(faults, schemas, where, example, choice);
+            return;
+        }
+        if (example.ValueKind == JsonValueKind.Array && schema.TryGetProperty("items", out var items))
+        {
+            foreach (var item in example.EnumerateArray())
+                CheckFits(faults, schemas, where + "[]", item, items);
+            return;
+        }
+        if (example.ValueKind != JsonValueKind.Object || !schema.TryGetProperty("properties", out var properties))
+            return;
+        foreach (var field in example.EnumerateObject())
+        {
+            if (!properties.TryGetProperty(field.Name, out var fieldSchema))
+            {
+                if (schema.TryGetProperty("additionalProperties", out var others) && others.ValueKind == JsonValueKind.False)
+                    faults.Add($"{where} has {field.Name}, which its schema does not declare");
+            }
+            else
+            {
+                CheckFits(faults, schemas, $"{where}.{field.Name}", field.Value, fieldSchema);
+            }
+        }
+        if (schema.TryGetProperty("required", out var required))
+        {
+            foreach (var field in required.EnumerateArray().Select(field => field.GetString()!).Where(field => !example.TryGetProperty(field, out _)))
+                faults.Add($"{where} lacks {field}, which its schema requires");
+        }
+    }
+
     private async Task<string> DocumentTextAsync()
     {
         using var response = await client.GetAsync("/openapi/v1.json");

@@ -109,6 +109,8 @@ namespace TaskRunner.Infrastructure.Http;
 [JsonSerializable(typeof(DeliveryResponse))]
 [JsonSerializable(typeof(ListResponse<DeliveryResponse>))]
 [JsonSerializable(typeof(DeliveryDetailResponse))]
+[JsonSerializable(typeof(TaskAttemptResponse))]
+[JsonSerializable(typeof(ListResponse<TaskAttemptResponse>))]
 [JsonSerializable(typeof(WebhookSecretResponse))]
 [JsonSerializable(typeof(CreateActionTemplateRequest))]
 [JsonSerializable(typeof(UpdateActionTemplateRequest))]

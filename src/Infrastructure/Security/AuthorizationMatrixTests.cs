@@ -88,6 +88,7 @@ public sealed class AuthorizationMatrixTests(ServiceFixture service) : IClassFix
         ["GET /api/v1/tasks/{id}/graph"] = new("task", RoutePolicy.ReadProject, 200),
         ["GET /api/v1/tasks/{id}/audit"] = new("task", RoutePolicy.ReadProject, 200),
         ["GET /api/v1/tasks/{id}/deliveries"] = new("task", RoutePolicy.ReadProject, 200),
+        ["GET /api/v1/tasks/{id}/attempts"] = new("task", RoutePolicy.ReadProject, 200),
         ["GET /api/v1/batches/{id}"] = new("batch", RoutePolicy.ReadProject, 200),
         ["POST /api/v1/batches/{id}/cancel"] = new("batch", RoutePolicy.EditProject, 200),
         ["POST /api/v1/batches/{id}/pause"] = new("batch", RoutePolicy.EditProject, 200),

@@ -61,6 +61,10 @@ public static class ProjectAccess
     public const string LiveProjectReadableSql =
         "SELECT EXISTS (SELECT FROM projects p WHERE p.id = @id AND p.deleted_at IS NULL AND " + OnProjectRow + ")";
 
+    /// <summary>Whether the live task <c>@id</c> is one the caller may read (at the rank asked): a list under a task answers 404 otherwise.</summary>
+    public const string LiveTaskReadableSql =
+        "SELECT EXISTS (SELECT FROM tasks t WHERE t.id = @id AND t.deleted_at IS NULL AND " + OnTaskRow + ")";
+
     /// <summary>The values <see cref="OnProjectRow"/> and <see cref="OnTaskRow"/> need, to merge into a query's parameters.</summary>
     public static (Guid CallerId, bool CallerIsAdmin, bool CallerCanWrite, int RequiredRank) Parameters(Caller caller, string required) =>
         (caller.UserId, caller.IsAdmin, caller.CanWrite, ProjectRoles.Rank(required));
