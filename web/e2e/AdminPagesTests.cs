@@ -157,7 +157,7 @@ public sealed class AdminPagesTests(ServiceFixture service, BrowserFixture brows
         var member = await service.CreateUserAsync();
         var page = await browser.NewPageAsync(service);
         await page.SignInAsync(member);
-        await Assertions.Expect(page.GetByRole(AriaRole.Navigation).GetByRole(AriaRole.Link)).ToHaveTextAsync(["Projects", "API keys"]);
+        await Assertions.Expect(page.GetByRole(AriaRole.Navigation).GetByRole(AriaRole.Link)).ToHaveTextAsync(["Projects", "Dead letters", "API keys"]);
 
         foreach (var (path, title) in new[] { ("/admin/users", "Users"), ("/admin/audit", "Audit log"), ("/nodes", "Nodes") })
         {
