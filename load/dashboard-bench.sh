@@ -28,19 +28,9 @@ source "$ROOT/load/lib/bench-service.sh"
 for tool in curl node; do command -v "$tool" >/dev/null || die "$tool is required"; done
 CHROMIUM=${CHROMIUM:-$("$ROOT/scripts/chromium.sh")}
 (cd "$ROOT/load" && npm ci --silent >/dev/null)
-"$ROOT/scripts/pg.sh" status "$INSTANCE" >/dev/null 2>&1 || "$ROOT/scripts/pg.sh" start "$INSTANCE" >&2
-psql_db() { "$ROOT/scripts/pg.sh" -i "$INSTANCE" psql -d "$DATABASE" -qtAX "$@"; }
-project=$(psql_db -c "SELECT project_id FROM tasks WHERE deleted_at IS NULL GROUP BY project_id ORDER BY count(*) DESC LIMIT 1") \
-    || die "no seeded database $DATABASE on $INSTANCE (run: make seed-1m)"
+bench_seeded_database
+project=$(psql_db -c "SELECT project_id FROM tasks WHERE deleted_at IS NULL GROUP BY project_id ORDER BY count(*) DESC LIMIT 1")
 [[ $project =~ ^[0-9a-f-]{36}$ ]] || die "no seeded project in $DATABASE"
-DB=$("$ROOT/scripts/pg.sh" connstr "$DATABASE" "$INSTANCE")
-
-service_pid=
-cleanup() {
-    [[ -n $service_pid ]] && kill "$service_pid" 2>/dev/null && wait "$service_pid" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 log "service on $BASE_URL against $DATABASE; project $project"
 bench_start_service RateLimiting__Enabled=false

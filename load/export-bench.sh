@@ -25,17 +25,8 @@ source "$ROOT/load/lib/bench-service.sh"
 
 [[ -x $BINARY ]] || die "no service binary at $BINARY (run: make publish)"
 for tool in jq curl; do command -v "$tool" >/dev/null || die "$tool is required"; done
-"$ROOT/scripts/pg.sh" status "$INSTANCE" >/dev/null 2>&1 || "$ROOT/scripts/pg.sh" start "$INSTANCE" >&2
-psql_db() { "$ROOT/scripts/pg.sh" -i "$INSTANCE" psql -d "$DATABASE" -qtAX "$@"; }
-tasks=$(psql_db -c "SELECT count(*) FROM tasks WHERE deleted_at IS NULL") || die "no seeded database $DATABASE on $INSTANCE (run: make seed-1m)"
-DB=$("$ROOT/scripts/pg.sh" connstr "$DATABASE" "$INSTANCE")
-
-service_pid=
-cleanup() {
-    [[ -n $service_pid ]] && kill "$service_pid" 2>/dev/null && wait "$service_pid" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_seeded_database
+tasks=$(psql_db -c "SELECT count(*) FROM tasks WHERE deleted_at IS NULL")
 
 log "service on $BASE_URL against $DATABASE ($tasks live tasks)"
 bench_start_service RateLimiting__Api__PermitLimit=1000000 RateLimiting__Search__PermitLimit=1000000 RateLimiting__Bulk__PermitLimit=1000000 RateLimiting__Worker__PermitLimit=1000000 RateLimiting__Auth__PermitLimit=1000000

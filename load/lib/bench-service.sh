@@ -63,3 +63,22 @@ bench_stop() {
     "$ROOT/scripts/pg.sh" stop "$1" >/dev/null 2>&1
     rm -rf "$WORK"
 }
+
+# bench_seeded_database: for the scripts that measure the 1M-task seed (make seed-1m) in INSTANCE/DATABASE: starts the
+# instance if it is down, defines psql_db (psql on DATABASE), refuses a database that holds no tasks, sets DB, and stops
+# the service (and removes WORK) when the script exits.
+bench_seeded_database() {
+    "$ROOT/scripts/pg.sh" status "$INSTANCE" >/dev/null 2>&1 || "$ROOT/scripts/pg.sh" start "$INSTANCE" >&2
+    psql_db() { "$ROOT/scripts/pg.sh" -i "$INSTANCE" psql -d "$DATABASE" -qtAX "$@"; }
+    [[ $(psql_db -c "SELECT EXISTS (SELECT FROM tasks)" 2>/dev/null) == t ]] \
+        || die "no seeded database $DATABASE on $INSTANCE (run: make seed-1m)"
+    DB=$("$ROOT/scripts/pg.sh" connstr "$DATABASE" "$INSTANCE")
+    service_pid=
+    trap 'bench_stop_service' EXIT
+}
+
+# bench_stop_service: stops the service this script started and removes WORK (PostgreSQL stays up).
+bench_stop_service() {
+    if [[ -n ${service_pid:-} ]]; then kill "$service_pid" 2>/dev/null; wait "$service_pid" 2>/dev/null; fi
+    rm -rf "$WORK"
+}
