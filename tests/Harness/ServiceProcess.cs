@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -148,11 +149,32 @@ public sealed partial class ServiceProcess : IAsyncDisposable
             output.AppendLine(line);
     }
 
+    private static readonly ConcurrentDictionary<int, byte> HandedOut = new();
+
+    /// <summary>
+    /// A free port below the kernel's ephemeral range (32768–60999 by default). A port the kernel picks for a bind to 0 is
+    /// an ephemeral one, and until the service binds it, any outgoing connection of the busy test run may be given it as
+    /// its local port: the service then fails to start with "address already in use". Below the range only another
+    /// caller of this method competes, and ports are handed out once per test process.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        while (true)
+        {
+            var port = Random.Shared.Next(20_000, 32_000);
+            if (!HandedOut.TryAdd(port, 0))
+                continue;
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+                // Taken by something else: another.
+            }
+        }
     }
 
     private const int Sigterm = 15;

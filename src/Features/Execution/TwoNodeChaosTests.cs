@@ -58,7 +58,7 @@ public sealed class TwoNodeChaosTests(BystanderNodeFixture service, ITestOutputH
         using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(Math.Max(4, Tasks / 1000)));
 
         // Pull workers on the node that is never killed: a claim answer lost with its node would only prove a lease expiry.
-        var pullers = Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
+        var pullers = Enumerable.Range(0, 2).Select(_ => UntilStopped(async () =>
         {
             using var client = service.CreateClient();
             client.DefaultRequestHeaders.Authorization = owner.Client.DefaultRequestHeaders.Authorization;
@@ -87,11 +87,23 @@ public sealed class TwoNodeChaosTests(BystanderNodeFixture service, ITestOutputH
             }
         })).ToList();
 
+        // The deadline ends the loops quietly, so that a stall fails with what is stuck rather than a cancelled request.
+        async Task UntilStopped(Func<Task> loop)
+        {
+            try
+            {
+                await Task.Run(loop);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+            }
+        }
+
         bool Finished() => Volatile.Read(ref completed) + pushedStarts.Count >= Tasks;
 
         var leaseOverdueSeen = 0L;
         double? takeover = null, followerKilledAt = null, leaderKilledAt = null;
-        var chaos = Task.Run(async () =>
+        var chaos = UntilStopped(async () =>
         {
             while (!Finished() && !stop.IsCancellationRequested)
             {
@@ -100,6 +112,8 @@ public sealed class TwoNodeChaosTests(BystanderNodeFixture service, ITestOutputH
                     SELECT count(*) FROM task_leases l JOIN tasks t ON t.id = l.task_id
                     WHERE t.project_id = $1 AND l.expires_at < now() - interval '15 seconds'
                     """, owner.ProjectId));
+                if (replacement is { IsFaulted: true })
+                    await replacement; // a replacement that could not start fails the test now, not at the deadline
                 var done = Volatile.Read(ref completed) + pushedStarts.Count;
                 if (followerKilledAt is null && done >= Tasks / 3)
                 {
@@ -129,8 +143,17 @@ public sealed class TwoNodeChaosTests(BystanderNodeFixture service, ITestOutputH
                 takeover = clock.Elapsed.TotalSeconds - leaderKilledAt;
             await Task.Delay(20);
         }
+        var stall = Finished() ? null
+            : $"{Volatile.Read(ref completed)} pulled and {pushedStarts.Count} pushed of {Tasks} tasks after {elapsed:0} s; "
+              + $"follower killed at {followerKilledAt:0.0} s, leader at {leaderKilledAt:0.0} s, takeover {takeover:0.0} s; "
+              + $"replacement {(replacement is null ? "not started" : replacement.Status.ToString())}\n"
+              + await service.ScalarAsync<string>(StallSql, owner.ProjectId)
+              + (replacement is { IsCompletedSuccessfully: true } ? "\nreplacement's output:\n" + Tail((await replacement).Output) : "")
+              + "\nleader's output:\n" + Tail(leader.Output);
         if (replacement is not null)
             await (await replacement).DisposeAsync();
+        if (stall is not null)
+            Assert.Fail(stall);
 
         FaultFigures.Report(output, "chaos_tasks", Tasks);
         FaultFigures.Report(output, "chaos_seconds", elapsed);
@@ -156,6 +179,25 @@ public sealed class TwoNodeChaosTests(BystanderNodeFixture service, ITestOutputH
         Assert.Equal(0L, await service.ScalarAsync<long>(
             "SELECT count(*) FROM task_leases l JOIN tasks t ON t.id = l.task_id WHERE t.project_id = $1", owner.ProjectId));
     }
+
+    // Where the unfinished tasks of a stalled run stand: by status, their start deliveries, their leases, a few of them.
+    private const string StallSql = """
+        WITH unfinished AS (
+            SELECT t.id, t.status, t.pending_parents, t.actions IS NOT NULL AND t.actions <> '[]' AS pushed
+            FROM tasks t WHERE t.project_id = $1 AND t.status <> 'succeeded'
+        )
+        SELECT concat_ws(E'\n',
+            'unfinished by status: ' || (SELECT string_agg(status || ' ' || n, ', ') FROM (SELECT status, count(*) n FROM unfinished GROUP BY status) s),
+            'their start deliveries: ' || (SELECT string_agg(status || ' ' || n, ', ') FROM (
+                SELECT o.status, count(*) n FROM outbox o JOIN unfinished u ON u.id = o.task_id WHERE o.trigger = 'start' GROUP BY o.status) s),
+            'their leases: ' || (SELECT count(*) FROM task_leases l JOIN unfinished u ON u.id = l.task_id),
+            'a few: ' || (SELECT string_agg(format('%s %s parents=%s pushed=%s lease_expires=%s deliveries=%s', u.id, u.status, u.pending_parents, u.pushed,
+                    (SELECT l.expires_at - now() FROM task_leases l WHERE l.task_id = u.id),
+                    (SELECT string_agg(o.trigger || ':' || o.status || '/' || o.attempts, ' ') FROM outbox o WHERE o.task_id = u.id)), E'\n  ')
+                FROM (SELECT * FROM unfinished ORDER BY pending_parents > 0, status DESC, id LIMIT 8) u))
+        """;
+
+    private static string Tail(string text) => text.Length <= 4000 ? text : text[^4000..];
 
     private async Task<ServiceProcess> StartNodeAsync()
     {
