@@ -31,7 +31,8 @@ public static class ApiKeysEndpoints
             .ProducesProblem(StatusCodes.Status400BadRequest);
         keys.MapDelete("/{id:guid}", ApiKeys.Revoke)
             .WithName("RevokeApiKey")
-            .WithSummary("Revoke an API key; it stops working on every node at once")
+            .WithSummary("Revoke an API key")
+            .WithDescription("Revoke an API key; it stops working on every node at once")
             .ProducesProblem(StatusCodes.Status404NotFound);
         return api;
     }

@@ -40,8 +40,9 @@ public static class AttachmentsEndpoints
             .AddOpenApiOperationTransformer(DescribeUploadBody)
             .WithName("UploadAttachment")
             .WithMetadata(new DisableRequestTimeoutAttribute()) // a large file arrives at the client's pace
-            .WithSummary("Attach a file to a task (project editors): multipart/form-data, field `file`")
-            .WithDescription("The file is streamed to storage while hashed (SHA-256). Its type is decided from its first bytes against "
+            .WithSummary("Attach a file to a task")
+            .WithDescription("Attach a file to a task (project editors): multipart/form-data, field `file`"
+                + "\n\n" + "The file is streamed to storage while hashed (SHA-256). Its type is decided from its first bytes against "
                 + "`Attachments:AllowedTypes`: a type not allowed, or a declared part type that disagrees with the bytes, is a 415. "
                 + "Past `Attachments:MaxSizeBytes` or the project's quota (`Attachments:ProjectQuotaBytes`) the upload stops with a 413; "
                 + "a body cut short is a 400; nothing of a refused upload is kept. The file name is reduced to its last path segment, "
@@ -54,7 +55,8 @@ public static class AttachmentsEndpoints
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         tasks.MapGet("/{id:guid}/attachments", ListAttachments.Handle)
             .WithName("ListTaskAttachments")
-            .WithSummary("A task's attachments, oldest first; cursor pages with a Link header")
+            .WithSummary("List a task's attachments")
+            .WithDescription("A task's attachments, oldest first; cursor pages with a Link header")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
 
@@ -65,8 +67,9 @@ public static class AttachmentsEndpoints
         attachments.MapGet("/{id:guid}/download", DownloadAttachment.Download)
             .WithName("DownloadAttachment")
             .WithMetadata(new DisableRequestTimeoutAttribute()) // a large file leaves at the client's pace
-            .WithSummary("The file's bytes: ETag is its SHA-256 (If-None-Match gives 304); one byte Range gives 206, past the end 416")
-            .WithDescription("`Content-Disposition` carries the name as `filename` (ASCII) and `filename*` (UTF-8, RFC 6266). Images and "
+            .WithSummary("Download an attachment")
+            .WithDescription("The file's bytes: ETag is its SHA-256 (If-None-Match gives 304); one byte Range gives 206, past the end 416"
+                + "\n\n" + "`Content-Disposition` carries the name as `filename` (ASCII) and `filename*` (UTF-8, RFC 6266). Images and "
                 + "plain text are `inline`; everything else — HTML, SVG, XML and JavaScript always — is an `attachment`, and "
                 + "`X-Content-Type-Options: nosniff` is set. A malformed or multi-range `Range` is ignored (200 with the whole file).")
             .Produces(StatusCodes.Status200OK, contentType: "application/octet-stream")
@@ -76,13 +79,15 @@ public static class AttachmentsEndpoints
             .ProducesProblem(StatusCodes.Status416RangeNotSatisfiable);
         attachments.MapGet("/{id:guid}/thumbnail", DownloadAttachment.Thumbnail)
             .WithName("GetAttachmentThumbnail")
-            .WithSummary("The image's thumbnail (JPEG, or PNG with transparency); 404 with a problem saying whether it is pending or impossible")
+            .WithSummary("Get an attachment's thumbnail")
+            .WithDescription("The image's thumbnail (JPEG, or PNG with transparency); 404 with a problem saying whether it is pending or impossible")
             .Produces(StatusCodes.Status200OK, contentType: "image/jpeg")
             .Produces(StatusCodes.Status304NotModified)
             .ProducesProblem(StatusCodes.Status404NotFound);
         attachments.MapDelete("/{id:guid}", DeleteAttachment.Handle)
             .WithName("DeleteAttachment")
-            .WithSummary("Soft-delete an attachment (project editors); purged after the retention period")
+            .WithSummary("Delete an attachment")
+            .WithDescription("Soft-delete an attachment (project editors); purged after the retention period")
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound);
         return api;

@@ -21,7 +21,8 @@ public static class AuditEndpoints
 
         audit.MapGet("/", ListAuditLog.Handle)
             .WithName("ListAuditLog")
-            .WithSummary("Admins: the audit trail, newest first, filtered by actor, action, resource and time (from inclusive, to exclusive)")
+            .WithSummary("List the audit trail")
+            .WithDescription("Admins: the audit trail, newest first, filtered by actor, action, resource and time (from inclusive, to exclusive)")
             .ProducesProblem(StatusCodes.Status400BadRequest);
         audit.MapGet("/export", ExportAuditLog.Handle)
             .WithName("ExportAuditLog")

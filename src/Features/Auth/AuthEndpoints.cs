@@ -17,8 +17,9 @@ public static class AuthEndpoints
 
         auth.MapPost("/register", Register.Handle)
             .WithName("Register")
-            .WithSummary("Create an account (201); the first account becomes an admin. 403 when registration is switched off")
-            .WithDescription("""
+            .WithSummary("Create an account")
+            .WithDescription("Create an account (201); the first account becomes an admin. 403 when registration is switched off"
+                + "\n\n" + """
                 Registrations are limited per client address (the `register` policy, by default 5 per hour): past it the
                 answer is 429 with `Retry-After` and the `RateLimit` fields. Passwords are hashed in a bounded number of slots
                 per node; when none comes free within a short wait the answer is 503 with `Retry-After`, and the same request
@@ -31,8 +32,9 @@ public static class AuthEndpoints
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         auth.MapPost("/login", Login.Handle)
             .WithName("Login")
-            .WithSummary("Exchange email and password for an access token and a refresh token; 401 for any bad credential")
-            .WithDescription("""
+            .WithSummary("Log in")
+            .WithDescription("Exchange email and password for an access token and a refresh token; 401 for any bad credential"
+                + "\n\n" + """
                 An account with a TOTP second factor sends a current `totp_code` (or one of its `recovery_code`s) in the
                 same request; without one, once the password is right, the answer is a 401 saying a second factor is
                 needed, and a wrong or reused code is a 401 saying so. Each attempt counts towards the lockout before the
@@ -49,12 +51,14 @@ public static class AuthEndpoints
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         auth.MapPost("/refresh", Refresh.Handle)
             .WithName("RefreshTokens")
-            .WithSummary("Rotate a refresh token into a new pair; reusing a spent one revokes the whole session")
+            .WithSummary("Refresh the tokens")
+            .WithDescription("Rotate a refresh token into a new pair; reusing a spent one revokes the whole session")
             .ProducesProblem(StatusCodes.Status401Unauthorized);
         auth.MapPost("/password-tokens/redeem", RedeemPasswordToken.Handle)
             .WithName("RedeemPasswordToken")
-            .WithSummary("Set a password with a one-time token")
-            .WithDescription("""
+            .WithSummary("Redeem a password token")
+            .WithDescription("Set a password with a one-time token"
+                + "\n\n" + """
                 Redeems a set-password token (from `POST /users`) or a reset token (from `POST /users/{id}/password-reset`)
                 with the new password (12–128 characters). A token works once and only until its `expires_at`; an unknown,
                 expired or used token is 401. Every session of the account ends and a lockout is lifted. 204 on success.

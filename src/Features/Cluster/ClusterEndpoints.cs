@@ -14,7 +14,8 @@ public static class ClusterEndpoints
 
         nodes.MapGet("/", ListNodes.Handle)
             .WithName("ListNodes")
-            .WithSummary("Admins: the service nodes (one per process start), their version, last heartbeat, status "
+            .WithSummary("List the service nodes")
+            .WithDescription("Admins: the service nodes (one per process start), their version, last heartbeat, status "
                 + "(alive, stale after three missed heartbeats, stopped) and which one leads (the holder of the leader lock)");
         return api;
     }

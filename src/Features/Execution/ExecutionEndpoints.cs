@@ -31,7 +31,8 @@ public static class ExecutionEndpoints
             .WithName("ClaimTasks")
             .WithMetadata(new DisableRequestTimeoutAttribute()) // a claim with wait_seconds long-polls
             .WithRouteLimits(RateLimitPolicies.Worker)
-            .WithSummary("Pull workers: atomically claim up to `limit` (≤ 100) ready tasks — highest priority, then oldest — of the projects "
+            .WithSummary("Claim ready tasks")
+            .WithDescription("Pull workers: atomically claim up to `limit` (≤ 100) ready tasks — highest priority, then oldest — of the projects "
                 + "the caller edits (workers use an API key of a project editor), respecting concurrency limits. Each comes back running with a "
                 + "`lease_token` (fencing token), `lease_expires_at` and its parents' results. With `wait_seconds` (≤ 30) the call long-polls "
                 + "until work is ready. Tasks with a `start` action are never claimed: the leader pushes them. An expired lease is taken "
@@ -40,13 +41,15 @@ public static class ExecutionEndpoints
         tasks.MapPost("/complete", CompleteTasks.CompleteMany)
             .WithName("CompleteTasksInBulk")
             .WithRouteLimits(RateLimitPolicies.Worker)
-            .WithSummary("Report up to 100 outcomes in one transaction; each report gets its own result (`ok`, `conflict` — not running or a "
+            .WithSummary("Report many outcomes")
+            .WithDescription("Report up to 100 outcomes in one transaction; each report gets its own result (`ok`, `conflict` — not running or a "
                 + "stale lease token, nothing changed — or `not_found`).")
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         tasks.MapPost("/{id:guid}/complete", CompleteTasks.CompleteOne)
             .WithName("CompleteTask")
             .WithRouteLimits(RateLimitPolicies.Worker)
-            .WithSummary("Report a running task's outcome (`succeeded` or `failed`, with `output`/`error`). A claimed task's report must carry "
+            .WithSummary("Report a task's outcome")
+            .WithDescription("Report a running task's outcome (`succeeded` or `failed`, with `output`/`error`). A claimed task's report must carry "
                 + "its current `lease_token` (409 otherwise, nothing changes). A failure with retries left goes back to pending with backoff; "
                 + "otherwise children are released, and descendants that required success are cancelled as `upstream_failed`.")
             .ProducesProblem(StatusCodes.Status404NotFound)
@@ -55,27 +58,32 @@ public static class ExecutionEndpoints
         tasks.MapPost("/{id:guid}/heartbeat", Heartbeat.Handle)
             .WithName("HeartbeatTask")
             .WithRouteLimits(RateLimitPolicies.Worker)
-            .WithSummary("Extend a claimed task's lease and timeout. 409 for a stale token; 409 with `\"cancelled\": true` when the task "
+            .WithSummary("Extend a task's lease")
+            .WithDescription("Extend a claimed task's lease and timeout. 409 for a stale token; 409 with `\"cancelled\": true` when the task "
                 + "was cancelled meanwhile — stop working on it.")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         tasks.MapPost("/{id:guid}/cancel", CancelTask.Handle)
             .WithName("CancelTask")
-            .WithSummary("Cancel a pending, paused or running task (`cancel_reason: requested`); descendants that required its success are "
+            .WithSummary("Cancel a task")
+            .WithDescription("Cancel a pending, paused or running task (`cancel_reason: requested`); descendants that required its success are "
                 + "cancelled as `upstream_failed`.")
             .ProducesCommandProblems();
         tasks.MapPost("/{id:guid}/pause", PauseTask.Handle)
             .WithName("PauseTask")
-            .WithSummary("Hold a pending task back until it is resumed.")
+            .WithSummary("Pause a task")
+            .WithDescription("Hold a pending task back until it is resumed.")
             .ProducesCommandProblems();
         tasks.MapPost("/{id:guid}/resume", ResumeTask.Handle)
             .WithName("ResumeTask")
-            .WithSummary("Let a paused task run again.")
+            .WithSummary("Resume a task")
+            .WithDescription("Let a paused task run again.")
             .ProducesCommandProblems();
         tasks.MapPost("/{id:guid}/retry", RetryTask.Handle)
             .WithName("RetryTask")
-            .WithSummary("Put a failed, timed-out or cancelled task back to pending, reviving the descendants its failure cancelled.")
+            .WithSummary("Retry a task")
+            .WithDescription("Put a failed, timed-out or cancelled task back to pending, reviving the descendants its failure cancelled.")
             .ProducesCommandProblems();
         tasks.MapPost("/bulk/cancel", BulkTaskCommands.Cancel)
             .WithName("CancelTasksInBulk")
@@ -115,8 +123,9 @@ public static class ExecutionEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound);
         tasks.MapGet("/{id:guid}/graph", TaskGraph.Handle)
             .WithName("GetTaskGraph")
-            .WithSummary("The task's ancestors and descendants (at most 1,000 each) with their statuses, and the edges between them.")
-            .WithDescription("Only tasks the caller may read are listed, and only the edges between the listed tasks.")
+            .WithSummary("Get a task's graph")
+            .WithDescription("The task's ancestors and descendants (at most 1,000 each) with their statuses, and the edges between them."
+                + "\n\n" + "Only tasks the caller may read are listed, and only the edges between the listed tasks.")
             .ProducesProblem(StatusCodes.Status404NotFound);
 
         var batches = api.MapGroup("/batches")
@@ -134,22 +143,26 @@ public static class ExecutionEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound);
         batches.MapGet("/{id:guid}", GetBatch.Handle)
             .WithName("GetBatch")
-            .WithSummary("How many of the batch's tasks are in each status.")
+            .WithSummary("Get a batch")
+            .WithDescription("How many of the batch's tasks are in each status.")
             .ProducesProblem(StatusCodes.Status404NotFound);
         batches.MapPost("/{id:guid}/cancel", BatchCommands.Cancel)
             .WithName("CancelBatch")
             .WithRouteLimits(RateLimitPolicies.Bulk)
-            .WithSummary("Cancel every pending, paused or running task of the batch (`cancel_reason: batch_cancelled`), propagating to descendants.")
+            .WithSummary("Cancel a batch")
+            .WithDescription("Cancel every pending, paused or running task of the batch (`cancel_reason: batch_cancelled`), propagating to descendants.")
             .ProducesCommandProblems();
         batches.MapPost("/{id:guid}/pause", BatchCommands.Pause)
             .WithName("PauseBatch")
             .WithRouteLimits(RateLimitPolicies.Bulk)
-            .WithSummary("Pause every pending task of the batch.")
+            .WithSummary("Pause a batch")
+            .WithDescription("Pause every pending task of the batch.")
             .ProducesCommandProblems();
         batches.MapPost("/{id:guid}/resume", BatchCommands.Resume)
             .WithName("ResumeBatch")
             .WithRouteLimits(RateLimitPolicies.Bulk)
-            .WithSummary("Resume every paused task of the batch.")
+            .WithSummary("Resume a batch")
+            .WithDescription("Resume every paused task of the batch.")
             .ProducesCommandProblems();
         batches.MapPost("/{id:guid}/retry", BatchCommands.Retry)
             .WithName("RetryBatch")
@@ -167,18 +180,21 @@ public static class ExecutionEndpoints
             .ProducesProblem(StatusCodes.Status401Unauthorized);
         rules.MapGet("/", ConcurrencyRules.List)
             .WithName("ListConcurrencyRules")
-            .WithSummary("Every concurrency rule (`max_running` per key, shared by all projects) with its key's running count.");
+            .WithSummary("List concurrency rules")
+            .WithDescription("Every concurrency rule (`max_running` per key, shared by all projects) with its key's running count.");
         rules.MapPost("/", ConcurrencyRules.Create)
             .RequireAuthorization(AuthSetup.AdminPolicy)
             .WithName("CreateConcurrencyRule")
-            .WithSummary("Admins: limit how many tasks with a concurrency key run at once, across all nodes. 409 if the key has a rule.")
+            .WithSummary("Create a concurrency rule")
+            .WithDescription("Admins: limit how many tasks with a concurrency key run at once, across all nodes. 409 if the key has a rule.")
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         rules.MapDelete("/{id:guid}", ConcurrencyRules.Delete)
             .RequireAuthorization(AuthSetup.AdminPolicy)
             .WithName("DeleteConcurrencyRule")
-            .WithSummary("Admins: remove a concurrency rule; the key is unlimited from then on.")
+            .WithSummary("Delete a concurrency rule")
+            .WithDescription("Admins: remove a concurrency rule; the key is unlimited from then on.")
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound);
         return api;

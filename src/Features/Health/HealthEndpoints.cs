@@ -31,19 +31,23 @@ public static class HealthEndpoints
             .ProducesProblem(StatusCodes.Status500InternalServerError);
         health.MapGet("/live", GetLiveness)
             .WithName("GetLiveness")
-            .WithSummary("Liveness: 200 while the process can answer at all; runs no checks");
+            .WithSummary("Liveness")
+            .WithDescription("Liveness: 200 while the process can answer at all; runs no checks");
         health.MapGet("/ready", GetReadiness)
             .WithName("GetReadiness")
-            .WithSummary("Readiness: 200 when the database answers, the schema is current and the node is not draining; else 503 with Retry-After")
+            .WithSummary("Readiness")
+            .WithDescription("Readiness: 200 when the database answers, the schema is current and the node is not draining; else 503 with Retry-After")
             .Produces<HealthReportResponse>(StatusCodes.Status503ServiceUnavailable);
         health.MapGet("/", GetHealth)
             .WithName("GetHealth")
-            .WithSummary("Every check with its status and duration; 503 with Retry-After when one is unhealthy")
+            .WithSummary("Health checks")
+            .WithDescription("Every check with its status and duration; 503 with Retry-After when one is unhealthy")
             .Produces<HealthReportResponse>(StatusCodes.Status503ServiceUnavailable);
         health.MapGet("/detailed", GetDetailedHealth)
             .RequireAuthorization(Infrastructure.Security.AuthSetup.AdminPolicy)
             .WithName("GetDetailedHealth")
-            .WithSummary("Admins: every check with status and latency, plus this node's connection-pool figures")
+            .WithSummary("Detailed health")
+            .WithDescription("Admins: every check with status and latency, plus this node's connection-pool figures")
             .Produces<DetailedHealthResponse>(StatusCodes.Status503ServiceUnavailable)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden);

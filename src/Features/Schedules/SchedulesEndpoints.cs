@@ -38,31 +38,36 @@ public static class SchedulesEndpoints
 
         schedules.MapGet("/", ListSchedules.Handle)
             .WithName("ListSchedules")
-            .WithSummary("The schedules of the projects the caller may read, newest first, optionally of one `project_id`; cursor pages")
+            .WithSummary("List schedules")
+            .WithDescription("The schedules of the projects the caller may read, newest first, optionally of one `project_id`; cursor pages")
             .ProducesProblem(StatusCodes.Status400BadRequest);
         schedules.MapPost("/", CreateSchedule.Handle)
             .WithName("CreateSchedule")
-            .WithSummary("Project editors: create a cron schedule whose `task` (the create-task body minus project_id) is created at each fire time." + Policies)
-            .WithDescription(WorkflowTarget)
+            .WithSummary("Create a schedule")
+            .WithDescription("Project editors: create a cron schedule whose `task` (the create-task body minus project_id) is created at each fire time." + Policies
+                + "\n\n" + WorkflowTarget)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         schedules.MapGet("/{id:guid}", GetSchedule.Handle)
             .WithName("GetSchedule")
-            .WithSummary("A schedule, with its next and last fire times")
+            .WithSummary("Get a schedule")
+            .WithDescription("A schedule, with its next and last fire times")
             .ProducesProblem(StatusCodes.Status404NotFound);
         schedules.MapPatch("/{id:guid}", UpdateSchedule.Handle)
             .WithName("UpdateSchedule")
-            .WithSummary("Project editors: change cron, timezone, task, enabled, overlap_policy or catch_up_seconds while it runs; "
+            .WithSummary("Update a schedule")
+            .WithDescription("Project editors: change cron, timezone, task, enabled, overlap_policy or catch_up_seconds while it runs; "
                 + "a new cron or timezone, or enabling, recomputes next_fire_at from now. Optional If-Match. Giving `task` or `workflow` "
-                + "replaces the target (and switches the schedule's kind)." + Policies)
-            .WithDescription(WorkflowTarget)
+                + "replaces the target (and switches the schedule's kind)." + Policies
+                + "\n\n" + WorkflowTarget)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status412PreconditionFailed)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         schedules.MapDelete("/{id:guid}", DeleteSchedule.Handle)
             .WithName("DeleteSchedule")
-            .WithSummary("Project editors: delete a schedule; it stops firing at once, the tasks it created stay")
+            .WithSummary("Delete a schedule")
+            .WithDescription("Project editors: delete a schedule; it stops firing at once, the tasks it created stay")
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound);
         return api;

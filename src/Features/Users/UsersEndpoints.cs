@@ -21,7 +21,8 @@ public static class UsersEndpoints
         users.MapGet("/", ListUsers.Handle)
             .RequireAuthorization(AuthSetup.AdminPolicy)
             .WithName("ListUsers")
-            .WithSummary("Admins: every account, oldest first, optionally of one `role`; cursor pages with a Link header")
+            .WithSummary("List users")
+            .WithDescription("Admins: every account, oldest first, optionally of one `role`; cursor pages with a Link header")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status403Forbidden);
         users.MapPost("/", CreateUser.Handle)
@@ -67,8 +68,9 @@ public static class UsersEndpoints
         users.MapPatch("/{id:guid}", Users.Update)
             .RequireAuthorization(AuthSetup.AdminPolicy)
             .WithName("UpdateUser")
-            .WithSummary("Admins: change a user's role or disable the account (which ends its sessions at once)")
-            .WithDescription("""
+            .WithSummary("Update a user")
+            .WithDescription("Admins: change a user's role or disable the account (which ends its sessions at once)"
+                + "\n\n" + """
                 `totp_required: true` requires a TOTP second factor of the user: until they enrol one, their sessions may
                 only enrol it (`/auth/totp/enrol`, `/auth/totp/confirm`), read `/users/me` and log out; anything else is 403.
                 """)

@@ -29,9 +29,10 @@ public static class WorkflowsEndpoints
             .Idempotent()
             .WithMetadata(definitionLimit)
             .WithName("CreateWorkflow")
-            .WithSummary("Project editors: define a workflow; its first version is the default. A name is unique among the "
-                + "project's live workflows (409). Honours Idempotency-Key." + DefinitionBodyRules)
-            .WithDescription(ApiExamples.WorkflowDefinition)
+            .WithSummary("Create a workflow")
+            .WithDescription("Project editors: define a workflow; its first version is the default. A name is unique among the "
+                + "project's live workflows (409). Honours Idempotency-Key." + DefinitionBodyRules
+                + "\n\n" + ApiExamples.WorkflowDefinition)
             .Accepts<string>("application/yaml", "application/json")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status403Forbidden)
@@ -41,7 +42,8 @@ public static class WorkflowsEndpoints
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         projects.MapGet("/", ListWorkflows.Handle)
             .WithName("ListWorkflows")
-            .WithSummary("The project's workflows (anyone who may read it); `sort` = -created_at (default), created_at, name or -name; "
+            .WithSummary("List workflows")
+            .WithDescription("The project's workflows (anyone who may read it); `sort` = -created_at (default), created_at, name or -name; "
                 + "`include_deleted=true` adds deleted ones; cursor pages with a Link header")
             .ProducesProblem(StatusCodes.Status400BadRequest);
 
@@ -51,31 +53,35 @@ public static class WorkflowsEndpoints
             .ProducesProblem(StatusCodes.Status401Unauthorized);
         workflows.MapGet("/{id:guid}", GetWorkflow.Handle)
             .WithName("GetWorkflow")
-            .WithSummary("A workflow with its default and latest version numbers and its strong ETag (If-None-Match gives 304); "
+            .WithSummary("Get a workflow")
+            .WithDescription("A workflow with its default and latest version numbers and its strong ETag (If-None-Match gives 304); "
                 + "a deleted one only with `include_deleted=true`")
             .Produces(StatusCodes.Status304NotModified)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
         workflows.MapDelete("/{id:guid}", DeleteWorkflow.Handle)
             .WithName("DeleteWorkflow")
-            .WithSummary("Project editors: soft-delete a workflow (restorable). It can no longer be run; versions, runs and "
+            .WithSummary("Delete a workflow")
+            .WithDescription("Project editors: soft-delete a workflow (restorable). It can no longer be run; versions, runs and "
                 + "their tasks stay. Honours If-Match")
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status412PreconditionFailed);
         workflows.MapPost("/{id:guid}/restore", RestoreWorkflow.Handle)
             .WithName("RestoreWorkflow")
-            .WithSummary("Project editors: undo a soft delete; 409 if it is not deleted or its name was taken meanwhile")
+            .WithSummary("Restore a workflow")
+            .WithDescription("Project editors: undo a soft delete; 409 if it is not deleted or its name was taken meanwhile")
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
         workflows.MapPost("/{id:guid}/versions", AddWorkflowVersion.Handle)
             .WithMetadata(definitionLimit)
             .WithName("AddWorkflowVersion")
-            .WithSummary("Project editors: change the definition, making a new immutable version (201) that becomes the default "
+            .WithSummary("Add a workflow version")
+            .WithDescription("Project editors: change the definition, making a new immutable version (201) that becomes the default "
                 + "unless `default=false`; the workflow takes its name and description. A definition equal to the latest "
-                + "version's makes none (200 with that version). Honours If-Match." + DefinitionBodyRules)
-            .WithDescription(ApiExamples.WorkflowDefinition)
+                + "version's makes none (200 with that version). Honours If-Match." + DefinitionBodyRules
+                + "\n\n" + ApiExamples.WorkflowDefinition)
             .Accepts<string>("application/yaml", "application/json")
             .Produces<WorkflowVersionResponse>(StatusCodes.Status200OK)
             .ProducesProblem(StatusCodes.Status400BadRequest)
@@ -88,29 +94,34 @@ public static class WorkflowsEndpoints
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         workflows.MapGet("/{id:guid}/versions", ListWorkflowVersions.Handle)
             .WithName("ListWorkflowVersions")
-            .WithSummary("The workflow's versions, newest first (`sort` = -number or number), without their definitions; cursor pages")
+            .WithSummary("List a workflow's versions")
+            .WithDescription("The workflow's versions, newest first (`sort` = -number or number), without their definitions; cursor pages")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
         workflows.MapGet("/{id:guid}/versions/{number:int}", GetWorkflowVersion.Handle)
             .WithName("GetWorkflowVersion")
-            .WithSummary("One version: its JSON `definition` (what runs read) and its `source` as it was sent (YAML or JSON)")
+            .WithSummary("Get a workflow version")
+            .WithDescription("One version: its JSON `definition` (what runs read) and its `source` as it was sent (YAML or JSON)")
             .ProducesProblem(StatusCodes.Status404NotFound);
         workflows.MapPost("/{id:guid}/versions/{number:int}/default", SetDefaultWorkflowVersion.Handle)
             .WithName("SetDefaultWorkflowVersion")
-            .WithSummary("Project editors: make this version the one runs use when they name none. Honours If-Match")
+            .WithSummary("Set the default version")
+            .WithDescription("Project editors: make this version the one runs use when they name none. Honours If-Match")
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status412PreconditionFailed);
         workflows.MapGet("/{id:guid}/diff", DiffWorkflowVersions.Handle)
             .WithName("DiffWorkflowVersions")
-            .WithSummary("How version `to` differs from version `from`: name/description, parameters and tasks added, removed and "
+            .WithSummary("Compare two versions")
+            .WithDescription("How version `to` differs from version `from`: name/description, parameters and tasks added, removed and "
                 + "changed (with the changed fields of each task), dependency edges added and removed")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
         workflows.MapPost("/{id:guid}/runs", StartWorkflowRun.Handle)
             .Idempotent()
             .WithName("StartWorkflowRun")
-            .WithSummary("Project editors: start a run of `version` (default: the default version) with `params`. Parameters are "
+            .WithSummary("Start a workflow run")
+            .WithDescription("Project editors: start a run of `version` (default: the default version) with `params`. Parameters are "
                 + "checked against the version's schema (422 under `params.*`); the DAG is rendered — placeholders once, a value "
                 + "holding `{{` stays data — and created as one batch through the bulk-create path, in one transaction with the "
                 + "run (201; `X-Batch-ID`). Refs are the task keys, for_each copies `key[0]`, `key[1]`, …. Honours Idempotency-Key")
@@ -119,7 +130,8 @@ public static class WorkflowsEndpoints
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         workflows.MapGet("/{id:guid}/runs", ListWorkflowRuns.Handle)
             .WithName("ListWorkflowRuns")
-            .WithSummary("The workflow's runs, newest first, each with its parameters and its batch's task counts by status; cursor pages")
+            .WithSummary("List a workflow's runs")
+            .WithDescription("The workflow's runs, newest first, each with its parameters and its batch's task counts by status; cursor pages")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
         return api;

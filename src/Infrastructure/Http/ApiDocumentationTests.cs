@@ -90,6 +90,31 @@ public sealed class ApiDocumentationTests(ServiceFixture service) : IClassFixtur
             + "or \"OperationId media/type\" for other media):\n" + string.Join("\n", faults));
     }
 
+    /// <summary>
+    /// Summaries are the navigation labels of /api/docs: a few words each, distinct, the detail in the description.
+    /// </summary>
+    [Fact]
+    public async Task EveryOperationHasAShortDistinctSummary()
+    {
+        var root = JsonDocument.Parse(await DocumentTextAsync()).RootElement;
+        var summaries = root.GetProperty("paths").EnumerateObject()
+            .SelectMany(path => path.Value.EnumerateObject()
+                .Where(member => member.Value.TryGetProperty("responses", out _))
+                .Select(operation => (
+                    Name: $"{operation.Name.ToUpperInvariant()} {path.Name}",
+                    Summary: operation.Value.TryGetProperty("summary", out var summary) ? summary.GetString() ?? "" : "")))
+            .ToList();
+
+        var faults = summaries
+            .Where(operation => operation.Summary.Length == 0 || operation.Summary.Split(' ').Length > 6 || operation.Summary.EndsWith('.'))
+            .Select(operation => $"{operation.Name}: \"{operation.Summary}\"")
+            .Concat(summaries.GroupBy(operation => operation.Summary).Where(same => same.Count() > 1)
+                .Select(same => $"\"{same.Key}\" labels {string.Join(", ", same.Select(operation => operation.Name))}"))
+            .ToList();
+
+        Assert.True(faults.Count == 0, "Summaries must be 1 to 6 words without a full stop, one per operation:\n" + string.Join("\n", faults));
+    }
+
     private static void CheckExamples(List<string> faults, JsonElement schemas, string where, JsonElement bodyOrResponse)
     {
         if (!bodyOrResponse.TryGetProperty("content", out var content))
