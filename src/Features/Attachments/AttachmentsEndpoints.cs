@@ -77,7 +77,7 @@ public static class AttachmentsEndpoints
             .Produces(StatusCodes.Status304NotModified)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status416RangeNotSatisfiable);
-        attachments.MapGet("/{id:guid}/thumbnail", DownloadAttachment.Thumbnail)
+        attachments.MapGet("/{id:guid}/thumbnail", GetAttachmentThumbnail.Handle)
             .WithName("GetAttachmentThumbnail")
             .WithSummary("Get an attachment's thumbnail")
             .WithDescription("The image's thumbnail (JPEG, or PNG with transparency); 404 with a problem saying whether it is pending or impossible")

@@ -81,7 +81,7 @@ public static class TasksEndpoints
             .WithSummary("Export the readable tasks")
             .WithDescription(Exports.Description("task", "the filters of GET /tasks (and `q`)", "oldest first (id order)"));
 
-        tasks.MapPatch("/bulk", BulkEditTasks.Update)
+        tasks.MapPatch("/bulk", BulkUpdateTasks.Handle)
             .WithName("BulkUpdateTasks")
             .WithRouteLimits(RateLimitPolicies.Bulk)
             .WithSummary("Update many tasks")
@@ -89,7 +89,7 @@ public static class TasksEndpoints
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
-        tasks.MapDelete("/bulk", BulkEditTasks.Delete)
+        tasks.MapDelete("/bulk", BulkDeleteTasks.Handle)
             .WithName("BulkDeleteTasks")
             .WithRouteLimits(RateLimitPolicies.Bulk)
             .WithSummary("Delete many tasks")
