@@ -71,10 +71,6 @@ public static class BulkEditTasks
         FOR UPDATE OF t
         """;
 
-    private const string EditableProjectSql = """
-        SELECT EXISTS (SELECT FROM projects p WHERE p.id = @projectId AND p.deleted_at IS NULL AND
-        """ + ProjectAccess.OnProjectRow + ")";
-
     private const string AssigneeExistsSql = """
         SELECT EXISTS (SELECT FROM users WHERE id = @assigneeId AND deleted_at IS NULL)
         """;
@@ -171,9 +167,9 @@ public static class BulkEditTasks
                     errors.Add("set.assignee_id", "must be the id of an existing user");
                 if (changes.ProjectId is { } projectId && changes.Has("project_id"))
                 {
-                    var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Editor);
-                    if (!await connection.ExecuteScalarAsync<bool>(EditableProjectSql,
-                            new { projectId, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction))
+                    // Readable at the editor's rank: a live project the caller may edit.
+                    if (!await connection.ExecuteScalarAsync<bool>(ProjectAccess.LiveProjectReadableSql,
+                            ProjectAccess.Bind(caller, ProjectRoles.Editor).On(projectId, cancellationToken), transaction))
                         errors.Add("set.project_id", "must be a project you may edit");
                 }
                 if (!errors.IsEmpty)
@@ -340,9 +336,9 @@ public static class BulkEditTasks
     internal static async Task<(Dictionary<Guid, BulkTaskResult> Statuses, List<BulkTaskRow> Editable)> ClassifyAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] ids, Caller caller, CancellationToken cancellationToken)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        var access = ProjectAccess.Bind(caller, ProjectRoles.Viewer);
         var visible = (await connection.QueryAsync<BulkTaskRow>(LockVisibleSql,
-            new { ids = PgArray.Of(ids), callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction)).ToList();
+            new { ids = PgArray.Of(ids), access.CallerId, access.CallerIsAdmin, access.CallerCanWrite, access.RequiredRank, cancellationToken }, transaction)).ToList();
         var statuses = ids.ToDictionary(id => id, id => new BulkTaskResult(id, NotFound));
         var editable = new List<BulkTaskRow>();
         foreach (var task in visible)
