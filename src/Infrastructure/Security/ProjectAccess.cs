@@ -76,10 +76,6 @@ public static class ProjectAccess
     /// </summary>
     public static ProjectAccessBinding Bind(Caller caller, string required) =>
         new(caller.UserId, caller.IsAdmin, caller.CanWrite, ProjectRoles.Rank(required));
-
-    /// <summary>The values <see cref="OnProjectRow"/> and <see cref="OnTaskRow"/> need, to merge into a query's parameters.</summary>
-    public static (Guid CallerId, bool CallerIsAdmin, bool CallerCanWrite, int RequiredRank) Parameters(Caller caller, string required) =>
-        (caller.UserId, caller.IsAdmin, caller.CanWrite, ProjectRoles.Rank(required));
 }
 
 /// <summary>
