@@ -139,20 +139,14 @@ public static class ApiKeys
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        new FilteredQuery(command).Where(OfCaller, "userId", caller.UserId).Complete(SelectSql, page.Keyset);
-        var keys = new List<ApiKeyResponse>();
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-                keys.Add(new ApiKeyResponse(reader.GetGuid(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
-                    reader.GetFieldValue<DateTime>(4), NullableTimestamp(reader, 5), NullableTimestamp(reader, 6), NullableTimestamp(reader, 7),
-                    reader.GetBoolean(8)));
-        }
+        var keys = await new FilteredQuery(command).Where(OfCaller, "userId", caller.UserId)
+            .ReadPageAsync(SelectSql, page.Keyset, Read, cancellationToken);
         return page.Result(keys, key => key);
     }
 
-    private static DateTime? NullableTimestamp(NpgsqlDataReader reader, int ordinal) =>
-        reader.IsDBNull(ordinal) ? null : reader.GetFieldValue<DateTime>(ordinal);
+    private static ApiKeyResponse Read(NamedRow row) => new(
+        row.Get<Guid>("id"), row.Get<string>("name"), row.Get<string>("role"), row.Get<string>("prefix"), row.Get<DateTime>("created_at"),
+        row.Get<DateTime?>("expires_at"), row.Get<DateTime?>("last_used_at"), row.Get<DateTime?>("revoked_at"), row.Get<bool>("require_signature"));
 
     public static async Task<Results<NoContent, ProblemHttpResult>> Revoke(
         Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, CallerStateCache cache, CancellationToken cancellationToken)

@@ -1,5 +1,6 @@
 using Dapper;
 using Npgsql;
+using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Attachments;
@@ -49,15 +50,22 @@ internal static class AttachmentReads
         FOR UPDATE OF a
         """;
 
+    /// <summary>A row of <see cref="SelectSql"/>.</summary>
+    public static AttachmentRow Read(NamedRow row) => new(
+        row.Get<Guid>("id"), row.Get<Guid>("task_id"), row.Get<Guid>("project_id"), row.Get<Guid>("uploader_id"),
+        row.Get<string>("filename"), row.Get<string>("content_type"), row.Get<long>("size_bytes"), row.Get<string>("sha256"),
+        row.Get<string>("thumbnail_status"), row.GetOrNull<string>("thumbnail_sha256"), row.GetOrNull<string>("thumbnail_content_type"),
+        row.GetOrNull<string>("thumbnail_error"), row.Get<DateTime>("created_at"));
+
     public static Task<AttachmentRow?> VisibleAsync(
         NpgsqlConnection connection, NpgsqlTransaction? transaction, Guid id, Caller caller, string required, bool forUpdate,
         CancellationToken cancellationToken)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, required);
+        var access = ProjectAccess.Bind(caller, required);
         return forUpdate
             ? connection.QuerySingleOrDefaultAsync<AttachmentRow>(LockVisibleSql,
-                new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction)
+                access.On(id, cancellationToken), transaction)
             : connection.QuerySingleOrDefaultAsync<AttachmentRow>(VisibleSql,
-                new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction);
+                access.On(id, cancellationToken), transaction);
     }
 }

@@ -44,19 +44,13 @@ public static class ListAttachments
             return errors.ToQueryProblem();
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        var access = ProjectAccess.Bind(caller, ProjectRoles.Viewer);
         if (await connection.QuerySingleOrDefaultAsync<Guid?>(VisibleTaskSql,
-                new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }) is null)
+                access.On(id, cancellationToken)) is null)
             return Problems.NotFound("No such task.");
         await using var command = connection.CreateCommand();
-        new FilteredQuery(command).Where("a.task_id = @taskId AND a.deleted_at IS NULL", "taskId", id).Complete(AttachmentReads.SelectSql, page.Keyset);
-        var rows = new List<AttachmentRow>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-            rows.Add(new AttachmentRow(reader.GetGuid(0), reader.GetGuid(1), reader.GetGuid(2), reader.GetGuid(3), reader.GetString(4),
-                reader.GetString(5), reader.GetInt64(6), reader.GetString(7), reader.GetString(8),
-                reader.IsDBNull(9) ? null : reader.GetString(9), reader.IsDBNull(10) ? null : reader.GetString(10),
-                reader.IsDBNull(11) ? null : reader.GetString(11), reader.GetFieldValue<DateTime>(12)));
+        var rows = await new FilteredQuery(command).Where("a.task_id = @taskId AND a.deleted_at IS NULL", "taskId", id)
+            .ReadPageAsync(AttachmentReads.SelectSql, page.Keyset, AttachmentReads.Read, cancellationToken);
         return page.Result(rows, row => row.ToResponse());
     }
 }

@@ -123,9 +123,9 @@ public static class UploadAttachment
         var thumbnailStatus = settings.ThumbnailsEnabled && ContentTypes.IsImage(stored.ContentType) ? Thumbnails.Pending : Thumbnails.None;
         var (outcome, createdAt) = await dataSource.InTransactionAsync(async (connection, transaction) =>
         {
-            var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+            var access = ProjectAccess.Bind(caller, ProjectRoles.Viewer);
             var locked = await connection.QuerySingleOrDefaultAsync<UploadTarget>(LockTargetSql,
-                new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction);
+                access.On(id, cancellationToken), transaction);
             if (locked is null)
                 return (Outcome.NotFound, default(DateTime));
             if (!ProjectAccess.Allows(caller, locked.Role, ProjectRoles.Editor))
@@ -180,10 +180,10 @@ public static class UploadAttachment
 
     private static async Task<UploadTarget?> TargetAsync(NpgsqlDataSource dataSource, Guid id, Caller caller, CancellationToken cancellationToken)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        var access = ProjectAccess.Bind(caller, ProjectRoles.Viewer);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         return await connection.QuerySingleOrDefaultAsync<UploadTarget>(TargetSql,
-            new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken });
+            access.On(id, cancellationToken));
     }
 
     /// <summary>

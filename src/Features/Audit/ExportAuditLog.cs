@@ -26,6 +26,6 @@ public static class ExportAuditLog
         return new ExportResult<AuditEntryResponse>("audit-log", fields, format, cancellationToken => ServerCursor.ReadAsync(dataSource,
             command => ListAuditLog.ApplyFilter(new FilteredQuery(command), filter)
                 .Complete(ServerCursor.Declare + ListAuditLog.SelectSql, "ORDER BY occurred_at DESC, id DESC"),
-            reader => ListAuditLog.ReadRow(reader).ToResponse(), cancellationToken));
+            row => ListAuditLog.ReadRow(row).ToResponse(), cancellationToken));
     }
 }

@@ -139,13 +139,7 @@ public static partial class ListAuditLog
         NpgsqlConnection connection, AuditLogFilter filter, KeysetPage<AuditRow> page, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
-        ApplyFilter(new FilteredQuery(command), filter).Complete(SelectSql, page);
-
-        var rows = new List<AuditRow>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-            rows.Add(ReadRow(reader));
-        return rows;
+        return await ApplyFilter(new FilteredQuery(command), filter).ReadPageAsync(SelectSql, page, ReadRow, cancellationToken);
     }
 
     /// <summary>Every present filter as its whitelisted predicate, its value a parameter.</summary>
@@ -167,17 +161,10 @@ public static partial class ListAuditLog
     }
 
     /// <summary>One row of <see cref="SelectSql"/>.</summary>
-    internal static AuditRow ReadRow(NpgsqlDataReader reader) => new(
-        reader.GetGuid(0),
-        reader.GetFieldValue<DateTime>(1),
-        reader.IsDBNull(2) ? null : reader.GetGuid(2),
-        reader.IsDBNull(3) ? null : reader.GetGuid(3),
-        reader.GetString(4),
-        reader.GetString(5),
-        reader.IsDBNull(6) ? null : reader.GetString(6),
-        reader.IsDBNull(7) ? null : reader.GetString(7),
-        reader.IsDBNull(8) ? null : reader.GetString(8),
-        reader.IsDBNull(9) ? null : reader.GetString(9));
+    internal static AuditRow ReadRow(NamedRow row) => new(
+        row.Get<Guid>("id"), row.Get<DateTime>("occurred_at"), row.Get<Guid?>("actor_user_id"), row.Get<Guid?>("actor_api_key_id"),
+        row.Get<string>("action"), row.Get<string>("resource_type"), row.GetOrNull<string>("resource_id"),
+        row.GetOrNull<string>("ip"), row.GetOrNull<string>("request_id"), row.GetOrNull<string>("diff"));
 
     /// <summary>A cursor continues only the query it came from: the same (normalised) filters; the mechanism adds the sort.</summary>
     private static CursorBinding Binding(AuditLogFilter filter) => new CursorBinding("audit-log")

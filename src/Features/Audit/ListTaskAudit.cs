@@ -44,9 +44,9 @@ public static class ListTaskAudit
             return errors.ToQueryProblem();
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        var access = ProjectAccess.Bind(caller, ProjectRoles.Viewer);
         var readable = await connection.QuerySingleAsync<bool>(ProjectAccess.LiveTaskReadableSql,
-            new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken });
+            access.On(id, cancellationToken));
         if (!readable)
             return Problems.NotFound("No such task.");
 

@@ -52,14 +52,9 @@ public static class Sessions
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        new FilteredQuery(command).Where(LiveOfCaller, "userId", caller.UserId).Complete(SelectSql, page.Keyset);
-        var rows = new List<SessionRow>();
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-                rows.Add(new SessionRow(reader.GetGuid(0), reader.GetFieldValue<DateTime>(1), reader.GetFieldValue<DateTime>(2),
-                    reader.GetFieldValue<DateTime>(3), reader.IsDBNull(4) ? null : reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5)));
-        }
+        var rows = await new FilteredQuery(command).Where(LiveOfCaller, "userId", caller.UserId).ReadPageAsync(SelectSql, page.Keyset,
+            row => new SessionRow(row.Get<Guid>("id"), row.Get<DateTime>("created_at"), row.Get<DateTime>("last_used_at"),
+                row.Get<DateTime>("expires_at"), row.GetOrNull<string>("ip"), row.GetOrNull<string>("user_agent")), cancellationToken);
         return page.Result(rows, row => new SessionResponse(row.Id, row.CreatedAt, row.LastUsedAt, row.ExpiresAt, row.Ip, row.UserAgent,
             row.Id == caller.SessionId));
     }

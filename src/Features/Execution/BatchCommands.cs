@@ -23,7 +23,7 @@ public static class BatchCommands
     private const string LockSql = """
         SELECT t.id, t.status, (SELECT m.role FROM project_members m WHERE m.project_id = t.project_id AND m.user_id = @callerId) AS role
         FROM tasks t
-        WHERE t.batch_id = @batchId AND t.deleted_at IS NULL
+        WHERE t.batch_id = @id AND t.deleted_at IS NULL
           AND
         """ + ProjectAccess.OnTaskRow + """
 
@@ -43,11 +43,8 @@ public static class BatchCommands
         Transition transition, CancellationToken cancellationToken) =>
         dataSource.InTransactionAsync(async (connection, transaction) =>
         {
-            var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
-            var members = (await connection.QueryAsync<Member>(LockSql, new
-            {
-                batchId, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken,
-            }, transaction)).ToList();
+            var members = (await connection.QueryAsync<Member>(LockSql,
+                ProjectAccess.Bind(caller, ProjectRoles.Viewer).On(batchId, cancellationToken), transaction)).ToList();
             if (members.Count == 0)
                 return new Outcome(Problems.NotFound("No such batch."), null, []);
             if (members.Any(member => !ProjectAccess.Allows(caller, member.Role, ProjectRoles.Editor)))

@@ -125,11 +125,11 @@ public static class ClaimTasks
         NpgsqlConnection connection, NpgsqlTransaction transaction, Claim claim, CancellationToken cancellationToken)
     {
         using var span = Tracing.Source.StartActivity("engine.claim");
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(claim.Caller, ProjectRoles.Editor);
+        var access = ProjectAccess.Bind(claim.Caller, ProjectRoles.Editor);
         var candidates = (await connection.QueryAsync<TaskStarts.Candidate>(ClaimStatement.Sql, new
         {
-            kinds = PgArray.Of(claim.Kinds), concurrencyKey = claim.ConcurrencyKey, limit = claim.Limit, scan = claim.Limit * 2, callerId, callerIsAdmin,
-            callerCanWrite, requiredRank, cancellationToken,
+            kinds = PgArray.Of(claim.Kinds), concurrencyKey = claim.ConcurrencyKey, limit = claim.Limit, scan = claim.Limit * 2,
+            access.CallerId, access.CallerIsAdmin, access.CallerCanWrite, access.RequiredRank, cancellationToken,
         }, transaction)).ToList();
         var leases = await TaskStarts.AdmitAndStartAsync(connection, transaction, candidates, claim.Limit, claim.Worker,
             claim.LeaseSeconds, claim.LeaseSeconds, cancellationToken);

@@ -247,11 +247,10 @@ public static class CompleteTasks
     private static async Task<(Dictionary<Guid, LockedTask> Tasks, Dictionary<Guid, long> Leases)> LockAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Caller caller, Guid[] ids, CancellationToken cancellationToken)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Editor);
         await using var batch = new NpgsqlBatch(connection, transaction);
-        batch.BatchCommands.Add(Sql.Command(LockSql,
-            Sql.Parameter("ids", ids), Sql.Parameter("callerId", callerId), Sql.Parameter("callerIsAdmin", callerIsAdmin),
-            Sql.Parameter("callerCanWrite", callerCanWrite), Sql.Parameter("requiredRank", requiredRank)));
+        var lockTasks = Sql.Command(LockSql, Sql.Parameter("ids", ids));
+        ProjectAccess.Bind(caller, ProjectRoles.Editor).AddTo(lockTasks.Parameters);
+        batch.BatchCommands.Add(lockTasks);
         batch.BatchCommands.Add(Sql.Command(LeasesSql, Sql.Parameter("ids", ids)));
 
         var tasks = new Dictionary<Guid, LockedTask>(ids.Length);

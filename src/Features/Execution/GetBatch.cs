@@ -18,7 +18,7 @@ public static class GetBatch
     private const string CountsSql = """
         SELECT t.status, count(*)::int AS tasks
         FROM tasks t
-        WHERE t.batch_id = @batchId AND t.deleted_at IS NULL
+        WHERE t.batch_id = @id AND t.deleted_at IS NULL
           AND
         """ + ProjectAccess.OnTaskRow + """
 
@@ -48,11 +48,8 @@ public static class GetBatch
     public static async Task<BatchResponse?> ReadAsync(
         NpgsqlConnection connection, NpgsqlTransaction? transaction, Guid batchId, Caller caller, CancellationToken cancellationToken)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
-        var counts = (await connection.QueryAsync<StatusCount>(CountsSql, new
-        {
-            batchId, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken,
-        }, transaction)).ToDictionary(count => count.Status, count => count.Tasks, StringComparer.Ordinal);
+        var counts = (await connection.QueryAsync<StatusCount>(CountsSql,
+            ProjectAccess.Bind(caller, ProjectRoles.Viewer).On(batchId, cancellationToken), transaction)).ToDictionary(count => count.Status, count => count.Tasks, StringComparer.Ordinal);
         if (counts.Count == 0)
             return null;
         return new BatchResponse(batchId, counts.Values.Sum(), EveryStatus(counts));

@@ -79,26 +79,18 @@ public static class GetTaskAttempts
             return errors.ToQueryProblem();
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
         if (!await connection.QuerySingleAsync<bool>(ProjectAccess.LiveTaskReadableSql,
-                new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }))
+                ProjectAccess.Bind(caller, ProjectRoles.Viewer).On(id, cancellationToken)))
             return Problems.NotFound("No such task.");
 
         await using var command = connection.CreateCommand();
-        new FilteredQuery(command).Parameter("taskId", id).Complete(SelectSql, page.Keyset);
-        var rows = new List<TaskAttemptRow>();
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-                rows.Add(Read(reader));
-        }
+        var rows = await new FilteredQuery(command).Parameter("taskId", id).ReadPageAsync(SelectSql, page.Keyset, Read, cancellationToken);
         return page.Result(rows, row => row.ToResponse());
     }
 
-    private static TaskAttemptRow Read(NpgsqlDataReader reader) => new(
-        reader.GetGuid(0), reader.GetString(1), reader.GetInt32(2), reader.GetFieldValue<DateTime>(3),
-        reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTime>(4), reader.GetString(5),
-        reader.IsDBNull(6) ? null : reader.GetString(6), reader.IsDBNull(7) ? null : reader.GetString(7),
-        reader.IsDBNull(8) ? null : reader.GetString(8), reader.IsDBNull(9) ? null : reader.GetInt32(9),
-        reader.IsDBNull(10) ? null : reader.GetGuid(10), reader.IsDBNull(11) ? null : reader.GetString(11));
+    private static TaskAttemptRow Read(NamedRow row) => new(
+        row.Get<Guid>("id"), row.Get<string>("kind"), row.Get<int>("number"), row.Get<DateTime>("started_at"),
+        row.Get<DateTime?>("ended_at"), row.Get<string>("outcome"), row.GetOrNull<string>("error"),
+        row.GetOrNull<string>("worker"), row.GetOrNull<string>("node"), row.Get<int?>("status_code"),
+        row.Get<Guid?>("delivery_id"), row.GetOrNull<string>("trigger"));
 }

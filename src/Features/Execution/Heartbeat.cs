@@ -55,20 +55,16 @@ public static class Heartbeat
         if (!errors.IsEmpty)
             return errors.ToProblem();
 
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Editor);
+        var access = ProjectAccess.Bind(caller, ProjectRoles.Editor);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var extended = await connection.QuerySingleOrDefaultAsync<LeaseRow>(ExtendSql, new
         {
-            id, leaseToken = request.LeaseToken, leaseSeconds = request.LeaseSeconds, callerId, callerIsAdmin, callerCanWrite,
-            requiredRank, cancellationToken,
+            id, leaseToken = request.LeaseToken, leaseSeconds = request.LeaseSeconds, access.CallerId, access.CallerIsAdmin, access.CallerCanWrite, access.RequiredRank, cancellationToken,
         });
         if (extended is not null)
             return TypedResults.Ok(new HeartbeatResponse(extended.ExpiresAt, extended.TimeoutAt));
 
-        var status = await connection.QuerySingleOrDefaultAsync<string>(DiagnoseSql, new
-        {
-            id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken,
-        });
+        var status = await connection.QuerySingleOrDefaultAsync<string>(DiagnoseSql, access.On(id, cancellationToken));
         return status switch
         {
             null => Problems.NotFound("No such task."),

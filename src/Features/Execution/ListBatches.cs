@@ -66,26 +66,19 @@ public static class ListBatches
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         if (projectId is { } id)
         {
-            var access = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
             // A project the caller may not read is not found, rather than an empty list that confirms it exists.
-            if (!await connection.ExecuteScalarAsync<bool>(ProjectAccess.LiveProjectReadableSql, new
-                {
-                    id, callerId = access.CallerId, callerIsAdmin = access.CallerIsAdmin, callerCanWrite = access.CallerCanWrite,
-                    requiredRank = access.RequiredRank, cancellationToken,
-                }))
+            if (!await connection.ExecuteScalarAsync<bool>(ProjectAccess.LiveProjectReadableSql,
+                    ProjectAccess.Bind(caller, ProjectRoles.Viewer).On(id, cancellationToken)))
                 return Problems.NotFound("No such project.");
         }
 
-        var batchIds = new List<Guid>();
+        List<Guid> batchIds;
         await using (var command = connection.CreateCommand())
         {
             var filtered = new FilteredQuery(command).Where(InBatches);
             if (projectId is { } project)
                 filtered.Where(ByProject, "projectId", project);
-            filtered.Complete(BatchIdsSql, page.Keyset);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-                batchIds.Add(reader.GetGuid(0));
+            batchIds = await filtered.ReadPageAsync(BatchIdsSql, page.Keyset, row => row.Get<Guid>("batch_id"), cancellationToken);
         }
 
         var counts = batchIds.Count == 0 ? [] : (await connection.QueryAsync<BatchStatusCount>(CountsSql,

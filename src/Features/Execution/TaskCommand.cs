@@ -42,11 +42,8 @@ internal static class TaskCommand
         Transition transition, CancellationToken cancellationToken) =>
         dataSource.InTransactionAsync(async (connection, transaction) =>
         {
-            var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
-            var target = await connection.QuerySingleOrDefaultAsync<Target>(LockSql, new
-            {
-                id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken,
-            }, transaction);
+            var access = ProjectAccess.Bind(caller, ProjectRoles.Viewer);
+            var target = await connection.QuerySingleOrDefaultAsync<Target>(LockSql, access.On(id, cancellationToken), transaction);
             if (target is null)
                 return new Result(Problems.NotFound("No such task."), null, 0);
             if (!ProjectAccess.Allows(caller, target.Role, ProjectRoles.Editor))

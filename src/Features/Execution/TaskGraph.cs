@@ -77,22 +77,19 @@ public static class TaskGraph
     public static async Task<Results<Ok<TaskGraphResponse>, ProblemHttpResult>> Handle(
         Guid id, Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        var access = ProjectAccess.Bind(caller, ProjectRoles.Viewer);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         // One snapshot for the three reads, so edges and nodes agree.
         await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
-        var root = await connection.QuerySingleOrDefaultAsync<Guid?>(RootSql, new
-        {
-            id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken,
-        }, transaction);
+        var root = await connection.QuerySingleOrDefaultAsync<Guid?>(RootSql, access.On(id, cancellationToken), transaction);
         if (root is null)
             return Problems.NotFound("No such task.");
 
         var limit = MaxNodes + 1;
         var ancestors = (await connection.QueryAsync<NodeRow>(AncestorsSql,
-            new { id, limit, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction)).ToList();
+            new { id, limit, access.CallerId, access.CallerIsAdmin, access.CallerCanWrite, access.RequiredRank, cancellationToken }, transaction)).ToList();
         var descendants = (await connection.QueryAsync<NodeRow>(DescendantsSql,
-            new { id, limit, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction)).ToList();
+            new { id, limit, access.CallerId, access.CallerIsAdmin, access.CallerCanWrite, access.RequiredRank, cancellationToken }, transaction)).ToList();
         var truncated = ancestors.Count > MaxNodes || descendants.Count > MaxNodes;
         ancestors = ancestors.Take(MaxNodes).ToList();
         descendants = descendants.Take(MaxNodes).ToList();

@@ -34,18 +34,10 @@ public static class GetProject
         if (selection is null || !errors.IsEmpty)
             return errors.ToQueryProblem();
 
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        var access = ProjectAccess.Bind(caller, ProjectRoles.Viewer);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var project = await connection.QuerySingleOrDefaultAsync<ProjectRow>(GetSql, new
-        {
-            id,
-            includeDeleted = withDeleted,
-            callerId,
-            callerIsAdmin,
-            callerCanWrite,
-            requiredRank,
-            cancellationToken,
-        });
+        var project = await connection.QuerySingleOrDefaultAsync<ProjectRow>(GetSql,
+            new { id, includeDeleted = withDeleted, access.CallerId, access.CallerIsAdmin, access.CallerCanWrite, access.RequiredRank, cancellationToken });
         if (project is null)
             return Problems.NotFound("No such project.");
         ETags.Set(http, project.Version);

@@ -47,20 +47,19 @@ public static class ListProjectMembers
         if (page is null)
             return errors.ToQueryProblem();
 
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var readable = await connection.ExecuteScalarAsync<bool>(ProjectAccess.LiveProjectReadableSql,
-            new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken });
+            ProjectAccess.Bind(caller, ProjectRoles.Viewer).On(id, cancellationToken));
         if (!readable)
             return Problems.NotFound("No such project.");
 
         await using var command = connection.CreateCommand();
-        new FilteredQuery(command).Where(OfProject, "projectId", id).Complete(SelectSql, page.Keyset);
-        var rows = new List<ProjectMemberRow>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-            rows.Add(new ProjectMemberRow(reader.GetGuid(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
-                reader.GetFieldValue<DateTime>(4)));
+        var rows = await new FilteredQuery(command).Where(OfProject, "projectId", id)
+            .ReadPageAsync(SelectSql, page.Keyset, Read, cancellationToken);
         return page.Result(rows, row => row.ToResponse());
     }
+
+    private static ProjectMemberRow Read(NamedRow row) => new(
+        row.Get<Guid>("user_id"), row.Get<string>("role"), row.Get<string>("email"), row.Get<string>("display_name"),
+        row.Get<DateTime>("created_at"));
 }

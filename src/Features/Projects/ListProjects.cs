@@ -80,32 +80,16 @@ public static class ListProjects
         CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
-        var filtered = new FilteredQuery(command);
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
-        filtered.Where(includeDeleted ? Readable : LiveAndReadable, "callerId", callerId)
-            .Parameter("callerIsAdmin", callerIsAdmin)
-            .Parameter("callerCanWrite", callerCanWrite)
-            .Parameter("requiredRank", requiredRank);
+        var filtered = new FilteredQuery(command)
+            .Where(includeDeleted ? Readable : LiveAndReadable, ProjectAccess.Bind(caller, ProjectRoles.Viewer));
         if (q is not null)
             filtered.Where(NameContains, "namePattern", "%" + EscapeLike(q) + "%");
-        filtered.Complete(SelectSql, keyset);
-
-        var rows = new List<ProjectRow>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            rows.Add(new ProjectRow(
-                reader.GetGuid(0),
-                reader.GetString(1),
-                reader.IsDBNull(2) ? null : reader.GetString(2),
-                reader.GetGuid(3),
-                reader.GetFieldValue<DateTime>(4),
-                reader.GetFieldValue<DateTime>(5),
-                reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTime>(6),
-                reader.GetInt64(7)));
-        }
-        return rows;
+        return await filtered.ReadPageAsync(SelectSql, keyset, Read, cancellationToken);
     }
+
+    private static ProjectRow Read(NamedRow row) => new(
+        row.Get<Guid>("id"), row.Get<string>("name"), row.GetOrNull<string>("description"), row.Get<Guid>("created_by"),
+        row.Get<DateTime>("created_at"), row.Get<DateTime>("updated_at"), row.Get<DateTime?>("deleted_at"), row.Get<long>("version"));
 
     /// <summary>The text matched literally inside an ILIKE pattern: the escape character and both wildcards escaped.</summary>
     private static string EscapeLike(string text) =>

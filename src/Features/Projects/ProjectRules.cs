@@ -47,17 +47,9 @@ public static class ProjectRules
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, Caller caller, bool includeDeleted,
         CancellationToken cancellationToken)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
-        return connection.QuerySingleOrDefaultAsync<LockedProjectRow>(LockSql, new
-        {
-            id,
-            includeDeleted,
-            callerId,
-            callerIsAdmin,
-            callerCanWrite,
-            requiredRank,
-            cancellationToken,
-        }, transaction);
+        var access = ProjectAccess.Bind(caller, ProjectRoles.Viewer);
+        return connection.QuerySingleOrDefaultAsync<LockedProjectRow>(LockSql,
+            new { id, includeDeleted, access.CallerId, access.CallerIsAdmin, access.CallerCanWrite, access.RequiredRank, cancellationToken }, transaction);
     }
 
     /// <summary>The trimmed name, or null with an error under <c>name</c>.</summary>

@@ -49,10 +49,10 @@ public static class GetProjectPresence
     public static async Task<Results<Ok<ProjectPresenceResponse>, ProblemHttpResult>> Handle(
         Guid id, Caller caller, NpgsqlDataSource dataSource, IOptions<RealTimeOptions> options, CancellationToken cancellationToken)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        var access = ProjectAccess.Bind(caller, ProjectRoles.Viewer);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         if (!await connection.ExecuteScalarAsync<bool>(ProjectAccess.LiveProjectReadableSql,
-                new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }))
+                access.On(id, cancellationToken)))
             return Problems.NotFound("No such project.");
 
         var nodeTimeoutSeconds = options.Value.PresenceNodeTimeoutSeconds;

@@ -127,17 +127,13 @@ public static class SocketAccess
     public static async Task<Guid?> ReadableProjectAsync(
         NpgsqlDataSource dataSource, Caller caller, SubscriptionTarget target, CancellationToken cancellationToken)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
-        var id = target.Id;
+        var args = ProjectAccess.Bind(caller, ProjectRoles.Viewer).On(target.Id, cancellationToken);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         return target.Kind switch
         {
-            SubscriptionKind.Project => await connection.ExecuteScalarAsync<bool>(ProjectAccess.LiveProjectReadableSql,
-                new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }) ? id : null,
-            SubscriptionKind.Task => await connection.QuerySingleOrDefaultAsync<Guid?>(TaskProjectSql,
-                new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }),
-            _ => await connection.QuerySingleOrDefaultAsync<Guid?>(BatchProjectSql,
-                new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }),
+            SubscriptionKind.Project => await connection.ExecuteScalarAsync<bool>(ProjectAccess.LiveProjectReadableSql, args) ? target.Id : null,
+            SubscriptionKind.Task => await connection.QuerySingleOrDefaultAsync<Guid?>(TaskProjectSql, args),
+            _ => await connection.QuerySingleOrDefaultAsync<Guid?>(BatchProjectSql, args),
         };
     }
 
@@ -145,10 +141,10 @@ public static class SocketAccess
     public static async Task<HashSet<Guid>> ReadableProjectsAsync(
         NpgsqlDataSource dataSource, Caller caller, IEnumerable<Guid> projects, CancellationToken cancellationToken)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        var access = ProjectAccess.Bind(caller, ProjectRoles.Viewer);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var readable = await connection.QueryAsync<Guid>(ReadableProjectsSql,
-            new { ids = PgArray.Of(projects), callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken });
+            new { ids = PgArray.Of(projects), access.CallerId, access.CallerIsAdmin, access.CallerCanWrite, access.RequiredRank, cancellationToken });
         return readable.ToHashSet();
     }
 }

@@ -21,17 +21,9 @@ public static class GetSchedule
         if (selection is null)
             return errors.ToQueryProblem();
 
-        var access = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<ScheduleRow>(GetSql, new
-        {
-            id,
-            callerId = access.CallerId,
-            callerIsAdmin = access.CallerIsAdmin,
-            callerCanWrite = access.CallerCanWrite,
-            requiredRank = access.RequiredRank,
-            cancellationToken,
-        });
+        var row = await connection.QuerySingleOrDefaultAsync<ScheduleRow>(GetSql,
+            ProjectAccess.Bind(caller, ProjectRoles.Viewer).On(id, cancellationToken));
         if (row is null)
             return Problems.NotFound("No such schedule.");
         ETags.Set(http, row.Version);

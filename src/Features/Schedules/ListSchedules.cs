@@ -44,22 +44,10 @@ public static class ListSchedules
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        var access = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
-        var filtered = new FilteredQuery(command)
-            .Where(ProjectAccess.OnProjectRow, "callerId", access.CallerId)
-            .Parameter("callerIsAdmin", access.CallerIsAdmin)
-            .Parameter("callerCanWrite", access.CallerCanWrite)
-            .Parameter("requiredRank", access.RequiredRank);
+        var filtered = new FilteredQuery(command).Where(ProjectAccess.OnProjectRow, ProjectAccess.Bind(caller, ProjectRoles.Viewer));
         if (projectId is { } project)
             filtered.Where(ByProject, "projectId", project);
-        filtered.Complete(ScheduleReads.SelectSql, page.Keyset);
-
-        var rows = new List<ScheduleRow>();
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-                rows.Add(ScheduleReads.Read(reader));
-        }
+        var rows = await filtered.ReadPageAsync(ScheduleReads.SelectSql, page.Keyset, ScheduleReads.Read, cancellationToken);
         return page.Result(rows, row => row.ToResponse());
     }
 }

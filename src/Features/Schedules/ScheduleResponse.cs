@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using TaskRunner.Features.Webhooks;
+using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
 
 namespace TaskRunner.Features.Schedules;
@@ -84,23 +85,11 @@ internal static class ScheduleReads
         JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL AND s.deleted_at IS NULL
         """;
 
-    /// <summary>A row of <see cref="SelectSql"/> read by plain Npgsql, in column order.</summary>
-    public static ScheduleRow Read(Npgsql.NpgsqlDataReader reader) => new(
-        reader.GetGuid(0),
-        reader.GetGuid(1),
-        reader.GetString(2),
-        reader.GetString(3),
-        reader.IsDBNull(4) ? null : reader.GetString(4),
-        reader.IsDBNull(5) ? null : reader.GetGuid(5),
-        reader.IsDBNull(6) ? null : reader.GetInt32(6),
-        reader.IsDBNull(7) ? null : reader.GetString(7),
-        reader.GetBoolean(8),
-        reader.GetString(9),
-        reader.GetInt32(10),
-        reader.IsDBNull(11) ? null : reader.GetFieldValue<DateTime>(11),
-        reader.IsDBNull(12) ? null : reader.GetFieldValue<DateTime>(12),
-        reader.GetGuid(13),
-        reader.GetFieldValue<DateTime>(14),
-        reader.GetFieldValue<DateTime>(15),
-        reader.GetInt64(16));
+    /// <summary>A row of <see cref="SelectSql"/>.</summary>
+    public static ScheduleRow Read(NamedRow row) => new(
+        row.Get<Guid>("id"), row.Get<Guid>("project_id"), row.Get<string>("cron"), row.Get<string>("timezone"),
+        row.GetOrNull<string>("task_template"), row.Get<Guid?>("workflow_id"), row.Get<int?>("workflow_version"),
+        row.GetOrNull<string>("workflow_params"), row.Get<bool>("enabled"), row.Get<string>("overlap_policy"),
+        row.Get<int>("catch_up_seconds"), row.Get<DateTime?>("next_fire_at"), row.Get<DateTime?>("last_fire_at"),
+        row.Get<Guid>("created_by"), row.Get<DateTime>("created_at"), row.Get<DateTime>("updated_at"), row.Get<long>("version"));
 }

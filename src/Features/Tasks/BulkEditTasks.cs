@@ -65,9 +65,9 @@ public static class BulkEditTasks
     internal static async Task<(Dictionary<Guid, BulkTaskResult> Statuses, List<BulkTaskRow> Editable)> ClassifyAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] ids, Caller caller, CancellationToken cancellationToken)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        var access = ProjectAccess.Bind(caller, ProjectRoles.Viewer);
         var visible = (await connection.QueryAsync<BulkTaskRow>(LockVisibleSql,
-            new { ids = PgArray.Of(ids), callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction)).ToList();
+            new { ids = PgArray.Of(ids), access.CallerId, access.CallerIsAdmin, access.CallerCanWrite, access.RequiredRank, cancellationToken }, transaction)).ToList();
         var statuses = ids.ToDictionary(id => id, id => new BulkTaskResult(id, NotFound));
         var editable = new List<BulkTaskRow>();
         foreach (var task in visible)

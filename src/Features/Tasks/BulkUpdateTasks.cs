@@ -40,10 +40,6 @@ public sealed record BulkUpdateTasksRequest([property: ApiRequired] List<Guid>? 
 /// </summary>
 public static class BulkUpdateTasks
 {
-    private const string EditableProjectSql = """
-        SELECT EXISTS (SELECT FROM projects p WHERE p.id = @projectId AND p.deleted_at IS NULL AND
-        """ + ProjectAccess.OnProjectRow + ")";
-
     private const string AssigneeExistsSql = """
         SELECT EXISTS (SELECT FROM users WHERE id = @assigneeId AND deleted_at IS NULL)
         """;
@@ -132,9 +128,9 @@ public static class BulkUpdateTasks
                     errors.Add("set.assignee_id", "must be the id of an existing user");
                 if (changes.ProjectId is { } projectId && changes.Has("project_id"))
                 {
-                    var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Editor);
-                    if (!await connection.ExecuteScalarAsync<bool>(EditableProjectSql,
-                            new { projectId, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction))
+                    // Readable at the editor's rank: a live project the caller may edit.
+                    if (!await connection.ExecuteScalarAsync<bool>(ProjectAccess.LiveProjectReadableSql,
+                            ProjectAccess.Bind(caller, ProjectRoles.Editor).On(projectId, cancellationToken), transaction))
                         errors.Add("set.project_id", "must be a project you may edit");
                 }
                 if (!errors.IsEmpty)

@@ -31,6 +31,6 @@ public static class ExportTasks
             if (filters.Q is not null)
                 sql.Where(TaskFilters.Matches, "q", filters.Q);
             sql.Complete(ServerCursor.Declare + TaskReads.SelectSql, "ORDER BY t.id");
-        }, reader => TaskRowReader.Read(reader).ToResponse(), cancellationToken));
+        }, row => TaskRowReader.Read(row).ToResponse(), cancellationToken));
     }
 }

@@ -33,9 +33,9 @@ public static class GetTask
             return errors.ToQueryProblem();
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        var access = ProjectAccess.Bind(caller, ProjectRoles.Viewer);
         var row = await connection.QuerySingleOrDefaultAsync<TaskRow>(GetSql,
-            new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken });
+            access.On(id, cancellationToken));
         if (row is null)
             return TaskProblems.NotFound();
         if (row.DeletedAt is not null)

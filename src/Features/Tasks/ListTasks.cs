@@ -106,14 +106,8 @@ public static class ListTasks
         if (filters.Q is not null)
             sql.Where(TaskFilters.Matches, "q", filters.Q);
         AddLeadingBound(sql, page.Keyset);
-        sql.Complete(SortsByState(page.Keyset) ? StatesSelectSql : TaskReads.SelectSql, page.Keyset);
-
-        var rows = new List<TaskRow>(page.Keyset.Limit + 1);
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-                rows.Add(TaskRowReader.Read(reader));
-        }
+        var rows = await sql.ReadPageAsync(
+            SortsByState(page.Keyset) ? StatesSelectSql : TaskReads.SelectSql, page.Keyset, TaskRowReader.Read, cancellationToken);
         if (transaction is not null)
             await transaction.CommitAsync(cancellationToken);
         return page.Result(rows, row => row.ToResponse());

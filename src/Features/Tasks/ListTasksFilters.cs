@@ -147,19 +147,12 @@ internal sealed record TaskFilters(
     /// </summary>
     public FilteredQuery ApplyTo(FilteredQuery query, Caller caller, bool accessAsProjectList = false)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        var access = ProjectAccess.Bind(caller, ProjectRoles.Viewer);
         // An admin reads everything: leaving the rule out keeps its text (and its cost) out of the plan altogether.
-        if (!callerIsAdmin && accessAsProjectList)
-        {
-            query.Where(ReadableProjects, "callerId", callerId);
-        }
-        else if (!callerIsAdmin)
-        {
-            query.Where(Readable, "callerId", callerId)
-                .Parameter("callerIsAdmin", callerIsAdmin)
-                .Parameter("callerCanWrite", callerCanWrite)
-                .Parameter("requiredRank", requiredRank);
-        }
+        if (!access.CallerIsAdmin && accessAsProjectList)
+            query.Where(ReadableProjects, "callerId", access.CallerId);
+        else if (!access.CallerIsAdmin)
+            query.Where(Readable, access);
         if (!IncludeDeleted)
             query.Where(Live);
         if (Statuses is not null)
@@ -268,45 +261,16 @@ internal sealed record TaskFilters(
     private static string? Timestamp(DateTime? value) => value?.ToString("O", CultureInfo.InvariantCulture);
 }
 
-/// <summary>Reads a <see cref="TaskRow"/> from the columns of <see cref="TaskReads.SelectSql"/>, starting at <c>first</c>.</summary>
+/// <summary>Reads a <see cref="TaskRow"/> from the columns of <see cref="TaskReads.SelectSql"/>, by name.</summary>
 internal static class TaskRowReader
 {
-    public static TaskRow Read(NpgsqlDataReader reader, int first = 0)
-    {
-        var i = first;
-        return new TaskRow(
-            reader.GetGuid(i),
-            reader.GetGuid(i + 1),
-            reader.GetString(i + 2),
-            NullableString(reader, i + 3),
-            reader.GetString(i + 4),
-            reader.GetString(i + 5),
-            reader.GetInt16(i + 6),
-            reader.GetString(i + 7),
-            reader.IsDBNull(i + 8) ? null : reader.GetInt32(i + 8),
-            NullableTimestamp(reader, i + 9),
-            reader.GetInt32(i + 10),
-            reader.GetInt32(i + 11),
-            NullableString(reader, i + 12),
-            reader.IsDBNull(i + 13) ? null : reader.GetGuid(i + 13),
-            NullableString(reader, i + 14),
-            reader.IsDBNull(i + 15) ? null : reader.GetGuid(i + 15),
-            reader.GetString(i + 16),
-            reader.GetString(i + 17),
-            NullableString(reader, i + 18),
-            NullableString(reader, i + 19),
-            NullableString(reader, i + 20),
-            reader.GetGuid(i + 21),
-            reader.GetFieldValue<DateTime>(i + 22),
-            reader.GetFieldValue<DateTime>(i + 23),
-            NullableTimestamp(reader, i + 24),
-            NullableTimestamp(reader, i + 25),
-            NullableTimestamp(reader, i + 26),
-            reader.GetInt64(i + 27));
-    }
-
-    private static string? NullableString(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
-
-    private static DateTime? NullableTimestamp(NpgsqlDataReader reader, int ordinal) =>
-        reader.IsDBNull(ordinal) ? null : reader.GetFieldValue<DateTime>(ordinal);
+    public static TaskRow Read(NamedRow row) => new(
+        row.Get<Guid>("id"), row.Get<Guid>("project_id"), row.Get<string>("title"), row.GetOrNull<string>("description"),
+        row.Get<string>("kind"), row.Get<string>("status"), row.Get<short>("priority"), row.Get<string>("metadata"),
+        row.Get<int?>("timeout_seconds"), row.Get<DateTime?>("scheduled_at"), row.Get<int>("max_retries"), row.Get<int>("attempt"),
+        row.GetOrNull<string>("concurrency_key"), row.Get<Guid?>("batch_id"), row.GetOrNull<string>("dedupe_key"),
+        row.Get<Guid?>("assignee_id"), row.Get<string>("depends_on"), row.Get<string>("actions"), row.GetOrNull<string>("output"),
+        row.GetOrNull<string>("error"), row.GetOrNull<string>("cancel_reason"), row.Get<Guid>("created_by"),
+        row.Get<DateTime>("created_at"), row.Get<DateTime>("updated_at"), row.Get<DateTime?>("started_at"),
+        row.Get<DateTime?>("ended_at"), row.Get<DateTime?>("deleted_at"), row.Get<long>("version"));
 }

@@ -78,11 +78,11 @@ public static class SearchTasks
     private const string PageEnd = "\n)\n" + """
         SELECT page.rank_key,
                ts_headline('english', replace(replace(replace(task.title, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
-                           @query::tsquery, 'StartSel=<mark>, StopSel=</mark>, HighlightAll=true'),
+                           @query::tsquery, 'StartSel=<mark>, StopSel=</mark>, HighlightAll=true') AS title_highlight,
                CASE WHEN task.description IS NOT NULL THEN
                    ts_headline('english', replace(replace(replace(task.description, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
                                @query::tsquery, 'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MinWords=8, MaxWords=24, FragmentDelimiter=" … "')
-               END,
+               END AS description_highlight,
                task.*
         FROM page
         CROSS JOIN LATERAL (
@@ -160,19 +160,8 @@ public static class SearchTasks
             .Where(Matches, "query", tsQuery)
             .Complete(PageSelect, page.Keyset);
         command.CommandText = PageStart + command.CommandText + PageEnd;
-
-        var rows = new List<SearchRow>(page.Keyset.Limit + 1);
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                rows.Add(new SearchRow(
-                    TaskRowReader.Read(reader, first: 3),
-                    reader.GetInt64(0),
-                    reader.GetString(1),
-                    reader.IsDBNull(2) ? null : reader.GetString(2)));
-            }
-        }
+        var rows = await command.ReadRowsAsync(row => new SearchRow(TaskRowReader.Read(row), row.Get<long>("rank_key"),
+            row.Get<string>("title_highlight"), row.GetOrNull<string>("description_highlight")), cancellationToken);
         RecordFirstPage(rows.Count);
         return page.Result(rows, row => row.ToResponse());
 

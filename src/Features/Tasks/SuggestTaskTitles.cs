@@ -66,12 +66,8 @@ public static class SuggestTaskTitles
         }
         else
         {
-            var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
             command.CommandText = SuggestSql + ReadableSql + OrderSql;
-            command.Parameters.Add(new NpgsqlParameter<Guid>("callerId", callerId));
-            command.Parameters.Add(new NpgsqlParameter<bool>("callerIsAdmin", callerIsAdmin));
-            command.Parameters.Add(new NpgsqlParameter<bool>("callerCanWrite", callerCanWrite));
-            command.Parameters.Add(new NpgsqlParameter<int>("requiredRank", requiredRank));
+            ProjectAccess.Bind(caller, ProjectRoles.Viewer).AddTo(command.Parameters);
         }
 
         var titles = new List<string>(MaxSuggestions);

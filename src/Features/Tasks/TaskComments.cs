@@ -93,13 +93,12 @@ public static class TaskComments
         if (await VisibleProjectAsync(connection, null, id, caller, ProjectRoles.Viewer, cancellationToken) is null)
             return TaskProblems.NotFound();
         await using var command = connection.CreateCommand();
-        new FilteredQuery(command).Where(LiveOfTask, "taskId", id).Complete(SelectSql, page.Keyset);
-        var rows = new List<CommentRow>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-            rows.Add(new CommentRow(reader.GetGuid(0), reader.GetGuid(1), reader.GetGuid(2), reader.GetString(3), reader.GetFieldValue<DateTime>(4)));
+        var rows = await new FilteredQuery(command).Where(LiveOfTask, "taskId", id).ReadPageAsync(SelectSql, page.Keyset, Read, cancellationToken);
         return page.Result(rows, row => row.ToResponse());
     }
+
+    private static CommentRow Read(NamedRow row) => new(
+        row.Get<Guid>("id"), row.Get<Guid>("task_id"), row.Get<Guid>("author_id"), row.Get<string>("body"), row.Get<DateTime>("created_at"));
 
     public static async Task<Results<Created<CommentResponse>, ProblemHttpResult>> Create(
         Guid id,
@@ -149,9 +148,9 @@ public static class TaskComments
     {
         var outcome = await dataSource.InTransactionAsync(async (connection, transaction) =>
         {
-            var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+            var access = ProjectAccess.Bind(caller, ProjectRoles.Viewer);
             var comment = await connection.QuerySingleOrDefaultAsync<CommentOwnerRow>(CommentOwnerSql,
-                new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction);
+                access.On(id, cancellationToken), transaction);
             if (comment is null)
                 return StatusCodes.Status404NotFound;
             var role = await TaskLookup.MembershipAsync(connection, transaction, caller, comment.ProjectId, cancellationToken);
@@ -177,8 +176,8 @@ public static class TaskComments
     private static Task<Guid?> VisibleProjectAsync(
         NpgsqlConnection connection, NpgsqlTransaction? transaction, Guid id, Caller caller, string required, CancellationToken cancellationToken)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, required);
+        var access = ProjectAccess.Bind(caller, required);
         return connection.QuerySingleOrDefaultAsync<Guid?>(VisibleTaskSql,
-            new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction);
+            access.On(id, cancellationToken), transaction);
     }
 }

@@ -39,9 +39,9 @@ internal static class TaskLookup
     public static async Task<LockedTask?> LockVisibleAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, Caller caller, CancellationToken cancellationToken)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        var access = ProjectAccess.Bind(caller, ProjectRoles.Viewer);
         var row = await connection.QuerySingleOrDefaultAsync<TaskRow>(LockVisibleSql,
-            new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction);
+            access.On(id, cancellationToken), transaction);
         if (row is null)
             return null;
         return new LockedTask(row, await MembershipAsync(connection, transaction, caller, row.ProjectId, cancellationToken));

@@ -54,16 +54,11 @@ public static class ListUsers
         var sql = new FilteredQuery(command).Where(NotDeleted);
         if (query.Role is { } role)
             sql.Where(ByRole, "role", role);
-        sql.Complete(SelectSql, page.Keyset);
-
-        var rows = new List<UserRow>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            rows.Add(new UserRow(
-                reader.GetGuid(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetBoolean(4),
-                reader.GetFieldValue<DateTime>(5), reader.GetFieldValue<DateTime>(6), reader.GetBoolean(7), reader.GetBoolean(8)));
-        }
+        var rows = await sql.ReadPageAsync(SelectSql, page.Keyset, Read, cancellationToken);
         return page.Result(rows, row => row.ToResponse());
     }
+
+    private static UserRow Read(NamedRow row) => new(
+        row.Get<Guid>("id"), row.Get<string>("email"), row.Get<string>("display_name"), row.Get<string>("role"), row.Get<bool>("disabled"),
+        row.Get<DateTime>("created_at"), row.Get<DateTime>("updated_at"), row.Get<bool>("totp_required"), row.Get<bool>("totp_enabled"));
 }

@@ -69,10 +69,6 @@ public static class ActionTemplates
     /// </summary>
     private const string WrittenSql = "SELECT " + Columns + "\nFROM action_templates a WHERE a.id = @id";
 
-    private const string ProjectSql = """
-        SELECT EXISTS (SELECT FROM projects p WHERE p.id = @projectId AND p.deleted_at IS NULL AND
-        """ + ProjectAccess.OnProjectRow + ")";
-
     private const string InsertSql = """
         INSERT INTO action_templates (id, project_id, name, trigger, url, method, headers, created_by)
         VALUES (@id, @projectId, @name, @trigger, @url, @method, @headers::jsonb, @createdBy)
@@ -123,7 +119,7 @@ public static class ActionTemplates
         if (!errors.IsEmpty)
             return errors.ToProblem();
 
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Editor);
+        var access = ProjectAccess.Bind(caller, ProjectRoles.Editor);
         var id = Ids.New();
         CreatedActionTemplateResponse? created;
         try
@@ -131,7 +127,7 @@ public static class ActionTemplates
             created = await dataSource.InTransactionAsync(async (connection, transaction) =>
             {
                 var projectId = request.ProjectId!.Value;
-                if (!await connection.ExecuteScalarAsync<bool>(ProjectSql, new { projectId, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction))
+                if (!await connection.ExecuteScalarAsync<bool>(ProjectAccess.LiveProjectReadableSql, access.On(projectId, cancellationToken), transaction))
                     return null;
                 await connection.ExecuteAsync(InsertSql, new
                 {
@@ -175,25 +171,17 @@ public static class ActionTemplates
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        var access = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
-        var filtered = new FilteredQuery(command)
-            .Where(ProjectAccess.OnProjectRow, "callerId", access.CallerId)
-            .Parameter("callerIsAdmin", access.CallerIsAdmin)
-            .Parameter("callerCanWrite", access.CallerCanWrite)
-            .Parameter("requiredRank", access.RequiredRank);
+        var filtered = new FilteredQuery(command).Where(ProjectAccess.OnProjectRow, ProjectAccess.Bind(caller, ProjectRoles.Viewer));
         if (projectId is { } project)
             filtered.Where("a.project_id = @projectId", "projectId", project);
-        filtered.Complete(SelectSql, page.Keyset);
-        var rows = new List<ActionTemplateRow>();
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-                rows.Add(new ActionTemplateRow(reader.GetGuid(0), reader.GetGuid(1), reader.GetString(2), reader.GetString(3), reader.GetString(4),
-                    reader.GetString(5), reader.GetString(6), reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTime>(7),
-                    reader.IsDBNull(8) ? null : reader.GetString(8), reader.GetFieldValue<DateTime>(9), reader.GetFieldValue<DateTime>(10)));
-        }
+        var rows = await filtered.ReadPageAsync(SelectSql, page.Keyset, Read, cancellationToken);
         return page.Result(rows, row => row.ToResponse());
     }
+
+    private static ActionTemplateRow Read(NamedRow row) => new(
+        row.Get<Guid>("id"), row.Get<Guid>("project_id"), row.Get<string>("name"), row.Get<string>("trigger"), row.Get<string>("url"),
+        row.Get<string>("method"), row.Get<string>("headers"), row.Get<DateTime?>("disabled_at"), row.GetOrNull<string>("disabled_reason"),
+        row.Get<DateTime>("created_at"), row.Get<DateTime>("updated_at"));
 
     public static async Task<Results<Ok<ActionTemplateResponse>, ProblemHttpResult>> Update(
         Guid id, UpdateActionTemplateRequest request, Caller caller, NpgsqlDataSource dataSource, IOptions<TasksOptions> tasks,
@@ -260,11 +248,10 @@ public static class ActionTemplates
         NpgsqlDataSource dataSource, Guid id, Caller caller, Func<NpgsqlConnection, NpgsqlTransaction, ActionTemplateRow, Task<ProblemHttpResult?>> change,
         CancellationToken cancellationToken)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        var access = ProjectAccess.Bind(caller, ProjectRoles.Viewer);
         return await dataSource.InTransactionAsync<ProblemHttpResult?>(async (connection, transaction) =>
         {
-            var row = await connection.QuerySingleOrDefaultAsync<ActionTemplateRow>(LockSql,
-                new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction);
+            var row = await connection.QuerySingleOrDefaultAsync<ActionTemplateRow>(LockSql, access.On(id, cancellationToken), transaction);
             if (row is null)
                 return Problems.NotFound("No such action template.");
             var role = caller.IsAdmin ? ProjectRoles.Owner
@@ -279,8 +266,8 @@ public static class ActionTemplates
 
     private static async Task<ActionTemplateRow?> ReadAsync(NpgsqlDataSource dataSource, Guid id, Caller caller, CancellationToken cancellationToken)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        return await connection.QuerySingleOrDefaultAsync<ActionTemplateRow>(OneSql, new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken });
+        return await connection.QuerySingleOrDefaultAsync<ActionTemplateRow>(OneSql,
+            ProjectAccess.Bind(caller, ProjectRoles.Viewer).On(id, cancellationToken));
     }
 }

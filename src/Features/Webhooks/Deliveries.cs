@@ -87,10 +87,10 @@ public static class Deliveries
     public static async Task<Results<ListResult<DeliveryResponse>, ProblemHttpResult>> ListOfTask(
         Guid id, [AsParameters] ListDeliveriesQuery query, Caller caller, NpgsqlDataSource dataSource, ListPaging paging, CancellationToken cancellationToken)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
         await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
         {
-            if (!await connection.ExecuteScalarAsync<bool>(ProjectAccess.LiveTaskReadableSql, new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }))
+            if (!await connection.ExecuteScalarAsync<bool>(ProjectAccess.LiveTaskReadableSql,
+                    ProjectAccess.Bind(caller, ProjectRoles.Viewer).On(id, cancellationToken)))
                 return Problems.NotFound("No such task.");
         }
         return await ListAsync(query, id, caller, dataSource, paging, cancellationToken);
@@ -110,24 +110,12 @@ public static class Deliveries
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        var access = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
-        var filtered = new FilteredQuery(command)
-            .Where(ProjectAccess.OnTaskRow, "callerId", access.CallerId)
-            .Parameter("callerIsAdmin", access.CallerIsAdmin)
-            .Parameter("callerCanWrite", access.CallerCanWrite)
-            .Parameter("requiredRank", access.RequiredRank);
+        var filtered = new FilteredQuery(command).Where(ProjectAccess.OnTaskRow, ProjectAccess.Bind(caller, ProjectRoles.Viewer));
         if (query.Status is { } wanted)
             filtered.Where(ByStatus, "status", wanted);
         if (taskId is { } task)
             filtered.Where(ByTask, "taskId", task);
-        filtered.Complete(SelectSql, page.Keyset);
-
-        var rows = new List<DeliveryRow>();
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-                rows.Add(Read(reader));
-        }
+        var rows = await filtered.ReadPageAsync(SelectSql, page.Keyset, Read, cancellationToken);
         return page.Result(rows, row => row.ToResponse());
     }
 
@@ -149,9 +137,9 @@ public static class Deliveries
     private static async Task<DeliveryDetailResponse?> ReadDetailAsync(
         Guid id, Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<DeliveryRow>(OneSql, new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken });
+        var row = await connection.QuerySingleOrDefaultAsync<DeliveryRow>(OneSql,
+            ProjectAccess.Bind(caller, ProjectRoles.Viewer).On(id, cancellationToken));
         if (row is null)
             return null;
         var attempts = (await connection.QueryAsync<DeliveryAttemptResponse>(AttemptsSql, new { id, cancellationToken })).ToList();
@@ -191,11 +179,10 @@ public static class Deliveries
     public static async Task<Results<Ok<DeliveryDetailResponse>, ProblemHttpResult>> Redeliver(
         Guid id, Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        var access = ProjectAccess.Bind(caller, ProjectRoles.Viewer);
         var problem = await dataSource.InTransactionAsync<ProblemHttpResult?>(async (connection, transaction) =>
         {
-            var locked = await connection.QuerySingleOrDefaultAsync<LockedDelivery>(LockSql,
-                new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction);
+            var locked = await connection.QuerySingleOrDefaultAsync<LockedDelivery>(LockSql, access.On(id, cancellationToken), transaction);
             if (locked is null)
                 return Problems.NotFound("No such delivery.");
             var role = caller.IsAdmin ? ProjectRoles.Owner
@@ -214,11 +201,10 @@ public static class Deliveries
             : Problems.NotFound("No such delivery.");
     }
 
-    private static DeliveryRow Read(NpgsqlDataReader reader) => new(
-        reader.GetGuid(0), reader.GetGuid(1), reader.GetGuid(2), reader.GetString(3),
-        reader.IsDBNull(4) ? null : reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5),
-        reader.IsDBNull(6) ? null : reader.GetGuid(6), reader.GetString(7), reader.GetInt32(8), reader.GetFieldValue<DateTime>(9),
-        reader.IsDBNull(10) ? null : reader.GetInt32(10), reader.IsDBNull(11) ? null : reader.GetString(11),
-        reader.GetFieldValue<DateTime>(12), reader.GetFieldValue<DateTime>(13), reader.IsDBNull(14) ? null : reader.GetFieldValue<DateTime>(14),
-        reader.IsDBNull(15) ? null : reader.GetGuid(15));
+    private static DeliveryRow Read(NamedRow row) => new(
+        row.Get<Guid>("id"), row.Get<Guid>("task_id"), row.Get<Guid>("project_id"), row.Get<string>("trigger"),
+        row.GetOrNull<string>("url"), row.GetOrNull<string>("method"), row.Get<Guid?>("template_id"), row.Get<string>("status"),
+        row.Get<int>("attempts"), row.Get<DateTime>("next_attempt_at"), row.Get<int?>("last_status_code"),
+        row.GetOrNull<string>("last_error"), row.Get<DateTime>("created_at"), row.Get<DateTime>("updated_at"),
+        row.Get<DateTime?>("delivered_at"), row.Get<Guid?>("follow_up_of"));
 }

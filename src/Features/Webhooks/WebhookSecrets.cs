@@ -94,11 +94,10 @@ public static class WebhookSecrets
     public static async Task<Results<Ok<WebhookSecretResponse>, ProblemHttpResult>> RotateProjectSecret(
         Guid id, Caller caller, NpgsqlDataSource dataSource, WebhookSecretVault vault, IOptions<WebhooksOptions> options, CancellationToken cancellationToken)
     {
-        var (callerId, callerIsAdmin, callerCanWrite, requiredRank) = ProjectAccess.Parameters(caller, ProjectRoles.Editor);
+        var access = ProjectAccess.Bind(caller, ProjectRoles.Editor);
         var created = await dataSource.InTransactionAsync(async (connection, transaction) =>
         {
-            var project = await connection.QuerySingleOrDefaultAsync<Guid?>(ProjectSql,
-                new { id, callerId, callerIsAdmin, callerCanWrite, requiredRank, cancellationToken }, transaction);
+            var project = await connection.QuerySingleOrDefaultAsync<Guid?>(ProjectSql, access.On(id, cancellationToken), transaction);
             return project is null ? null : await RotateAsync(connection, transaction, null, id, vault, options.Value.SecretGraceHours, cancellationToken);
         }, cancellationToken);
         return created is null ? Problems.NotFound("No such project, or you are not one of its editors.") : TypedResults.Ok(created);

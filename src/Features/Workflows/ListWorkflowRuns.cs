@@ -85,15 +85,13 @@ public static class ListWorkflowRuns
         if (problem is not null)
             return problem;
         await using var command = connection.CreateCommand();
-        new FilteredQuery(command).Where(ByWorkflow, "workflowId", id).Complete(SelectSql, page.Keyset);
-        var rows = new List<WorkflowRunRow>();
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-                rows.Add(new WorkflowRunRow(
-                    reader.GetGuid(0), reader.GetGuid(1), reader.GetInt32(2), reader.GetGuid(3), reader.GetString(4), reader.GetGuid(5),
-                    reader.GetFieldValue<DateTime>(6), reader.GetInt32(7), reader.GetString(8)));
-        }
+        var rows = await new FilteredQuery(command).Where(ByWorkflow, "workflowId", id)
+            .ReadPageAsync(SelectSql, page.Keyset, Read, cancellationToken);
         return page.Result(rows, row => row.ToSummary());
     }
+
+    private static WorkflowRunRow Read(NamedRow row) => new(
+        row.Get<Guid>("id"), row.Get<Guid>("workflow_id"), row.Get<int>("version"), row.Get<Guid>("batch_id"),
+        row.Get<string>("params"), row.Get<Guid>("created_by"), row.Get<DateTime>("created_at"), row.Get<int>("total"),
+        row.Get<string>("counts"));
 }

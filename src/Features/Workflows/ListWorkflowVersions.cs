@@ -46,13 +46,8 @@ public static class ListWorkflowVersions
         if (problem is not null)
             return problem;
         await using var command = connection.CreateCommand();
-        new FilteredQuery(command).Where(ByWorkflow, "workflowId", id).Complete(WorkflowReads.SelectVersionSql, page.Keyset);
-        var rows = new List<WorkflowVersionRow>();
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-                rows.Add(WorkflowReads.ReadVersion(reader));
-        }
+        var rows = await new FilteredQuery(command).Where(ByWorkflow, "workflowId", id)
+            .ReadPageAsync(WorkflowReads.SelectVersionSql, page.Keyset, WorkflowReads.ReadVersion, cancellationToken);
         return page.Result(rows, row => row.ToSummary());
     }
 }

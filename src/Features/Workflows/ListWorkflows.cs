@@ -48,31 +48,17 @@ public static class ListWorkflows
             return errors.ToQueryProblem();
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var access = ProjectAccess.Parameters(caller, ProjectRoles.Viewer);
+        var access = ProjectAccess.Bind(caller, ProjectRoles.Viewer);
         // A project the caller may not read is not found, rather than an empty list that confirms it exists.
-        if (!await connection.ExecuteScalarAsync<bool>(ProjectAccess.LiveProjectReadableSql, new
-            {
-                id, callerId = access.CallerId, callerIsAdmin = access.CallerIsAdmin, callerCanWrite = access.CallerCanWrite,
-                requiredRank = access.RequiredRank, cancellationToken,
-            }))
+        if (!await connection.ExecuteScalarAsync<bool>(ProjectAccess.LiveProjectReadableSql, access.On(id, cancellationToken)))
             return Problems.NotFound("No such project.");
         await using var command = connection.CreateCommand();
         var filtered = new FilteredQuery(command)
-            .Where(ProjectAccess.OnProjectRow, "callerId", access.CallerId)
-            .Parameter("callerIsAdmin", access.CallerIsAdmin)
-            .Parameter("callerCanWrite", access.CallerCanWrite)
-            .Parameter("requiredRank", access.RequiredRank)
+            .Where(ProjectAccess.OnProjectRow, access)
             .Where(ByProject, "projectId", id);
         if (!withDeleted)
             filtered.Where(Live);
-        filtered.Complete(WorkflowReads.SelectSql, page.Keyset);
-
-        var rows = new List<WorkflowRow>();
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-                rows.Add(WorkflowReads.Read(reader));
-        }
+        var rows = await filtered.ReadPageAsync(WorkflowReads.SelectSql, page.Keyset, WorkflowReads.Read, cancellationToken);
         return page.Result(rows, row => row.ToResponse());
     }
 }

@@ -1,3 +1,4 @@
+using TaskRunner.Infrastructure.Database;
 using TaskRunner.Infrastructure.Http;
 
 namespace TaskRunner.Features.Workflows;
@@ -83,29 +84,15 @@ internal static class WorkflowReads
         JOIN workflows w ON w.id = v.workflow_id
         """;
 
-    /// <summary>A row of <see cref="SelectSql"/> read by plain Npgsql, in column order.</summary>
-    public static WorkflowRow Read(Npgsql.NpgsqlDataReader reader) => new(
-        reader.GetGuid(0),
-        reader.GetGuid(1),
-        reader.GetString(2),
-        reader.IsDBNull(3) ? null : reader.GetString(3),
-        reader.GetInt32(4),
-        reader.GetInt32(5),
-        reader.GetGuid(6),
-        reader.GetFieldValue<DateTime>(7),
-        reader.GetFieldValue<DateTime>(8),
-        reader.IsDBNull(9) ? null : reader.GetFieldValue<DateTime>(9),
-        reader.GetInt64(10));
+    /// <summary>A row of <see cref="SelectSql"/>.</summary>
+    public static WorkflowRow Read(NamedRow row) => new(
+        row.Get<Guid>("id"), row.Get<Guid>("project_id"), row.Get<string>("name"), row.GetOrNull<string>("description"),
+        row.Get<int>("default_version"), row.Get<int>("latest_version"), row.Get<Guid>("created_by"), row.Get<DateTime>("created_at"),
+        row.Get<DateTime>("updated_at"), row.Get<DateTime?>("deleted_at"), row.Get<long>("version"));
 
-    /// <summary>A row of <see cref="SelectVersionSql"/> read by plain Npgsql, in column order.</summary>
-    public static WorkflowVersionRow ReadVersion(Npgsql.NpgsqlDataReader reader) => new(
-        reader.GetGuid(0),
-        reader.GetGuid(1),
-        reader.GetInt32(2),
-        reader.GetString(3),
-        reader.GetString(4),
-        reader.GetString(5),
-        reader.GetGuid(6),
-        reader.GetFieldValue<DateTime>(7),
-        reader.GetInt32(8));
+    /// <summary>A row of <see cref="SelectVersionSql"/>.</summary>
+    public static WorkflowVersionRow ReadVersion(NamedRow row) => new(
+        row.Get<Guid>("id"), row.Get<Guid>("workflow_id"), row.Get<int>("number"), row.Get<string>("definition"),
+        row.Get<string>("source"), row.Get<string>("source_format"), row.Get<Guid>("created_by"), row.Get<DateTime>("created_at"),
+        row.Get<int>("default_version"));
 }

@@ -1,4 +1,5 @@
 using Npgsql;
+using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Infrastructure.Database;
 
@@ -22,6 +23,16 @@ public sealed class FilteredQuery(NpgsqlCommand command)
         return this;
     }
 
+    /// <summary>
+    /// Adds an access predicate (<see cref="ProjectAccess.OnProjectRow"/>, <see cref="ProjectAccess.OnTaskRow"/>, or a
+    /// constant built on them) and the caller's access it reads, bound once by <see cref="ProjectAccess.Bind"/>.
+    /// </summary>
+    public FilteredQuery Where(string predicate, ProjectAccessBinding access)
+    {
+        access.AddTo(command.Parameters);
+        return Where(predicate);
+    }
+
     /// <summary>Adds a parameter used by a predicate already added, or by the select or order text.</summary>
     public FilteredQuery Parameter<T>(string name, T value)
     {
@@ -41,6 +52,14 @@ public sealed class FilteredQuery(NpgsqlCommand command)
         Parameter("page_limit", page.Limit + 1);
         return Complete(select, page.Sort.OrderBy + "\nLIMIT @page_limit");
     }
+
+    /// <summary>
+    /// Reads one page of a list: <see cref="Complete{TRow}(string, KeysetPage{TRow})"/>, then each row mapped by column
+    /// name with <paramref name="read"/>, ready for <see cref="Http.PageRequest{TRow, TResponse}.Result"/>.
+    /// </summary>
+    public Task<List<TRow>> ReadPageAsync<TRow>(
+        string select, KeysetPage<TRow> page, Func<NamedRow, TRow> read, CancellationToken cancellationToken) =>
+        Complete(select, page).ReadRowsAsync(read, cancellationToken);
 
     private void AddCursorParameter(string name, CursorValue value) => command.Parameters.Add(value.Kind switch
     {

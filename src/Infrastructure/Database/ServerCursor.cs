@@ -20,12 +20,12 @@ public static class ServerCursor
 
     /// <summary>
     /// The rows of the query <paramref name="declare"/> writes into a command (its text starting with <see cref="Declare"/>,
-    /// its values as parameters), each read with <paramref name="read"/>.
+    /// its values as parameters), each read by column name with <paramref name="read"/>.
     /// </summary>
     public static async IAsyncEnumerable<TRow> ReadAsync<TRow>(
         NpgsqlDataSource dataSource,
         Action<NpgsqlCommand> declare,
-        Func<NpgsqlDataReader, TRow> read,
+        Func<NamedRow, TRow> read,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -43,10 +43,11 @@ public static class ServerCursor
         {
             fetched = 0;
             await using var reader = await fetch.ExecuteReaderAsync(cancellationToken);
+            var row = new NamedRow(reader);
             while (await reader.ReadAsync(cancellationToken))
             {
                 fetched++;
-                yield return read(reader);
+                yield return read(row);
             }
         }
         while (fetched == BatchSize);

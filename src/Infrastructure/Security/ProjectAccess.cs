@@ -1,3 +1,7 @@
+using Dapper;
+using Npgsql;
+using TaskRunner.Infrastructure.Database;
+
 namespace TaskRunner.Infrastructure.Security;
 
 /// <summary>
@@ -50,7 +54,7 @@ public static class ProjectAccess
 
     /// <summary>
     /// SQL predicate, true when the caller may act at <c>@requiredRank</c> on the project row aliased <c>p</c>
-    /// (<c>FROM projects p</c>). Constant text: the column is fixed, every value is a parameter (<see cref="Parameters"/>).
+    /// (<c>FROM projects p</c>). Constant text: the column is fixed, every value is a parameter (<see cref="Bind"/>).
     /// </summary>
     public const string OnProjectRow = PredicateStart + " p.id" + PredicateEnd;
 
@@ -65,7 +69,48 @@ public static class ProjectAccess
     public const string LiveTaskReadableSql =
         "SELECT EXISTS (SELECT FROM tasks t WHERE t.id = @id AND t.deleted_at IS NULL AND " + OnTaskRow + ")";
 
-    /// <summary>The values <see cref="OnProjectRow"/> and <see cref="OnTaskRow"/> need, to merge into a query's parameters.</summary>
-    public static (Guid CallerId, bool CallerIsAdmin, bool CallerCanWrite, int RequiredRank) Parameters(Caller caller, string required) =>
-        (caller.UserId, caller.IsAdmin, caller.CanWrite, ProjectRoles.Rank(required));
+    /// <summary>
+    /// The caller's access at the <paramref name="required"/> role, bound once: the values of <c>@callerId</c>,
+    /// <c>@callerIsAdmin</c>, <c>@callerCanWrite</c> and <c>@requiredRank</c> that <see cref="OnProjectRow"/> and
+    /// <see cref="OnTaskRow"/> read.
+    /// </summary>
+    public static ProjectAccessBinding Bind(Caller caller, string required) =>
+        new(caller.UserId, caller.IsAdmin, caller.CanWrite, ProjectRoles.Rank(required));
 }
+
+/// <summary>
+/// The four parameters of the access predicates (<see cref="ProjectAccess.Bind"/>), handed on whole: to a
+/// <see cref="FilteredQuery"/> (<see cref="FilteredQuery.Where(string, ProjectAccessBinding)"/>), to a command's
+/// parameters (<see cref="AddTo"/>), or to a Dapper call as <see cref="On"/>'s args. A Dapper call with other values
+/// spreads the four members into its anonymous args object (<c>new { id, limit, access.CallerId, …, cancellationToken }</c>):
+/// Dapper.AOT reads only the args type's own members, so a record cannot be extended, and Npgsql matches the names
+/// <c>CallerId</c>… to <c>@callerId</c>… regardless of case.
+/// </summary>
+public sealed record ProjectAccessBinding(Guid CallerId, bool CallerIsAdmin, bool CallerCanWrite, int RequiredRank)
+{
+    /// <summary>Dapper args for a statement whose only other parameter is <c>@id</c> (the row whose access it checks).</summary>
+    public ProjectAccessArgs On(Guid id, CancellationToken cancellationToken) =>
+        new(id, CallerId, CallerIsAdmin, CallerCanWrite, RequiredRank, cancellationToken);
+
+    /// <summary>Adds the four parameters to a command or batch command built by hand.</summary>
+    public void AddTo(NpgsqlParameterCollection parameters)
+    {
+        parameters.Add(new NpgsqlParameter<Guid>("callerId", CallerId));
+        parameters.Add(new NpgsqlParameter<bool>("callerIsAdmin", CallerIsAdmin));
+        parameters.Add(new NpgsqlParameter<bool>("callerCanWrite", CallerCanWrite));
+        parameters.Add(new NpgsqlParameter<int>("requiredRank", RequiredRank));
+    }
+}
+
+/// <summary>
+/// The args object of a Dapper call checking one row's access (<see cref="ProjectAccessBinding.On"/>). A record rather
+/// than an anonymous object so the access travels whole; Dapper.AOT reads its members at compile time, and the names
+/// given here are the SQL's parameter names.
+/// </summary>
+public sealed record ProjectAccessArgs(
+    [property: DbValue(Name = "id")] Guid Id,
+    [property: DbValue(Name = "callerId")] Guid CallerId,
+    [property: DbValue(Name = "callerIsAdmin")] bool CallerIsAdmin,
+    [property: DbValue(Name = "callerCanWrite")] bool CallerCanWrite,
+    [property: DbValue(Name = "requiredRank")] int RequiredRank,
+    CancellationToken CancellationToken);

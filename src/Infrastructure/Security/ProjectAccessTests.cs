@@ -48,14 +48,10 @@ public sealed class ProjectAccessTests
                     insert.Parameters.AddWithValue(membership);
                     await insert.ExecuteNonQueryAsync();
                 }
-                var (callerId, isAdmin, canWrite, rank) = ProjectAccess.Parameters(caller, required);
                 await using var query = new NpgsqlCommand(
                     "SELECT count(*) = 1 FROM (SELECT @project AS id) p WHERE " + ProjectAccess.OnProjectRow, connection);
                 query.Parameters.AddWithValue("project", project);
-                query.Parameters.AddWithValue("callerId", callerId);
-                query.Parameters.AddWithValue("callerIsAdmin", isAdmin);
-                query.Parameters.AddWithValue("callerCanWrite", canWrite);
-                query.Parameters.AddWithValue("requiredRank", rank);
+                ProjectAccess.Bind(caller, required).AddTo(query.Parameters);
 
                 var allowedBySql = (bool)(await query.ExecuteScalarAsync())!;
 
