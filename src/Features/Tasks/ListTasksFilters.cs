@@ -272,5 +272,5 @@ internal static class TaskRowReader
         row.Get<Guid?>("assignee_id"), row.Get<string>("depends_on"), row.Get<string>("actions"), row.GetOrNull<string>("output"),
         row.GetOrNull<string>("error"), row.GetOrNull<string>("cancel_reason"), row.Get<Guid>("created_by"),
         row.Get<DateTime>("created_at"), row.Get<DateTime>("updated_at"), row.Get<DateTime?>("started_at"),
-        row.Get<DateTime?>("ended_at"), row.Get<DateTime?>("deleted_at"), row.Get<long>("version"));
+        row.Get<DateTime?>("ended_at"), row.Get<DateTime?>("deleted_at"), row.Get<long>("version"), row.GetOrNull<string>("waiting_on"));
 }

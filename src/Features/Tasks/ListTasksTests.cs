@@ -104,6 +104,28 @@ public sealed class ListTasksTests(ServiceFixture service) : IClassFixture<Servi
     }
 
     [Fact]
+    public async Task AListedOrFoundTaskSaysWhatItWaitsOnAsItsOwnPageDoes()
+    {
+        var (client, _, project) = await MemberWithProjectAsync();
+        var tag = TaskQueryFixtures.Tag();
+        var ids = await client.CreateTasksAsync(project,
+            TaskQueryFixtures.Task($"later {tag}", scheduledAt: DateTime.UtcNow.AddHours(2)), TaskQueryFixtures.Task($"now {tag}"));
+        using var own = await client.GetAsync($"{Path}/{ids[0]}");
+        var expected = (await own.ReadJsonAsync()).GetProperty("waiting_on").GetProperty("scheduled_at").GetString();
+
+        var listed = await client.AllPagesAsync($"{Path}?project_id={project}&sort=title");
+        var found = await client.AllPagesAsync($"{Path}/search?q={tag}&project_id={project}");
+
+        foreach (var items in new[] { listed, found })
+        {
+            var later = items.Single(item => item.GetProperty("id").GetGuid() == ids[0]);
+            Assert.Equal(expected, later.GetProperty("waiting_on").GetProperty("scheduled_at").GetString());
+            var now = items.Single(item => item.GetProperty("id").GetGuid() == ids[1]);
+            Assert.False(now.TryGetProperty("waiting_on", out var none) && none.ValueKind != JsonValueKind.Null);
+        }
+    }
+
+    [Fact]
     public async Task EachFilterNarrowsTheListToTheTasksItNames()
     {
         var (client, account, project) = await MemberWithProjectAsync();
