@@ -381,62 +381,86 @@ public sealed partial class SocketConnection : IDisposable
         }
     }
 
+    /// <summary>
+    /// Reads client messages until the socket closes. Between messages it waits with an empty buffer (the WebSocket then
+    /// waits on the connection without holding one), and rents a buffer only while a message arrives: an idle socket,
+    /// the common case by far, holds none.
+    /// </summary>
     private async Task ReadAsync(CancellationToken cancellationToken)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(options.MaxInboundMessageBytes + 1);
         try
         {
             var discarding = false;
             while (true)
             {
-                var length = 0;
-                ValueWebSocketReceiveResult received;
-                do
+                var arrived = await socket!.ReceiveAsync(Memory<byte>.Empty, cancellationToken);
+                if (arrived.MessageType == WebSocketMessageType.Close)
+                    return;
+                var buffer = ArrayPool<byte>.Shared.Rent(options.MaxInboundMessageBytes + 1);
+                try
                 {
-                    received = await socket!.ReceiveAsync(buffer.AsMemory(discarding ? 0 : length, options.MaxInboundMessageBytes + 1 - (discarding ? 0 : length)),
-                        cancellationToken);
-                    if (received.MessageType == WebSocketMessageType.Close)
+                    var (complete, type, length) = await ReceiveMessageAsync(arrived, buffer, discarding, cancellationToken);
+                    if (!complete)
                         return;
-                    if (!discarding)
-                        length += received.Count;
-                    if (!discarding && length > options.MaxInboundMessageBytes)
+                    discarding |= length > options.MaxInboundMessageBytes;
+                    if (discarding)
+                        continue;
+                    if (!TakeToken())
                     {
-                        BeginClose(WebSocketCloseStatus.MessageTooBig, $"messages are limited to {options.MaxInboundMessageBytes} bytes", "message_too_big");
+                        string resume;
+                        lock (gate)
+                            resume = ResumeIdLocked().ToString();
+                        BeginClose(SocketCloseCodes.RateLimited, resume, "rate_limited");
                         discarding = true;
+                        continue;
                     }
+                    if (type == WebSocketMessageType.Binary)
+                    {
+                        Send(SocketMessages.Failure(Now, "binary_not_supported", "Messages are JSON text frames."), SocketMessages.Error);
+                        continue;
+                    }
+                    var message = SocketMessages.Parse(buffer.AsSpan(0, length), out var code, out var detail);
+                    if (message is null)
+                        Send(SocketMessages.Failure(Now, code, detail), SocketMessages.Error);
+                    else
+                        await HandleAsync(message, cancellationToken);
                 }
-                while (!received.EndOfMessage);
-                if (discarding)
-                    continue;
-                if (!TakeToken())
+                finally
                 {
-                    string resume;
-                    lock (gate)
-                        resume = ResumeIdLocked().ToString();
-                    BeginClose(SocketCloseCodes.RateLimited, resume, "rate_limited");
-                    discarding = true;
-                    continue;
+                    ArrayPool<byte>.Shared.Return(buffer);
                 }
-                if (received.MessageType == WebSocketMessageType.Binary)
-                {
-                    Send(SocketMessages.Failure(Now, "binary_not_supported", "Messages are JSON text frames."), SocketMessages.Error);
-                    continue;
-                }
-                var message = SocketMessages.Parse(buffer.AsSpan(0, length), out var code, out var detail);
-                if (message is null)
-                    Send(SocketMessages.Failure(Now, code, detail), SocketMessages.Error);
-                else
-                    await HandleAsync(message, cancellationToken);
             }
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
         {
             // The client vanished, or was aborted: the socket is done.
         }
-        finally
+    }
+
+    /// <summary>
+    /// Reads the rest of the message whose first frame <paramref name="arrived"/> announced into <paramref name="buffer"/>,
+    /// up to one byte past the size limit: the moment it is past, the socket begins to close with 1009, and the rest is read
+    /// and dropped (as is all of it when <paramref name="discarding"/>). Not complete when the client closed meanwhile.
+    /// </summary>
+    private async Task<(bool Complete, WebSocketMessageType Type, int Length)> ReceiveMessageAsync(
+        ValueWebSocketReceiveResult arrived, byte[] buffer, bool discarding, CancellationToken cancellationToken)
+    {
+        var capacity = options.MaxInboundMessageBytes + 1;
+        var length = 0;
+        var received = arrived;
+        while (!received.EndOfMessage)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            var keep = !discarding && length < capacity;
+            received = await socket!.ReceiveAsync(keep ? buffer.AsMemory(length, capacity - length) : buffer.AsMemory(0, capacity), cancellationToken);
+            if (received.MessageType == WebSocketMessageType.Close)
+                return (false, received.MessageType, length);
+            if (!keep)
+                continue;
+            length += received.Count;
+            if (length > options.MaxInboundMessageBytes)
+                BeginClose(WebSocketCloseStatus.MessageTooBig, $"messages are limited to {options.MaxInboundMessageBytes} bytes", "message_too_big");
         }
+        return (true, arrived.MessageType, length);
     }
 
     /// <summary>A token bucket: <see cref="RealTimeOptions.InboundBurst"/> at once, refilled at the configured rate.</summary>

@@ -18,8 +18,5 @@ public static class Channels
     /// <summary>A schedule was created or changed; wakes the leader's scheduler wherever the change happened.</summary>
     public const string Schedules = "taskrunner_schedules";
 
-    /// <summary>Events were written to the event log; the payload is the last id a statement wrote (<see cref="EventLog"/>).</summary>
-    public const string Events = "taskrunner_events";
-
-    public static readonly IReadOnlyList<string> All = [Ready, Outbox, Auth, Schedules, Events];
+    public static readonly IReadOnlyList<string> All = [Ready, Outbox, Auth, Schedules];
 }

@@ -36,12 +36,12 @@ public sealed record LoggedEvent(long Xid, long Id, DateTime At, string Type, Gu
     public EventPosition Position => new(Xid, Id);
 }
 
-/// <summary>What one read found: the events safe to deliver, and whether later ones have committed but are not yet.</summary>
-public sealed record EventBatch(IReadOnlyList<LoggedEvent> Events, bool MoreToSettle);
+/// <summary>What one read found: the events safe to deliver (later ones may have committed, but are not settled yet).</summary>
+public sealed record EventBatch(IReadOnlyList<LoggedEvent> Events);
 
 /// <summary>
-/// The event log (migration 23): rows written by triggers in the transaction of each change, NOTIFYing
-/// <see cref="Channels.Events"/> with ids only. Ids come from a sequence and so commit out of order; a reader that went by
+/// The event log (migration 23): rows written by triggers in the transaction of each change, read by polling
+/// (<see cref="EventFeed"/>). Ids come from a sequence and so commit out of order; a reader that went by
 /// id could pass id 11 while id 10 is still to commit, and skip it for good. So readers go in <c>(xid, id)</c> order and
 /// only up to the oldest transaction still running anywhere on the server (<c>pg_snapshot_xmin</c>): every event of an
 /// older transaction is final (committed or rolled back), and every event yet to commit belongs to a transaction at or
@@ -137,18 +137,14 @@ public static class EventLog
     private static EventBatch Settled(IEnumerable<Row> rows)
     {
         var settled = new List<LoggedEvent>();
-        var moreToSettle = false;
         foreach (var row in rows)
         {
             // Settled rows all come before unsettled ones: their transactions are older.
             if (!row.Settled)
-            {
-                moreToSettle = true;
                 break;
-            }
             settled.Add(new LoggedEvent(row.Xid, row.Id, row.At, row.Type, row.ProjectId, row.TaskId, row.BatchId, row.UserId, row.Data));
         }
-        return new EventBatch(settled, moreToSettle);
+        return new EventBatch(settled);
     }
 
     public static RetentionJob Retention(EventsOptions options, IMeterFactory meters) =>
