@@ -135,13 +135,13 @@ public static class TasksEndpoints
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
-        tasks.MapGet("/{id:guid}/comments", TaskComments.List)
+        tasks.MapGet("/{id:guid}/comments", ListTaskComments.Handle)
             .WithName("ListTaskComments")
             .WithSummary("List a task's comments")
             .WithDescription("A task's comments, oldest first; cursor pages with a Link header")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
-        tasks.MapPost("/{id:guid}/comments", TaskComments.Create)
+        tasks.MapPost("/{id:guid}/comments", CreateTaskComment.Handle)
             .WithName("CreateTaskComment")
             .WithSummary("Comment on a task")
             .WithDescription("Comment on a task (project editors); body of 1 to 10,000 characters")
@@ -154,7 +154,7 @@ public static class TasksEndpoints
             .WithTags("Tasks")
             .RequireAuthorization()
             .ProducesProblem(StatusCodes.Status401Unauthorized);
-        comments.MapDelete("/{id:guid}", TaskComments.Delete)
+        comments.MapDelete("/{id:guid}", DeleteComment.Handle)
             .WithName("DeleteComment")
             .WithSummary("Delete a comment")
             .WithDescription("Delete a comment: its author while an editor of the project, a project owner, or an admin")
