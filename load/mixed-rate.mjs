@@ -4,6 +4,8 @@
 //
 // Every 10 requests: 7 × GET /api/v1/tasks/{id} (ids from <ids-file>, one a line), 2 × a list page of the project
 // (a walk: the next page of an earlier answer while one is at hand, else a first page; two sorts), 1 × POST /api/v1/tasks.
+// MIX=bulk sends only POST /api/v1/tasks/bulk instead: a 1,000-task layered DAG (20 layers of 50, each task below the
+// first depending on three of the layer above: 2,850 edges), the shape of load/tasks-bench.sh; <ids-file> is not read.
 //
 // Requests are scheduled at fixed times (start + i / rate) whatever the answers do, as k6's constant-arrival-rate does,
 // and a request's latency runs from its scheduled time, so a stalled service or generator is not hidden (no
@@ -28,8 +30,9 @@ if (!(rate > 0) || !(seconds > 0) || !(warmupSeconds >= 0) || !apiKey || !projec
   console.error('usage: node load/mixed-rate.mjs <base-url> <api-key> <project-id> <ids-file> <rate/s> <seconds> [warmup-seconds]');
   process.exit(2);
 }
-const ids = readFileSync(idsFile, 'utf8').split('\n').filter((line) => line.length > 0);
-if (ids.length === 0) {
+const bulkMix = process.env.MIX === 'bulk';
+const ids = bulkMix ? [] : readFileSync(idsFile, 'utf8').split('\n').filter((line) => line.length > 0);
+if (!bulkMix && ids.length === 0) {
   console.error(`no task ids in ${idsFile}`);
   process.exit(2);
 }
@@ -46,8 +49,22 @@ const port = Number(target[2]);
 /** @type {{ sort: string, cursor: string, depth: number }[]} list pages still to walk */
 const pendingPages = [];
 
+/** The bulk request's body: 1,000 tasks, 2,850 edges between them (by ref). */
+function bulkBody() {
+  const tasks = [];
+  for (let i = 0; i < 1000; i++) {
+    const layer = Math.floor(i / 50), slot = i % 50;
+    const task = { ref: `t${i}`, title: `Step ${i} of the nightly pipeline`, kind: 'etl.step', priority: (i * 37) % 101, metadata: { layer, slot } };
+    if (layer > 0) task.depends_on = [0, 1, 2].map((k) => `t${(layer - 1) * 50 + ((slot + k * 7) % 50)}`);
+    tasks.push(task);
+  }
+  return JSON.stringify({ project_id: project, tasks });
+}
+const BULK_BODY = bulkMix ? bulkBody() : '';
+
 /** The i-th request of the mix: [kind, method, path, body, expected status]. */
 function requestOf(i) {
+  if (bulkMix) return ['bulk', 'POST', '/api/v1/tasks/bulk', BULK_BODY, 201];
   const slot = i % 10;
   if (slot < 7) {
     return ['get', 'GET', `/api/v1/tasks/${ids[(i * 7919) % ids.length]}`, undefined, 200];
@@ -62,7 +79,7 @@ function requestOf(i) {
   return ['create', 'POST', '/api/v1/tasks', body, 201];
 }
 
-const measured = { get: [], list: [], create: [] };
+const measured = { get: [], list: [], create: [], bulk: [] };
 const counts = { sent: 0, dropped: 0, late: 0, errors: 0, timeouts: 0 };
 let inFlight = 0;
 let maxLagMs = 0;
@@ -78,7 +95,7 @@ function send(i, scheduledAt, record) {
   }
   inFlight++;
   const headers = { 'X-API-Key': apiKey };
-  const body = kind === 'create' ? extra : undefined;
+  const body = kind === 'create' || kind === 'bulk' ? extra : undefined;
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
     headers['Content-Length'] = Buffer.byteLength(body);
@@ -160,7 +177,7 @@ const sendingSeconds = (performance.now() - begun) / 1000;
 await waitForIdle(performance.now() + REQUEST_TIMEOUT_MS + 1000);
 agent.destroy();
 
-const all = [...measured.get, ...measured.list, ...measured.create];
+const all = [...measured.get, ...measured.list, ...measured.create, ...measured.bulk];
 console.log(JSON.stringify({
   rate,
   seconds,
@@ -172,5 +189,6 @@ console.log(JSON.stringify({
   get: summary(measured.get),
   list: summary(measured.list),
   create: summary(measured.create),
+  bulk: summary(measured.bulk),
   first_error: firstError,
 }));

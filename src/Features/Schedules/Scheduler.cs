@@ -358,13 +358,11 @@ public sealed partial class Scheduler : IDisposable
             return new Fired(0, null);
         // The schedule's creator is the task's creator; the store needs nothing else of a caller.
         var creator = new Caller(schedule.CreatedBy, Roles.Member, null, null);
-        _ = await TaskStore.InsertAsync(connection, transaction, creator, batchId: null, [task], cancellationToken)
-            ?? throw new InvalidOperationException("a scheduled task has no dedupe key, so its insert cannot conflict");
-        await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("task.create", "task", task.Id.ToString(),
-            new AuditActor(null, null, null, null),
+        var audit = new AuditEntry("task.create", "task", task.Id.ToString(), new AuditActor(null, null, null, null),
             new AuditDiff().Change("title", null, task.Title).Change("project_id", null, task.ProjectId.ToString())
-                .Change("schedule_id", null, schedule.Id.ToString()).Change("fire_time", null, fireTime).ToJson()),
-            cancellationToken);
+                .Change("schedule_id", null, schedule.Id.ToString()).Change("fire_time", null, fireTime).ToJson());
+        _ = await TaskStore.InsertAsync(connection, transaction, creator, batchId: null, [task], audit, cancellationToken)
+            ?? throw new InvalidOperationException("a scheduled task has no dedupe key, so its insert cannot conflict");
         return new Fired(1, null);
     }
 

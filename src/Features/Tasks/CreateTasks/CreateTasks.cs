@@ -162,19 +162,10 @@ public static class CreateTasks
             }
         DecideStatuses(plan, facts);
 
-        var inserted = await TaskStore.InsertAsync(connection, transaction, caller, batchId, plan, cancellationToken)
+        var inserted = await TaskStore.InsertAsync(connection, transaction, caller, batchId, plan, Audit(actor, plan, batchId), cancellationToken)
             ?? throw new DedupeRaceException();
         if (alongside is not null)
             await alongside(connection, transaction);
-
-        var created = plan.Count(task => !task.Deduplicated);
-        if (batchId is { } batch)
-            await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("task.bulk_create", "batch", batch.ToString(), actor,
-                new AuditDiff().Change("created", null, created).Change("deduplicated", null, plan.Count - created).ToJson()), cancellationToken);
-        else if (created == 1)
-            await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("task.create", "task", plan[0].Id.ToString(), actor,
-                new AuditDiff().Change("title", null, plan[0].Title).Change("project_id", null, plan[0].ProjectId.ToString()).ToJson()),
-                cancellationToken);
 
         var existingRows = new Dictionary<Guid, TaskRow>();
         var deduplicatedIds = plan.Where(task => task.Deduplicated).Select(task => task.Id).ToArray();
@@ -189,6 +180,19 @@ public static class CreateTasks
             ? new CreatedTask(task.Ref, true, existingRows[task.Id].ToResponse())
             : new CreatedTask(task.Ref, false, Response(task, inserted[task.Id], byIndex, caller, batchId))).ToList();
         return new Outcome(null, responses, existingRows.ToDictionary(pair => pair.Key, pair => pair.Value.Version));
+    }
+
+    /// <summary>The audit record of the creation, if it created anything: one for a batch, one for a single new task.</summary>
+    private static AuditEntry? Audit(AuditActor actor, List<PlannedTask> plan, Guid? batchId)
+    {
+        var created = plan.Count(task => !task.Deduplicated);
+        if (batchId is { } batch)
+            return new AuditEntry("task.bulk_create", "batch", batch.ToString(), actor,
+                new AuditDiff().Change("created", null, created).Change("deduplicated", null, plan.Count - created).ToJson());
+        return created == 1
+            ? new AuditEntry("task.create", "task", plan[0].Id.ToString(), actor,
+                new AuditDiff().Change("title", null, plan[0].Title).Change("project_id", null, plan[0].ProjectId.ToString()).ToJson())
+            : null;
     }
 
     /// <summary>The checks that need the database: projects the caller may edit, parents in the same project, real assignees.</summary>

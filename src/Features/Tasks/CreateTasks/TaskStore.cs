@@ -1,4 +1,5 @@
 using Npgsql;
+using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Http;
 using TaskRunner.Infrastructure.Observability;
 using TaskRunner.Infrastructure.Security;
@@ -7,7 +8,7 @@ namespace TaskRunner.Features.Tasks.CreateTasks;
 
 /// <summary>
 /// The database side of creating tasks, written for speed: one round trip checks every project, parent, assignee and
-/// dedupe key of the request; one more inserts every task and every edge (set-based, through unnest). Plain Npgsql with
+/// dedupe key of the request; one more inserts every task, every edge (set-based, through unnest) and the audit record. Plain Npgsql with
 /// typed array parameters: a hot path, and the arrays are what makes it one statement per table.
 /// </summary>
 internal static class TaskStore
@@ -114,12 +115,13 @@ internal static class TaskStore
     }
 
     /// <summary>
-    /// Inserts the tasks that are not deduplicated and all their edges; null when a concurrent create took a dedupe key.
-    /// Each task keeps the current span's traceparent: the creating request's, or the schedule fire's.
+    /// Inserts the tasks that are not deduplicated, all their edges and <paramref name="audit"/>; null when a concurrent
+    /// create took a dedupe key (the caller rolls all of it back). Each task keeps the current span's traceparent: the
+    /// creating request's, or the schedule fire's.
     /// </summary>
     public static async Task<Dictionary<Guid, Inserted>?> InsertAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Caller caller, Guid? batchId, List<PlannedTask> tasks,
-        CancellationToken cancellationToken)
+        AuditEntry? audit, CancellationToken cancellationToken)
     {
         var created = tasks.Where(task => !task.Deduplicated).ToList();
         var byIndex = tasks.OrderBy(task => task.Index).ToList();
@@ -152,6 +154,8 @@ internal static class TaskStore
                 Parameter("childIds", edges.Select(edge => edge.Child).ToArray()),
                 Parameter("parentIds", edges.Select(edge => edge.Parent).ToArray()),
                 Parameter("requires", edges.Select(edge => edge.Require).ToArray())));
+        if (audit is not null)
+            batch.BatchCommands.Add(AuditWriter.Command(audit));
 
         var inserted = new Dictionary<Guid, Inserted>(created.Count);
         await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
