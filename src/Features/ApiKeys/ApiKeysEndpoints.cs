@@ -9,7 +9,7 @@ public static class ApiKeysEndpoints
             .RequireAuthorization()
             .ProducesProblem(StatusCodes.Status401Unauthorized);
 
-        keys.MapPost("/", ApiKeys.Create)
+        keys.MapPost("/", CreateApiKey.Handle)
             .WithName("CreateApiKey")
             .WithSummary("Create an API key")
             .WithDescription("""
@@ -21,7 +21,7 @@ public static class ApiKeysEndpoints
                 """)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
-        keys.MapGet("/", ApiKeys.List)
+        keys.MapGet("/", ListApiKeys.Handle)
             .WithName("ListApiKeys")
             .WithSummary("List the caller's API keys")
             .WithDescription("""
@@ -29,7 +29,7 @@ public static class ApiKeysEndpoints
                 other: `limit`, `cursor`, `fields`, and `sort` by `-created_at` (the default) or `name`.
                 """)
             .ProducesProblem(StatusCodes.Status400BadRequest);
-        keys.MapDelete("/{id:guid}", ApiKeys.Revoke)
+        keys.MapDelete("/{id:guid}", RevokeApiKey.Handle)
             .WithName("RevokeApiKey")
             .WithSummary("Revoke an API key")
             .WithDescription("Revoke an API key; it stops working on every node at once")

@@ -1,7 +1,7 @@
-using TaskRunner.Infrastructure.Http;
-using TaskRunner.Infrastructure.RateLimiting;
 using TaskRunner.Infrastructure.Configuration;
 using TaskRunner.Infrastructure.Database;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.RateLimiting;
 using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Auth;
@@ -98,7 +98,7 @@ public static class AuthEndpoints
                 """);
 
         var session = auth.MapGroup("").RequireAuthorization().ProducesProblem(StatusCodes.Status401Unauthorized);
-        session.MapPost("/logout", Sessions.Logout)
+        session.MapPost("/logout", Logout.Handle)
             .AllowWhileSecondFactorPending()
             .WithName("Logout")
             .WithSummary("End the current session");
@@ -146,7 +146,7 @@ public static class AuthEndpoints
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
-        session.MapGet("/sessions", Sessions.List)
+        session.MapGet("/sessions", ListSessions.Handle)
             .WithName("ListSessions")
             .WithSummary("List the caller's sessions")
             .WithDescription("""
@@ -154,7 +154,7 @@ public static class AuthEndpoints
                 `limit`, `cursor` and `fields` as on every list. `current` marks the session making the request.
                 """)
             .ProducesProblem(StatusCodes.Status400BadRequest);
-        session.MapDelete("/sessions/{id:guid}", Sessions.Revoke)
+        session.MapDelete("/sessions/{id:guid}", RevokeSession.Handle)
             .WithName("RevokeSession")
             .WithSummary("End one of the caller's sessions")
             .ProducesProblem(StatusCodes.Status404NotFound);

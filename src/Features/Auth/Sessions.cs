@@ -1,5 +1,4 @@
 using Dapper;
-using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using TaskRunner.Infrastructure.Audit;
 using TaskRunner.Infrastructure.Database;
@@ -17,15 +16,15 @@ public sealed record SessionResponse(
     string? UserAgent,
     bool Current);
 
-/// <summary>The caller's own sessions: list them, end one, or end the current one (logout).</summary>
+/// <summary>What the caller's own sessions' use cases share (<see cref="ListSessions"/>, <see cref="RevokeSession"/>, <see cref="Logout"/>).</summary>
 public static class Sessions
 {
-    private const string SelectSql = """
+    internal const string SelectSql = """
         SELECT id, created_at, last_used_at, expires_at, host(ip) AS ip, user_agent
         FROM sessions
         """;
 
-    private const string LiveOfCaller = "user_id = @userId AND revoked_at IS NULL AND expires_at > now()";
+    internal const string LiveOfCaller = "user_id = @userId AND revoked_at IS NULL AND expires_at > now()";
 
     /// <summary>One order, newest first (the sessions index on the user, then a small sort).</summary>
     internal static readonly ListDefinition<SessionRow, SessionResponse> Definition = new(
@@ -35,46 +34,14 @@ public static class Sessions
         new ResponseFields<SessionResponse>(AppJsonContext.Default.SessionResponse));
 
     /// <summary>Scoped to the caller in SQL: another user's session id is simply not found.</summary>
-    private const string RevokeSql = """
+    internal const string RevokeSql = """
         UPDATE sessions SET revoked_at = now(), revoked_reason = @reason
         WHERE id = @id AND user_id = @userId AND revoked_at IS NULL
         """;
 
     internal sealed record SessionRow(Guid Id, DateTime CreatedAt, DateTime LastUsedAt, DateTime ExpiresAt, string? Ip, string? UserAgent);
 
-    public static async Task<Results<ListResult<SessionResponse>, ProblemHttpResult>> List(
-        [AsParameters] PageQuery query, Caller caller, NpgsqlDataSource dataSource, ListPaging paging, CancellationToken cancellationToken)
-    {
-        var errors = new ValidationErrors();
-        var page = paging.Parse(query, Definition, new CursorBinding("sessions"), errors);
-        if (page is null)
-            return errors.ToQueryProblem();
-
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        var rows = await new FilteredQuery(command).Where(LiveOfCaller, "userId", caller.UserId).ReadPageAsync(SelectSql, page.Keyset,
-            row => new SessionRow(row.Get<Guid>("id"), row.Get<DateTime>("created_at"), row.Get<DateTime>("last_used_at"),
-                row.Get<DateTime>("expires_at"), row.GetOrNull<string>("ip"), row.GetOrNull<string>("user_agent")), cancellationToken);
-        return page.Result(rows, row => new SessionResponse(row.Id, row.CreatedAt, row.LastUsedAt, row.ExpiresAt, row.Ip, row.UserAgent,
-            row.Id == caller.SessionId));
-    }
-
-    public static async Task<Results<NoContent, ProblemHttpResult>> Revoke(
-        Guid id, Caller caller, HttpContext http, NpgsqlDataSource dataSource, CallerStateCache cache, CancellationToken cancellationToken) =>
-        await RevokeAsync(id, "revoked", caller, http, dataSource, cache, cancellationToken)
-            ? TypedResults.NoContent()
-            : Problems.NotFound("No such session.");
-
-    public static async Task<Results<NoContent, ProblemHttpResult>> Logout(
-        Caller caller, HttpContext http, NpgsqlDataSource dataSource, CallerStateCache cache, CancellationToken cancellationToken)
-    {
-        if (caller.SessionId is not { } sessionId)
-            return Problems.BadRequest("This request is authenticated with an API key, which has no session; revoke the key instead.");
-        await RevokeAsync(sessionId, "logout", caller, http, dataSource, cache, cancellationToken);
-        return TypedResults.NoContent();
-    }
-
-    private static async Task<bool> RevokeAsync(
+    internal static async Task<bool> RevokeAsync(
         Guid id, string reason, Caller caller, HttpContext http, NpgsqlDataSource dataSource, CallerStateCache cache,
         CancellationToken cancellationToken)
     {
@@ -94,4 +61,5 @@ public static class Sessions
             cache.Apply(AuthChanges.Session(id));
         return revoked;
     }
+
 }

@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Http.Timeouts;
-using TaskRunner.Infrastructure.RateLimiting;
-using TaskRunner.Infrastructure.Http;
 using TaskRunner.Features.Tasks;
+using TaskRunner.Infrastructure.Http;
+using TaskRunner.Infrastructure.RateLimiting;
 using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Execution;
@@ -178,11 +178,11 @@ public static class ExecutionEndpoints
             .WithTags("Execution")
             .RequireAuthorization()
             .ProducesProblem(StatusCodes.Status401Unauthorized);
-        rules.MapGet("/", ConcurrencyRules.List)
+        rules.MapGet("/", ListConcurrencyRules.Handle)
             .WithName("ListConcurrencyRules")
             .WithSummary("List concurrency rules")
             .WithDescription("Every concurrency rule (`max_running` per key, shared by all projects) with its key's running count.");
-        rules.MapPost("/", ConcurrencyRules.Create)
+        rules.MapPost("/", CreateConcurrencyRule.Handle)
             .RequireAuthorization(AuthSetup.AdminPolicy)
             .WithName("CreateConcurrencyRule")
             .WithSummary("Create a concurrency rule")
@@ -190,7 +190,7 @@ public static class ExecutionEndpoints
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
-        rules.MapDelete("/{id:guid}", ConcurrencyRules.Delete)
+        rules.MapDelete("/{id:guid}", DeleteConcurrencyRule.Handle)
             .RequireAuthorization(AuthSetup.AdminPolicy)
             .WithName("DeleteConcurrencyRule")
             .WithSummary("Delete a concurrency rule")

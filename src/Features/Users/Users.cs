@@ -1,12 +1,3 @@
-using Dapper;
-using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.AspNetCore.Mvc;
-using Npgsql;
-using TaskRunner.Infrastructure.Audit;
-using TaskRunner.Infrastructure.Database;
-using TaskRunner.Infrastructure.Http;
-using TaskRunner.Infrastructure.Security;
-
 namespace TaskRunner.Features.Users;
 
 public sealed record UpdateUserRequest(string? Role, bool? Disabled, bool? TotpRequired);
@@ -14,82 +5,11 @@ public sealed record UpdateUserRequest(string? Role, bool? Disabled, bool? TotpR
 /// <summary>What an update may change, read before it to record the diff.</summary>
 public sealed record UserState(string Role, bool Disabled, bool TotpRequired);
 
-/// <summary>The caller's own account, and the admin's view and control of every account.</summary>
+/// <summary>What the account use cases (<see cref="GetCurrentUser"/>, <see cref="UpdateUser"/>) share.</summary>
 public static class Users
 {
-    private const string GetSql = """
+    internal const string GetSql = """
         SELECT id, email, display_name, role, disabled, created_at, updated_at, totp_required, totp_enabled_at IS NOT NULL AS totp_enabled FROM users WHERE id = @id AND deleted_at IS NULL
         """;
 
-    private const string CurrentSql = """
-        SELECT role, disabled, totp_required FROM users WHERE id = @id AND deleted_at IS NULL FOR UPDATE
-        """;
-
-    private const string UpdateSql = """
-        UPDATE users
-        SET role = coalesce(@role, role), disabled = coalesce(@disabled, disabled),
-            totp_required = coalesce(@totpRequired, totp_required), updated_at = now()
-        WHERE id = @id AND deleted_at IS NULL
-        RETURNING id, email, display_name, role, disabled, created_at, updated_at, totp_required, totp_enabled_at IS NOT NULL AS totp_enabled
-        """;
-
-    /// <summary>A disabled user's sessions end at once, not when their access token expires.</summary>
-    private const string EndSessionsSql = """
-        UPDATE sessions SET revoked_at = now(), revoked_reason = 'user_disabled'
-        WHERE user_id = @id AND revoked_at IS NULL
-        """;
-
-    public static async Task<Results<ResourceResult<UserResponse>, ProblemHttpResult>> GetMe(
-        [FromQuery(Name = "fields")] string? fields, Caller caller, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
-    {
-        var errors = new ValidationErrors();
-        var selection = ListUsers.Definition.Fields.Parse(fields, errors);
-        if (selection is null)
-            return errors.ToQueryProblem();
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var user = await connection.QuerySingleOrDefaultAsync<UserRow>(GetSql, new { id = caller.UserId, cancellationToken });
-        return user is null ? Problems.NotFound("The account no longer exists.") : selection.Ok(user.ToResponse());
-    }
-
-    public static async Task<Results<Ok<UserResponse>, ProblemHttpResult>> Update(
-        Guid id,
-        UpdateUserRequest request,
-        Caller caller,
-        HttpContext http,
-        NpgsqlDataSource dataSource,
-        CallerStateCache cache,
-        CancellationToken cancellationToken)
-    {
-        var errors = new ValidationErrors();
-        if (request.Role is not null && !Roles.All.Contains(request.Role))
-            errors.Add("role", "must be one of admin, member, viewer");
-        if (request.Role is null && request.Disabled is null && request.TotpRequired is null)
-            errors.Add("body", "set role, disabled, totp_required, or several");
-        if (!errors.IsEmpty)
-            return errors.ToProblem();
-        if (id == caller.UserId && (request.Disabled == true || request.Role is not null && request.Role != Roles.Admin))
-            return Problems.Conflict("Admins cannot demote or disable themselves; ask another admin.");
-
-        var user = await dataSource.InTransactionAsync(async (connection, transaction) =>
-        {
-            var before = await connection.QuerySingleOrDefaultAsync<UserState>(CurrentSql, new { id, cancellationToken }, transaction);
-            if (before is null)
-                return null;
-            var updated = await connection.QuerySingleAsync<UserRow>(UpdateSql,
-                new { id, role = request.Role, disabled = request.Disabled, totpRequired = request.TotpRequired, cancellationToken }, transaction);
-            await AuditWriter.WriteAsync(connection, transaction, new AuditEntry("user.update", "user", id.ToString(),
-                AuditActor.From(http, caller),
-                new AuditDiff().Change("role", before.Role, updated.Role).Change("disabled", before.Disabled, updated.Disabled)
-                    .Change("totp_required", before.TotpRequired, updated.TotpRequired).ToJson()),
-                cancellationToken);
-            if (updated.Disabled)
-                await connection.ExecuteAsync(EndSessionsSql, new { id, cancellationToken }, transaction);
-            await AuthChanges.PublishAsync(connection, transaction, AuthChanges.User(id), cancellationToken);
-            return updated;
-        }, cancellationToken);
-        if (user is null)
-            return Problems.NotFound("No such user.");
-        cache.Clear();
-        return TypedResults.Ok(user.ToResponse());
-    }
 }

@@ -14,7 +14,7 @@ public static class UsersEndpoints
             .RequireAuthorization()
             .ProducesProblem(StatusCodes.Status401Unauthorized);
 
-        users.MapGet("/me", Users.GetMe)
+        users.MapGet("/me", GetCurrentUser.Handle)
             .AllowWhileSecondFactorPending()
             .WithName("GetCurrentUser")
             .WithSummary("The authenticated caller's account");
@@ -65,7 +65,7 @@ public static class UsersEndpoints
                 """)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound);
-        users.MapPatch("/{id:guid}", Users.Update)
+        users.MapPatch("/{id:guid}", UpdateUser.Handle)
             .RequireAuthorization(AuthSetup.AdminPolicy)
             .WithName("UpdateUser")
             .WithSummary("Update a user")
