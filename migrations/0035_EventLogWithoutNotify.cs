@@ -19,10 +19,15 @@ public sealed class Migration0035EventLogWithoutNotify : Migration
 
     public override void Up() => Execute.Sql($$"""
         DO $do$
-        DECLARE f regprocedure;
+        DECLARE f regprocedure; rewritten text;
         BEGIN
             FOREACH f IN ARRAY {{Functions}} LOOP
-                EXECUTE replace(pg_get_functiondef(f), E'\n    PERFORM notify_events(last_id);', '');
+                rewritten := replace(pg_get_functiondef(f), E'\n    PERFORM notify_events(last_id);', '');
+                -- A body that drifted from migrations 23 and 30 would keep calling the function dropped below.
+                IF rewritten = pg_get_functiondef(f) THEN
+                    RAISE EXCEPTION '% does not call notify_events as migrations 23 and 30 wrote it', f;
+                END IF;
+                EXECUTE rewritten;
             END LOOP;
         END
         $do$;
@@ -34,11 +39,15 @@ public sealed class Migration0035EventLogWithoutNotify : Migration
             SELECT pg_notify('taskrunner_events', last_id::text) WHERE last_id IS NOT NULL
         $$;
         DO $do$
-        DECLARE f regprocedure;
+        DECLARE f regprocedure; restored text;
         BEGIN
             FOREACH f IN ARRAY {{Functions}} LOOP
-                EXECUTE regexp_replace(pg_get_functiondef(f), E'\n((    RETURN NULL;\n)?END\n\\$function\\$)',
+                restored := regexp_replace(pg_get_functiondef(f), E'\n((    RETURN NULL;\n)?END\n\\$function\\$)',
                     E'\n    PERFORM notify_events(last_id);\n\\1');
+                IF restored = pg_get_functiondef(f) THEN
+                    RAISE EXCEPTION '% does not end as migrations 23 and 30 wrote it', f;
+                END IF;
+                EXECUTE restored;
             END LOOP;
         END
         $do$;

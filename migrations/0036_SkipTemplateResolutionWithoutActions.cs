@@ -7,7 +7,10 @@ namespace TaskRunner.Migrations;
 /// nothing to resolve and returned the row unchanged, yet it was called once per row — a thousand PL/pgSQL calls and two
 /// thousand JSON path evaluations for a bulk create of a thousand plain tasks. Its <c>WHEN</c> now skips the call.
 /// </summary>
-/// <remarks>No data is rewritten; the trigger swap takes a short lock on tasks, bounded by lock_timeout.</remarks>
+/// <remarks>
+/// No data is rewritten. <c>CREATE OR REPLACE TRIGGER</c> swaps the trigger under SHARE ROW EXCLUSIVE, which readers (a
+/// long export among them) do not conflict with; writers wait at most lock_timeout.
+/// </remarks>
 [Migration(36, "Skip template resolution without actions")]
 public sealed class Migration0036SkipTemplateResolutionWithoutActions : Migration
 {
@@ -17,8 +20,7 @@ public sealed class Migration0036SkipTemplateResolutionWithoutActions : Migratio
 
     private static string Trigger(string condition) => $"""
         SET LOCAL lock_timeout = '10s';
-        DROP TRIGGER tasks_resolve_action_templates ON tasks;
-        CREATE TRIGGER tasks_resolve_action_templates BEFORE INSERT OR UPDATE OF actions, project_id ON tasks
+        CREATE OR REPLACE TRIGGER tasks_resolve_action_templates BEFORE INSERT OR UPDATE OF actions, project_id ON tasks
             FOR EACH ROW {condition} EXECUTE FUNCTION tasks_resolve_action_templates();
         """;
 }

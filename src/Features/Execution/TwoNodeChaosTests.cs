@@ -87,7 +87,8 @@ public sealed class TwoNodeChaosTests(BystanderNodeFixture service, ITestOutputH
             }
         })).ToList();
 
-        // The deadline ends the loops quietly, so that a stall fails with what is stuck rather than a cancelled request.
+        // The deadline ends the loops quietly, so that a stall fails with what is stuck rather than a cancelled request;
+        // a loop that fails stops the others, so the test fails with its error at once.
         async Task UntilStopped(Func<Task> loop)
         {
             try
@@ -96,6 +97,11 @@ public sealed class TwoNodeChaosTests(BystanderNodeFixture service, ITestOutputH
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
+            }
+            catch
+            {
+                await stop.CancelAsync();
+                throw;
             }
         }
 

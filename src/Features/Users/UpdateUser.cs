@@ -8,7 +8,10 @@ using TaskRunner.Infrastructure.Security;
 
 namespace TaskRunner.Features.Users;
 
-/// <summary>PATCH /users/{id}: admins change a user's role or disable the account, which ends its sessions at once.</summary>
+/// <summary>
+/// PATCH /users/{id}: admins change a user's role, disable the account (which ends its sessions at once) or require a TOTP
+/// second factor of it.
+/// </summary>
 public static class UpdateUser
 {
     private const string CurrentSql = """
