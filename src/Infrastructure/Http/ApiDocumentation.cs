@@ -28,6 +28,12 @@ public static class ApiDocumentation
         draft-ietf-httpapi-ratelimit-headers (structured-field form, draft 08 and later): `RateLimit-Policy: "api";q=120;w=12`
         (a burst of q requests, refilled in w seconds) and `RateLimit: "api";r=57;t=3` (r requests left, the bucket full again
         in t seconds). Past the limit the answer is a 429 problem with `Retry-After` in seconds.
+
+        Versioning: within /api/v1 the API only grows (new operations, optional fields, response fields, problem `code`s);
+        clients ignore response fields and headers they do not know. A breaking change ships only as /api/v2. An operation
+        that will go away is marked `deprecated` here and keeps working for at least 180 days, answering with `Deprecation`
+        (RFC 9745), `Sunset` (RFC 8594) and a `Link` to this reference. The whole policy is docs/versioning.md in the
+        repository.
         """;
 
     public static IServiceCollection AddApiDocumentation(this IServiceCollection services)
